@@ -1,0 +1,42 @@
+# Two entry points for a fresh Debian machine: `make demo` and `make test`.
+# Each installs what it needs itself: Debian packages when run as root, a virtualenv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: test lint unit demo demo-stop venv system-deps bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+system-deps:
+	@scripts/install-system-deps
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: system-deps venv lint
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+demo: system-deps venv
+	$(BIN)/python scripts/demo.py
+
+demo-stop: venv
+	$(BIN)/python scripts/demo.py --stop
+
+bench: system-deps venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

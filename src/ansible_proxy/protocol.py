@@ -1,0 +1,121 @@
+"""The wire contract between agents and the bin-manager (SPEC §4).
+
+Field names are those of the original design (nodeName, cpuArch, osRelease,
+binProxyVersion, binName, sha256, targetHash, processingTime, status) and must not
+change: shell agents written against the original design speak them too.
+Every JSON answer is wrapped in `Envelope`: `{"code": 0, "message": "success", "data": …}`.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+API_PREFIX = "/api/v1"
+
+BIN_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+_BIN_NAME_RE = re.compile(BIN_NAME_PATTERN)
+_SHA256_RE = re.compile(SHA256_PATTERN)
+
+# Node names travel in query strings and land in the database and logs, never on disk;
+# they are still bounded so a broken agent cannot store megabytes per request.
+NodeName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+BinName = Annotated[str, StringConstraints(pattern=BIN_NAME_PATTERN)]
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+ShortText = Annotated[str, StringConstraints(max_length=255)]
+
+CODE_OK = 0
+MESSAGE_OK = "success"
+
+ARCHES = ("x86_64", "aarch64")
+_ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+T = TypeVar("T")
+
+
+def is_bin_name(name: str) -> bool:
+    """True when `name` may name a bin: `[A-Za-z0-9._-]{1,128}` and not `.` or `..`."""
+    return bool(_BIN_NAME_RE.match(name)) and name not in (".", "..")
+
+
+def is_sha256(value: str) -> bool:
+    """True for a lower-case hex sha256 digest."""
+    return bool(_SHA256_RE.match(value))
+
+
+def normalize_arch(arch: str) -> str | None:
+    """The canonical cpu arch for `arch` (amd64 → x86_64, arm64 → aarch64), or None."""
+    return _ARCH_ALIASES.get(arch.strip().lower())
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored rather than refused: newer agents may send more.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class Envelope(_Model, Generic[T]):
+    """Every JSON answer: code 0 and "success", or a non-zero code and a human message."""
+
+    code: int = CODE_OK
+    message: str = MESSAGE_OK
+    data: T | None = None
+
+
+class NodeInfo(_Model):
+    """What a node tells about itself in POST /keepalive (and keeps in its manifest)."""
+
+    cpuArch: ShortText
+    osRelease: ShortText
+    nodeName: NodeName
+    binProxyVersion: ShortText
+
+
+class NodeStatus(_Model):
+    """GET /keepalive answer for a known node."""
+
+    nodeName: str
+    status: str = "active"
+
+
+class LatestBin(_Model):
+    """GET /bins/{bin}: the sha256 this node should run."""
+
+    sha256: Sha256
+    version: str = "latest"
+
+
+class BinReport(_Model):
+    """POST /bins/{bin}: what the node now runs."""
+
+    nodeName: NodeName
+    binName: BinName
+    sha256: Sha256
+    version: ShortText = "latest"
+
+
+class ProgressStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class ProgressReport(_Model):
+    """POST /bins/{bin}/progress: where a node is with one target version."""
+
+    nodeName: NodeName
+    binName: BinName
+    targetHash: Sha256
+    processingTime: int = Field(ge=0)
+    status: ProgressStatus
+
+
+def ok(data: Any = None) -> dict[str, Any]:
+    """The success envelope as a plain dict (for routes that build JSON by hand)."""
+    body: dict[str, Any] = {"code": CODE_OK, "message": MESSAGE_OK}
+    if data is not None:
+        body["data"] = data
+    return body

@@ -1,0 +1,1 @@
+"""Fixtures for the bin-manager: a real uvicorn process on loopback (SQLite or PostgreSQL)."""

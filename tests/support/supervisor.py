@@ -1,0 +1,1 @@
+"""Fixtures for a real supervisord and the agent run as a subprocess."""
