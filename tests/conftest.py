@@ -3,4 +3,6 @@
 pytest_plugins = [
     "tests.support.server",
     "tests.support.supervisor",
+    "tests.support.prometheus",
+    "tests.support.cluster",
 ]

@@ -1,1 +1,203 @@
-"""Fixtures for the bin-manager: a real uvicorn process on loopback (SQLite or PostgreSQL)."""
+"""Fixtures for the bin-manager: a real uvicorn process on loopback (SQLite or PostgreSQL).
+
+`bin_manager` is a fresh server per test (fresh data dir, SQLite, random admin token);
+`bin_manager_factory(**kwargs)` starts more, with an agent token, TLS, PostgreSQL or env.
+Every server is started as `.venv/bin/bin-manager serve` and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import secrets
+import ssl
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.postgres import postgres_server, postgres_url
+from tests.support.procs import LOOPBACK, Service, free_port, wait_until
+
+__all__ = ["BinManager", "bin_manager", "bin_manager_factory", "postgres_server", "postgres_url"]
+
+BIN_MANAGER_SCRIPT = Path(sys.executable).parent / "bin-manager"
+_ids = itertools.count(1)
+
+
+class BinManager:
+    """A `bin-manager serve` subprocess and an admin HTTP client for it.
+
+    The port and data dir stay the same across stop()/start()/restart()/kill().
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        agent_token: str | None = None,
+        ssl_certfile: Path | None = None,
+        ssl_keyfile: Path | None = None,
+        ssl_ca: Path | None = None,
+        database_url: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        admin_token: str | None = None,
+        admin_token_file: Path | None = None,
+        insecure_no_auth: bool = False,
+    ) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = workdir / "data"
+        self.port = free_port()
+        scheme = "https" if ssl_certfile else "http"
+        self.url = f"{scheme}://{LOOPBACK}:{self.port}"
+        self.api = f"{self.url}/api/v1"
+        if admin_token_file is not None:
+            admin_token = admin_token_file.read_text().strip()
+        self.admin_token = admin_token or secrets.token_urlsafe(24)[:32]
+        self.agent_token = agent_token
+        self.database_url = database_url
+        # Plain HTTP needs no CA (and loading one costs ~30 ms a client); over TLS the
+        # helper trusts the test CA when given. The agent's own TLS checks are its tests'.
+        self.verify: bool | ssl.SSLContext = (
+            ssl.create_default_context(cafile=str(ssl_ca)) if ssl_ca else False
+        )
+        argv = [
+            str(BIN_MANAGER_SCRIPT),
+            "serve",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
+        if database_url:
+            argv += ["--database-url", database_url]
+        if ssl_certfile and ssl_keyfile:
+            argv += ["--ssl-certfile", str(ssl_certfile), "--ssl-keyfile", str(ssl_keyfile)]
+        if insecure_no_auth:
+            argv.append("--insecure-no-auth")
+        if admin_token_file is not None:
+            argv += ["--admin-token-file", str(admin_token_file)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
+        if admin_token_file is None:
+            env["BIN_MANAGER_ADMIN_TOKEN"] = self.admin_token
+        if agent_token is not None:
+            env["BIN_MANAGER_AGENT_TOKEN"] = agent_token
+        env.update(extra_env or {})
+        self.service = Service(argv, workdir / "bin-manager.log", env=env, cwd=workdir)
+
+    # -- process -------------------------------------------------------------------
+    def start(self, timeout: float = 60) -> BinManager:
+        """Start the server and wait until /healthz answers."""
+        self.service.start()
+
+        def ready() -> bool:
+            if not self.service.running():
+                raise RuntimeError(f"bin-manager exited at start:\n{self.service.log()[-3000:]}")
+            try:
+                with self.client(timeout=1) as http:
+                    return http.get(f"{self.url}/healthz").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout, f"bin-manager on port {self.port}")
+        return self
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        self.service.kill()
+
+    def restart(self) -> BinManager:
+        self.stop()
+        return self.start()
+
+    # -- HTTP ------------------------------------------------------------------------
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @property
+    def agent_headers(self) -> dict[str, str]:
+        """Headers an agent needs (empty when no agent token is configured)."""
+        return {"Authorization": f"Bearer {self.agent_token}"} if self.agent_token else {}
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A new httpx client trusting this server's certificate (close it, or use `with`)."""
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(verify=self.verify, **kwargs)
+
+    def _admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = path if path.startswith("http") else f"{self.api}/admin{path}"
+        if path.startswith("/api/"):
+            url = f"{self.url}{path}"
+        headers = {**self.admin_headers, **kwargs.pop("headers", {})}
+        with self.client() as http:
+            return http.request(method, url, headers=headers, **kwargs)
+
+    def admin_get(self, path: str) -> httpx.Response:
+        """GET `path` under /api/v1/admin (e.g. "/bins/hello/nodes") with the admin token."""
+        return self._admin("GET", path)
+
+    def _checked(self, response: httpx.Response) -> Any:
+        assert response.status_code == 200, f"{response.status_code}: {response.text}"
+        body = response.json()
+        assert body["code"] == 0, body
+        return body.get("data")
+
+    def publish(self, name: str, content: bytes, arch: str = "x86_64") -> str:
+        """Publish `content` as the latest `name` for `arch`; returns its sha256."""
+        data = self._checked(
+            self._admin(
+                "POST",
+                f"/bins/{name}/releases",
+                params={"arch": arch},
+                content=content,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        )
+        sha: str = data["sha256"]
+        assert sha == hashlib.sha256(content).hexdigest()
+        return sha
+
+    def pin(self, name: str, sha: str, arch: str = "x86_64") -> None:
+        """Make an earlier release the latest (fleet-wide rollback)."""
+        self._checked(self._admin("POST", f"/bins/{name}/pin", json={"sha256": sha, "arch": arch}))
+
+    def pause(self, name: str) -> None:
+        self._checked(self._admin("POST", f"/bins/{name}/pause"))
+
+    def resume(self, name: str) -> None:
+        self._checked(self._admin("POST", f"/bins/{name}/resume"))
+
+
+BinManagerFactory = Callable[..., BinManager]
+
+
+@pytest.fixture
+def bin_manager_factory(tmp_path: Path) -> Iterator[BinManagerFactory]:
+    """A callable(**kwargs of BinManager) -> a started BinManager; all stopped after the test."""
+    started: list[BinManager] = []
+
+    def make(**kwargs: Any) -> BinManager:
+        manager = BinManager(tmp_path / f"bin-manager-{next(_ids)}", **kwargs)
+        started.append(manager)
+        return manager.start()
+
+    yield make
+    for manager in started:
+        manager.stop()
+
+
+@pytest.fixture
+def bin_manager(bin_manager_factory: BinManagerFactory) -> BinManager:
+    """A fresh bin-manager: its own data dir, SQLite, a random 32-character admin token."""
+    return bin_manager_factory()

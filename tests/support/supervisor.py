@@ -1,1 +1,134 @@
-"""Fixtures for a real supervisord and the agent run as a subprocess."""
+"""Fixtures for a real supervisord (from the supervisor package) and programs under it.
+
+`supervisord` starts `.venv/bin/supervisord` in the foreground with a unix socket and an
+inet_http_server on 127.0.0.1:<free port> (user/password), and stops it by PID.
+Programs are added at run time with `add_program` (a conf.d file + reloadConfig).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import textwrap
+import xmlrpc.client
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from supervisor.xmlrpc import SupervisorTransport
+
+from tests.support.procs import LOOPBACK, Service, free_port, wait_until
+
+SUPERVISORD = Path(sys.executable).parent / "supervisord"
+
+
+class Supervisord:
+    """A running supervisord; talk to it with `call` (the supervisor namespace)."""
+
+    def __init__(self, workdir: Path, sockdir: Path) -> None:
+        self.workdir = workdir
+        self.confd = workdir / "conf.d"
+        self.confd.mkdir(parents=True)
+        self.sock = sockdir / "supervisor.sock"
+        self.socket_url = f"unix://{self.sock}"
+        self.http_port = free_port()
+        self.http_url = f"http://{LOOPBACK}:{self.http_port}"
+        self.user = "agent"
+        self.password = "s3cret-test-only"
+        self.conf = workdir / "supervisord.conf"
+        self.conf.write_text(
+            textwrap.dedent(f"""\
+            [supervisord]
+            nodaemon=true
+            logfile={workdir}/supervisord.log
+            pidfile={workdir}/supervisord.pid
+            childlogdir={workdir}
+            [unix_http_server]
+            file={self.sock}
+            [inet_http_server]
+            port={LOOPBACK}:{self.http_port}
+            username={self.user}
+            password={self.password}
+            [rpcinterface:supervisor]
+            supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+            [include]
+            files = {self.confd}/*.conf
+            """)
+        )
+        self.service = Service(
+            [str(SUPERVISORD), "-c", str(self.conf)], workdir / "supervisord.out"
+        )
+
+    def call(self, method: str, *args: Any) -> Any:
+        """One XML-RPC call `supervisor.<method>(*args)` over the unix socket."""
+        transport = SupervisorTransport(None, None, self.socket_url)
+        try:
+            proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+            return getattr(proxy.supervisor, method)(*args)
+        finally:
+            transport.close()
+
+    def start(self) -> Supervisord:
+        self.service.start()
+
+        def ready() -> bool:
+            if not self.service.running():
+                raise RuntimeError(f"supervisord exited:\n{self.service.log()}")
+            try:
+                return bool(self.call("getState")["statename"] == "RUNNING")
+            except OSError:
+                return False
+
+        wait_until(ready, 20, "supervisord")
+        return self
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def add_program(self, name: str, command: Path, startsecs: int = 1) -> None:
+        """Define [program:name] running `command` and start it (it may fail to start)."""
+        (self.confd / f"{name}.conf").write_text(
+            textwrap.dedent(f"""\
+            [program:{name}]
+            command={command}
+            autostart=true
+            autorestart=true
+            startsecs={startsecs}
+            startretries=1
+            stopwaitsecs=3
+            stdout_logfile={self.workdir}/{name}.log
+            redirect_stderr=true
+            """)
+        )
+        self.call("reloadConfig")
+        self.call("addProcessGroup", name)
+
+    def info(self, name: str) -> dict[str, Any]:
+        info: dict[str, Any] = self.call("getProcessInfo", name)
+        return info
+
+    def state(self, name: str) -> str:
+        return str(self.info(name)["statename"])
+
+    def pid(self, name: str) -> int:
+        return int(self.info(name)["pid"])
+
+    def wait_running(self, name: str, timeout: float = 20) -> int:
+        """Wait until `name` is RUNNING; returns its pid."""
+        wait_until(lambda: self.state(name) == "RUNNING", timeout, f"{name} RUNNING")
+        return self.pid(name)
+
+
+@pytest.fixture
+def supervisord(tmp_path: Path) -> Iterator[Supervisord]:
+    """A real supervisord for one test; its socket lives in a short /tmp dir (108-byte limit)."""
+    sockdir = Path(tempfile.mkdtemp(prefix="sv-", dir="/tmp"))
+    daemon = Supervisord(tmp_path / "supervisor", sockdir)
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(sockdir, ignore_errors=True)

@@ -1,0 +1,122 @@
+"""Streaming download into the store: sha256 while streaming, resume, size cap.
+
+A partial file stays at STORE_DIR/{bin}/.{sha}.part with its ETag beside it and is
+resumed with `Range` + `If-Range`. Only content hashing to the wanted sha256 is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from ansible_proxy.agent.adapters.files import CHUNK
+from ansible_proxy.errors import DeployError, RetryableError
+
+Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
+
+
+class NotFound(Exception):
+    """The URL answered 404: try the fallback."""
+
+
+def fetch(
+    client: httpx.Client,
+    url: str,
+    part: Path,
+    expected: str,
+    max_bytes: int,
+    progress: Progress,
+    resume: bool = True,
+) -> None:
+    """Download `url` into `part` (resuming it when possible) and check its sha256.
+
+    On return `part` holds exactly the content with sha256 `expected`.
+    Raises NotFound, RetryableError (interrupted: part kept) or DeployError.
+    """
+    etag_file = part.with_name(part.name + ".etag")
+    digest = hashlib.sha256()
+    headers: dict[str, str] = {}
+    offset = part.stat().st_size if part.exists() else 0
+    etag = _read(etag_file) if resume and offset else ""
+    if etag:
+        headers = {"Range": f"bytes={offset}-", "If-Range": etag}
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 404:
+                raise NotFound(url)
+            if response.status_code == 416:
+                _discard(part, etag_file)
+                raise RetryableError(f"download {url}: server refused the resume range")
+            if response.status_code not in (200, 206):
+                raise RetryableError(f"download {url}: HTTP {response.status_code}")
+            appending = response.status_code == 206 and _starts_at(response, offset)
+            total = _total(response, offset if appending else 0)
+            if total is not None and total > max_bytes:
+                raise DeployError(f"download {url}: {total} bytes exceeds MAX_DOWNLOAD_BYTES")
+            if appending:
+                _hash_existing(part, digest)
+            else:
+                offset = 0
+            new_etag = response.headers.get("etag", "")
+            if new_etag and not appending:
+                etag_file.write_text(new_etag)
+            with part.open("ab" if appending else "wb") as fh:
+                size = offset
+                # No re-chunking: httpx copying into 1 MiB pieces costs more than it saves.
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        fh.close()
+                        _discard(part, etag_file)
+                        raise DeployError(f"download {url}: more than MAX_DOWNLOAD_BYTES")
+                    fh.write(chunk)
+                    digest.update(chunk)
+                    progress(size, total)
+                # No fsync: store files are re-hashed before every use (Store.has), and
+                # the copy into BIN_DIR is fsynced; a lost page costs a re-download.
+    except httpx.TimeoutException:
+        raise RetryableError(f"download {url}: timed out (partial file kept)") from None
+    except httpx.HTTPError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise RetryableError(f"download {url}: interrupted: {reason} (partial kept)") from None
+    actual = digest.hexdigest()
+    if actual != expected:
+        _discard(part, etag_file)
+        raise DeployError(f"download {url}: sha256 mismatch: got {actual[:12]}")
+    with contextlib.suppress(FileNotFoundError):
+        etag_file.unlink()
+
+
+def _starts_at(response: httpx.Response, offset: int) -> bool:
+    content_range = response.headers.get("content-range", "")
+    return bool(content_range.startswith(f"bytes {offset}-"))
+
+
+def _total(response: httpx.Response, offset: int) -> int | None:
+    length = response.headers.get("content-length")
+    if length is None or not length.isdigit():
+        return None
+    return offset + int(length)
+
+
+def _hash_existing(part: Path, digest: hashlib._Hash) -> None:
+    with part.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+
+
+def _discard(part: Path, etag_file: Path) -> None:
+    for path in (part, etag_file):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""

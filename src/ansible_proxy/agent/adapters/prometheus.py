@@ -1,0 +1,63 @@
+"""Prometheus's instant query API (`GET /api/v1/query`), for the inspector's alert check.
+
+Owns the only Prometheus call. Anything but a well-formed success answer (unreachable,
+timeout, HTTP error, non-JSON, error status, a non-vector result) is "unknown": never
+healthy, and never a reason to roll back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+DEFAULT_QUERY = 'ALERTS{alertstate="firing", service="{service}"}'
+
+
+@dataclass(frozen=True)
+class AlertAnswer:
+    """`firing` is None when Prometheus gave no usable answer; `detail` says why or what."""
+
+    firing: bool | None
+    detail: str
+
+
+def render_query(template: str, service: str) -> str:
+    """The query for one service: `{service}` replaced by its name, escaped for PromQL."""
+    escaped = service.replace("\\", "\\\\").replace('"', '\\"')
+    return template.replace("{service}", escaped)
+
+
+def query_alerts(client: httpx.Client, base_url: str, query: str) -> AlertAnswer:
+    """Run `query`; a non-empty vector means an alert is firing."""
+    url = f"{base_url.rstrip('/')}/api/v1/query"
+    try:
+        response = client.get(url, params={"query": query})
+    except httpx.TimeoutException:
+        return AlertAnswer(None, "prometheus: timed out")
+    except httpx.HTTPError as exc:
+        return AlertAnswer(None, f"prometheus: unreachable: {str(exc) or type(exc).__name__}")
+    try:
+        body = response.json()
+    except ValueError:
+        return AlertAnswer(None, f"prometheus: HTTP {response.status_code}, answer is not JSON")
+    if not isinstance(body, dict) or body.get("status") != "success":
+        error = body.get("error") if isinstance(body, dict) else None
+        return AlertAnswer(None, f"prometheus: HTTP {response.status_code}: {str(error)[:120]}")
+    data = body.get("data")
+    if not isinstance(data, dict) or data.get("resultType") != "vector":
+        return AlertAnswer(None, "prometheus: answer is not an instant vector")
+    result = data.get("result")
+    if not isinstance(result, list):
+        return AlertAnswer(None, "prometheus: answer has no result list")
+    if not result:
+        return AlertAnswer(False, "no firing alert")
+    names = sorted({_alert_name(sample) for sample in result})
+    return AlertAnswer(True, "firing: " + ", ".join(names))
+
+
+def _alert_name(sample: object) -> str:
+    metric = sample.get("metric") if isinstance(sample, dict) else None
+    if isinstance(metric, dict):
+        return str(metric.get("alertname") or metric.get("__name__") or "series")
+    return "series"

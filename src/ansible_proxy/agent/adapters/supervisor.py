@@ -1,0 +1,141 @@
+"""supervisord through its XML-RPC interface (local unix socket or remote HTTP).
+
+Uses the supervisor package's own transport; translates faults and socket errors
+into our errors. `supervisorctl` exit codes are too coarse to trust, so nothing here
+shells out.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import xmlrpc.client
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ansible_proxy.errors import DeployError, RetryableError
+
+RUNNING = "RUNNING"
+_STARTING = ("STARTING",)
+_NOT_RUNNING_FAULT = 70
+_ALREADY_STARTED_FAULT = 60
+_BAD_NAME_FAULT = 10
+
+
+class SupervisorUnavailable(RetryableError):
+    """supervisord cannot be reached: nothing was changed, try next tick."""
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    name: str
+    state: str
+    pid: int
+    exitstatus: int
+    spawnerr: str
+
+
+class Supervisor:
+    """One supervisord, local (unix://) or remote (http:// with basic auth)."""
+
+    def __init__(self, url: str, user: str = "", password: str = "") -> None:
+        from supervisor.xmlrpc import SupervisorTransport
+
+        self.url = url
+        transport = SupervisorTransport(user or None, password or None, url)
+        # The host part is ignored by the transport: it connects to `url` itself.
+        self._proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        parts = urlsplit(url)
+        self.service_host = (parts.hostname if parts.scheme == "http" else None) or "127.0.0.1"
+
+    def _call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return method(*args)
+        except xmlrpc.client.Fault:
+            raise
+        except xmlrpc.client.ProtocolError as exc:
+            if exc.errcode == 401:
+                raise DeployError(f"supervisor {self.url}: {what}: wrong user/password") from None
+            raise SupervisorUnavailable(f"supervisor {self.url}: {what}: {exc}") from None
+        except (OSError, xmlrpc.client.Error) as exc:
+            raise SupervisorUnavailable(f"supervisor {self.url}: {what}: {exc}") from None
+
+    def info(self, name: str) -> ProcessInfo:
+        """getProcessInfo for one program; DeployError when supervisor does not know it."""
+        try:
+            raw = self._call(f"info {name}", self._proxy.supervisor.getProcessInfo, name)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode == _BAD_NAME_FAULT:
+                raise DeployError(f"supervisor has no program named {name!r}") from None
+            raise DeployError(f"supervisor: info {name}: {fault.faultString}") from None
+        return ProcessInfo(
+            name=name,
+            state=str(raw["statename"]),
+            pid=int(raw["pid"]),
+            exitstatus=int(raw["exitstatus"]),
+            spawnerr=str(raw.get("spawnerr", "")),
+        )
+
+    def restart(self, name: str) -> None:
+        """Stop (if running) and start again, without waiting for startsecs."""
+        self.stop(name)
+        try:
+            self._call(f"start {name}", self._proxy.supervisor.startProcess, name, False)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode != _ALREADY_STARTED_FAULT:
+                raise DeployError(f"supervisor: start {name}: {fault.faultString}") from None
+
+    def stop(self, name: str) -> None:
+        try:
+            self._call(f"stop {name}", self._proxy.supervisor.stopProcess, name, True)
+        except xmlrpc.client.Fault as fault:
+            if fault.faultCode != _NOT_RUNNING_FAULT:
+                raise DeployError(f"supervisor: stop {name}: {fault.faultString}") from None
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def watch(
+    sup: Supervisor,
+    name: str,
+    watch_seconds: float,
+    port: int | None,
+    start_timeout: float = 60.0,
+    poll: float = 0.25,
+) -> str:
+    """SPEC §5 watch: RUNNING (past startsecs), same pid for `watch_seconds`, port open.
+
+    Returns "" when healthy, else the reason it is not.
+    """
+    deadline = time.monotonic() + start_timeout
+    info = sup.info(name)
+    while info.state in _STARTING and time.monotonic() < deadline:
+        time.sleep(poll)
+        info = sup.info(name)
+    if info.state != RUNNING:
+        detail = info.spawnerr or f"exit status {info.exitstatus}"
+        return f"{name} is {info.state} after restart ({detail})"
+    pid = info.pid
+    window_end = time.monotonic() + watch_seconds
+    while True:
+        info = sup.info(name)
+        if info.state != RUNNING or info.pid != pid:
+            return f"{name} did not stay up: {info.state}, pid {pid} -> {info.pid}"
+        if time.monotonic() >= window_end:
+            break
+        time.sleep(poll)
+    if port is not None:
+        port_deadline = time.monotonic() + max(2.0, watch_seconds)
+        while not port_open(sup.service_host, port):
+            if time.monotonic() >= port_deadline:
+                return f"{name} is RUNNING but port {port} does not accept connections"
+            time.sleep(poll)
+    return ""

@@ -1,0 +1,117 @@
+"""What `ansible-proxy check` shows: a table (rich), JSON, and node_exporter textfile metrics.
+
+`check_command` wires the inspector for cli.py: log, run, print, textfile, exit code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ansible_proxy.agent.adapters.files import write_atomic
+from ansible_proxy.agent.adapters.store import State
+from ansible_proxy.agent.config import AgentConfig
+from ansible_proxy.agent.health import Outcome
+from ansible_proxy.agent.inspector import ServiceResult, run_check
+from ansible_proxy.agent.logs import Log, stderr_if_terminal
+from ansible_proxy.errors import AnsibleProxyError, ConfigError
+
+CHECK_NAMES = ("process", "port", "alerts")
+_GAUGE = {Outcome.HEALTHY: 1, Outcome.UNHEALTHY: 0, Outcome.UNKNOWN: -1}
+
+
+def as_dict(result: ServiceResult) -> dict[str, Any]:
+    return {
+        "service": result.service,
+        "binary": result.binary,
+        "version": result.version,
+        "outcome": str(result.health.outcome),
+        "checks": {
+            c.name: {"outcome": str(c.outcome), "detail": c.detail} for c in result.health.checks
+        },
+        "failures": result.verdict.failures,
+        "action": result.action,
+        "rollbackTo": result.verdict.target,
+        "detail": result.detail,
+    }
+
+
+def render_json(results: Sequence[ServiceResult], code: int) -> str:
+    return json.dumps({"services": [as_dict(r) for r in results], "exitCode": code}, indent=2)
+
+
+def render_table(results: Sequence[ServiceResult]) -> str:
+    """One row per service: each check's result, the outcome, and the action taken."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("SERVICE", "VERSION", "PROCESS", "PORT", "ALERTS", "RESULT", "ACTION")
+    for r in results:
+        checks = {c.name: c for c in r.health.checks}
+        cells = [
+            f"{checks[n].outcome}: {checks[n].detail}" if n in checks else "-" for n in CHECK_NAMES
+        ]
+        action = r.action if not r.detail or r.action == "none" else f"{r.action}: {r.detail}"
+        table.add_row(r.service, r.version[:12] or "-", *cells, str(r.health.outcome), action)
+    out = io.StringIO()
+    Console(file=out, width=200, color_system=None).print(table)
+    return out.getvalue()
+
+
+def render_textfile(results: Sequence[ServiceResult], state: State, now: float) -> str:
+    """node_exporter textfile format; healthy is 1, unhealthy 0, unknown -1."""
+    lines = [
+        "# HELP ansible_proxy_service_healthy 1 healthy, 0 unhealthy, -1 unknown (last check).",
+        "# TYPE ansible_proxy_service_healthy gauge",
+    ]
+    lines += [
+        f"ansible_proxy_service_healthy{{service={_label(r.service)}}} {_GAUGE[r.health.outcome]}"
+        for r in results
+    ]
+    lines += [
+        "# HELP ansible_proxy_rollbacks_total Rollbacks done by the inspector on this host.",
+        "# TYPE ansible_proxy_rollbacks_total counter",
+    ]
+    for r in results:
+        count = state.get("rollbacks", r.service)
+        value = count if isinstance(count, int) else 0
+        lines.append(f"ansible_proxy_rollbacks_total{{service={_label(r.service)}}} {value}")
+    lines += [
+        "# HELP ansible_proxy_last_check_timestamp_seconds When the last check finished.",
+        "# TYPE ansible_proxy_last_check_timestamp_seconds gauge",
+        f"ansible_proxy_last_check_timestamp_seconds {_number(now)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def _number(value: float) -> str:
+    return repr(value) if math.isfinite(value) else "NaN"
+
+
+def check_command(
+    cfg: AgentConfig, as_json: bool, textfile: Path | None, log_format: str, verbose: bool
+) -> tuple[str, int]:
+    """Run one check; returns (what to print, exit code)."""
+    if textfile is not None and not textfile.parent.is_dir():
+        raise ConfigError(f"--textfile {textfile}: directory {textfile.parent} does not exist")
+    log = Log(cfg.log_file, log_format, stderr_if_terminal(), "debug" if verbose else "info")
+    try:
+        results, code, state = run_check(cfg, log)
+        if textfile is not None:
+            write_atomic(textfile, render_textfile(results, state, time.time()).encode(), 0o644)
+    except AnsibleProxyError as exc:
+        log("error", str(exc))
+        raise
+    finally:
+        log.close()
+    return (render_json(results, code) + "\n" if as_json else render_table(results)), code

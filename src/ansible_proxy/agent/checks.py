@@ -1,0 +1,85 @@
+"""The inspector's measurements for one service: process, port, Prometheus alerts.
+
+Each check returns a `Check`; nothing here decides or changes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ansible_proxy.agent.adapters.prometheus import query_alerts, render_query
+from ansible_proxy.agent.health import Check, Health, Outcome
+from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.errors import DeployError, RetryableError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ansible_proxy.agent.adapters.supervisor import Supervisor
+
+PORT_TIMEOUT = 1.0
+_FATAL = "FATAL"
+
+
+@dataclass(frozen=True)
+class Probes:
+    """The outside things the checks talk to, built once by the inspector."""
+
+    supervisor: Supervisor
+    http: httpx.Client
+    prometheus_url: str
+    prometheus_query: str
+
+
+def check_service(probes: Probes, entry: ManagedBinary, query: str | None) -> Health:
+    """Every applicable check of one service; `query` overrides PROMETHEUS_QUERY."""
+    process, fatal, supervised = check_process(probes.supervisor, entry)
+    checks = [process]
+    if entry.port is not None:
+        checks.append(check_port(probes.supervisor.service_host, entry.port))
+    if probes.prometheus_url:
+        template = query or probes.prometheus_query
+        checks.append(check_alerts(probes, render_query(template, entry.service_name)))
+    return Health(tuple(checks), fatal=fatal, supervised=supervised)
+
+
+def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, bool]:
+    """(check, FATAL?, a supervisor program?): supervisor state, else a process by name."""
+    try:
+        info = sup.info(entry.service_name)
+    except DeployError as exc:
+        if "no program named" not in str(exc):
+            return Check("process", Outcome.UNKNOWN, str(exc)), False, True
+        return _by_name(entry, "no supervisor program"), False, False
+    except RetryableError as exc:  # supervisord unreachable: look for the process itself
+        return _by_name(entry, str(exc)), False, False
+    if info.state == "RUNNING":
+        return Check("process", Outcome.HEALTHY, f"RUNNING pid {info.pid}"), False, True
+    detail = info.state + (f" ({info.spawnerr})" if info.spawnerr else "")
+    return Check("process", Outcome.UNHEALTHY, detail), info.state == _FATAL, True
+
+
+def _by_name(entry: ManagedBinary, why: str) -> Check:
+    from ansible_proxy.agent.adapters.processes import running_named
+
+    pid = running_named(tuple({entry.service_name, entry.binary_name}))
+    if pid is None:
+        return Check("process", Outcome.UNHEALTHY, f"{why}; no process named {entry.service_name}")
+    return Check("process", Outcome.HEALTHY, f"{why}; process pid {pid}")
+
+
+def check_port(host: str, port: int) -> Check:
+    from ansible_proxy.agent.adapters.supervisor import port_open
+
+    if port_open(host, port, timeout=PORT_TIMEOUT):
+        return Check("port", Outcome.HEALTHY, f"{port} accepts connections")
+    return Check("port", Outcome.UNHEALTHY, f"{port} refuses connections")
+
+
+def check_alerts(probes: Probes, query: str) -> Check:
+    answer = query_alerts(probes.http, probes.prometheus_url, query)
+    if answer.firing is None:
+        return Check("alerts", Outcome.UNKNOWN, answer.detail)
+    outcome = Outcome.UNHEALTHY if answer.firing else Outcome.HEALTHY
+    return Check("alerts", outcome, answer.detail)

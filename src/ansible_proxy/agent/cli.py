@@ -1,0 +1,175 @@
+"""`ansible-proxy`: the only place that reads os.environ and flags and calls sys.exit.
+
+Subcommands: run (one tick), check (the inspector), status, daemon, install-cron.
+Exit codes of run: 0 all current and healthy, 1 a deploy failed, 2 configuration,
+75 API unreachable (retry next tick); check: see its --help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ansible_proxy import __version__
+from ansible_proxy.agent.config import (
+    CONFIG_FILE_KEY,
+    DEFAULT_CONFIG_PATH,
+    KEYS,
+    AgentConfig,
+    build_config,
+    read_config_file,
+)
+from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError
+
+CRASH_ENV = "ANSIBLE_PROXY_TEST_CRASH_AT"  # test-only: SIGKILL the agent at a named point
+DEFAULT_CRON_PATH = Path("/etc/cron.d/ansible-proxy")
+
+KEYS_HELP = "configuration keys (config file, environment, or the flag shown):\n" + "\n".join(
+    f"  {key:<22} {meaning}" + (f" [default: {default}]" if default else "")
+    for key, (default, meaning) in KEYS.items()
+)
+EXIT_HELP = (
+    "exit codes: 0 all current and healthy (or another run holds the work), 1 a deploy "
+    "failed, 2 configuration error, 75 API unreachable/slow/garbage (retry next tick)"
+)
+
+
+def _flag(key: str) -> str:
+    return "--" + key.lower().replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        help=f'config file (shell `export KEY="value"` lines, never executed); '
+        f"default ${CONFIG_FILE_KEY} or {DEFAULT_CONFIG_PATH}",
+    )
+    common.add_argument("--log-format", choices=("text", "json"), default="text")
+    common.add_argument("-v", "--verbose", action="store_true", help="also log no-op decisions")
+    keys = common.add_argument_group("keys (override config file and environment)")
+    for key, (_, meaning) in KEYS.items():
+        keys.add_argument(_flag(key), dest=key, metavar="VALUE", help=meaning)
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="ansible-proxy",
+        description="Keep this host's binaries at the version published on the bin-manager.",
+        epilog=f"{KEYS_HELP}\n\n{EXIT_HELP}",
+        formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    epilog = f"{KEYS_HELP}\n\n{EXIT_HELP}"
+    sub.add_parser(
+        "run",
+        parents=[common],
+        help="one tick (what cron runs each minute)",
+        description="Keepalive, then upgrade/restart/roll back each managed binary once.",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    sub.add_parser(
+        "status",
+        parents=[common],
+        help="a table per managed binary",
+        description="Installed sha, latest seen, last result and rollback target per binary.",
+        epilog=KEYS_HELP,
+        formatter_class=fmt,
+    )
+    daemon = sub.add_parser(
+        "daemon",
+        parents=[common],
+        help="run a tick every --interval seconds",
+        description="An alternative to cron: one tick every INTERVAL seconds (+-10%% jitter).",
+        epilog=epilog,
+        formatter_class=fmt,
+    )
+    daemon.add_argument("--interval", type=float, default=60.0)
+    check = sub.add_parser(
+        "check",
+        parents=[common],
+        help="health-check each managed service; roll a bad one back a step",
+        description="Supervisor state, TCP port and Prometheus alerts per managed service; "
+        "after CHECK_FAILURES unhealthy runs in a row (FATAL: at once) the previous stored "
+        "version is put back. Exit: 0 all healthy, 1 unhealthy or rolled back, "
+        "2 configuration, 3 only unknowns.",
+        epilog=KEYS_HELP,
+        formatter_class=fmt,
+    )
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--textfile", type=Path, help="write node_exporter textfile metrics")
+    cron = sub.add_parser(
+        "install-cron",
+        parents=[common],
+        help="write /etc/cron.d/ansible-proxy",
+        description="Write a cron.d file that runs `ansible-proxy run` every minute as root.",
+        epilog=KEYS_HELP,
+        formatter_class=fmt,
+    )
+    cron.add_argument("--path", type=Path, default=DEFAULT_CRON_PATH, help="cron file to write")
+    from ansible_proxy.cluster.cli import add_cluster_parser
+
+    add_cluster_parser(sub, common)
+    return parser
+
+
+def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> AgentConfig:
+    """Defaults -> config file -> environment -> flags."""
+    explicit = args.config or (Path(env[CONFIG_FILE_KEY]) if env.get(CONFIG_FILE_KEY) else None)
+    file_values, warnings = read_config_file(
+        explicit or DEFAULT_CONFIG_PATH, explicit is not None, env
+    )
+    for warning in warnings:
+        print(f"ansible-proxy: warning: {warning}", file=sys.stderr)
+    flags = {key: getattr(args, key) for key in KEYS if getattr(args, key, None) is not None}
+    return build_config(file_values, env, flags, socket.gethostname())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(dispatch(args, os.environ))
+
+
+def dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    try:
+        if args.command == "cluster":
+            from ansible_proxy.cluster.cli import dispatch_cluster
+
+            return dispatch_cluster(args, env)
+        cfg = load_config(args, env)
+        if args.command == "run":
+            from ansible_proxy.agent.runner import run_once
+
+            return run_once(cfg, args.log_format, args.verbose, env.get(CRASH_ENV, ""))
+        if args.command == "status":
+            from ansible_proxy.agent.status import render_status
+
+            print(render_status(cfg), end="")
+            return EXIT_OK
+        if args.command == "check":
+            from ansible_proxy.agent.check_output import check_command
+
+            text, code = check_command(cfg, args.json, args.textfile, args.log_format, args.verbose)
+            print(text, end="")
+            return code
+        if args.command == "daemon":
+            from ansible_proxy.agent.daemon import run_daemon
+
+            return run_daemon(lambda: load_config(args, env), args.interval, args.log_format)
+        from ansible_proxy.agent.daemon import install_cron
+
+        path = install_cron(args.path, Path(sys.argv[0]).resolve(), args.config)
+        print(f"wrote {path}")
+        return EXIT_OK
+    except AnsibleProxyError as exc:
+        # Retryable problems stay quiet under cron (no mail every minute); they are logged.
+        if exc.exit_code != EXIT_RETRY or sys.stderr.isatty():
+            print(f"ansible-proxy: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_RETRY

@@ -1,0 +1,120 @@
+"""Pure decisions of the inspector (SPEC §6): outcomes, verdicts, exit code.
+
+No I/O, no clock: `checks.py` measures, `inspector.py` acts on what is decided here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ansible_proxy.agent import plan
+from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK
+
+EXIT_UNKNOWN = 3  # only unknowns: Prometheus (or supervisor) could not tell
+
+
+class Outcome(StrEnum):
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of one service: process, port or alerts."""
+
+    name: str
+    outcome: Outcome
+    detail: str
+
+
+@dataclass(frozen=True)
+class Health:
+    """Every check of one service; `fatal` = supervisor says FATAL (conclusive at once)."""
+
+    checks: tuple[Check, ...]
+    fatal: bool = False
+    supervised: bool = True  # a supervisor program (so it can be restarted)
+
+    @property
+    def outcome(self) -> Outcome:
+        return combine(c.outcome for c in self.checks)
+
+    def reasons(self) -> str:
+        bad = [f"{c.name}: {c.detail}" for c in self.checks if c.outcome != Outcome.HEALTHY]
+        return "; ".join(bad)
+
+
+def combine(outcomes: Iterable[Outcome]) -> Outcome:
+    """Unhealthy if any check is; else unknown if any is; else healthy."""
+    seen = set(outcomes)
+    if Outcome.UNHEALTHY in seen:
+        return Outcome.UNHEALTHY
+    if Outcome.UNKNOWN in seen:
+        return Outcome.UNKNOWN
+    return Outcome.HEALTHY
+
+
+class Action(StrEnum):
+    NONE = "none"
+    WAIT = "wait"  # unhealthy, fewer than CHECK_FAILURES runs in a row
+    ROLL_BACK = "roll-back"
+    NOT_INSTALLED = "not-installed"  # the agent has installed nothing yet
+    NO_PATH = "no-rollback-path"  # never upgraded by the agent: reported, untouched
+    ALREADY_ROLLED_BACK = "left-for-a-person"  # this version is itself a rollback target
+    TARGET_BAD = "target-known-bad"
+    NOT_SUPERVISED = "not-supervised"  # no supervisor program to restart
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    target: str = ""
+    failures: int = 0  # consecutive unhealthy runs, this one included
+
+
+def rolled_back_to(entry: ManagedBinary) -> str:
+    """The bad version whose rollback put the installed one in place, or ""."""
+    for sha, result in entry.history.items():
+        if (
+            result == plan.ERR
+            and sha != entry.version
+            and entry.upgrade_path.get(sha) == entry.version
+        ):
+            return sha
+    return ""
+
+
+def decide(entry: ManagedBinary, health: Health, failures: int, threshold: int) -> Verdict:
+    """What to do about one service, given this run's health and earlier failures."""
+    outcome = health.outcome
+    if outcome == Outcome.HEALTHY:
+        return Verdict(Action.NONE, failures=0)
+    if outcome == Outcome.UNKNOWN:
+        return Verdict(Action.NONE, failures=failures)  # neither breaks nor extends a streak
+    count = failures + 1
+    if not entry.version:
+        return Verdict(Action.NOT_INSTALLED, failures=count)
+    target = plan.rollback_target(entry)
+    if not target:
+        return Verdict(Action.NO_PATH, failures=count)
+    if rolled_back_to(entry):
+        return Verdict(Action.ALREADY_ROLLED_BACK, target, count)
+    if entry.history.get(target) == plan.ERR:
+        return Verdict(Action.TARGET_BAD, target, count)
+    if count < threshold and not health.fatal:
+        return Verdict(Action.WAIT, target, count)
+    if not health.supervised:
+        return Verdict(Action.NOT_SUPERVISED, target, count)
+    return Verdict(Action.ROLL_BACK, target, count)
+
+
+def exit_code(outcomes: Iterable[Outcome], rolled_back: bool) -> int:
+    """0 all healthy, 1 something unhealthy or rolled back, 3 only unknowns."""
+    overall = combine(outcomes)
+    if rolled_back or overall == Outcome.UNHEALTHY:
+        return EXIT_DEPLOY
+    return EXIT_UNKNOWN if overall == Outcome.UNKNOWN else EXIT_OK

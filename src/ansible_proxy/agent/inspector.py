@@ -1,0 +1,242 @@
+"""`ansible-proxy check` (SPEC §6): check each managed service, roll a bad one back a step.
+
+Consecutive failures, rollback counts and reports the API has not taken yet live in a
+small state file beside the store (STORE_DIR/../inspector-state.json). A rollback
+takes the agent's per-binary lock, so a check and a run never act on one binary at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ansible_proxy.agent import plan
+from ansible_proxy.agent.adapters import locks, nodeinfo
+from ansible_proxy.agent.adapters.api import Api, make_client
+from ansible_proxy.agent.adapters.store import State
+from ansible_proxy.agent.checks import Probes, check_service
+from ansible_proxy.agent.config import AgentConfig
+from ansible_proxy.agent.health import Action, Health, Verdict, decide, exit_code
+from ansible_proxy.agent.logs import Log
+from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
+from ansible_proxy.agent.tick import Tick
+from ansible_proxy.errors import AnsibleProxyError, ConfigError, RetryableError
+
+STATE_NAME = "inspector-state.json"
+PROMETHEUS_TIMEOUT = 3.0
+QUERY_KEY = "prometheusQuery"  # optional per-entry override of PROMETHEUS_QUERY
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    """One row of the report: what was measured, decided and done."""
+
+    service: str
+    binary: str
+    version: str
+    health: Health
+    verdict: Verdict
+    action: str  # what was actually done (may differ from verdict: busy, failed)
+    detail: str = ""
+
+
+def state_path(cfg: AgentConfig) -> Path:
+    """Beside the store: /var/lib/ansible-proxy/inspector-state.json by default."""
+    return cfg.store_dir.parent / STATE_NAME
+
+
+def entry_queries(manifest: Manifest) -> dict[str, str]:
+    """binaryName -> its `prometheusQuery` override, for entries that have one."""
+    queries: dict[str, str] = {}
+    for index, (entry, raw) in enumerate(
+        zip(manifest.binaries, manifest.doc["binaries"], strict=True)
+    ):
+        value = raw.get(QUERY_KEY)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            where = f"manifest {manifest.path}: binaries[{index}]"
+            raise ConfigError(f"{where}: {QUERY_KEY} must be a non-empty string")
+        queries[entry.binary_name] = value
+    return queries
+
+
+def run_check(
+    cfg: AgentConfig, log: Log, clock: Callable[[], float] = time.time
+) -> tuple[list[ServiceResult], int, State]:
+    """Check every managed service once; returns the rows, the exit code and the state."""
+    manifest = load_manifest(cfg.manifest_path)  # bad input: nothing created or changed
+    queries = entry_queries(manifest)
+    try:
+        cfg.lock_dir.mkdir(parents=True, exist_ok=True)
+        state_path(cfg).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"LOCK_DIR/STORE_DIR: cannot create: {exc}") from None
+    state = State(state_path(cfg))
+    api_client = make_client([cfg.api], cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout)
+    prom_urls = [cfg.prometheus_url] if cfg.prometheus_url else ["http://127.0.0.1"]
+    # No bearer token for Prometheus: the bin-manager's token is not its business.
+    prom_client = make_client(prom_urls, "", cfg.ca_bundle, cfg.insecure, PROMETHEUS_TIMEOUT)
+    with api_client, prom_client:
+        api = Api(api_client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
+        tick = Tick(cfg, api, log, clock=clock)
+        probes = Probes(tick.supervisor, prom_client, cfg.prometheus_url, cfg.prometheus_query)
+        results = [
+            _inspect_safely(tick, probes, state, entry, queries.get(entry.binary_name))
+            for entry in manifest.binaries
+        ]
+        flush_reports(api, state, log)
+    state.set("meta", "lastCheck", clock())
+    state.save()
+    rolled_back = any(r.action == "rolled-back" for r in results)
+    return results, exit_code((r.health.outcome for r in results), rolled_back), state
+
+
+def _inspect_safely(
+    tick: Tick, probes: Probes, state: State, entry: ManagedBinary, query: str | None
+) -> ServiceResult:
+    try:
+        return inspect(tick, probes, state, entry, query)
+    except (AnsibleProxyError, OSError) as exc:
+        tick.log("error", f"check failed: {exc}", entry.binary_name, entry.version)
+        from ansible_proxy.agent.health import Check, Outcome
+
+        health = Health((Check("process", Outcome.UNKNOWN, str(exc)),))
+        return ServiceResult(
+            entry.service_name, entry.binary_name, entry.version, health,
+            Verdict(Action.NONE), "error", str(exc),
+        )  # fmt: skip
+
+
+def inspect(
+    tick: Tick, probes: Probes, state: State, entry: ManagedBinary, query: str | None
+) -> ServiceResult:
+    """Check one service, count its failures, and roll it back when it is time."""
+    name, log = entry.binary_name, tick.log
+    health = check_service(probes, entry, query)
+    failures = state.get("failures", name)
+    verdict = decide(
+        entry, health, failures if isinstance(failures, int) else 0, tick.cfg.check_failures
+    )
+    state.set("failures", name, verdict.failures)
+
+    def result(action: str, detail: str = "") -> ServiceResult:
+        return ServiceResult(
+            entry.service_name, name, entry.version, health, verdict, action, detail
+        )
+
+    reasons = health.reasons()
+    if verdict.action == Action.NONE:
+        if reasons:
+            log("warning", f"cannot tell: {reasons}", name, entry.version)
+        return result("none", reasons)
+    count = f"{verdict.failures}/{tick.cfg.check_failures}"
+    if verdict.action == Action.WAIT:
+        log("warning", f"unhealthy ({count}): {reasons}", name, entry.version)
+        return result("wait", f"unhealthy {count}: {reasons}")
+    if verdict.action != Action.ROLL_BACK:
+        why = _WHY[verdict.action]
+        log("error", f"unhealthy: {reasons}; {why}", name, entry.version)
+        return result(str(verdict.action), f"{why}: {reasons}")
+    return _roll_back(tick, state, entry, verdict, reasons, result)
+
+
+_WHY: Mapping[Action, str] = {
+    Action.NOT_INSTALLED: "not installed by the agent yet: nothing to roll back",
+    Action.NO_PATH: "never upgraded by the agent: no rollback path, left untouched",
+    Action.ALREADY_ROLLED_BACK: "already rolled back to this version once: left for a person",
+    Action.TARGET_BAD: "the previous version is known bad too: left for a person",
+    Action.NOT_SUPERVISED: "not a supervisor program: cannot restart it, left untouched",
+}
+
+
+def _roll_back(
+    tick: Tick,
+    state: State,
+    entry: ManagedBinary,
+    verdict: Verdict,
+    reasons: str,
+    result: Callable[[str, str], ServiceResult],
+) -> ServiceResult:
+    """One step back along upgradePath, under the agent's lock for this binary."""
+    cfg, name, bad, target = tick.cfg, entry.binary_name, entry.version, verdict.target
+    busy = "an agent run holds this binary's lock: left to it"
+    if locks.held_by_other(cfg.lock_dir, name):
+        tick.log("info", busy, name, bad)
+        return result("busy", busy)
+    held = locks.acquire(cfg.lock_dir, name, bad, cfg.lock_timeout, tick.clock)
+    if held is None:
+        tick.log("info", busy, name, bad)
+        return result("busy", busy)
+    try:
+        fresh = load_manifest(cfg.manifest_path).get(name)
+        # Measured before the lock: if a run touched this binary since, its picture is stale.
+        if fresh != entry or plan.pending_target(fresh):
+            changed = "the manifest changed meanwhile (an agent run): left to it"
+            tick.log("info", changed, name, bad)
+            return result("busy", changed)
+        if not tick.store.has(name, target):
+            missing = f"previous version {target[:12]} is not in the store: cannot roll back"
+            tick.log("error", missing, name, bad)
+            return result("rollback-impossible", missing)
+        tick.log("warning", f"unhealthy: {reasons}; rolling back", name, bad)
+        # Manifest first: if we die now, the agent's next run restores `target` itself.
+        tick.update_manifest(
+            name,
+            version=target,
+            previous_version=fresh.upgrade_path.get(target, ""),
+            history={bad: plan.ERR},
+        )
+        from ansible_proxy.agent.switch import switch_binary
+
+        still = switch_binary(tick.switch_context(), fresh, target, None)
+        seconds = plan.processing_time(tick.clock(), held.created)
+    finally:
+        held.release()
+    state.set("failures", name, 0)
+    rollbacks = state.get("rollbacks", entry.service_name)
+    state.set("rollbacks", entry.service_name, (rollbacks if isinstance(rollbacks, int) else 0) + 1)
+    queue_report(state, name, bad, target, seconds)
+    if still:
+        tick.log("error", f"rolled back but still unhealthy: {still}", name, target)
+        return result("rolled-back", f"to {target[:12]}, still unhealthy: {still}")
+    tick.log("info", "rolled back: previous version running", name, target)
+    return result("rolled-back", f"to {target[:12]}: {reasons}")
+
+
+def queue_report(state: State, name: str, bad: str, running: str, seconds: int) -> None:
+    """Remember a rollback to report (sent now, or by a later run when the API is back)."""
+    pending = state.get("pending", name)
+    items: list[Any] = list(pending) if isinstance(pending, list) else []
+    items.append({"bad": bad, "running": running, "seconds": seconds})
+    state.set("pending", name, items)
+
+
+def flush_reports(api: Api, state: State, log: Log) -> None:
+    """Send queued rollback reports: progress `failed` for the bad sha, POST /bins."""
+    pending = state.data.get("pending")
+    if not isinstance(pending, dict):
+        return
+    for name in list(pending):
+        items = pending[name] if isinstance(pending[name], list) else []
+        while items:
+            item = items[0]
+            try:
+                if not item.get("progressSent"):
+                    api.report_progress(name, item["bad"], int(item["seconds"]), "failed")
+                    item["progressSent"] = True
+                    state.dirty = True
+                api.report_bin(name, item["running"])
+            except RetryableError as exc:
+                log("warning", f"rollback report not sent (retried next run): {exc}", name)
+                return
+            except (KeyError, TypeError, ValueError):
+                log("warning", f"dropping a malformed queued report: {item!r:.80}", name)
+            items.pop(0)
+            state.dirty = True
+            log("info", "rollback reported to the bin-manager", name, str(item.get("bad", "")))
+        del pending[name]
+        state.dirty = True

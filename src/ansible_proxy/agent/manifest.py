@@ -1,0 +1,216 @@
+"""bin-manifests (SPEC §3): the model, and atomic JSON/YAML load and save.
+
+The raw document is kept as loaded (ruamel.yaml round-trip for YAML) and only the
+fields the agent owns are rewritten, so the operator's comments, key order and any
+extra keys survive every save. Files in the original design's JSON load unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ansible_proxy.agent.adapters.files import write_atomic
+from ansible_proxy.errors import ConfigError
+
+# Same rule as protocol.is_bin_name, kept here so the no-op tick never imports pydantic.
+_BIN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+RESULTS = ("", "ok", "err")
+NODE_INFO_KEYS = ("cpuArch", "osRelease", "nodeName", "binProxyVersion")
+
+
+def valid_bin_name(name: str) -> bool:
+    """`[A-Za-z0-9._-]{1,128}` and not `.` or `..` (protocol.is_bin_name)."""
+    return bool(_BIN_NAME.match(name)) and name not in (".", "..")
+
+
+def valid_sha256(value: str) -> bool:
+    return bool(_SHA256.match(value))
+
+
+@dataclass(frozen=True)
+class ManagedBinary:
+    """One entry of `binaries`: what is installed, and every version ever handled."""
+
+    service_name: str
+    binary_name: str
+    port: int | None = None
+    version: str = ""
+    previous_version: str = ""
+    history: Mapping[str, str] = field(default_factory=dict)
+    upgrade_path: Mapping[str, str] = field(default_factory=dict)
+
+
+class Manifest:
+    """A loaded manifest: typed entries over the raw, order-preserving document."""
+
+    def __init__(
+        self, path: Path, doc: MutableMapping[str, Any], yaml: bool, text: str = ""
+    ) -> None:
+        self.path = path
+        self.text = text
+        self.doc = doc
+        self.yaml = yaml
+        self.binaries = [_entry(path, i, raw) for i, raw in enumerate(doc["binaries"])]
+        names = [b.binary_name for b in self.binaries]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"{path}: binaryName listed twice: {', '.join(dupes)}")
+
+    def get(self, binary_name: str) -> ManagedBinary:
+        for entry in self.binaries:
+            if entry.binary_name == binary_name:
+                return entry
+        raise KeyError(binary_name)
+
+    def node_info(self) -> dict[str, str]:
+        raw = self.doc.get("nodeInfo") or {}
+        return {k: str(raw.get(k) or "") for k in NODE_INFO_KEYS}
+
+    def set_node_info(self, info: Mapping[str, str]) -> bool:
+        """Store `info` as nodeInfo; True when anything changed."""
+        if self.node_info() == {k: info[k] for k in NODE_INFO_KEYS}:
+            return False
+        raw = self.doc.get("nodeInfo")
+        if not isinstance(raw, MutableMapping):
+            raw = {}
+            self.doc["nodeInfo"] = raw
+        for key in NODE_INFO_KEYS:
+            raw[key] = info[key]
+        return True
+
+    def update(
+        self,
+        binary_name: str,
+        *,
+        version: str | None = None,
+        previous_version: str | None = None,
+        history: Mapping[str, str] | None = None,
+        drop_history: tuple[str, ...] = (),
+        upgrade_path: Mapping[str, str] | None = None,
+    ) -> ManagedBinary:
+        """Change the fields the agent owns for one binary; returns the new entry."""
+        index = next(i for i, b in enumerate(self.binaries) if b.binary_name == binary_name)
+        raw = self.doc["binaries"][index]
+        if version is not None:
+            raw["version"] = version
+        if previous_version is not None:
+            raw["previousVersion"] = previous_version
+        for key, values in (("history", history), ("upgradePath", upgrade_path)):
+            if values:
+                if not isinstance(raw.get(key), MutableMapping):
+                    raw[key] = {}
+                for sha, value in values.items():
+                    raw[key][sha] = value
+        for sha in drop_history:
+            if isinstance(raw.get("history"), MutableMapping) and sha in raw["history"]:
+                del raw["history"][sha]
+        self.binaries[index] = _entry(self.path, index, raw)
+        return self.binaries[index]
+
+    def dumps(self) -> str:
+        if not self.yaml:
+            return json.dumps(self.doc, indent=2, ensure_ascii=False) + "\n"
+        out = io.StringIO()
+        yaml = _yaml()
+        # ruamel does not keep indentation: reuse the operator's list style ("  - " or "- ").
+        offset = _sequence_offset(self.text)
+        yaml.indent(mapping=2, sequence=offset + 2, offset=offset)
+        yaml.dump(self.doc, out)
+        return out.getvalue()
+
+    def save(self) -> None:
+        """Write atomically: temp file in the same directory, fsync, rename, fsync dir."""
+        write_atomic(self.path, self.dumps().encode("utf-8"))
+
+
+def is_yaml(path: Path) -> bool:
+    return path.suffix.lower() in (".yaml", ".yml")
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate the manifest; any problem is a ConfigError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"manifest {path}: cannot read: {exc}") from None
+    return parse_manifest(path, text)
+
+
+def parse_manifest(path: Path, text: str) -> Manifest:
+    yaml = is_yaml(path)
+    if not yaml and path.suffix.lower() != ".json":
+        raise ConfigError(f"manifest {path}: name must end in .json, .yaml or .yml")
+    try:
+        doc = _yaml().load(text) if yaml else json.loads(text)
+    except Exception as exc:  # every parser error is the operator's to fix
+        raise ConfigError(
+            f"manifest {path}: not valid {'YAML' if yaml else 'JSON'}: {exc}"
+        ) from None
+    if not isinstance(doc, MutableMapping) or not isinstance(doc.get("binaries"), list):
+        raise ConfigError(f"manifest {path}: expected a mapping with a `binaries` list")
+    return Manifest(path, doc, yaml, text)
+
+
+def _entry(path: Path, index: int, raw: Any) -> ManagedBinary:
+    where = f"manifest {path}: binaries[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping")
+    name = raw.get("binaryName")
+    if not isinstance(name, str) or not valid_bin_name(name):
+        raise ConfigError(f"{where}: binaryName {name!r} is not a valid name [A-Za-z0-9._-]")
+    service = raw.get("serviceName") or name
+    if not isinstance(service, str):
+        raise ConfigError(f"{where}: serviceName must be a string")
+    port = raw.get("port")
+    if port in (None, ""):
+        port = None
+    elif isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"{where}: port {port!r} is not a TCP port")
+    shas = {k: str(raw.get(k) or "") for k in ("version", "previousVersion")}
+    for key, value in shas.items():
+        if value and not valid_sha256(value):
+            raise ConfigError(f"{where}: {key} {value!r} is not a sha256")
+    history = _sha_map(where, raw.get("history"), "history")
+    for sha, result in history.items():
+        if result not in RESULTS:
+            raise ConfigError(f"{where}: history[{sha[:12]}] must be '', 'ok' or 'err'")
+    upgrade_path = _sha_map(where, raw.get("upgradePath"), "upgradePath")
+    return ManagedBinary(
+        service, name, port, shas["version"], shas["previousVersion"], history, upgrade_path
+    )
+
+
+def _sha_map(where: str, raw: Any, key: str) -> dict[str, str]:
+    if raw in (None, ""):
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: {key} must be a mapping")
+    result = {str(k): "" if v is None else str(v) for k, v in raw.items()}
+    for sha in result:
+        if not valid_sha256(sha):
+            raise ConfigError(f"{where}: {key} key {sha!r} is not a sha256")
+    return result
+
+
+def _sequence_offset(text: str) -> int:
+    """How far the operator indents a block sequence's dash under its key (0 or 2)."""
+    match = re.search(r"^([^\S\n]*)[\w.-]+:[^\S\n]*\n([^\S\n]*)- ", text, re.MULTILINE)
+    if match is None:
+        return 2
+    return max(0, len(match.group(2)) - len(match.group(1)))
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML  # only YAML manifests pay for this import
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml

@@ -1,0 +1,72 @@
+"""Pure decisions of a tick: what to do with one binary (no I/O, no clock, no env)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ansible_proxy.agent.manifest import ManagedBinary
+
+OK = "ok"
+ERR = "err"
+PENDING = ""
+
+
+class Action(StrEnum):
+    NOTHING = "nothing"
+    SKIP_KNOWN_BAD = "skip-known-bad"
+    UPGRADE = "upgrade"
+
+
+def decide(entry: ManagedBinary, latest: str) -> Action:
+    """What one tick should do for one binary, given the latest published sha256."""
+    if latest == entry.version:
+        return Action.NOTHING
+    if entry.history.get(latest) == ERR:
+        return Action.SKIP_KNOWN_BAD
+    return Action.UPGRADE
+
+
+class Recovery(StrEnum):
+    NONE = "none"
+    FINISH = "finish"  # the new binary is in place: restart, watch, commit or roll back
+    ABANDON = "abandon"  # died before the replace: forget the attempt
+    RESTORE = "restore"  # BIN_DIR does not hold `version`: put it back
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    kind: Recovery
+    target: str = ""  # the sha the interrupted tick was installing (FINISH/ABANDON)
+    previous: str = ""  # the sha to roll back to / restore
+
+
+def pending_target(entry: ManagedBinary) -> str:
+    """The sha an earlier tick started installing and never finished, or ""."""
+    pending = [s for s, r in entry.history.items() if r == PENDING and s != entry.version]
+    return pending[-1] if pending else ""
+
+
+def recover(entry: ManagedBinary, file_sha: str | None) -> RecoveryPlan:
+    """SPEC §5 step 3: how to converge after a tick died mid-upgrade."""
+    target = pending_target(entry)
+    if target:
+        previous = entry.upgrade_path.get(target, entry.version)
+        if file_sha == target:
+            return RecoveryPlan(Recovery.FINISH, target, previous)
+        if entry.version and file_sha != entry.version:
+            return RecoveryPlan(Recovery.RESTORE, target, entry.version)
+        return RecoveryPlan(Recovery.ABANDON, target, entry.version)
+    if entry.version and file_sha != entry.version:
+        return RecoveryPlan(Recovery.RESTORE, "", entry.version)
+    return RecoveryPlan(Recovery.NONE)
+
+
+def rollback_target(entry: ManagedBinary) -> str:
+    """The version to go back to from the installed one, following upgradePath."""
+    return entry.upgrade_path.get(entry.version, "") or entry.previous_version
+
+
+def processing_time(now: float, lock_created: float) -> int:
+    """Whole seconds since the lock was taken, never negative."""
+    return max(0, int(now - lock_created))

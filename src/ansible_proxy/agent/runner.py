@@ -1,0 +1,32 @@
+"""Wire one tick together: log, one httpx client, the API, then `run_tick`."""
+
+from __future__ import annotations
+
+import sys
+
+from ansible_proxy.agent.adapters import nodeinfo
+from ansible_proxy.agent.adapters.api import Api, make_client
+from ansible_proxy.agent.config import AgentConfig
+from ansible_proxy.agent.logs import Log, stderr_if_terminal
+from ansible_proxy.agent.tick import Tick, run_tick
+from ansible_proxy.errors import AnsibleProxyError
+
+
+def open_log(cfg: AgentConfig, log_format: str, verbose: bool) -> Log:
+    return Log(cfg.log_file, log_format, stderr_if_terminal(), "debug" if verbose else "info")
+
+
+def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "") -> int:
+    """One tick; errors that end the whole tick are logged, then raised to cli.py."""
+    log = open_log(cfg, log_format, verbose)
+    urls = [cfg.api, cfg.download_base_url]
+    try:
+        with make_client(urls, cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout) as client:
+            api = Api(client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
+            tick = Tick(cfg, api, log, crash_at=crash_at, show_progress=sys.stderr.isatty())
+            return run_tick(tick)
+    except AnsibleProxyError as exc:
+        log("warning" if exc.exit_code == 75 else "error", str(exc))
+        raise
+    finally:
+        log.close()

@@ -1,0 +1,46 @@
+"""`ansible-proxy status`: one row per managed binary, from the manifest and state file."""
+
+from __future__ import annotations
+
+from ansible_proxy.agent import plan
+from ansible_proxy.agent.adapters.store import State
+from ansible_proxy.agent.config import AgentConfig
+from ansible_proxy.agent.manifest import ManagedBinary, load_manifest
+
+COLUMNS = ("BINARY", "SERVICE", "INSTALLED", "LATEST SEEN", "LAST RESULT", "ROLLBACK TO")
+
+
+def _short(sha: str) -> str:
+    return sha[:12] if sha else "-"
+
+
+def last_result(entry: ManagedBinary) -> str:
+    """The result of the most recent version handled (the last key of history)."""
+    if not entry.history:
+        return "-"
+    sha, result = list(entry.history.items())[-1]
+    return f"{result or 'pending'} ({_short(sha)})"
+
+
+def render_status(cfg: AgentConfig) -> str:
+    """A plain-text table (no API call: it shows what this host knows)."""
+    manifest = load_manifest(cfg.manifest_path)
+    state = State(cfg.store_dir / ".state.json")
+    rows = [COLUMNS]
+    for entry in manifest.binaries:
+        latest = state.get("latest", entry.binary_name)
+        rows.append(
+            (
+                entry.binary_name,
+                entry.service_name,
+                _short(entry.version),
+                _short(latest if isinstance(latest, str) else ""),
+                last_result(entry),
+                _short(plan.rollback_target(entry)),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        for row in rows
+    )

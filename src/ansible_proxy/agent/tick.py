@@ -1,0 +1,181 @@
+"""One tick of `ansible-proxy run` (SPEC §5): keepalive, then each binary on its own.
+
+`run_tick` returns the exit code; a failure of one binary never stops the others.
+Heavy adapters (supervisor, psutil, locks) are imported only when there is work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ansible_proxy.agent import plan
+from ansible_proxy.agent.adapters import nodeinfo
+from ansible_proxy.agent.adapters.api import Api
+from ansible_proxy.agent.adapters.store import State, Store
+from ansible_proxy.agent.config import AgentConfig
+from ansible_proxy.agent.logs import Log
+from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
+from ansible_proxy.errors import (
+    EXIT_CONFIG,
+    EXIT_DEPLOY,
+    EXIT_OK,
+    EXIT_RETRY,
+    AnsibleProxyError,
+    ConfigError,
+)
+
+if TYPE_CHECKING:
+    from ansible_proxy.agent.adapters.supervisor import Supervisor
+    from ansible_proxy.agent.switch import SwitchContext
+
+# Worst first: a config problem outranks a failed deploy, which outranks "retry".
+_SEVERITY = {EXIT_CONFIG: 3, EXIT_DEPLOY: 2, EXIT_RETRY: 1, EXIT_OK: 0}
+CRASH_POINTS = ("after-download", "after-replace", "after-restart", "before-manifest")
+
+
+@dataclass
+class Tick:
+    """Everything one tick needs, built by cli.py and passed down."""
+
+    cfg: AgentConfig
+    api: Api
+    log: Log
+    clock: Callable[[], float] = time.time
+    crash_at: str = ""  # test-only: ANSIBLE_PROXY_TEST_CRASH_AT
+    show_progress: bool = False
+    store: Store = field(init=False)
+    state: State = field(init=False)
+    _supervisor: Supervisor | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.cfg.store_dir)
+        self.state = State(self.cfg.store_dir / ".state.json")
+
+    def crash(self, point: str) -> None:
+        """Test-only crash hook: SIGKILL ourselves at a named point."""
+        if point == self.crash_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    @property
+    def supervisor(self) -> Supervisor:
+        if self._supervisor is None:
+            from ansible_proxy.agent.adapters.supervisor import Supervisor
+
+            cfg = self.cfg
+            self._supervisor = Supervisor(
+                cfg.supervisor_url, cfg.supervisor_user, cfg.supervisor_password
+            )
+        return self._supervisor
+
+    def switch_context(self) -> SwitchContext:
+        from ansible_proxy.agent.switch import SwitchContext
+
+        return SwitchContext(
+            self.supervisor,
+            self.store,
+            self.cfg.bin_dir,
+            self.cfg.watch_seconds,
+            self.log,
+            self.crash,
+        )
+
+    def update_manifest(self, binary_name: str, **changes: object) -> ManagedBinary:
+        """Read-modify-write the manifest under its lock, so overlapping runs merge."""
+        from ansible_proxy.agent.adapters.locks import exclusive
+
+        with exclusive(self.cfg.lock_dir / ".manifest.lock"):
+            manifest = load_manifest(self.cfg.manifest_path)
+            entry = manifest.update(binary_name, **changes)  # type: ignore[arg-type]
+            manifest.save()
+        return entry
+
+
+def run_tick(tick: Tick) -> int:
+    """SPEC §5 steps 1-5; returns the exit code of the worst outcome."""
+    cfg, log = tick.cfg, tick.log
+    for directory, key in ((cfg.lock_dir, "LOCK_DIR"), (cfg.store_dir, "STORE_DIR")):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{key} {directory}: cannot create: {exc.strerror}") from None
+    manifest = load_manifest(cfg.manifest_path)
+    if cfg.insecure:
+        log("warning", "INSECURE_SKIP_VERIFY=1: TLS certificates are NOT verified")
+    info = nodeinfo.collect(cfg.node_name)
+    keepalive(tick, info)  # before any write: an unreachable API changes nothing on disk
+    refresh_node_info(tick, manifest, info)
+    worst = EXIT_OK
+    for entry in manifest.binaries:
+        code = EXIT_OK
+        try:
+            process_binary(tick, entry)
+        except AnsibleProxyError as exc:
+            level = "warning" if exc.exit_code == EXIT_RETRY else "error"
+            log(level, str(exc), entry.binary_name)
+            code = exc.exit_code
+        except OSError as exc:
+            log("error", f"{type(exc).__name__}: {exc}", entry.binary_name)
+            code = EXIT_DEPLOY
+        if _SEVERITY[code] > _SEVERITY[worst]:
+            worst = code
+    tick.state.save()
+    return worst
+
+
+def refresh_node_info(tick: Tick, manifest: Manifest, info: dict[str, str]) -> None:
+    """Write nodeInfo into the manifest only when it changed (a no-op tick writes nothing)."""
+    if manifest.node_info() == info:
+        return
+    from ansible_proxy.agent.adapters.locks import exclusive
+
+    with exclusive(tick.cfg.lock_dir / ".manifest.lock"):
+        fresh = load_manifest(tick.cfg.manifest_path)
+        if fresh.set_node_info(info):
+            fresh.save()
+            tick.log("info", "nodeInfo updated in the manifest")
+
+
+def keepalive(tick: Tick, info: dict[str, str]) -> None:
+    """GET /keepalive; POST it when the node is unknown or its info changed."""
+    known = tick.api.node_known()
+    if known and tick.state.get("node", "info") == info:
+        return
+    tick.api.register(info)
+    tick.state.set("node", "info", info)
+    tick.log("info", "registered with the bin-manager" if not known else "node info updated")
+
+
+def process_binary(tick: Tick, entry: ManagedBinary) -> None:
+    """Recovery first, then the latest version for one binary."""
+    name = entry.binary_name
+    file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
+    recovery = plan.recover(entry, file_sha)
+    if recovery.kind != plan.Recovery.NONE:
+        from ansible_proxy.agent import upgrade
+
+        recovered = upgrade.recover(tick, entry, recovery)
+        if recovered is None:
+            return
+        entry = recovered
+        file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
+    latest = tick.api.latest(name)
+    tick.state.set("latest", name, latest)
+    action = plan.decide(entry, latest)
+    if action == plan.Action.NOTHING:
+        tick.log("debug", "up to date", name, latest)
+        return
+    if action == plan.Action.SKIP_KNOWN_BAD:
+        if tick.state.get("warned", name) != latest:
+            tick.log(
+                "warning", "latest is known bad (history err): not installing it", name, latest
+            )
+            tick.state.set("warned", name, latest)
+        return
+    from ansible_proxy.agent import upgrade
+
+    upgrade.upgrade(tick, entry, latest, file_sha)

@@ -1,0 +1,207 @@
+"""The work of one binary under its lock: download, switch, record, report (SPEC §5 4.2-4.7).
+
+Also the crash recovery of SPEC §5 step 3, which takes the same locks and reuses the
+same switch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ansible_proxy.agent import plan
+from ansible_proxy.agent.adapters import download, locks
+from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.agent.switch import switch_binary
+from ansible_proxy.agent.tick import Tick
+from ansible_proxy.errors import DeployError, RetryableError
+
+PROGRESS_EVERY = 5.0
+
+
+def _report(
+    tick: Tick, entry: ManagedBinary, target: str, held: locks.HeldLock, status: str
+) -> None:
+    seconds = plan.processing_time(tick.clock(), held.created)
+    try:
+        tick.api.report_progress(entry.binary_name, target, seconds, status)
+    except RetryableError as exc:  # progress is informative: never fail a deploy over it
+        tick.log("warning", f"progress report failed: {exc}", entry.binary_name, target)
+
+
+def upgrade(tick: Tick, entry: ManagedBinary, target: str, file_sha: str | None) -> None:
+    """Install `target` for one binary, or leave it when another run holds the work."""
+    name = entry.binary_name
+    held = locks.acquire(tick.cfg.lock_dir, name, target, tick.cfg.lock_timeout, tick.clock)
+    if held is None:
+        tick.log("info", "another run is working on it (lock held): skipped", name, target)
+        return
+    try:
+        entry = load_entry(tick, name)  # another run may have finished while we waited
+        if plan.decide(entry, target) != plan.Action.UPGRADE:
+            return
+        tick.log("info", f"upgrading from {entry.version[:12] or '(none)'}", name, target)
+        _report(tick, entry, target, held, "in_progress")
+        try:
+            ensure_stored(tick, entry, target, held)
+        except DeployError:
+            _report(tick, entry, target, held, "failed")
+            raise
+        tick.crash("after-download")
+        old = entry.version
+        binary = tick.cfg.bin_dir / name
+        if file_sha is not None and (not old or file_sha == old):
+            tick.store.keep(name, file_sha, binary)  # the backup SPEC §5 4.4 asks for
+            old = file_sha
+        apply(tick, entry, target, old, held)
+    finally:
+        held.release()
+
+
+def apply(tick: Tick, entry: ManagedBinary, target: str, old: str, held: locks.HeldLock) -> None:
+    """Record the attempt, switch, then record and report the result."""
+    name = entry.binary_name
+    # Ask supervisor first: an unknown program or an unreachable supervisord changes nothing.
+    tick.supervisor.info(entry.service_name)
+    entry = tick.update_manifest(name, history={target: plan.PENDING}, upgrade_path={target: old})
+    reason = switch_binary(tick.switch_context(), entry, target, old)
+    tick.crash("before-manifest")
+    if reason:
+        tick.update_manifest(name, history={target: plan.ERR})
+        _report(tick, entry, target, held, "failed")
+        raise DeployError(f"{name}@{target[:12]}: {reason}; rolled back")
+    tick.update_manifest(name, version=target, previous_version=old, history={target: plan.OK})
+    tick.log("info", "upgraded and healthy", name, target)
+    _report(tick, entry, target, held, "success")
+    try:
+        tick.api.report_bin(name, target)
+    except RetryableError as exc:
+        tick.log("warning", f"could not report the new version: {exc}", name, target)
+
+
+def ensure_stored(tick: Tick, entry: ManagedBinary, target: str, held: locks.HeldLock) -> None:
+    """Have a verified copy of `target` in the store, downloading it if needed."""
+    name, store, cfg = entry.binary_name, tick.store, tick.cfg
+    store.prepare(name)
+    if store.has(name, target):
+        return
+    part = store.part_path(name, target)
+    arch = tick.api.arch
+    primary = f"{cfg.download_base_url}/{name}?sha256={target}&arch={arch}"
+    fallback = f"{cfg.api}/releases/latest/{name}/download?arch={arch}"
+    progress = _progress(tick, entry, target, held)
+    try:
+        for attempt in range(3):
+            try:
+                download.fetch(
+                    tick.api.client, primary, part, target, cfg.max_download_bytes, progress
+                )
+                break
+            except RetryableError as exc:
+                if attempt == 2 or not part.exists():
+                    raise
+                tick.log("warning", f"{exc}; resuming", name, target)
+    except download.NotFound:
+        tick.log(
+            "warning", "not found at DOWNLOAD_BASE_URL: trying the latest release", name, target
+        )
+        try:
+            download.fetch(
+                tick.api.client,
+                fallback,
+                part,
+                target,
+                cfg.max_download_bytes,
+                progress,
+                resume=False,
+            )
+        except download.NotFound:
+            raise DeployError(f"{name}@{target[:12]}: not downloadable from either URL") from None
+    store.adopt(name, target, part)
+    tick.log("info", "downloaded and verified", name, target)
+
+
+def _progress(
+    tick: Tick, entry: ManagedBinary, target: str, held: locks.HeldLock
+) -> Callable[[int, int | None], None]:
+    """Report in_progress every 5 s of a download; draw a bar on a terminal."""
+    last = [time.monotonic()]
+    bar = _Bar(entry.binary_name) if tick.show_progress else None
+
+    def progress(done: int, total: int | None) -> None:
+        if bar is not None:
+            bar.update(done, total)
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY:
+            last[0] = now
+            _report(tick, entry, target, held, "in_progress")
+
+    return progress
+
+
+class _Bar:
+    """A rich progress bar, imported only on a terminal."""
+
+    def __init__(self, name: str) -> None:
+        from rich.progress import Progress
+
+        self.progress = Progress(transient=True)
+        self.task = self.progress.add_task(f"download {name}", total=None)
+        self.progress.start()
+
+    def update(self, done: int, total: int | None) -> None:
+        self.progress.update(self.task, completed=done, total=total)
+        if total is not None and done >= total:
+            self.progress.stop()
+
+
+def recover(tick: Tick, entry: ManagedBinary, recovery: plan.RecoveryPlan) -> ManagedBinary | None:
+    """SPEC §5 step 3. Returns the entry afterwards, or None when another run holds it."""
+    name = entry.binary_name
+    lock_sha = recovery.target or recovery.previous
+    held = locks.acquire(tick.cfg.lock_dir, name, lock_sha, tick.cfg.lock_timeout, tick.clock)
+    if held is None:
+        tick.log("info", "another run holds this binary: recovery skipped", name, lock_sha)
+        return None
+    try:
+        if (
+            plan.recover(load_entry(tick, name), tick.state.file_sha(tick.cfg.bin_dir / name))
+            != recovery
+        ):
+            return load_entry(tick, name)  # another run converged it meanwhile
+        binary = tick.cfg.bin_dir / name
+        if recovery.kind == plan.Recovery.FINISH:
+            tick.log("info", "finishing an interrupted upgrade", name, recovery.target)
+            tick.store.keep(name, recovery.target, binary)
+            apply(tick, entry, recovery.target, recovery.previous, held)
+        elif recovery.kind == plan.Recovery.ABANDON:
+            tick.log(
+                "info",
+                "forgetting an upgrade interrupted before the replace",
+                name,
+                recovery.target,
+            )
+        else:
+            tick.log(
+                "warning",
+                "BIN_DIR does not hold the recorded version: restoring",
+                name,
+                recovery.previous,
+            )
+            ensure_stored(tick, entry, recovery.previous, held)
+            reason = switch_binary(tick.switch_context(), entry, recovery.previous, None)
+            if reason:
+                raise DeployError(
+                    f"{name}@{recovery.previous[:12]}: restored but unhealthy: {reason}"
+                )
+        if recovery.target and recovery.kind != plan.Recovery.FINISH:
+            return tick.update_manifest(name, drop_history=(recovery.target,))
+        return load_entry(tick, name)
+    finally:
+        held.release()
+
+
+def load_entry(tick: Tick, name: str) -> ManagedBinary:
+    from ansible_proxy.agent.manifest import load_manifest
+
+    return load_manifest(tick.cfg.manifest_path).get(name)

@@ -1,0 +1,172 @@
+"""`ansible-proxy cluster run | status | nginx-config`, registered by the agent's cli.py.
+
+Cluster keys come, later winning, from the config file, the environment and flags:
+CLUSTER_INVENTORY (--inventory), CLUSTER_MANIFESTS (--manifests), CLUSTER_DIR (--work-dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ansible_proxy.agent.config import (
+    CONFIG_FILE_KEY,
+    DEFAULT_CONFIG_PATH,
+    KEYS,
+    build_config,
+    read_config_file,
+)
+from ansible_proxy.agent.logs import Log, stderr_if_terminal
+from ansible_proxy.errors import EXIT_OK, ConfigError
+
+CLUSTER_KEYS = {
+    "CLUSTER_INVENTORY": ("inventory", "", "Ansible inventory file (INI or YAML)"),
+    "CLUSTER_MANIFESTS": ("manifests", "", "cluster manifests file (YAML)"),
+    "CLUSTER_DIR": (
+        "work_dir",
+        "/var/lib/ansible-proxy/cluster",
+        "releases/, runs/ (ansible-runner artifacts), packages/, cluster-state.json",
+    ),
+}
+
+
+def add_cluster_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register `cluster` and its subcommands on the agent's subparsers."""
+    cluster = sub.add_parser(
+        "cluster",
+        help="deploy tar.gz packages to a cluster with ansible-playbook",
+        description="Cluster mode (SPEC §7): one proxy per cluster runs ansible-playbook.",
+    )
+    verbs = cluster.add_subparsers(dest="cluster_command", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+    keys_help = "cluster keys (config file, environment, or the flag shown):\n" + "\n".join(
+        f"  {key:<18} --{dest.replace('_', '-'):<12} {meaning}"
+        + (f" [default: {default}]" if default else "")
+        for key, (dest, default, meaning) in CLUSTER_KEYS.items()
+    )
+    run = verbs.add_parser(
+        "run",
+        parents=[common],
+        help="one cluster tick (what cron runs)",
+        description="Keepalive per node, then deploy each service's latest package.",
+        epilog=keys_help + "\n\nexit codes: 0 all current, 1 a deploy failed (rolled back), "
+        "2 configuration error, 75 bin-manager unreachable (retry next tick)",
+        formatter_class=fmt,
+    )
+    status = verbs.add_parser(
+        "status",
+        parents=[common],
+        help="per service and host: sha running, last result, rollback target",
+        epilog=keys_help,
+        formatter_class=fmt,
+    )
+    for parser in (run, status):
+        for _, (dest, _, meaning) in CLUSTER_KEYS.items():
+            parser.add_argument(f"--{dest.replace('_', '-')}", dest=dest, type=Path, help=meaning)
+    nginx = verbs.add_parser(
+        "nginx-config",
+        help="print an nginx config that caches downloads for the cluster",
+        description="Render the nginx download cache (see docs/cluster.md).",
+    )
+    nginx.add_argument("--upstream", required=True, help="bin-manager base URL (no path)")
+    nginx.add_argument("--listen", required=True, help="ADDR:PORT to listen on (e.g. the VIP)")
+    nginx.add_argument("--cache-dir", required=True, type=Path, help="absolute cache directory")
+    nginx.add_argument("--max-size", default="10g", help="largest cache size (default 10g)")
+    nginx.add_argument(
+        "--standalone", action="store_true", help="a whole nginx.conf, not an http{} include"
+    )
+    nginx.add_argument("--output", type=Path, help="write here (atomically) instead of stdout")
+
+
+def dispatch_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Run one `cluster` subcommand; errors propagate to the agent's cli.py."""
+    if args.cluster_command == "nginx-config":
+        return _nginx_config(args)
+    values = _file_values(args, env)
+    keys = {key: values[key] for key in KEYS if key in values} | {
+        k: v for k, v in env.items() if k in KEYS
+    }
+    flags = {key: getattr(args, key) for key in KEYS if getattr(args, key, None) is not None}
+    cluster = {
+        key: str(getattr(args, dest, None) or env.get(key) or values.get(key) or default)
+        for key, (dest, default, _) in CLUSTER_KEYS.items()
+    }
+    work_dir = Path(cluster["CLUSTER_DIR"])
+    if args.cluster_command == "status":
+        from ansible_proxy.cluster.state import load
+
+        print(render_status(load(work_dir / "cluster-state.json").rows()), end="")
+        return EXIT_OK
+    cfg = build_config(keys, {}, flags, socket.gethostname())
+    for key in ("CLUSTER_INVENTORY", "CLUSTER_MANIFESTS"):
+        if not cluster[key]:
+            raise ConfigError(f"{key} is not set (--{CLUSTER_KEYS[key][0]}, environment or config)")
+    from ansible_proxy.cluster.run import ClusterSettings, run_cluster
+
+    settings = ClusterSettings(
+        api=cfg.api,
+        download_base_url=cfg.download_base_url,
+        token=cfg.token,
+        ca_bundle=cfg.ca_bundle,
+        insecure=cfg.insecure,
+        http_timeout=cfg.http_timeout,
+        lock_dir=cfg.lock_dir,
+        lock_timeout=cfg.lock_timeout,
+        max_download_bytes=cfg.max_download_bytes,
+        inventory=Path(cluster["CLUSTER_INVENTORY"]),
+        manifests=Path(cluster["CLUSTER_MANIFESTS"]),
+        work_dir=work_dir,
+    )
+    level = "debug" if args.verbose else "info"
+    log = Log(cfg.log_file, args.log_format, stderr_if_terminal(), level)
+    try:
+        return run_cluster(settings, log)
+    except Exception as exc:
+        log("error", str(exc))
+        raise
+    finally:
+        log.close()
+
+
+def _file_values(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
+    explicit = args.config or (Path(env[CONFIG_FILE_KEY]) if env.get(CONFIG_FILE_KEY) else None)
+    values, warnings = read_config_file(explicit or DEFAULT_CONFIG_PATH, explicit is not None, env)
+    for warning in warnings:
+        if not any(key in warning for key in CLUSTER_KEYS):
+            print(f"ansible-proxy: warning: {warning}", file=sys.stderr)
+    return values
+
+
+def render_status(rows: list[tuple[str, str, str, str, str]]) -> str:
+    """A plain-text table, one row per service and host."""
+    table = [("SERVICE", "HOST", "RUNNING", "LAST RESULT", "ROLLBACK TO"), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    return "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        for row in table
+    )
+
+
+def _nginx_config(args: argparse.Namespace) -> int:
+    from ansible_proxy.agent.adapters.files import write_atomic
+    from ansible_proxy.cluster.nginx import CacheConfig, prepare_dirs, render
+
+    config = CacheConfig(
+        upstream=args.upstream,
+        listen=args.listen,
+        cache_dir=args.cache_dir,
+        max_size=args.max_size,
+        standalone=args.standalone,
+    )
+    text = render(config)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    prepare_dirs(config.cache_dir)
+    write_atomic(args.output, text.encode(), 0o644)
+    print(f"wrote {args.output}")
+    return EXIT_OK

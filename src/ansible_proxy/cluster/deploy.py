@@ -1,0 +1,212 @@
+"""One service's rollout: latest sha per host, download, unpack, playbook, health, rollback.
+
+Hosts are grouped by (cpu_arch, latest sha); each group is locked (LOCK_DIR/
+`<service>.<arch>-<sha>.lock`), its package fetched once through the cache, unpacked
+safely and deployed in batches of `serial`. A host whose playbook or health check fails
+gets the previous release's rollback.yml (or deploy.yml) — that host only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ansible_proxy.agent.adapters import download, locks
+from ansible_proxy.agent.adapters.api import Api, UnknownBin
+from ansible_proxy.agent.adapters.files import fsync_dir
+from ansible_proxy.agent.logs import Log
+from ansible_proxy.cluster.health import healthy
+from ansible_proxy.cluster.inventory import Node
+from ansible_proxy.cluster.manifests import ServiceSpec
+from ansible_proxy.cluster.packages import extract_release
+from ansible_proxy.cluster.playbooks import PlaybookResult, run_playbook
+from ansible_proxy.cluster.state import ERR, ClusterState, save
+from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK, RetryableError
+
+if TYPE_CHECKING:
+    from ansible_proxy.cluster.run import ClusterSettings
+
+
+@dataclass
+class Rollout:
+    """The collaborators of one service's rollout."""
+
+    settings: ClusterSettings
+    spec: ServiceSpec
+    client: httpx.Client
+    apis: dict[str, Api]
+    state: ClusterState
+    log: Log
+    clock: Callable[[], float] = time.time
+
+    def url(self, sha: str, arch: str) -> str:
+        base = self.settings.download_base_url
+        return f"{base}/{self.spec.package}?sha256={sha}&arch={arch}"
+
+    def report(self, node: Node, sha: str, started: float, status: str) -> None:
+        """Progress on behalf of `node`; a reporting failure is logged, never fatal."""
+        try:
+            api = self.apis[node.name]
+            api.report_progress(self.spec.package, sha, int(self.clock() - started), status)
+            if status == "success":
+                api.report_bin(self.spec.package, sha)
+        except RetryableError as exc:
+            self.log("warning", f"report for {node.name}: {exc}", self.spec.name, sha)
+
+    def save(self) -> None:
+        save(self.settings.state_path, self.state)
+
+
+def deploy_service(rollout: Rollout, members: Sequence[Node]) -> int:
+    """Bring every host of the service to its latest sha; the exit code."""
+    spec, state, log = rollout.spec, rollout.state, rollout.log
+    groups: dict[tuple[str, str], list[Node]] = {}
+    for node in members:
+        try:
+            sha = rollout.apis[node.name].latest(spec.package)
+        except UnknownBin as exc:
+            log("info", str(exc), spec.name)
+            return EXIT_OK
+        if state.version(spec.name, node.name) == sha:
+            continue
+        if state.result(spec.name, node.name, sha) == ERR:
+            log("debug", f"{node.name}: known bad, skipped", spec.name, sha)
+            continue
+        groups.setdefault((node.cpu_arch, sha), []).append(node)
+    worst = EXIT_OK
+    for (arch, sha), group in sorted(groups.items()):
+        lock = locks.acquire(
+            rollout.settings.lock_dir, f"{spec.name}.{arch}", sha, rollout.settings.lock_timeout
+        )
+        if lock is None:
+            log("info", f"another run is deploying {arch}", spec.name, sha)
+            continue
+        try:
+            if not _deploy_group(rollout, arch, sha, group, lock.created):
+                worst = EXIT_DEPLOY
+        finally:
+            lock.release()
+    return worst
+
+
+def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], started: float) -> bool:
+    spec, state, log = rollout.spec, rollout.state, rollout.log
+    for node in group:
+        rollout.report(node, sha, started, "in_progress")
+    archive = fetch_package(rollout, sha, arch)
+    release = extract_release(
+        archive, rollout.settings.work_dir / "releases", spec.name, sha, rollout.settings.limits
+    )
+    batches = [group] if spec.serial == 0 else _chunks(group, spec.serial)
+    for number, batch in enumerate(batches, start=1):
+        for node in batch:
+            state.begin(spec.name, node.name, sha)
+        rollout.save()
+        result = _play(rollout, release / spec.deploy, release, sha, arch, batch, "deploy")
+        bad: dict[str, str] = dict(result.failed)
+        for node in batch:
+            if node.name in result.ok and not healthy(spec.health, node.address):
+                bad[node.name] = "health check failed after deploy"
+        for node in batch:
+            if node.name in bad:
+                log("error", f"{node.name}: {bad[node.name]}", spec.name, sha)
+            else:
+                state.succeed(spec.name, node.name, sha)
+                rollout.report(node, sha, started, "success")
+                log("info", f"{node.name}: deployed", spec.name, sha)
+        rollout.save()
+        if bad:
+            _roll_back(rollout, arch, sha, [n for n in batch if n.name in bad], started)
+            if number < len(batches):
+                log("warning", f"stopped after batch {number}: later hosts kept", spec.name, sha)
+            return False
+    return True
+
+
+def _roll_back(rollout: Rollout, arch: str, sha: str, nodes: list[Node], started: float) -> None:
+    """The previous release's playbook on `nodes` only; `sha` marked "err" for them."""
+    spec, state, log = rollout.spec, rollout.state, rollout.log
+    by_previous: dict[str, list[Node]] = {}
+    for node in nodes:
+        by_previous.setdefault(state.version(spec.name, node.name), []).append(node)
+    for previous, hosts in by_previous.items():
+        release = rollout.settings.work_dir / "releases" / spec.name / previous
+        if not previous or not release.is_dir():
+            log("error", f"no previous release to roll back {len(hosts)} host(s) to", spec.name)
+        else:
+            playbook = release / (spec.rollback or spec.deploy)
+            if not playbook.is_file():
+                playbook = release / spec.deploy
+            result = _play(rollout, playbook, release, previous, arch, hosts, "rollback")
+            for host, reason in result.failed.items():
+                log("error", f"{host}: rollback failed too: {reason}", spec.name, previous)
+            for host in sorted(result.ok):
+                log("info", f"{host}: rolled back to {previous[:12]}", spec.name, sha)
+        for node in hosts:
+            state.fail(spec.name, node.name, sha)
+            rollout.report(node, sha, started, "failed")
+    rollout.save()
+
+
+def _play(
+    rollout: Rollout,
+    playbook: Path,
+    release: Path,
+    sha: str,
+    arch: str,
+    nodes: Sequence[Node],
+    kind: str,
+) -> PlaybookResult:
+    spec = rollout.spec
+    extravars: dict[str, Any] = {
+        "ansible_proxy_service": spec.name,
+        "ansible_proxy_package": spec.package,
+        "ansible_proxy_release_dir": str(release),
+        "ansible_proxy_sha256": sha,
+        "ansible_proxy_arch": arch,
+        "ansible_proxy_download_url": rollout.url(sha, arch),
+    }
+    ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{kind}-{arch}-{sha[:12]}-{os.getpid()}"
+    private = rollout.settings.work_dir / "runs" / spec.name / ident
+    result = run_playbook(
+        playbook,
+        rollout.settings.inventory,
+        [n.name for n in nodes],
+        extravars,
+        private,
+    )
+    rollout.log("info", f"{kind} {arch} rc={result.rc}: artifacts {private}", spec.name, sha)
+    return result
+
+
+def fetch_package(rollout: Rollout, sha: str, arch: str) -> Path:
+    """The package `sha` in `packages/<package>/<sha>.tar.gz`, downloaded once, verified."""
+    settings, package = rollout.settings, rollout.spec.package
+    folder = settings.work_dir / "packages" / package
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{sha}.tar.gz"
+    if target.is_file():
+        return target
+    part = folder / f".{sha}.part"
+    fallback = f"{settings.api}/releases/latest/{package}/download?arch={arch}"
+    urls = [rollout.url(sha, arch), fallback]
+    for url in urls:
+        with contextlib.suppress(download.NotFound):
+            download.fetch(
+                rollout.client, url, part, sha, settings.max_download_bytes, lambda _d, _t: None
+            )
+            os.replace(part, target)
+            fsync_dir(folder)
+            return target
+    raise RetryableError(f"package {package} {sha[:12]} not found for {arch}")
+
+
+def _chunks(nodes: list[Node], size: int) -> list[list[Node]]:
+    return [nodes[i : i + size] for i in range(0, len(nodes), size)]

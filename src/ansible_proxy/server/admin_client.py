@@ -1,0 +1,136 @@
+"""The admin subcommands of `bin-manager` (publish, pin, pause, resume, list) over HTTP.
+
+Owns the httpx client of the admin CLI; server errors become our error tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import ssl
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ansible_proxy.errors import ConfigError, RetryableError
+from ansible_proxy.protocol import API_PREFIX, is_bin_name
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+CHUNK = 1024 * 1024
+
+
+def add_subcommands(sub: Any) -> None:
+    """Add publish, pin, pause, resume and list to the `bin-manager` parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", help=f"bin-manager URL (BIN_MANAGER_URL, {DEFAULT_SERVER})")
+    common.add_argument("--ca-bundle", type=Path, help="CA file for a private certificate")
+
+    publish = sub.add_parser(
+        "publish",
+        parents=[common],
+        help="upload FILE as the latest release of a bin (token: BIN_MANAGER_ADMIN_TOKEN)",
+    )
+    publish.add_argument("file", type=Path)
+    publish.add_argument("--name", required=True, help="bin name")
+    publish.add_argument("--arch", default="x86_64", help="x86_64 (default) or aarch64")
+
+    pin = sub.add_parser("pin", parents=[common], help="make an earlier release the latest")
+    pin.add_argument("bin")
+    pin.add_argument("sha256")
+    pin.add_argument("--arch", default="x86_64")
+
+    for verb, text in (("pause", "freeze a bin's rollout"), ("resume", "resume a bin's rollout")):
+        sub.add_parser(verb, parents=[common], help=text).add_argument("bin")
+
+    listing = sub.add_parser("list", parents=[common], help="list bins, releases BIN, or nodes")
+    listing.add_argument("what", choices=["bins", "releases", "nodes"])
+    listing.add_argument("bin", nargs="?", help="the bin, for `list releases`")
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Run one admin subcommand; print its result on stdout."""
+    server = (args.server or env.get("BIN_MANAGER_URL") or DEFAULT_SERVER).rstrip("/")
+    server = server.removesuffix(API_PREFIX)
+    token = env.get("BIN_MANAGER_ADMIN_TOKEN", "")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    verify = _trust(args.ca_bundle)
+    base = f"{server}{API_PREFIX}/admin"
+    name = getattr(args, "name", None) or getattr(args, "bin", None)
+    if name is not None and not is_bin_name(name):
+        raise ConfigError(
+            f"invalid bin name {name!r}: use 1-128 of A-Z a-z 0-9 . _ - (not . or ..)"
+        )
+    with httpx.Client(headers=headers, verify=verify, timeout=httpx.Timeout(30, read=600)) as http:
+        if args.command == "publish":
+            data = _publish(http, base, args.file, args.name, args.arch)
+            print(data["sha256"])
+        elif args.command == "pin":
+            body = {"sha256": args.sha256, "arch": args.arch}
+            _call(http, "POST", f"{base}/bins/{args.bin}/pin", json=body)
+            print(f"{args.bin} {args.arch}: latest is now {args.sha256}")
+        elif args.command in ("pause", "resume"):
+            _call(http, "POST", f"{base}/bins/{args.bin}/{args.command}")
+            print(f"{args.bin}: {'paused' if args.command == 'pause' else 'resumed'}")
+        else:
+            print(json.dumps(_list(http, base, args.what, args.bin), indent=2))
+    return 0
+
+
+def _trust(ca_bundle: Path | None) -> ssl.SSLContext:
+    """System CAs, or only `ca_bundle` for a private certificate; verification stays on."""
+    try:
+        if ca_bundle is None:
+            return ssl.create_default_context()
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load --ca-bundle {ca_bundle}: {exc}") from None
+
+
+def _publish(http: httpx.Client, base: str, path: Path, name: str, arch: str) -> Any:
+    try:
+        size = path.stat().st_size
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while block := handle.read(CHUNK):
+                yield block
+
+    return _call(
+        http,
+        "POST",
+        f"{base}/bins/{name}/releases",
+        params={"arch": arch},
+        content=chunks(),
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+    )
+
+
+def _list(http: httpx.Client, base: str, what: str, bin_name: str | None) -> Any:
+    if what == "releases":
+        if not bin_name:
+            raise ConfigError("`list releases` needs the bin name")
+        return _call(http, "GET", f"{base}/bins/{bin_name}/releases")
+    return _call(http, "GET", f"{base}/{what}")
+
+
+def _call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+    """The `data` of a success envelope; our errors otherwise."""
+    try:
+        response = http.request(method, url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise RetryableError(f"cannot reach the bin-manager at {url}: {exc}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    if response.status_code >= 500:
+        raise RetryableError(f"bin-manager answered {response.status_code}: {message or ''}")
+    if response.status_code >= 400 or not isinstance(body, dict) or body.get("code") != 0:
+        raise ConfigError(f"bin-manager refused ({response.status_code}): {message or body}")
+    return body.get("data")

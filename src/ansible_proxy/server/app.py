@@ -1,0 +1,128 @@
+"""create_app(settings): the bin-manager as an ASGI app, with no module-level state.
+
+Building the app prepares its storage: creates the data directory, removes temp files
+left by a crash and migrates the database schema to the newest revision.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from ansible_proxy import __version__
+from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
+from ansible_proxy.server.deps import DbSession
+from ansible_proxy.server.metrics import AccessLog, Metrics
+from ansible_proxy.server.pointers import PointerCache
+from ansible_proxy.server.problems import ApiProblem
+from ansible_proxy.server.routes import admin_api, agent_api
+from ansible_proxy.server.settings import Settings
+from ansible_proxy.server.storage import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+
+def error(status: int, message: str) -> JSONResponse:
+    """The error envelope: the HTTP status as `code` and a human message."""
+    return JSONResponse({"code": status, "message": message}, status_code=status)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The bin-manager for `settings`; raises ConfigError when storage is unusable."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = ArtifactStore(settings.artifact_dir)
+    removed = store.prepare()
+    if removed:
+        log.warning("removed %d unfinished upload(s) left by an earlier crash", removed)
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+
+    app = FastAPI(
+        title="bin-manager",
+        version=__version__,
+        description="Releases, downloads and the node registry of ansible-proxy (SPEC §4).",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.pointers = PointerCache()
+    app.state.metrics = Metrics(sessions)
+    app.include_router(agent_api.router)
+    app.include_router(admin_api.router)
+    _add_operations(app)
+    _add_error_handlers(app)
+    app.add_middleware(AccessLog, metrics=app.state.metrics)
+    return app
+
+
+def _add_operations(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    def healthz(session: DbSession) -> dict[str, Any]:
+        session.execute(text("SELECT 1"))
+        return {"code": 0, "message": "success", "data": {"status": "ok"}}
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=PlainTextResponse,
+        summary="Prometheus metrics",
+    )
+    def metrics() -> Response:
+        body = app.state.metrics.render()
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiProblem)
+    async def on_problem(_request: Request, exc: ApiProblem) -> JSONResponse:
+        return error(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = list(exc.errors())
+        if any(problem.get("type") == "json_invalid" for problem in problems):
+            return error(400, "malformed JSON in the request body")
+        return error(422, _describe_validation(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such endpoint: see /docs"
+        response = error(exc.status_code, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(DataError)
+    async def on_data_error(_request: Request, _exc: DataError) -> JSONResponse:
+        return error(400, "a value in the request cannot be stored (out of range or bad text)")
+
+    @app.exception_handler(IntegrityError)
+    async def on_conflict(_request: Request, _exc: IntegrityError) -> JSONResponse:
+        return error(409, "a concurrent request changed the same record; retry")
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_disconnect(_request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        return error(400, "the client went away before the request body was complete")
+
+
+def _describe_validation(problems: list[Any]) -> str:
+    """One line naming each bad field: `body.sha256: String should match pattern …`."""
+    parts = []
+    for problem in problems[:5]:
+        location = ".".join(str(part) for part in problem.get("loc", ()))
+        if not location or (location == "body" and problem.get("type") == "missing"):
+            location = "body"
+        parts.append(f"{location}: {problem.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)

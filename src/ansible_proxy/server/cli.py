@@ -1,0 +1,131 @@
+"""`bin-manager`: serve the API, or publish/pin/pause/resume/list over the admin API.
+
+The only server module that reads os.environ for flags, parses arguments and exits.
+The server's modules are imported only by `serve`, so the admin commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ansible_proxy import __version__
+from ansible_proxy.errors import AnsibleProxyError, ConfigError
+from ansible_proxy.server import admin_client
+
+log = logging.getLogger("ansible_proxy.server")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bin-manager",
+        description="The central release server of ansible-proxy, and its admin client.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP API",
+        description="Run the API. Admin token: BIN_MANAGER_ADMIN_TOKEN or --admin-token-file; "
+        "optional agent token: BIN_MANAGER_AGENT_TOKEN; upload limit: "
+        "BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port (8080)")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="SQLite file and artifacts (BIN_MANAGER_DATA_DIR, default ./bin-manager-data)",
+    )
+    serve.add_argument(
+        "--database-url",
+        help="e.g. postgresql+psycopg://user:pw@host/db (BIN_MANAGER_DATABASE_URL; "
+        "default: SQLite in the data dir)",
+    )
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=None,
+        help="no admin token at all (demos only)",
+    )
+    serve.add_argument("--admin-token-file", type=Path, help="file holding the admin token")
+    serve.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate")
+    serve.add_argument("--ssl-keyfile", type=Path, help="private key of --ssl-certfile")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    admin_client.add_subcommands(sub)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ansible_proxy.server.app import create_app
+    from ansible_proxy.server.settings import load_settings
+
+    admin_token = None
+    if args.admin_token_file is not None:
+        try:
+            admin_token = args.admin_token_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read --admin-token-file: {exc.strerror}") from None
+    if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
+        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    settings = load_settings(
+        admin_token=admin_token,
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        insecure_no_auth=args.insecure_no_auth,
+    )
+    _configure_logging(args.log_level)
+    if settings.insecure_no_auth:
+        log.warning("--insecure-no-auth: the admin API needs no token; never do this in production")
+    try:
+        app = create_app(settings)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the data directory {settings.data_dir}: {exc}") from None
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,  # ours is structured and never shows headers or query strings
+        log_config=None,
+        log_level=args.log_level,
+        ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
+        ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _configure_logging(level: str) -> None:
+    from ansible_proxy.server.metrics import ACCESS_LOGGER
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    access = logging.getLogger(ACCESS_LOGGER)
+    access_handler = logging.StreamHandler(sys.stderr)
+    access_handler.setFormatter(logging.Formatter("%(message)s"))
+    access.handlers[:] = [access_handler]
+    access.propagate = False
+    access.setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: run one subcommand and exit with its code."""
+    args = _parser().parse_args(argv)
+    try:
+        code = _serve(args) if args.command == "serve" else admin_client.run(args, os.environ)
+    except AnsibleProxyError as exc:
+        print(f"bin-manager: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""The bin-manager's database: SQLAlchemy 2 models, queries and Alembic migrations."""

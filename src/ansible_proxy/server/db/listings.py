@@ -1,0 +1,202 @@
+"""Read-only views for the admin API and metrics, as JSON-ready dicts (camelCase keys)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ansible_proxy.server.db.models import (
+    Bin,
+    BinReportRow,
+    Event,
+    Latest,
+    Node,
+    NodeBin,
+    ProgressRow,
+    Release,
+)
+
+HISTORY_LIMIT = 200
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Naive UTC from the database as ISO 8601 with a Z."""
+    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
+
+
+def _latest_by_arch(session: Session, bin_: Bin) -> dict[str, str]:
+    rows = session.execute(
+        select(Latest.arch, Release.sha256)
+        .join(Release, Release.id == Latest.release_id)
+        .where(Latest.bin_id == bin_.id)
+        .order_by(Latest.arch)
+    )
+    return {arch: sha for arch, sha in rows}
+
+
+def bins(session: Session) -> list[dict[str, Any]]:
+    result = []
+    for bin_ in session.scalars(select(Bin).order_by(Bin.name)):
+        releases = session.scalar(select(func.count()).where(Release.bin_id == bin_.id))
+        nodes = session.scalar(select(func.count()).where(NodeBin.bin_id == bin_.id))
+        result.append(
+            {
+                "binName": bin_.name,
+                "paused": bin_.paused,
+                "latest": _latest_by_arch(session, bin_),
+                "releases": releases,
+                "nodes": nodes,
+                "createdAt": iso(bin_.created_at),
+            }
+        )
+    return result
+
+
+def releases(session: Session, bin_: Bin) -> list[dict[str, Any]]:
+    latest = _latest_by_arch(session, bin_)
+    rows = session.scalars(
+        select(Release).where(Release.bin_id == bin_.id).order_by(Release.id.desc())
+    )
+    return [
+        {
+            "binName": bin_.name,
+            "arch": release.arch,
+            "sha256": release.sha256,
+            "size": release.size,
+            "publishedAt": iso(release.published_at),
+            "latest": latest.get(release.arch) == release.sha256,
+        }
+        for release in rows
+    ]
+
+
+def bin_nodes(session: Session, bin_: Bin) -> list[dict[str, Any]]:
+    """Who runs what of this bin, from each node's last report."""
+    rows = session.execute(
+        select(Node, NodeBin)
+        .join(NodeBin, NodeBin.node_id == Node.id)
+        .where(NodeBin.bin_id == bin_.id)
+        .order_by(Node.name)
+    )
+    return [
+        {
+            "nodeName": node.name,
+            "cpuArch": node.cpu_arch,
+            "sha256": report.sha256,
+            "version": report.version,
+            "reportedAt": iso(report.reported_at),
+        }
+        for node, report in rows
+    ]
+
+
+def _progress_rows(session: Session, where: Any) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(ProgressRow, Node.name, Bin.name)
+        .join(Node, Node.id == ProgressRow.node_id)
+        .join(Bin, Bin.id == ProgressRow.bin_id)
+        .where(where)
+        .order_by(ProgressRow.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    return [
+        {
+            "nodeName": node_name,
+            "binName": bin_name,
+            "targetHash": row.target_hash,
+            "processingTime": row.processing_time,
+            "status": row.status,
+            "reportedAt": iso(row.reported_at),
+        }
+        for row, node_name, bin_name in rows
+    ]
+
+
+def bin_progress(session: Session, bin_: Bin) -> list[dict[str, Any]]:
+    return _progress_rows(session, ProgressRow.bin_id == bin_.id)
+
+
+def _node_summary(node: Node) -> dict[str, Any]:
+    return {
+        "nodeName": node.name,
+        "cpuArch": node.cpu_arch,
+        "osRelease": node.os_release,
+        "binProxyVersion": node.agent_version,
+        "firstSeen": iso(node.first_seen),
+        "lastSeen": iso(node.last_seen),
+    }
+
+
+def nodes(session: Session) -> list[dict[str, Any]]:
+    return [_node_summary(node) for node in session.scalars(select(Node).order_by(Node.name))]
+
+
+def node_detail(session: Session, node: Node) -> dict[str, Any]:
+    """A node's info, what it runs now, and its report and progress history."""
+    current = session.execute(
+        select(Bin.name, NodeBin)
+        .join(Bin, Bin.id == NodeBin.bin_id)
+        .where(NodeBin.node_id == node.id)
+        .order_by(Bin.name)
+    )
+    reports = session.execute(
+        select(Bin.name, BinReportRow)
+        .join(Bin, Bin.id == BinReportRow.bin_id)
+        .where(BinReportRow.node_id == node.id)
+        .order_by(BinReportRow.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    return {
+        **_node_summary(node),
+        "bins": [
+            {
+                "binName": name,
+                "sha256": row.sha256,
+                "version": row.version,
+                "reportedAt": iso(row.reported_at),
+            }
+            for name, row in current
+        ],
+        "reports": [
+            {
+                "binName": name,
+                "sha256": row.sha256,
+                "version": row.version,
+                "reportedAt": iso(row.reported_at),
+            }
+            for name, row in reports
+        ],
+        "progress": _progress_rows(session, ProgressRow.node_id == node.id),
+    }
+
+
+def events(session: Session) -> list[dict[str, Any]]:
+    rows = session.scalars(select(Event).order_by(Event.id.desc()).limit(HISTORY_LIMIT))
+    return [
+        {
+            "at": iso(event.at),
+            "kind": event.kind,
+            "binName": event.bin_name,
+            "arch": event.arch,
+            "sha256": event.sha256,
+        }
+        for event in rows
+    ]
+
+
+def node_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Node)) or 0
+
+
+def nodes_per_bin_sha(session: Session) -> list[tuple[str, str, int]]:
+    """(bin, sha256, how many nodes last reported running it)."""
+    rows = session.execute(
+        select(Bin.name, NodeBin.sha256, func.count())
+        .join(Bin, Bin.id == NodeBin.bin_id)
+        .group_by(Bin.name, NodeBin.sha256)
+        .order_by(Bin.name, NodeBin.sha256)
+    )
+    return [(name, sha, count) for name, sha, count in rows]

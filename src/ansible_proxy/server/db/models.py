@@ -1,0 +1,115 @@
+"""Tables of the bin-manager. Times are naive UTC; sha256 values are lower-case hex."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Bin(Base):
+    """A named binary; `paused` freezes what GET /bins answers to each node."""
+
+    __tablename__ = "bins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Release(Base):
+    """One published artifact of a bin for one cpu arch."""
+
+    __tablename__ = "releases"
+    __table_args__ = (UniqueConstraint("bin_id", "arch", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), index=True)
+    arch: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    published_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Latest(Base):
+    """Which release is latest per bin and arch, and which was latest when paused."""
+
+    __tablename__ = "latest"
+
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), primary_key=True)
+    arch: Mapped[str] = mapped_column(String(16), primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    paused_release_id: Mapped[int | None] = mapped_column(ForeignKey("releases.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Node(Base):
+    """A host known from POST /keepalive."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    cpu_arch: Mapped[str] = mapped_column(String(255))
+    os_release: Mapped[str] = mapped_column(String(255))
+    agent_version: Mapped[str] = mapped_column(String(255))
+    first_seen: Mapped[datetime] = mapped_column(DateTime)
+    last_seen: Mapped[datetime] = mapped_column(DateTime)
+
+
+class NodeBin(Base):
+    """What a node last reported running for a bin (POST /bins/{bin})."""
+
+    __tablename__ = "node_bins"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), primary_key=True, index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(255))
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class BinReportRow(Base):
+    """History of every POST /bins/{bin}."""
+
+    __tablename__ = "bin_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(255))
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ProgressRow(Base):
+    """History of every POST /bins/{bin}/progress."""
+
+    __tablename__ = "progress"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), index=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), index=True)
+    target_hash: Mapped[str] = mapped_column(String(64))
+    processing_time: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Event(Base):
+    """Operator activity: publish, pin, pause, resume."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    bin_name: Mapped[str] = mapped_column(String(128))
+    arch: Mapped[str | None] = mapped_column(String(16))
+    sha256: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,219 @@
+"""What the agent and admin routes do to the database: one function per operation.
+
+Every function takes the session and the current time from its caller; none commits,
+so a route's work is one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ansible_proxy.protocol import NodeInfo, ProgressReport
+from ansible_proxy.server.db.models import (
+    Bin,
+    BinReportRow,
+    Event,
+    Latest,
+    Node,
+    NodeBin,
+    ProgressRow,
+    Release,
+)
+from ansible_proxy.server.problems import NotFound
+from ansible_proxy.server.storage import StoredArtifact
+
+
+def find_bin(session: Session, name: str) -> Bin | None:
+    return session.scalars(select(Bin).where(Bin.name == name)).first()
+
+
+def require_bin(session: Session, name: str) -> Bin:
+    found = find_bin(session, name)
+    if found is None:
+        raise NotFound(f"unknown bin {name!r}: nothing was ever published under that name")
+    return found
+
+
+def find_node(session: Session, name: str) -> Node | None:
+    return session.scalars(select(Node).where(Node.name == name)).first()
+
+
+def require_node(session: Session, name: str) -> Node:
+    found = find_node(session, name)
+    if found is None:
+        raise NotFound(f"unknown node {name!r}: it must POST /api/v1/keepalive first")
+    return found
+
+
+def register_node(session: Session, info: NodeInfo, now: datetime) -> Node:
+    """Create the node or update what it tells about itself; refresh last seen."""
+    node = find_node(session, info.nodeName)
+    if node is None:
+        node = Node(name=info.nodeName, first_seen=now)
+        session.add(node)
+    node.cpu_arch = info.cpuArch
+    node.os_release = info.osRelease
+    node.agent_version = info.binProxyVersion
+    node.last_seen = now
+    session.flush()
+    return node
+
+
+def touch_node(node: Node, now: datetime) -> None:
+    node.last_seen = now
+
+
+def latest_row(session: Session, bin_: Bin, arch: str) -> Latest | None:
+    return session.get(Latest, (bin_.id, arch))
+
+
+def release_by_id(session: Session, release_id: int | None) -> Release | None:
+    return None if release_id is None else session.get(Release, release_id)
+
+
+def find_release(session: Session, bin_: Bin, sha256: str, arch: str | None) -> Release | None:
+    """The release of `bin_` with that content; for `arch` when given, else any arch."""
+    query = select(Release).where(Release.bin_id == bin_.id, Release.sha256 == sha256)
+    if arch is not None:
+        query = query.where(Release.arch == arch)
+    return session.scalars(query.order_by(Release.id)).first()
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """A bin's latest release for one arch, as one query reads it (None: no release)."""
+
+    bin_id: int
+    paused: bool
+    sha256: str | None
+    paused_release_id: int | None
+
+
+def load_pointer(session: Session, name: str, arch: str) -> Pointer | None:
+    """The bin's pointer for `arch` in one query; None when the bin is unknown."""
+    row = session.execute(
+        select(Bin.id, Bin.paused, Release.sha256, Latest.paused_release_id)
+        .select_from(Bin)
+        .outerjoin(Latest, (Latest.bin_id == Bin.id) & (Latest.arch == arch))
+        .outerjoin(Release, Release.id == Latest.release_id)
+        .where(Bin.name == name)
+    ).first()
+    if row is None:
+        return None
+    return Pointer(bin_id=row[0], paused=row[1], sha256=row[2], paused_release_id=row[3])
+
+
+def paused_target(session: Session, pointer: Pointer, node: Node | None) -> str | None:
+    """While paused: what the node last reported running, else the latest when paused."""
+    if node is not None:
+        reported = session.get(NodeBin, (node.id, pointer.bin_id))
+        if reported is not None:
+            return reported.sha256
+    frozen = release_by_id(session, pointer.paused_release_id)
+    return frozen.sha256 if frozen else None
+
+
+def release_of(session: Session, bin_id: int, sha256: str, arch: str | None) -> Release | None:
+    """A release of the bin with that content, preferring `arch`."""
+    rows = session.scalars(
+        select(Release).where(Release.bin_id == bin_id, Release.sha256 == sha256)
+    ).all()
+    preferred = [release for release in rows if release.arch == arch]
+    candidates = preferred or list(rows)
+    return candidates[0] if candidates else None
+
+
+def publish(
+    session: Session, name: str, arch: str, artifact: StoredArtifact, now: datetime
+) -> Release:
+    """Record a stored artifact as a release and make it the latest for `arch`."""
+    bin_ = find_bin(session, name)
+    if bin_ is None:
+        bin_ = Bin(name=name, paused=False, created_at=now)
+        session.add(bin_)
+        session.flush()
+    release = find_release(session, bin_, artifact.sha256, arch)
+    if release is None:
+        release = Release(
+            bin_id=bin_.id, arch=arch, sha256=artifact.sha256, size=artifact.size, published_at=now
+        )
+        session.add(release)
+        session.flush()
+    _point_latest(session, bin_, arch, release, now)
+    session.add(Event(at=now, kind="publish", bin_name=name, arch=arch, sha256=artifact.sha256))
+    return release
+
+
+def pin(session: Session, bin_: Bin, arch: str, sha256: str, now: datetime) -> Release:
+    """Make an earlier release the latest again (fleet-wide rollback)."""
+    release = find_release(session, bin_, sha256, arch)
+    if release is None:
+        raise NotFound(f"bin {bin_.name!r} has no {arch} release with sha256 {sha256}")
+    _point_latest(session, bin_, arch, release, now)
+    session.add(Event(at=now, kind="pin", bin_name=bin_.name, arch=arch, sha256=sha256))
+    return release
+
+
+def _point_latest(session: Session, bin_: Bin, arch: str, release: Release, now: datetime) -> None:
+    pointer = latest_row(session, bin_, arch)
+    if pointer is None:
+        session.add(Latest(bin_id=bin_.id, arch=arch, release_id=release.id, updated_at=now))
+    else:
+        pointer.release_id = release.id
+        pointer.updated_at = now
+    session.flush()
+
+
+def set_paused(session: Session, bin_: Bin, paused: bool, now: datetime) -> None:
+    """Pause (freeze each arch's latest as it is now) or resume a bin's rollout."""
+    if bin_.paused != paused:
+        pointers = session.scalars(select(Latest).where(Latest.bin_id == bin_.id))
+        for pointer in pointers:
+            pointer.paused_release_id = pointer.release_id if paused else None
+        bin_.paused = paused
+    kind = "pause" if paused else "resume"
+    session.add(Event(at=now, kind=kind, bin_name=bin_.name, arch=None, sha256=None))
+    session.flush()
+
+
+def report_bin(
+    session: Session, bin_: Bin, node: Node, sha256: str, version: str, now: datetime
+) -> None:
+    """Record what a node now runs (current state and history)."""
+    current = session.get(NodeBin, (node.id, bin_.id))
+    if current is None:
+        session.add(
+            NodeBin(
+                node_id=node.id, bin_id=bin_.id, sha256=sha256, version=version, reported_at=now
+            )
+        )
+    else:
+        current.sha256 = sha256
+        current.version = version
+        current.reported_at = now
+    session.add(
+        BinReportRow(
+            node_id=node.id, bin_id=bin_.id, sha256=sha256, version=version, reported_at=now
+        )
+    )
+    touch_node(node, now)
+
+
+def add_progress(
+    session: Session, bin_: Bin, node: Node, report: ProgressReport, now: datetime
+) -> None:
+    session.add(
+        ProgressRow(
+            node_id=node.id,
+            bin_id=bin_.id,
+            target_hash=report.targetHash,
+            processing_time=report.processingTime,
+            status=report.status.value,
+            reported_at=now,
+        )
+    )
+    touch_node(node, now)

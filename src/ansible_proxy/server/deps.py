@@ -1,0 +1,126 @@
+"""FastAPI dependencies as `Annotated` aliases: session, clock, store, auth, bin name.
+
+The small ones are `async def` on purpose: FastAPI runs a sync dependency in a worker
+thread, and those hops, not the work, dominated the cost of a poll.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, SecretStr
+from sqlalchemy.orm import Session, sessionmaker
+
+from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
+from ansible_proxy.server.pointers import PointerCache
+from ansible_proxy.server.problems import Unauthorized
+from ansible_proxy.server.settings import Settings
+from ansible_proxy.server.storage import ArtifactStore
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: the HTTP status as `code` and a human message."""
+
+    code: int
+    message: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "Bad input"),
+        (401, "Missing or wrong bearer token"),
+        (404, "Unknown bin, node or release"),
+        (422, "Body or parameters of the wrong shape"),
+    )
+}
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_store(request: Request) -> ArtifactStore:
+    store: ArtifactStore = request.app.state.store
+    return store
+
+
+async def utc_now() -> datetime:
+    """Naive UTC, as the database stores it."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+async def get_sessions(request: Request) -> sessionmaker[Session]:
+    """The session factory, for routes that do all their database work in one thread."""
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+async def get_pointers(request: Request) -> PointerCache:
+    pointers: PointerCache = request.app.state.pointers
+    return pointers
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+Pointers = Annotated[PointerCache, Depends(get_pointers)]
+Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
+AppSettings = Annotated[Settings, Depends(get_settings)]
+Store = Annotated[ArtifactStore, Depends(get_store)]
+Now = Annotated[datetime, Depends(utc_now)]
+
+
+def _matches(expected: SecretStr, given: HTTPAuthorizationCredentials) -> bool:
+    return hmac.compare_digest(given.credentials.encode(), expected.get_secret_value().encode())
+
+
+def _check_token(expected: SecretStr, given: HTTPAuthorizationCredentials | None) -> None:
+    if given is None:
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    if not _matches(expected, given):
+        raise Unauthorized("wrong bearer token")
+
+
+async def require_admin(settings: AppSettings, credentials: Credentials) -> None:
+    """The admin token, unless the server runs with --insecure-no-auth."""
+    if settings.insecure_no_auth or settings.admin_token is None:
+        return
+    _check_token(settings.admin_token, credentials)
+
+
+async def require_agent(settings: AppSettings, credentials: Credentials) -> None:
+    """The agent token (or the admin token), when an agent token is configured."""
+    if settings.agent_token is None:
+        return
+    admin = settings.admin_token
+    if credentials is not None and admin is not None and _matches(admin, credentials):
+        return
+    _check_token(settings.agent_token, credentials)
+
+
+async def bin_name_param(
+    bin_name: Annotated[
+        str,
+        Path(
+            description="bin name, [A-Za-z0-9._-]{1,128}",
+            json_schema_extra={"pattern": BIN_NAME_SCHEMA_PATTERN},
+        ),
+    ],
+) -> str:
+    return check_bin_name(bin_name)
+
+
+BinName = Annotated[str, Depends(bin_name_param)]

@@ -1,0 +1,122 @@
+"""Prometheus metrics (a registry per app) and the structured access log middleware.
+
+Owns prometheus-client. Request counts are labelled by route template, never by raw
+path; fleet gauges are computed from the database at scrape time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ansible_proxy.server.db import listings
+
+ACCESS_LOGGER = "ansible_proxy.server.access"
+
+
+class _FleetCollector(Collector):
+    """Nodes known and nodes per bin per sha, read when Prometheus scrapes."""
+
+    def __init__(self, sessions: Callable[[], Session]) -> None:
+        self._sessions = sessions
+
+    def describe(self) -> list[Metric]:
+        return []  # computed at scrape: nothing to read at registration
+
+    def collect(self) -> Iterator[Metric]:
+        with self._sessions() as session:
+            known = listings.node_count(session)
+            per_sha = listings.nodes_per_bin_sha(session)
+        nodes = GaugeMetricFamily("bin_manager_nodes", "Nodes known from keepalive")
+        nodes.add_metric([], known)
+        yield nodes
+        running = GaugeMetricFamily(
+            "bin_manager_bin_nodes",
+            "Nodes whose last report says they run this sha256 of this bin",
+            labels=["bin", "sha256"],
+        )
+        for name, sha, count in per_sha:
+            running.add_metric([name, sha], count)
+        yield running
+
+
+class Metrics:
+    """The app's own registry: request counters and the fleet gauges."""
+
+    def __init__(self, sessions: Callable[[], Session]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.requests = Counter(
+            "bin_manager_requests",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "bin_manager_request_duration_seconds",
+            "HTTP request duration by route template",
+            ["route"],
+            registry=self.registry,
+        )
+        self.registry.register(_FleetCollector(sessions))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class AccessLog:
+    """ASGI middleware: count and log each request (one JSON line, no headers); default
+    every answer to `Cache-Control: no-store` (artifact downloads set their own)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.logger = logging.getLogger(ACCESS_LOGGER)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client sees if the app dies before answering
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))  # only artifacts cache
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        matched = scope.get("route")
+        route = getattr(matched, "path_format", None) or getattr(matched, "path", "unmatched")
+        method = scope.get("method", "")
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.duration.labels(route).observe(seconds)
+        client = scope.get("client")
+        line: dict[str, Any] = {
+            "ts": round(time.time(), 3),
+            "method": method,
+            "route": route,
+            "path": scope.get("path", ""),
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "client": f"{client[0]}:{client[1]}" if client else None,
+        }
+        self.logger.info(json.dumps(line))

@@ -1,0 +1,36 @@
+"""Errors the HTTP API answers with; app.py maps each to the `{code, message}` envelope.
+
+ApiProblem            status → HTTP status and envelope code
+├── BadRequest        400  malformed input (bad bin name, arch, JSON)
+├── Unauthorized      401  missing or wrong bearer token
+├── NotFound          404  unknown bin, node, release
+└── TooLarge          413  upload over the configured limit
+"""
+
+from __future__ import annotations
+
+
+class ApiProblem(Exception):
+    """A request the server refuses, with the HTTP status and a clear message."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ApiProblem):
+    status = 400
+
+
+class Unauthorized(ApiProblem):
+    status = 401
+
+
+class NotFound(ApiProblem):
+    status = 404
+
+
+class TooLarge(ApiProblem):
+    status = 413

@@ -1,0 +1,1 @@
+"""HTTP routes of the bin-manager; thin: validate, call db/storage, wrap in the envelope."""

@@ -1,0 +1,227 @@
+"""The agent endpoints of SPEC §4: keepalive, bins, progress, downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
+
+from ansible_proxy.protocol import API_PREFIX, BinReport, NodeInfo, ProgressReport, ok
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.models import Release
+from ansible_proxy.server.deps import (
+    ERROR_RESPONSES,
+    BinName,
+    DbSession,
+    Now,
+    Pointers,
+    Sessions,
+    Store,
+    require_agent,
+)
+from ansible_proxy.server.downloads import NOT_CACHEABLE, artifact_response
+from ansible_proxy.server.inputs import (
+    ARCH_NAMES,
+    MAX_PROCESSING_TIME,
+    check_sha256,
+    check_text,
+    choose_arch,
+)
+from ansible_proxy.server.pointers import PointerCache, resolve
+from ansible_proxy.server.problems import BadRequest, NotFound
+from ansible_proxy.server.storage import ArtifactStore
+
+router = APIRouter(
+    prefix=API_PREFIX,
+    tags=["agent"],
+    dependencies=[Depends(require_agent)],
+    responses=ERROR_RESPONSES,
+)
+
+NodeNameQuery = Annotated[
+    str | None, Query(alias="nodeName", max_length=255, description="the asking node")
+]
+RequiredNodeName = Annotated[
+    str, Query(alias="nodeName", min_length=1, max_length=255, description="the asking node")
+]
+# Documented as enum/pattern, checked in code: a bad value gets 400 with a clear message.
+ArchQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="x86_64 or aarch64 (amd64, arm64 accepted)",
+        json_schema_extra={"enum": list(ARCH_NAMES)},
+    ),
+]
+Sha256Query = Annotated[
+    str | None,
+    Query(
+        max_length=128,
+        description="exact content wanted",
+        json_schema_extra={"pattern": "^[0-9a-f]{64}$"},
+    ),
+]
+IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
+PLAIN_SHA: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "sha256"}
+}
+BINARY: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "the binary"}
+}
+
+
+@router.get("/keepalive", summary="Is this node known?")
+def keepalive_status(session: DbSession, now: Now, node_name: RequiredNodeName) -> dict[str, Any]:
+    node = queries.require_node(session, check_text(node_name, "nodeName"))
+    queries.touch_node(node, now)
+    session.commit()
+    return ok({"nodeName": node.name, "status": "active"})
+
+
+@router.post("/keepalive", summary="Register or update a node")
+def keepalive_register(info: NodeInfo, session: DbSession, now: Now) -> dict[str, Any]:
+    for field in ("cpuArch", "osRelease", "nodeName", "binProxyVersion"):
+        check_text(getattr(info, field), field)
+    queries.register_node(session, info, now)
+    session.commit()
+    return ok()
+
+
+@router.post("/bins/{bin_name:path}/progress", summary="Report progress of an upgrade")
+def report_progress(
+    name: BinName, report: ProgressReport, session: DbSession, now: Now
+) -> dict[str, Any]:
+    _check_body_bin(name, report.binName)
+    if report.processingTime > MAX_PROCESSING_TIME:
+        raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
+    bin_ = queries.require_bin(session, name)
+    node = queries.require_node(session, check_text(report.nodeName, "nodeName"))
+    queries.add_progress(session, bin_, node, report, now)
+    session.commit()
+    return ok()
+
+
+@router.get("/bins/{bin_name:path}", summary="The sha256 this node should run")
+async def latest_for_node(
+    name: BinName,
+    sessions: Sessions,
+    pointers: Pointers,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+) -> dict[str, Any]:
+    target = await resolve(sessions, pointers, name, arch, node_name)
+    return ok({"sha256": target.sha256, "version": "latest"})
+
+
+@router.post("/bins/{bin_name:path}", summary="Report what this node now runs")
+def report_running(
+    name: BinName, report: BinReport, session: DbSession, now: Now
+) -> dict[str, Any]:
+    _check_body_bin(name, report.binName)
+    check_text(report.version, "version")
+    bin_ = queries.require_bin(session, name)
+    node = queries.require_node(session, check_text(report.nodeName, "nodeName"))
+    queries.report_bin(session, bin_, node, report.sha256, report.version, now)
+    session.commit()
+    return ok()
+
+
+def _check_body_bin(path_name: str, body_name: str) -> None:
+    if body_name != path_name:
+        raise BadRequest(
+            f"binName {body_name!r} in the body does not match the URL's {path_name!r}"
+        )
+
+
+@router.api_route(
+    "/download/{bin_name:path}", methods=["GET", "HEAD"], responses=BINARY, summary="Download"
+)
+async def download(
+    name: BinName,
+    sessions: Sessions,
+    pointers: Pointers,
+    store: Store,
+    sha256: Sha256Query = None,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Exactly `?sha256=` (cacheable forever), else the latest for this node and arch."""
+    if sha256 is None:
+        return await _download_latest(
+            sessions, pointers, store, name, arch, node_name, if_none_match
+        )
+    wanted = check_sha256(sha256)
+    if arch:
+        choose_arch(arch, None)  # still refuse a bad arch
+
+    def work() -> Release | None:
+        with sessions() as session:
+            bin_ = queries.require_bin(session, name)
+            return queries.release_of(session, bin_.id, wanted, None)
+
+    release = await anyio.to_thread.run_sync(work)
+    if release is None:
+        raise NotFound(f"bin {name!r} has no release with sha256 {wanted}")
+    return artifact_response(store.path_for(wanted), wanted, name, True, if_none_match)
+
+
+async def _download_latest(
+    sessions: sessionmaker[Session],
+    pointers: PointerCache,
+    store: ArtifactStore,
+    name: str,
+    arch: str | None,
+    node_name: str | None,
+    if_none_match: str | None,
+) -> Response:
+    target = await resolve(sessions, pointers, name, arch, node_name)
+
+    def is_release() -> bool:
+        with sessions() as session:
+            found = queries.release_of(session, target.bin_id, target.sha256, target.arch)
+            return found is not None
+
+    # A latest pointer always names a release; while paused, a node may have reported
+    # content that is no release of this bin: check, cheaply, only when it can differ.
+    if not pointers.is_latest(name, target) and not await anyio.to_thread.run_sync(is_release):
+        raise NotFound(f"bin {name!r} has no release with sha256 {target.sha256}")
+    path = store.path_for(target.sha256)
+    return artifact_response(path, target.sha256, name, False, if_none_match)
+
+
+@router.api_route(
+    "/releases/latest/{bin_name:path}/download",
+    methods=["GET", "HEAD"],
+    responses=BINARY,
+    summary="Download the latest (fallback)",
+)
+async def download_latest(
+    name: BinName,
+    sessions: Sessions,
+    pointers: Pointers,
+    store: Store,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return await _download_latest(sessions, pointers, store, name, arch, node_name, if_none_match)
+
+
+@router.get(
+    "/releases/latest/{bin_name:path}/sha256",
+    responses=PLAIN_SHA,
+    summary="The latest sha256 as plain text",
+)
+async def latest_sha256(
+    name: BinName,
+    sessions: Sessions,
+    pointers: Pointers,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+) -> PlainTextResponse:
+    target = await resolve(sessions, pointers, name, arch, node_name)
+    return PlainTextResponse(target.sha256, headers={"Cache-Control": NOT_CACHEABLE})

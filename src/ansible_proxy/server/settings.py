@@ -1,0 +1,114 @@
+"""Server settings: built once from flags and `BIN_MANAGER_*` environment variables.
+
+Refuses to build with an empty or well-known admin token unless auth is explicitly off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ansible_proxy.errors import ConfigError
+
+MIN_TOKEN_LENGTH = 16
+DEFAULT_DATA_DIR = Path("bin-manager-data")
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
+WELL_KNOWN_TOKENS = frozenset(
+    {
+        "admin",
+        "administrator",
+        "changeme",
+        "change-me",
+        "default",
+        "letmein",
+        "password",
+        "passw0rd",
+        "root",
+        "secret",
+        "test",
+        "token",
+        "123456",
+        "12345678",
+        "1234567890123456",
+        "0000000000000000",
+        "aaaaaaaaaaaaaaaa",
+        "changemechangeme",
+        "secretsecretsecret",
+    }
+)
+
+
+def token_refusal(token: str | None, what: str) -> str | None:
+    """Why `token` may not protect the server (one line), or None when it is acceptable."""
+    if token is None or not token.strip():
+        return f"{what} is empty"
+    if token.strip().lower() in WELL_KNOWN_TOKENS:
+        return f"{what} is a well-known default value"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"{what} is shorter than {MIN_TOKEN_LENGTH} characters"
+    if len(set(token)) < 4:
+        return f"{what} uses fewer than 4 distinct characters"
+    return None
+
+
+class Settings(BaseSettings):
+    """Everything `bin-manager serve` needs; frozen, passed to create_app()."""
+
+    model_config = SettingsConfigDict(env_prefix="BIN_MANAGER_", frozen=True, extra="ignore")
+
+    admin_token: SecretStr | None = None
+    agent_token: SecretStr | None = None
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = None
+    max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
+    insecure_no_auth: bool = False
+
+    @field_validator("admin_token", "agent_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the SQLite file inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+pysqlite:///{(self.data_dir / 'bin-manager.sqlite3').resolve()}"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    def check_secrets(self) -> None:
+        """Raise ConfigError when the tokens would leave the server open by accident."""
+        admin = self.admin_token.get_secret_value() if self.admin_token else None
+        if not self.insecure_no_auth:
+            reason = token_refusal(admin, "the admin token (BIN_MANAGER_ADMIN_TOKEN)")
+            if reason:
+                raise ConfigError(
+                    f"refusing to start: {reason}; set a random token of at least "
+                    f"{MIN_TOKEN_LENGTH} characters, or pass --insecure-no-auth for a demo"
+                )
+        if self.agent_token is not None:
+            reason = token_refusal(
+                self.agent_token.get_secret_value(), "the agent token (BIN_MANAGER_AGENT_TOKEN)"
+            )
+            if reason:
+                raise ConfigError(f"refusing to start: {reason}")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with non-None `overrides` (flags) winning."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        settings = Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {field}: {first['msg']}") from None
+    settings.check_secrets()
+    return settings

@@ -1,0 +1,130 @@
+"""Cluster mode end to end: three namespace hosts (one aarch64) reached over real SSH by
+real ansible-playbook, packages from the real bin-manager through the real nginx cache.
+
+The tests run in order on one lab: v1 everywhere, then v2 breaking on h2 only, then an
+x86_64 v3 whose service never listens (health check fails)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+from examples.cluster.build_package import HERE, build_package, program_for
+from tests.support.cluster import ClusterLab
+
+ARCHES = ("x86_64", "aarch64")
+
+
+def publish(lab: ClusterLab, version: str, **overrides: str) -> dict[str, str]:
+    shas = {}
+    for arch in ARCHES:
+        shas[arch] = lab.bin_manager.publish(
+            "hello-pkg", build_package(arch, version, **overrides), arch
+        )
+    return shas
+
+
+def state(lab: ClusterLab) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((lab.work_dir / "cluster-state.json").read_text())
+    return data["services"]["hello"]
+
+
+def runs(lab: ClusterLab) -> list[str]:
+    return sorted(p.name for p in (lab.work_dir / "runs" / "hello").iterdir())
+
+
+def test_a_new_package_reaches_every_host_with_its_arch_build(cluster_lab: ClusterLab) -> None:
+    lab = cluster_lab
+    shas = publish(lab, "1")
+    before = lab.origin_downloads()
+    result = lab.run(lab.write_manifests())
+    assert result.returncode == 0, result.stderr + (lab.root / "cluster.log").read_text()
+    for host in lab.hosts:
+        assert host.get() == f"hello {host.arch} 1\n"
+        assert (host.app_dir / "bin" / "hello").read_text() == program_for(host.arch, "1")
+        # every node also pulled the package through the cache (the playbook's get_url)
+        assert (host.app_dir / "packages" / f"{shas[host.arch]}.tar.gz").is_file()
+        assert state(lab)["hosts"][host.name]["version"] == shas[host.arch]
+        assert state(lab)["hosts"][host.name]["history"] == {shas[host.arch]: "ok"}
+    # 1 proxy + 3 nodes fetched; the origin served each of the 2 artifacts once
+    assert lab.origin_downloads() - before == len(ARCHES)
+    nodes = lab.bin_manager.admin_get("/bins/hello-pkg/nodes").json()["data"]
+    assert "node-h3" in json.dumps(nodes)
+    # one ansible-runner artifact dir per arch group, kept for later reading
+    assert len(runs(lab)) == 2
+    assert all((lab.work_dir / "runs" / "hello" / r / "artifacts").is_dir() for r in runs(lab))
+
+    again = lab.run(lab.write_manifests())
+    assert again.returncode == 0, again.stderr
+    assert len(runs(lab)) == 2  # idempotent: nothing to do, no playbook run
+
+
+BREAK_ON_H2 = (HERE / "deploy.yml").read_text() + textwrap.indent(
+    textwrap.dedent("""\
+
+    - name: Simulate a node-local failure (disk full on h2)
+      ansible.builtin.fail:
+        msg: no space left on device
+      when: inventory_hostname == "h2"
+    """),
+    "    ",
+)
+
+
+def test_a_playbook_failing_on_one_host_rolls_back_that_host_only(
+    cluster_lab: ClusterLab,
+) -> None:
+    lab = cluster_lab
+    v1 = {h.name: state(lab)["hosts"][h.name]["version"] for h in lab.hosts}
+    v2 = publish(lab, "2", deploy=BREAK_ON_H2)
+    result = lab.run(lab.write_manifests())
+    assert result.returncode == 1
+    log = (lab.root / "cluster.log").read_text()
+    assert "h2: task 'Simulate a node-local failure (disk full on h2)'" in log
+    hosts = {h.name: h for h in lab.hosts}
+    assert hosts["h1"].get() == "hello x86_64 2\n"
+    assert hosts["h3"].get() == "hello aarch64 2\n"
+    assert hosts["h2"].get() == "hello x86_64 1\n"  # rolled back by v1's rollback.yml
+    h2 = state(lab)["hosts"]["h2"]
+    assert h2["version"] == v1["h2"]
+    assert h2["history"][v2["x86_64"]] == "err"
+    assert state(lab)["hosts"]["h1"]["upgradePath"] == {v2["x86_64"]: v1["h1"]}
+
+    status = lab.run_status()
+    assert f"hello    h2    {v1['h2'][:12]}  {v2['x86_64'][:12]} err" in status
+
+    count = len(runs(lab))
+    again = lab.run(lab.write_manifests())
+    assert again.returncode == 0, again.stderr  # the known-bad sha is not retried on h2
+    assert len(runs(lab)) == count
+    assert hosts["h2"].get() == "hello x86_64 1\n"
+
+
+NEVER_LISTENS = """#!/usr/bin/python3
+import time
+while True:
+    time.sleep(60)
+"""
+
+
+def test_a_failing_health_check_rolls_the_hosts_back(cluster_lab: ClusterLab) -> None:
+    lab = cluster_lab
+    before = {h.name: state(lab)["hosts"][h.name]["version"] for h in lab.hosts}
+    v3 = lab.bin_manager.publish(
+        "hello-pkg", build_package("x86_64", "3", program=NEVER_LISTENS), "x86_64"
+    )
+    result = lab.run(lab.write_manifests(health_timeout=3))
+    assert result.returncode == 1
+    log = (lab.root / "cluster.log").read_text()
+    assert "h1: health check failed after deploy" in log
+    hosts = {h.name: h for h in lab.hosts}
+    assert hosts["h1"].get() == "hello x86_64 2\n"  # back to what each host ran before
+    assert hosts["h2"].get() == "hello x86_64 1\n"
+    assert hosts["h3"].get() == "hello aarch64 2\n"  # no new aarch64 build: untouched
+    for name in ("h1", "h2"):
+        assert state(lab)["hosts"][name]["version"] == before[name]
+        assert state(lab)["hosts"][name]["history"][v3] == "err"
+    assert state(lab)["history"][v3] == "err"
+    progress = lab.bin_manager.admin_get("/bins/hello-pkg/progress").json()["data"]
+    assert "failed" in json.dumps(progress)

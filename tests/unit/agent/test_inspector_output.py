@@ -1,0 +1,93 @@
+"""What `check` shows and keeps: table, JSON, textfile metrics, per-entry query override."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ansible_proxy.agent.adapters.store import State
+from ansible_proxy.agent.check_output import render_json, render_table, render_textfile
+from ansible_proxy.agent.health import Action, Check, Health, Outcome, Verdict
+from ansible_proxy.agent.inspector import ServiceResult, entry_queries, queue_report
+from ansible_proxy.agent.manifest import load_manifest
+from ansible_proxy.errors import ConfigError
+
+A = "a" * 64
+
+
+def results() -> list[ServiceResult]:
+    ok = Health((Check("process", Outcome.HEALTHY, "RUNNING pid 7"),))
+    bad = Health(
+        (
+            Check("process", Outcome.HEALTHY, "RUNNING pid 8"),
+            Check("port", Outcome.UNHEALTHY, "8080 refuses connections"),
+            Check("alerts", Outcome.UNKNOWN, "prometheus: unreachable"),
+        )
+    )
+    return [
+        ServiceResult("hello", "hello", A, ok, Verdict(Action.NONE), "none"),
+        ServiceResult(
+            'we"b', "web", A, bad, Verdict(Action.ROLL_BACK, A, 2), "rolled-back", "to aaaa"
+        ),
+    ]
+
+
+def test_textfile_has_the_three_metrics(tmp_path: Path) -> None:
+    state = State(tmp_path / "state.json")
+    state.set("rollbacks", 'we"b', 3)
+    text = render_textfile(results(), state, 1700000000.5)
+    assert 'ansible_proxy_service_healthy{service="hello"} 1\n' in text
+    assert 'ansible_proxy_service_healthy{service="we\\"b"} 0\n' in text
+    assert 'ansible_proxy_rollbacks_total{service="hello"} 0\n' in text
+    assert 'ansible_proxy_rollbacks_total{service="we\\"b"} 3\n' in text
+    assert text.endswith("ansible_proxy_last_check_timestamp_seconds 1700000000.5\n")
+    assert "# TYPE ansible_proxy_rollbacks_total counter" in text
+
+
+def test_json_and_table_show_each_check_and_the_action() -> None:
+    answer = json.loads(render_json(results(), 1))
+    assert answer["exitCode"] == 1
+    web = answer["services"][1]
+    assert web["outcome"] == "unhealthy"
+    assert web["checks"]["port"] == {"outcome": "unhealthy", "detail": "8080 refuses connections"}
+    assert (web["action"], web["rollbackTo"], web["failures"]) == ("rolled-back", A, 2)
+    table = render_table(results())
+    for text in ("SERVICE", "hello", "8080 refuses connections", "rolled-back: to aaaa"):
+        assert text in table
+
+
+def test_pending_reports_survive_in_the_state_file(tmp_path: Path) -> None:
+    state = State(tmp_path / "inspector-state.json")
+    queue_report(state, "hello", A, "b" * 64, 12)
+    state.save()
+    again = State(tmp_path / "inspector-state.json")
+    assert again.get("pending", "hello") == [{"bad": A, "running": "b" * 64, "seconds": 12}]
+
+
+def test_prometheus_query_override_is_read_and_kept_on_save(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "binaries:\n"
+        "  - serviceName: hello  # the operator's comment\n"
+        "    binaryName: hello\n"
+        "    prometheusQuery: 'up{job=\"{service}\"} == 0'\n"
+        "  - binaryName: web\n"
+    )
+    manifest = load_manifest(path)
+    assert entry_queries(manifest) == {"hello": 'up{job="{service}"} == 0'}
+    manifest.update("hello", version=A, history={A: "ok"})
+    manifest.save()
+    text = path.read_text()
+    assert "prometheusQuery: 'up{job=\"{service}\"} == 0'" in text
+    assert "# the operator's comment" in text
+    assert entry_queries(load_manifest(path)) == {"hello": 'up{job="{service}"} == 0'}
+
+
+@pytest.mark.parametrize("bad", ['""', "42", "[a]"])
+def test_bad_prometheus_query_is_one_clear_error(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(f"binaries:\n  - binaryName: hello\n    prometheusQuery: {bad}\n")
+    with pytest.raises(ConfigError, match=r"binaries\[0\]: prometheusQuery must be"):
+        entry_queries(load_manifest(path))

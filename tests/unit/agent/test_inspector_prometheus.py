@@ -1,0 +1,110 @@
+"""adapters/prometheus.py against a real loopback HTTP server answering what a test sets.
+
+Anything but a well-formed answer must be "unknown" (firing is None), never healthy.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from ansible_proxy.agent.adapters.prometheus import DEFAULT_QUERY, query_alerts, render_query
+from tests.support.procs import LOOPBACK, free_port
+
+
+class Answers:
+    """A one-route HTTP server: every GET gets (status, body); queries are recorded."""
+
+    def __init__(self) -> None:
+        self.status, self.body = 200, b""
+        self.queries: list[str] = []
+        answers = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                answers.queries.append(httpx.URL(self.path).params.get("query", ""))
+                self.send_response(answers.status)
+                self.send_header("Content-Length", str(len(answers.body)))
+                self.end_headers()
+                self.wfile.write(answers.body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def answers() -> Iterator[Answers]:
+    server = Answers()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=2) as http:
+        yield http
+
+
+def vector(*alertnames: str) -> bytes:
+    samples = ",".join(
+        f'{{"metric":{{"alertname":"{n}","service":"hello"}},"value":[1,"1"]}}' for n in alertnames
+    )
+    return f'{{"status":"success","data":{{"resultType":"vector","result":[{samples}]}}}}'.encode()
+
+
+def test_render_query_substitutes_and_escapes_the_service() -> None:
+    assert render_query(DEFAULT_QUERY, "hello") == 'ALERTS{alertstate="firing", service="hello"}'
+    assert render_query('up{job="{service}"} == 0', 'a"b') == 'up{job="a\\"b"} == 0'
+
+
+def test_empty_vector_is_no_alert_and_samples_are_firing(
+    answers: Answers, client: httpx.Client
+) -> None:
+    answers.body = vector()
+    quiet = query_alerts(client, answers.url, "Q1")
+    assert (quiet.firing, quiet.detail) == (False, "no firing alert")
+    answers.body = vector("Down", "Slow", "Down")
+    loud = query_alerts(client, answers.url + "/", "Q2")
+    assert (loud.firing, loud.detail) == (True, "firing: Down, Slow")
+    assert answers.queries == ["Q1", "Q2"]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, b"internal error"),
+        (400, b'{"status":"error","errorType":"bad_data","error":"parse error"}'),
+        (200, b"<html>not prometheus</html>"),
+        (200, b'{"status":"success","data":{"resultType":"matrix","result":[]}}'),
+        (200, b'{"status":"success","data":{"resultType":"vector"}}'),
+        (200, b"[1, 2, 3]"),
+    ],
+)
+def test_errors_and_garbage_are_unknown(
+    answers: Answers, client: httpx.Client, status: int, body: bytes
+) -> None:
+    answers.status, answers.body = status, body
+    assert query_alerts(client, answers.url, "Q").firing is None
+
+
+def test_unreachable_is_unknown(client: httpx.Client) -> None:
+    answer = query_alerts(client, f"http://{LOOPBACK}:{free_port()}", "Q")
+    assert answer.firing is None
+    assert "unreachable" in answer.detail
