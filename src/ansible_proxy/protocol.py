@@ -8,18 +8,30 @@ Every JSON answer is wrapped in `Envelope`: `{"code": 0, "message": "success", "
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-API_PREFIX = "/api/v1"
+from ansible_proxy.names import (
+    ARCHES,
+    BIN_NAME_PATTERN,
+    SHA256_PATTERN,
+    is_bin_name,
+    is_sha256,
+    normalize_arch,
+)
 
-BIN_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
-SHA256_PATTERN = r"^[0-9a-f]{64}$"
-_BIN_NAME_RE = re.compile(BIN_NAME_PATTERN)
-_SHA256_RE = re.compile(SHA256_PATTERN)
+__all__ = [
+    "ARCHES",
+    "BIN_NAME_PATTERN",
+    "SHA256_PATTERN",
+    "is_bin_name",
+    "is_sha256",
+    "normalize_arch",
+]
+
+API_PREFIX = "/api/v1"
 
 # Node names travel in query strings and land in the database and logs, never on disk;
 # they are still bounded so a broken agent cannot store megabytes per request.
@@ -31,25 +43,7 @@ ShortText = Annotated[str, StringConstraints(max_length=255)]
 CODE_OK = 0
 MESSAGE_OK = "success"
 
-ARCHES = ("x86_64", "aarch64")
-_ARCH_ALIASES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
-
 T = TypeVar("T")
-
-
-def is_bin_name(name: str) -> bool:
-    """True when `name` may name a bin: `[A-Za-z0-9._-]{1,128}` and not `.` or `..`."""
-    return bool(_BIN_NAME_RE.match(name)) and name not in (".", "..")
-
-
-def is_sha256(value: str) -> bool:
-    """True for a lower-case hex sha256 digest."""
-    return bool(_SHA256_RE.match(value))
-
-
-def normalize_arch(arch: str) -> str | None:
-    """The canonical cpu arch for `arch` (amd64 → x86_64, arm64 → aarch64), or None."""
-    return _ARCH_ALIASES.get(arch.strip().lower())
 
 
 class _Model(BaseModel):

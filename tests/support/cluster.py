@@ -10,8 +10,10 @@ Everything is torn down by PID and `ip netns del` in `stop()`, even after a fail
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +36,7 @@ SSHD = "/usr/sbin/sshd"
 NGINX = "/usr/sbin/nginx"
 BRIDGE_ADDRESS = "198.51.100.1"
 SERVICE_PORT = 18080
+_labs = itertools.count()
 
 
 def _ip(*args: str) -> None:
@@ -84,7 +87,7 @@ class ClusterLab:
 
     def __init__(self, root: Path, arches: list[str]) -> None:
         self.root = root
-        tag = f"{os.getpid() % 100000}"
+        tag = f"{os.getpid() % 10000}{next(_labs)}"  # namespaces die asynchronously: new names
         self.bridge = f"apbr{tag}"
         self.sockdir = Path(tempfile.mkdtemp(prefix="apcl-", dir="/tmp"))
         self.hosts = [
@@ -106,6 +109,7 @@ class ClusterLab:
         self.inventory = root / "inventory.ini"
         self.work_dir = root / "cluster"
         self._netns: list[str] = []
+        self._veths: list[str] = []
         self._bridge_made = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -133,6 +137,11 @@ class ClusterLab:
             with contextlib.suppress(Exception):
                 self.nginx.stop()
         for netns in self._netns:
+            self._end_everything_in(netns)
+        for veth in self._veths:  # deleting one end deletes the pair, at once
+            with contextlib.suppress(subprocess.CalledProcessError):
+                _ip("link", "del", veth)
+        for netns in self._netns:
             with contextlib.suppress(subprocess.CalledProcessError):
                 _ip("netns", "del", netns)
         if self._bridge_made:
@@ -141,6 +150,18 @@ class ClusterLab:
         with contextlib.suppress(Exception):
             self.bin_manager.stop()
         shutil.rmtree(self.sockdir, ignore_errors=True)
+
+    @staticmethod
+    def _end_everything_in(netns: str) -> None:
+        """SIGKILL, by PID, what still runs in `netns`: sshd's per-connection children
+        leave sshd's process group, and a namespace lives while any process is in it."""
+        with contextlib.suppress(subprocess.CalledProcessError):
+            listed = subprocess.run(
+                ["ip", "netns", "pids", netns], check=True, capture_output=True, text=True
+            )
+            for pid in listed.stdout.split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
 
     def _keys(self) -> None:
         ssh = self.root / "ssh"
@@ -159,6 +180,7 @@ class ClusterLab:
         _ip("netns", "add", host.netns)
         self._netns.append(host.netns)
         _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        self._veths.append(outer)
         _ip("link", "set", inner, "netns", host.netns)
         _ip("link", "set", outer, "master", self.bridge)
         _ip("link", "set", outer, "up")
@@ -206,9 +228,9 @@ class ClusterLab:
             files = {host.root}/conf.d/*.conf
             """)
         )
+        supervisord_argv = [str(VENV_BIN / "supervisord"), "-c", str(host.supervisor_conf)]
         host.supervisord = Service(
-            ["ip", "netns", "exec", host.netns, str(VENV_BIN / "supervisord")]
-            + ["-c", str(host.supervisor_conf)],
+            ["ip", "netns", "exec", host.netns, *supervisord_argv],
             host.root / "supervisord.out",
         ).start()
         sshd, supervisord = host.sshd, host.supervisord
@@ -228,10 +250,11 @@ class ClusterLab:
     def _start_nginx(self) -> None:
         cache = self.root / "nginx"
         conf = cache / "nginx.conf"
+        argv = [str(VENV_BIN / "ansible-proxy"), "cluster", "nginx-config", "--standalone"]
+        argv += ["--upstream", self.bin_manager.url, "--cache-dir", str(cache)]
+        argv += ["--listen", f"{BRIDGE_ADDRESS}:{self.nginx_port}", "--output", str(conf)]
         subprocess.run(
-            [str(VENV_BIN / "ansible-proxy"), "cluster", "nginx-config", "--standalone"]
-            + ["--upstream", self.bin_manager.url, "--cache-dir", str(cache)]
-            + ["--listen", f"{BRIDGE_ADDRESS}:{self.nginx_port}", "--output", str(conf)],
+            argv,
             check=True,
             capture_output=True,
         )
@@ -301,6 +324,8 @@ class ClusterLab:
             "ANSIBLE_LOCAL_TEMP": str(self.root / "ansible-local"),
             "ANSIBLE_REMOTE_TMP": str(self.root / "ansible-remote"),
             "ANSIBLE_PIPELINING": "True",
+            # short-lived SSH masters: none outlives a test by more than a few seconds
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=5s",
         }
 
     def run(self, manifests: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +12,7 @@ from types import FrameType
 
 from ansible_proxy.agent.adapters.files import write_atomic
 from ansible_proxy.agent.config import AgentConfig
-from ansible_proxy.errors import EXIT_OK, AnsibleProxyError
+from ansible_proxy.errors import EXIT_OK, AnsibleProxyError, ConfigError
 
 JITTER = 0.1
 
@@ -26,11 +26,16 @@ def run_daemon(load: Callable[[], AgentConfig], interval: float, log_format: str
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    load()  # a bad config at start is exit 2, not a daemon that silently does nothing
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     while not stop.is_set():
-        with contextlib.suppress(AnsibleProxyError):  # logged by run_once; retried next tick
+        try:
             run_once(load(), log_format, verbose=False)
+        except ConfigError as exc:  # edited config broke: say so, keep trying
+            print(f"ansible-proxy daemon: {exc}", file=sys.stderr, flush=True)
+        except AnsibleProxyError:
+            pass  # logged by run_once; the next tick retries
         stop.wait(interval * random.uniform(1 - JITTER, 1 + JITTER))  # noqa: S311
     return EXIT_OK
 

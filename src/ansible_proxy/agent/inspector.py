@@ -19,7 +19,15 @@ from ansible_proxy.agent.adapters.api import Api, make_client
 from ansible_proxy.agent.adapters.store import State
 from ansible_proxy.agent.checks import Probes, check_service
 from ansible_proxy.agent.config import AgentConfig
-from ansible_proxy.agent.health import Action, Health, Verdict, decide, exit_code
+from ansible_proxy.agent.health import (
+    Action,
+    Check,
+    Health,
+    Outcome,
+    Verdict,
+    decide,
+    exit_code,
+)
 from ansible_proxy.agent.logs import Log
 from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
 from ansible_proxy.agent.tick import Tick
@@ -68,13 +76,24 @@ def run_check(
     cfg: AgentConfig, log: Log, clock: Callable[[], float] = time.time
 ) -> tuple[list[ServiceResult], int, State]:
     """Check every managed service once; returns the rows, the exit code and the state."""
-    manifest = load_manifest(cfg.manifest_path)  # bad input: nothing created or changed
-    queries = entry_queries(manifest)
+    entry_queries(load_manifest(cfg.manifest_path))  # bad input: nothing created or changed
     try:
         cfg.lock_dir.mkdir(parents=True, exist_ok=True)
         state_path(cfg).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"LOCK_DIR/STORE_DIR: cannot create: {exc}") from None
+    # One check at a time: overlapping cron runs would each save their own state file.
+    with locks.exclusive(cfg.lock_dir / ".inspector.lock"):
+        results, state = _check_all(cfg, log, clock)
+    rolled_back = any(r.action == "rolled-back" for r in results)
+    return results, exit_code((r.health.outcome for r in results), rolled_back), state
+
+
+def _check_all(
+    cfg: AgentConfig, log: Log, clock: Callable[[], float]
+) -> tuple[list[ServiceResult], State]:
+    manifest = load_manifest(cfg.manifest_path)  # read again under the lock: current
+    queries = entry_queries(manifest)
     state = State(state_path(cfg))
     api_client = make_client([cfg.api], cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout)
     prom_urls = [cfg.prometheus_url] if cfg.prometheus_url else ["http://127.0.0.1"]
@@ -91,8 +110,7 @@ def run_check(
         flush_reports(api, state, log)
     state.set("meta", "lastCheck", clock())
     state.save()
-    rolled_back = any(r.action == "rolled-back" for r in results)
-    return results, exit_code((r.health.outcome for r in results), rolled_back), state
+    return results, state
 
 
 def _inspect_safely(
@@ -102,8 +120,6 @@ def _inspect_safely(
         return inspect(tick, probes, state, entry, query)
     except (AnsibleProxyError, OSError) as exc:
         tick.log("error", f"check failed: {exc}", entry.binary_name, entry.version)
-        from ansible_proxy.agent.health import Check, Outcome
-
         health = Health((Check("process", Outcome.UNKNOWN, str(exc)),))
         return ServiceResult(
             entry.service_name, entry.binary_name, entry.version, health,
@@ -118,10 +134,13 @@ def inspect(
     name, log = entry.binary_name, tick.log
     health = check_service(probes, entry, query)
     failures = state.get("failures", name)
+    if state.get("counted", name) != entry.version:  # a new version starts a new count
+        failures = 0
     verdict = decide(
         entry, health, failures if isinstance(failures, int) else 0, tick.cfg.check_failures
     )
     state.set("failures", name, verdict.failures)
+    state.set("counted", name, entry.version)
 
     def result(action: str, detail: str = "") -> ServiceResult:
         return ServiceResult(
@@ -192,11 +211,15 @@ def _roll_back(
         )
         from ansible_proxy.agent.switch import switch_binary
 
-        still = switch_binary(tick.switch_context(), fresh, target, None)
+        try:
+            still = switch_binary(tick.switch_context(), fresh, target, None)
+        except AnsibleProxyError as exc:  # recorded already: the agent's next run restores it
+            still = str(exc)
         seconds = plan.processing_time(tick.clock(), held.created)
     finally:
         held.release()
     state.set("failures", name, 0)
+    state.set("counted", name, target)
     rollbacks = state.get("rollbacks", entry.service_name)
     state.set("rollbacks", entry.service_name, (rollbacks if isinstance(rollbacks, int) else 0) + 1)
     queue_report(state, name, bad, target, seconds)

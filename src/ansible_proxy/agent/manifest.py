@@ -17,21 +17,10 @@ from typing import Any
 
 from ansible_proxy.agent.adapters.files import write_atomic
 from ansible_proxy.errors import ConfigError
+from ansible_proxy.names import is_bin_name, is_sha256  # pydantic-free: the tick stays cheap
 
-# Same rule as protocol.is_bin_name, kept here so the no-op tick never imports pydantic.
-_BIN_NAME = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 RESULTS = ("", "ok", "err")
 NODE_INFO_KEYS = ("cpuArch", "osRelease", "nodeName", "binProxyVersion")
-
-
-def valid_bin_name(name: str) -> bool:
-    """`[A-Za-z0-9._-]{1,128}` and not `.` or `..` (protocol.is_bin_name)."""
-    return bool(_BIN_NAME.match(name)) and name not in (".", "..")
-
-
-def valid_sha256(value: str) -> bool:
-    return bool(_SHA256.match(value))
 
 
 @dataclass(frozen=True)
@@ -163,7 +152,7 @@ def _entry(path: Path, index: int, raw: Any) -> ManagedBinary:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping")
     name = raw.get("binaryName")
-    if not isinstance(name, str) or not valid_bin_name(name):
+    if not isinstance(name, str) or not is_bin_name(name):
         raise ConfigError(f"{where}: binaryName {name!r} is not a valid name [A-Za-z0-9._-]")
     service = raw.get("serviceName") or name
     if not isinstance(service, str):
@@ -175,7 +164,7 @@ def _entry(path: Path, index: int, raw: Any) -> ManagedBinary:
         raise ConfigError(f"{where}: port {port!r} is not a TCP port")
     shas = {k: str(raw.get(k) or "") for k in ("version", "previousVersion")}
     for key, value in shas.items():
-        if value and not valid_sha256(value):
+        if value and not is_sha256(value):
             raise ConfigError(f"{where}: {key} {value!r} is not a sha256")
     history = _sha_map(where, raw.get("history"), "history")
     for sha, result in history.items():
@@ -194,7 +183,7 @@ def _sha_map(where: str, raw: Any, key: str) -> dict[str, str]:
         raise ConfigError(f"{where}: {key} must be a mapping")
     result = {str(k): "" if v is None else str(v) for k, v in raw.items()}
     for sha in result:
-        if not valid_sha256(sha):
+        if not is_sha256(sha):
             raise ConfigError(f"{where}: {key} key {sha!r} is not a sha256")
     return result
 

@@ -98,12 +98,12 @@ class Tick:
 def run_tick(tick: Tick) -> int:
     """SPEC §5 steps 1-5; returns the exit code of the worst outcome."""
     cfg, log = tick.cfg, tick.log
+    manifest = load_manifest(cfg.manifest_path)  # first: a bad manifest changes nothing
     for directory, key in ((cfg.lock_dir, "LOCK_DIR"), (cfg.store_dir, "STORE_DIR")):
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{key} {directory}: cannot create: {exc.strerror}") from None
-    manifest = load_manifest(cfg.manifest_path)
     if cfg.insecure:
         log("warning", "INSECURE_SKIP_VERIFY=1: TLS certificates are NOT verified")
     info = nodeinfo.collect(cfg.node_name)
@@ -118,8 +118,8 @@ def run_tick(tick: Tick) -> int:
             level = "warning" if exc.exit_code == EXIT_RETRY else "error"
             log(level, str(exc), entry.binary_name)
             code = exc.exit_code
-        except OSError as exc:
-            log("error", f"{type(exc).__name__}: {exc}", entry.binary_name)
+        except Exception as exc:  # one binary's surprise must not stop the others
+            log("error", f"unexpected {type(exc).__name__}: {exc}", entry.binary_name)
             code = EXIT_DEPLOY
         if _SEVERITY[code] > _SEVERITY[worst]:
             worst = code
@@ -168,6 +168,10 @@ def process_binary(tick: Tick, entry: ManagedBinary) -> None:
     action = plan.decide(entry, latest)
     if action == plan.Action.NOTHING:
         tick.log("debug", "up to date", name, latest)
+        if tick.state.get("unreported", name) == latest:  # POST /bins failed last time
+            tick.api.report_bin(name, latest)
+            tick.state.set("unreported", name, None)
+            tick.log("info", "reported the installed version", name, latest)
         return
     if action == plan.Action.SKIP_KNOWN_BAD:
         if tick.state.get("warned", name) != latest:

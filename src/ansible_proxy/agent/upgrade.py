@@ -76,7 +76,10 @@ def apply(tick: Tick, entry: ManagedBinary, target: str, old: str, held: locks.H
     try:
         tick.api.report_bin(name, target)
     except RetryableError as exc:
-        tick.log("warning", f"could not report the new version: {exc}", name, target)
+        tick.log(
+            "warning", f"could not report the new version (retried next tick): {exc}", name, target
+        )
+        tick.state.set("unreported", name, target)
 
 
 def ensure_stored(tick: Tick, entry: ManagedBinary, target: str, held: locks.HeldLock) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +27,16 @@ from ansible_proxy.cluster.health import healthy
 from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import ServiceSpec
 from ansible_proxy.cluster.packages import extract_release
+from ansible_proxy.cluster.plan import batches, group_hosts
 from ansible_proxy.cluster.playbooks import PlaybookResult, run_playbook
-from ansible_proxy.cluster.state import ERR, ClusterState, save
-from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK, RetryableError
+from ansible_proxy.cluster.state import ClusterState, save
+from ansible_proxy.errors import (
+    EXIT_DEPLOY,
+    EXIT_OK,
+    AnsibleProxyError,
+    DeployError,
+    RetryableError,
+)
 
 if TYPE_CHECKING:
     from ansible_proxy.cluster.run import ClusterSettings
@@ -66,20 +74,18 @@ class Rollout:
 
 def deploy_service(rollout: Rollout, members: Sequence[Node]) -> int:
     """Bring every host of the service to its latest sha; the exit code."""
-    spec, state, log = rollout.spec, rollout.state, rollout.log
-    groups: dict[tuple[str, str], list[Node]] = {}
+    spec, log = rollout.spec, rollout.log
+    latest: dict[str, str] = {}
     for node in members:
         try:
-            sha = rollout.apis[node.name].latest(spec.package)
+            latest[node.name] = rollout.apis[node.name].latest(spec.package)
         except UnknownBin as exc:
             log("info", str(exc), spec.name)
             return EXIT_OK
-        if state.version(spec.name, node.name) == sha:
-            continue
-        if state.result(spec.name, node.name, sha) == ERR:
-            log("debug", f"{node.name}: known bad, skipped", spec.name, sha)
-            continue
-        groups.setdefault((node.cpu_arch, sha), []).append(node)
+    plan = group_hosts(spec.name, members, latest, rollout.state)
+    for node, sha in plan.known_bad:
+        log("debug", f"{node.name}: known bad, skipped", spec.name, sha)
+    groups = plan.groups
     worst = EXIT_OK
     for (arch, sha), group in sorted(groups.items()):
         lock = locks.acquire(
@@ -101,19 +107,31 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
     for node in group:
         rollout.report(node, sha, started, "in_progress")
     archive = fetch_package(rollout, sha, arch)
-    release = extract_release(
-        archive, rollout.settings.work_dir / "releases", spec.name, sha, rollout.settings.limits
-    )
-    batches = [group] if spec.serial == 0 else _chunks(group, spec.serial)
-    for number, batch in enumerate(batches, start=1):
+    try:
+        release = extract_release(
+            archive, rollout.settings.work_dir / "releases", spec.name, sha, rollout.settings.limits
+        )
+    except DeployError as exc:
+        # The content is what was published (sha256 checked): it stays bad, never retried.
+        log("error", f"package refused: {exc}", spec.name, sha)
+        for node in group:
+            state.fail(spec.name, node.name, sha)
+            rollout.report(node, sha, started, "failed")
+        rollout.save()
+        return False
+    rounds = batches(group, spec.serial)
+    for number, batch in enumerate(rounds, start=1):
         for node in batch:
             state.begin(spec.name, node.name, sha)
         rollout.save()
         result = _play(rollout, release / spec.deploy, release, sha, arch, batch, "deploy")
         bad: dict[str, str] = dict(result.failed)
-        for node in batch:
-            if node.name in result.ok and not healthy(spec.health, node.address):
-                bad[node.name] = "health check failed after deploy"
+        deployed = [n for n in batch if n.name in result.ok]
+        with ThreadPoolExecutor(max_workers=max(1, min(32, len(deployed)))) as pool:
+            verdicts = pool.map(lambda n: healthy(spec.health, n.address), deployed)
+            for node, ok in zip(deployed, list(verdicts), strict=True):
+                if not ok:
+                    bad[node.name] = "health check failed after deploy"
         for node in batch:
             if node.name in bad:
                 log("error", f"{node.name}: {bad[node.name]}", spec.name, sha)
@@ -124,7 +142,7 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
         rollout.save()
         if bad:
             _roll_back(rollout, arch, sha, [n for n in batch if n.name in bad], started)
-            if number < len(batches):
+            if number < len(rounds):
                 log("warning", f"stopped after batch {number}: later hosts kept", spec.name, sha)
             return False
     return True
@@ -137,22 +155,41 @@ def _roll_back(rollout: Rollout, arch: str, sha: str, nodes: list[Node], started
     for node in nodes:
         by_previous.setdefault(state.version(spec.name, node.name), []).append(node)
     for previous, hosts in by_previous.items():
-        release = rollout.settings.work_dir / "releases" / spec.name / previous
-        if not previous or not release.is_dir():
+        release = _previous_release(rollout, previous, arch)
+        if release is None:
             log("error", f"no previous release to roll back {len(hosts)} host(s) to", spec.name)
         else:
             playbook = release / (spec.rollback or spec.deploy)
             if not playbook.is_file():
                 playbook = release / spec.deploy
-            result = _play(rollout, playbook, release, previous, arch, hosts, "rollback")
-            for host, reason in result.failed.items():
-                log("error", f"{host}: rollback failed too: {reason}", spec.name, previous)
-            for host in sorted(result.ok):
-                log("info", f"{host}: rolled back to {previous[:12]}", spec.name, sha)
+            try:
+                result = _play(rollout, playbook, release, previous, arch, hosts, "rollback")
+            except AnsibleProxyError as exc:
+                log("error", f"rollback could not run: {exc}", spec.name, previous)
+            else:
+                for host, reason in result.failed.items():
+                    log("error", f"{host}: rollback failed too: {reason}", spec.name, previous)
+                for host in sorted(result.ok):
+                    log("info", f"{host}: rolled back to {previous[:12]}", spec.name, sha)
         for node in hosts:
             state.fail(spec.name, node.name, sha)
             rollout.report(node, sha, started, "failed")
     rollout.save()
+
+
+def _previous_release(rollout: Rollout, previous: str, arch: str) -> Path | None:
+    """The unpacked release `previous`, fetched and unpacked again if it was pruned."""
+    if not previous:
+        return None
+    settings = rollout.settings
+    try:
+        archive = fetch_package(rollout, previous, arch)
+        return extract_release(
+            archive, settings.work_dir / "releases", rollout.spec.name, previous, settings.limits
+        )
+    except AnsibleProxyError as exc:
+        rollout.log("error", f"previous release unavailable: {exc}", rollout.spec.name, previous)
+        return None
 
 
 def _play(
@@ -206,7 +243,3 @@ def fetch_package(rollout: Rollout, sha: str, arch: str) -> Path:
             fsync_dir(folder)
             return target
     raise RetryableError(f"package {package} {sha[:12]} not found for {arch}")
-
-
-def _chunks(nodes: list[Node], size: int) -> list[list[Node]]:
-    return [nodes[i : i + size] for i in range(0, len(nodes), size)]

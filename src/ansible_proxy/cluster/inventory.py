@@ -7,11 +7,13 @@ Any parse error or missing host var is one ConfigError naming the file and host.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.protocol import is_bin_name, normalize_arch
@@ -73,8 +75,9 @@ def node_from_vars(name: str, hostvars: Mapping[str, Any], source: Path) -> Node
     if isinstance(services, str):  # INI `[group:vars]` values may stay strings
         text = services.strip()
         try:
-            services = json.loads(text) if text.startswith("[") else text.split(",")
-        except ValueError:
+            # `[a, b]` in YAML flow style (INI host lines lose the inner quotes), or `a,b`
+            services = YAML(typ="safe").load(text) if text.startswith("[") else text.split(",")
+        except YAMLError:
             raise ConfigError(f"{where}: `services` is not a valid list: {text[:60]!r}") from None
         if isinstance(services, list):
             services = [s.strip() if isinstance(s, str) else s for s in services if s != ""]

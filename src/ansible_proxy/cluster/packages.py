@@ -11,7 +11,6 @@ the `data` filter), so the pre-validation, not the filter, is what makes this sa
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import stat
@@ -150,9 +149,3 @@ def _resolve(name: str, links: dict[str, str]) -> None:
             pending.extend(reversed(links[here].split("/")))
             continue
         resolved.append(part)
-
-
-def remove_release(releases: Path, service: str, sha: str) -> None:
-    """Delete one unpacked release (missing is fine)."""
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(releases / service / sha)

@@ -95,3 +95,19 @@ def cut_once(content: bytes, cut_at: int, etag: str) -> Handler:
         req.wfile.write(body)
 
     return handle
+
+
+def trickle(content: bytes, pieces: int, pause: float) -> Handler:
+    """Serve `content` in `pieces` parts with `pause` seconds between them (a slow link)."""
+
+    def handle(req: BaseHTTPRequestHandler) -> None:
+        req.send_response(200)
+        req.send_header("Content-Length", str(len(content)))
+        req.end_headers()
+        step = -(-len(content) // pieces)
+        for start in range(0, len(content), step):
+            req.wfile.write(content[start : start + step])
+            req.wfile.flush()
+            time.sleep(pause)
+
+    return handle

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.agent.faults import Handler, answer, cut_once, fault_server, slow
+from tests.integration.agent.faults import (
+    Handler,
+    answer,
+    cut_once,
+    fault_server,
+    slow,
+    trickle,
+)
 from tests.support.agent import Agent, program, sha256
 from tests.support.procs import LOOPBACK, free_port
 from tests.support.server import BinManager
@@ -137,3 +144,24 @@ def test_redirect_to_another_host_is_refused(
     assert result.returncode == 75, agent.debug(result)
     assert "refused a redirect to another host" in agent.log()
     assert not agent.binary("app").exists()
+
+
+def test_long_download_reports_in_progress_every_5_seconds(
+    bin_manager: BinManager, supervisord: Supervisord, agent: Agent
+) -> None:
+    content = program("slow") + b"#" * 400_000 + b"\n"
+    sha = bin_manager.publish("slow", content)
+    agent.write_manifest("slow")
+    supervisord.add_program("slow", agent.binary("slow"))
+    with fault_server(trickle(content, 16, 0.5)) as link:  # about 8 s
+        result = agent.run(DOWNLOAD_BASE_URL=f"{link.url}/download")
+    assert result.returncode == 0, agent.debug(result)
+    assert agent.installed_sha("slow") == sha
+    progress = bin_manager.admin_get("/nodes/host-001").json()["data"]["progress"]
+    statuses = [p["status"] for p in reversed(progress)]
+    assert statuses[0] == "in_progress"
+    assert statuses.count("in_progress") >= 2  # at the start, then again after 5 s
+    assert statuses[-1] == "success"
+    times = [p["processingTime"] for p in reversed(progress)]
+    assert times == sorted(times)
+    assert times[-1] >= 5  # counted from the lock's timestamp

@@ -106,3 +106,5 @@ def test_unreadable_manifest_is_a_config_error(tmp_path: Path) -> None:
     assert "binaryName '../etc/passwd' is not a valid name" in result.stderr
     assert result.stderr.count("\n") == 1
     assert list(host.bin_dir.iterdir()) == []
+    assert not host.store_dir.exists()
+    assert not host.lock_dir.exists()

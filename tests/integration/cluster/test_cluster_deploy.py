@@ -6,11 +6,16 @@ x86_64 v3 whose service never listens (health check fails)."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import tarfile
 import textwrap
 from typing import Any
 
 from examples.cluster.build_package import HERE, build_package, program_for
+
+from ansible_proxy.agent.adapters import locks
 from tests.support.cluster import ClusterLab
 
 ARCHES = ("x86_64", "aarch64")
@@ -26,8 +31,9 @@ def publish(lab: ClusterLab, version: str, **overrides: str) -> dict[str, str]:
 
 
 def state(lab: ClusterLab) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((lab.work_dir / "cluster-state.json").read_text())
-    return data["services"]["hello"]
+    data = json.loads((lab.work_dir / "cluster-state.json").read_text())
+    hello: dict[str, Any] = data["services"]["hello"]
+    return hello
 
 
 def runs(lab: ClusterLab) -> list[str]:
@@ -128,3 +134,39 @@ def test_a_failing_health_check_rolls_the_hosts_back(cluster_lab: ClusterLab) ->
     assert state(lab)["history"][v3] == "err"
     progress = lab.bin_manager.admin_get("/bins/hello-pkg/progress").json()["data"]
     assert "failed" in json.dumps(progress)
+
+
+def evil_package() -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in (("deploy.yml", b"- hosts: all\n  tasks: []\n"), ("../../evil", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue())
+
+
+def test_a_malicious_package_is_refused_and_a_held_lock_is_respected(
+    cluster_lab: ClusterLab,
+) -> None:
+    lab = cluster_lab
+    bad = lab.bin_manager.publish("hello-pkg", evil_package(), "aarch64")
+    v4 = lab.bin_manager.publish("hello-pkg", build_package("x86_64", "4"), "x86_64")
+    # another cluster run holds the x86_64 lock: this run must leave that group alone
+    held = locks.acquire(lab.root / "locks", "hello.x86_64", v4, timeout=600)
+    assert held is not None
+    try:
+        result = lab.run(lab.write_manifests())
+    finally:
+        held.release()
+    assert result.returncode == 1
+    log = (lab.root / "cluster.log").read_text()
+    assert "package refused: member '../../evil': path with '..'" in log
+    assert "another run is deploying x86_64" in log
+    assert not (lab.work_dir / "evil").exists()
+    assert not (lab.work_dir / "releases" / "evil").exists()
+    assert not (lab.work_dir / "releases" / "hello" / bad).exists()
+    assert state(lab)["hosts"]["h3"]["history"][bad] == "err"
+    hosts = {h.name: h for h in lab.hosts}
+    assert hosts["h3"].get() == "hello aarch64 2\n"
+    assert hosts["h1"].get() == "hello x86_64 2\n"

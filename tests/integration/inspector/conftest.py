@@ -29,6 +29,7 @@ class Host(Agent):
         self.flags = root / "flags"
         self.flags.mkdir()
         self.env["CHECK_FAILURES"] = "2"
+        self.env["WATCH_SECONDS"] = "1"  # upgrades and rollbacks are watched 1 s: fast tests
         self.state_file = root / "inspector-state.json"  # beside STORE_DIR
 
     def check(self, *flags: str, **env: str) -> tuple[int, dict[str, Any]]:

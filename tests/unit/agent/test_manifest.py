@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_proxy.agent.manifest import load_manifest, valid_bin_name
+from ansible_proxy.agent.manifest import load_manifest
 from ansible_proxy.errors import ConfigError
-from ansible_proxy.protocol import is_bin_name
 
 A, B = "a" * 64, "b" * 64
 ORIGINAL = {
@@ -93,8 +92,3 @@ def test_missing_manifest_and_wrong_extension(tmp_path: Path) -> None:
     (tmp_path / "m.txt").write_text("{}")
     with pytest.raises(ConfigError, match=r"\.json, \.yaml or \.yml"):
         load_manifest(tmp_path / "m.txt")
-
-
-@pytest.mark.parametrize("name", ["hello", "a.b_c-d", ".", "..", "a/b", "", "x" * 129, "é"])
-def test_bin_name_rule_matches_protocol(name: str) -> None:
-    assert valid_bin_name(name) == is_bin_name(name)

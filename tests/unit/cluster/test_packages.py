@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from examples.cluster.build_package import build_package
 
 from ansible_proxy.cluster.packages import Limits, UnsafePackage, extract_release
 from ansible_proxy.errors import DeployError
-from examples.cluster.build_package import build_package
 
 Adder = Callable[[tarfile.TarFile], None]
 
@@ -185,7 +185,7 @@ def test_real_content_over_the_size_cap_is_refused(box: Path) -> None:
 
 def test_a_package_without_deploy_yml_is_refused(box: Path) -> None:
     archive = make_package(box / "p.tar.gz", _file("README"), with_playbook=False)
-    with pytest.raises(DeployError, match="no deploy.yml"):
+    with pytest.raises(DeployError, match=r"no deploy\.yml"):
         extract_release(archive, box / "work", "svc", SHA, Limits())
     assert list((box / "work" / "svc").iterdir()) == []
 
@@ -193,7 +193,7 @@ def test_a_package_without_deploy_yml_is_refused(box: Path) -> None:
 def test_not_a_tarball_is_a_clear_deploy_error(box: Path) -> None:
     archive = box / "junk.tar.gz"
     archive.write_bytes(b"this is not gzip")
-    with pytest.raises(DeployError, match="not a readable tar.gz"):
+    with pytest.raises(DeployError, match=r"not a readable tar\.gz"):
         extract_release(archive, box / "work", "svc", SHA, Limits())
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from ansible_proxy.agent.manifest import valid_sha256
 from ansible_proxy.errors import ConfigError, RetryableError
+from ansible_proxy.names import is_sha256
 
 
 class UnknownBin(RetryableError):
@@ -112,7 +112,7 @@ class Api:
             raise UnknownBin(f"API {what}: not published: {_message(response)}")
         data = self._data(response, what)
         sha = data.get("sha256") if isinstance(data, dict) else None
-        if not isinstance(sha, str) or not valid_sha256(sha):
+        if not isinstance(sha, str) or not is_sha256(sha):
             raise RetryableError(f"API {what}: no valid sha256 in answer")
         return sha
 
