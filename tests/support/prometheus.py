@@ -49,7 +49,9 @@ class TestExporter:
 
         self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def set(self, service: str, value: int) -> None:
         with self._lock:

@@ -27,12 +27,13 @@ from ansible_proxy.cluster.health import healthy
 from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import ServiceSpec
 from ansible_proxy.cluster.packages import extract_release
-from ansible_proxy.cluster.plan import batches, group_hosts
+from ansible_proxy.cluster.plan import batches, group_hosts, worse_exit
 from ansible_proxy.cluster.playbooks import PlaybookResult, run_playbook
 from ansible_proxy.cluster.state import ClusterState, save
 from ansible_proxy.errors import (
     EXIT_DEPLOY,
     EXIT_OK,
+    EXIT_RETRY,
     AnsibleProxyError,
     DeployError,
     RetryableError,
@@ -95,14 +96,13 @@ def deploy_service(rollout: Rollout, members: Sequence[Node]) -> int:
             log("info", f"another run is deploying {arch}", spec.name, sha)
             continue
         try:
-            if not _deploy_group(rollout, arch, sha, group, lock.created):
-                worst = EXIT_DEPLOY
+            worst = worse_exit(worst, _deploy_group(rollout, arch, sha, group, lock.created))
         finally:
             lock.release()
     return worst
 
 
-def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], started: float) -> bool:
+def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], started: float) -> int:
     spec, state, log = rollout.spec, rollout.state, rollout.log
     for node in group:
         rollout.report(node, sha, started, "in_progress")
@@ -118,7 +118,8 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
             state.fail(spec.name, node.name, sha)
             rollout.report(node, sha, started, "failed")
         rollout.save()
-        return False
+        return EXIT_DEPLOY
+    code = EXIT_OK
     rounds = batches(group, spec.serial)
     for number, batch in enumerate(rounds, start=1):
         for node in batch:
@@ -133,7 +134,11 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
                 if not ok:
                     bad[node.name] = "health check failed after deploy"
         for node in batch:
-            if node.name in bad:
+            if node.name in result.unreachable:
+                why = result.unreachable[node.name]
+                log("warning", f"{node.name}: unreachable (next tick): {why}", spec.name, sha)
+                code = EXIT_RETRY
+            elif node.name in bad:
                 log("error", f"{node.name}: {bad[node.name]}", spec.name, sha)
             else:
                 state.succeed(spec.name, node.name, sha)
@@ -144,8 +149,8 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
             _roll_back(rollout, arch, sha, [n for n in batch if n.name in bad], started)
             if number < len(rounds):
                 log("warning", f"stopped after batch {number}: later hosts kept", spec.name, sha)
-            return False
-    return True
+            return EXIT_DEPLOY
+    return code
 
 
 def _roll_back(rollout: Rollout, arch: str, sha: str, nodes: list[Node], started: float) -> None:
@@ -167,7 +172,7 @@ def _roll_back(rollout: Rollout, arch: str, sha: str, nodes: list[Node], started
             except AnsibleProxyError as exc:
                 log("error", f"rollback could not run: {exc}", spec.name, previous)
             else:
-                for host, reason in result.failed.items():
+                for host, reason in {**result.failed, **result.unreachable}.items():
                     log("error", f"{host}: rollback failed too: {reason}", spec.name, previous)
                 for host in sorted(result.ok):
                     log("info", f"{host}: rolled back to {previous[:12]}", spec.name, sha)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ansible_proxy.errors import DeployError
 
-_FAILED_EVENTS = ("runner_on_failed", "runner_on_unreachable", "runner_item_on_failed")
+_FAILED_EVENTS = ("runner_on_failed", "runner_item_on_failed")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class PlaybookResult:
     status: str
     ok: frozenset[str]
     failed: Mapping[str, str] = field(default_factory=dict)  # host -> first error
+    unreachable: Mapping[str, str] = field(default_factory=dict)  # host -> why (SSH down)
     artifact_dir: Path = Path()
 
 
@@ -62,26 +63,34 @@ def run_playbook(
     except Exception as exc:  # ansible-runner raises bare errors on setup problems
         raise DeployError(f"ansible-runner could not start {playbook.name}: {exc}") from None
     failed: dict[str, str] = {}
+    unreachable: dict[str, str] = {}
     for event in runner.events:
-        if event.get("event") in _FAILED_EVENTS:
-            data = event.get("event_data", {})
-            host = str(data.get("host", ""))
-            if host and host not in failed and not data.get("ignore_errors"):
-                task = data.get("task", "?")
-                failed[host] = f"task {task!r}: {_message(data.get('res'))}"
+        data = event.get("event_data", {})
+        host = str(data.get("host", ""))
+        if not host:
+            continue
+        if event.get("event") == "runner_on_unreachable":
+            unreachable.setdefault(host, _message(data.get("res")))
+        elif event.get("event") in _FAILED_EVENTS and not data.get("ignore_errors"):
+            task = data.get("task", "?")
+            failed.setdefault(host, f"task {task!r}: {_message(data.get('res'))}")
     stats = runner.stats or {}
-    for bucket in ("failures", "dark"):
-        for host in stats.get(bucket, {}) or {}:
-            failed.setdefault(str(host), f"{bucket} (rc {runner.rc})")
+    for host in stats.get("dark", {}) or {}:
+        unreachable.setdefault(str(host), "unreachable")
+    for host in stats.get("failures", {}) or {}:
+        failed.setdefault(str(host), f"failed (rc {runner.rc})")
     processed = {str(h) for h in (stats.get("processed", {}) or {})}
     for host in hosts:
-        if host not in processed:
+        if host not in processed and host not in unreachable:
             failed.setdefault(host, f"not run: playbook {runner.status} (rc {runner.rc})")
+    for host in unreachable:
+        failed.pop(host, None)  # cannot be rolled back either: retried next tick
     return PlaybookResult(
         rc=int(runner.rc if runner.rc is not None else -1),
         status=str(runner.status),
-        ok=frozenset(h for h in hosts if h not in failed),
+        ok=frozenset(h for h in hosts if h not in failed and h not in unreachable),
         failed={h: failed[h] for h in hosts if h in failed},
+        unreachable={h: unreachable[h] for h in hosts if h in unreachable},
         artifact_dir=Path(runner.config.artifact_dir),
     )
 

@@ -21,6 +21,7 @@ from ansible_proxy.cluster.deploy import Rollout, deploy_service
 from ansible_proxy.cluster.inventory import Node, load_inventory
 from ansible_proxy.cluster.manifests import load_manifests
 from ansible_proxy.cluster.packages import Limits
+from ansible_proxy.cluster.plan import worse_exit
 from ansible_proxy.errors import EXIT_OK, AnsibleProxyError, RetryableError
 
 
@@ -86,7 +87,7 @@ def run_cluster(settings: ClusterSettings, log: Log) -> int:
             except AnsibleProxyError as exc:
                 log("error" if exc.exit_code != 75 else "warning", str(exc), spec.name)
                 code = exc.exit_code
-            worst = _worse(worst, code)
+            worst = worse_exit(worst, code)
     return worst
 
 
@@ -103,9 +104,3 @@ def keepalive(nodes: tuple[Node, ...], apis: dict[str, Api]) -> None:
         )
     if not nodes:
         raise RetryableError("no nodes")
-
-
-def _worse(a: int, b: int) -> int:
-    """Deploy failures (1) outrank retryable ones (75), which outrank success."""
-    rank = {0: 0, 75: 1, 2: 2, 1: 3}
-    return a if rank.get(a, 3) >= rank.get(b, 3) else b

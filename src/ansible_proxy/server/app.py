@@ -23,7 +23,7 @@ from ansible_proxy.server.deps import DbSession
 from ansible_proxy.server.metrics import AccessLog, Metrics
 from ansible_proxy.server.pointers import PointerCache
 from ansible_proxy.server.problems import ApiProblem
-from ansible_proxy.server.routes import admin_api, agent_api
+from ansible_proxy.server.routes import admin_api, agent_api, dashboard
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage import ArtifactStore
 
@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = Metrics(sessions)
     app.include_router(agent_api.router)
     app.include_router(admin_api.router)
+    app.include_router(dashboard.router)
     _add_operations(app)
     _add_error_handlers(app)
     app.add_middleware(AccessLog, metrics=app.state.metrics)

@@ -36,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
         "BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="TCP port (8080)")
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port (8080)")
     serve.add_argument(
         "--data-dir",
         type=Path,
@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     admin_client.add_subcommands(sub)
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return int(text)
 
 
 def _serve(args: argparse.Namespace) -> int:

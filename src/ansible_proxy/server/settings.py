@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
     insecure_no_auth: bool = False
+    # The dashboard's pages show node names and versions: login required unless this is set.
+    dashboard_public: bool = False
 
     @field_validator("admin_token", "agent_token", mode="before")
     @classmethod

@@ -7,16 +7,21 @@ x86_64 v3 whose service never listens (health check fails)."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
+import os
 import tarfile
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 from examples.cluster.build_package import HERE, build_package, program_for
 
 from ansible_proxy.agent.adapters import locks
 from tests.support.cluster import ClusterLab
+from tests.support.procs import port_open, wait_until
 
 ARCHES = ("x86_64", "aarch64")
 
@@ -170,3 +175,56 @@ def test_a_malicious_package_is_refused_and_a_held_lock_is_respected(
     hosts = {h.name: h for h in lab.hosts}
     assert hosts["h3"].get() == "hello aarch64 2\n"
     assert hosts["h1"].get() == "hello x86_64 2\n"
+
+
+def test_the_cache_makes_one_origin_request_for_a_herd_and_passes_latest_through(
+    cluster_lab: ClusterLab,
+) -> None:
+    lab = cluster_lab
+    content = os.urandom(512 * 1024)
+    sha = lab.bin_manager.publish("herd", content, "x86_64")
+    url = f"{lab.cache_url}/api/v1/download/herd"
+    before = lab.origin_downloads()
+
+    def fetch(_: int) -> tuple[bytes, str]:
+        response = httpx.get(url, params={"sha256": sha, "arch": "x86_64"}, timeout=30)
+        return response.content, response.headers.get("x-cache-status", "")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(fetch, range(8)))
+    assert all(body == content for body, _ in answers)
+    assert lab.origin_downloads() - before == 1  # proxy_cache_lock: one origin request
+    assert fetch(0)[1] == "HIT"
+
+    before = lab.origin_downloads()
+    for _ in range(2):  # the latest pointer moves: never cached
+        assert httpx.get(url, params={"arch": "x86_64"}, timeout=30).content == content
+    assert lab.origin_downloads() - before == 2
+    api = httpx.get(f"{lab.cache_url}/api/v1/bins/herd", params={"arch": "x86_64"}, timeout=30)
+    assert api.json()["data"]["sha256"] == sha
+    assert "x-cache-status" not in api.headers
+
+
+def test_an_unreachable_host_is_retried_next_tick_not_marked_bad(cluster_lab: ClusterLab) -> None:
+    lab = cluster_lab
+    hosts = {h.name: h for h in lab.hosts}
+    v4 = hashlib.sha256(build_package("x86_64", "4")).hexdigest()  # published above, not deployed
+    sshd = hosts["h2"].sshd
+    assert sshd is not None
+    sshd.stop()
+    try:
+        result = lab.run(lab.write_manifests())
+    finally:
+        sshd.start()
+    assert result.returncode == 75
+    log = (lab.root / "cluster.log").read_text()
+    assert "h2: unreachable (next tick)" in log
+    assert hosts["h1"].get() == "hello x86_64 4\n"
+    assert hosts["h2"].get() == "hello x86_64 1\n"
+    assert state(lab)["hosts"]["h2"]["history"][v4] == ""  # in progress, not "err"
+
+    wait_until(lambda: port_open(22, hosts["h2"].address), 20, "sshd of h2 back")
+    again = lab.run(lab.write_manifests())
+    assert again.returncode == 0, (lab.root / "cluster.log").read_text()[-2000:]
+    assert hosts["h2"].get() == "hello x86_64 4\n"
+    assert state(lab)["hosts"]["h2"]["history"][v4] == "ok"

@@ -128,3 +128,17 @@ def test_https_with_a_private_ca(tmp_path: Path, bin_manager_factory: BinManager
     sha = manager.publish("tls", b"over TLS")
     with manager.client() as http:
         assert envelope(http.get(f"{manager.api}/bins/tls"), 200)["data"]["sha256"] == sha
+
+
+def test_unusable_database_or_port_is_one_clear_line(tmp_path: Path) -> None:
+    token = "a-good-admin-token-0123456789"
+    for flags, says in (
+        (("--database-url", "postgresql+psycopg://u:pw@127.0.0.1:1/x"), "cannot open the database"),
+        (("--database-url", "nosuchdb://x"), "invalid database URL"),
+        (("--port", "99999"), "not a TCP port"),
+    ):
+        result = serve(tmp_path, *flags, token=token)
+        assert result.returncode == 2
+        assert says in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "pw@" not in result.stderr

@@ -8,12 +8,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from ansible_proxy.agent.adapters.prometheus import DEFAULT_QUERY, query_alerts, render_query
+from ansible_proxy.agent.config import build_config
+from ansible_proxy.agent.inspector import run_check
+from ansible_proxy.agent.logs import Log
 from tests.support.procs import LOOPBACK, free_port
 
 
@@ -23,11 +27,13 @@ class Answers:
     def __init__(self) -> None:
         self.status, self.body = 200, b""
         self.queries: list[str] = []
+        self.authorization: list[str | None] = []
         answers = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 answers.queries.append(httpx.URL(self.path).params.get("query", ""))
+                answers.authorization.append(self.headers.get("Authorization"))
                 self.send_response(answers.status)
                 self.send_header("Content-Length", str(len(answers.body)))
                 self.end_headers()
@@ -38,7 +44,9 @@ class Answers:
 
         self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -108,3 +116,29 @@ def test_unreachable_is_unknown(client: httpx.Client) -> None:
     answer = query_alerts(client, f"http://{LOOPBACK}:{free_port()}", "Q")
     assert answer.firing is None
     assert "unreachable" in answer.detail
+
+
+def test_check_asks_per_service_and_never_sends_the_api_token(
+    answers: Answers, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "m.json"
+    manifest.write_text(
+        '{"binaries": [{"serviceName": "svc-a", "binaryName": "a"},'
+        ' {"binaryName": "b", "prometheusQuery": "up{job=\\"{service}\\"} == 0"}]}'
+    )
+    env = {
+        "BIN_MANAGER_API": f"http://{LOOPBACK}:{free_port()}/api/v1",
+        "BIN_MANAGER_TOKEN": "agent-secret-token",
+        "PROMETHEUS_URL": answers.url,
+        "BIN_MANIFESTS": str(manifest),
+        "STORE_DIR": str(tmp_path / "lib" / "store"),
+        "LOCK_DIR": str(tmp_path / "locks"),
+        "BIN_DIR": str(tmp_path / "bin"),
+        "SUPERVISOR_URL": f"unix://{tmp_path}/no-supervisor.sock",
+    }
+    answers.body = vector()
+    results, _, _ = run_check(build_config({}, env, {}, "host"), Log(None))
+    assert answers.queries == ['ALERTS{alertstate="firing", service="svc-a"}', 'up{job="b"} == 0']
+    assert answers.authorization == [None, None]
+    assert [r.health.checks[-1].detail for r in results] == ["no firing alert"] * 2
+    assert (tmp_path / "lib" / "inspector-state.json").exists()

@@ -29,7 +29,7 @@ def test_hosts_are_grouped_by_arch_and_sha_skipping_current_and_known_bad() -> N
     members = [node("current"), node("burnt"), node("new"), node("arm", "aarch64")]
     latest = {"current": A, "burnt": B, "new": B, "arm": C}
     plan = group_hosts("svc", members, latest, state)
-    assert plan.groups == {("x86_64", B): [node("new")], ("aarch64", C): [node("arm")]}
+    assert plan.groups == {("x86_64", B): [node("new")], ("aarch64", C): [node("arm", "aarch64")]}
     assert plan.known_bad == [(node("burnt"), B)]
 
 

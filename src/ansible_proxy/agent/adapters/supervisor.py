@@ -7,6 +7,7 @@ shells out.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 import xmlrpc.client
@@ -45,6 +46,7 @@ class Supervisor:
 
         self.url = url
         transport = SupervisorTransport(user or None, password or None, url)
+        self._transport = transport
         # The host part is ignored by the transport: it connects to `url` itself.
         self._proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
         parts = urlsplit(url)
@@ -59,7 +61,10 @@ class Supervisor:
             if exc.errcode == 401:
                 raise DeployError(f"supervisor {self.url}: {what}: wrong user/password") from None
             raise SupervisorUnavailable(f"supervisor {self.url}: {what}: {exc}") from None
-        except (OSError, xmlrpc.client.Error) as exc:
+        except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
+            # A failed call leaves the transport's connection mid-request: drop it, or every
+            # later call fails with CannotSendRequest (an HTTPException, not an OSError).
+            self._transport.close()
             raise SupervisorUnavailable(f"supervisor {self.url}: {what}: {exc}") from None
 
     def info(self, name: str) -> ProcessInfo:

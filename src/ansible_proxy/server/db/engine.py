@@ -32,7 +32,7 @@ def make_engine(url: str) -> Engine:
             return engine
         return create_engine(url, pool_pre_ping=True, **pool)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
-        raise ConfigError(f"invalid database URL: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(f"invalid database URL: {_first_line(exc)}") from None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -53,7 +53,14 @@ def migrate(engine: Engine) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        raise ConfigError(f"cannot open the database: {exc.__class__.__name__}: {exc}") from None
+        raise ConfigError(f"cannot open the database: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    """The driver's own message, one line (SQLAlchemy appends SQL and a help link)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines() or [type(cause).__name__]
+    return f"{type(cause).__name__}: {lines[0]}"
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -1,0 +1,101 @@
+"""The dashboard pages, in a real Chromium, show what the bin-manager's API holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import Page
+
+from tests.integration.dashboard.conftest import Fleet, login, shot
+from tests.support.server import BinManager
+
+
+def _cells(page: Page, row_text: str, table: str) -> list[str]:
+    row = page.locator(f"{table} tbody tr", has_text=row_text)
+    return [text.strip() for text in row.locator("td").all_inner_texts()]
+
+
+def test_fleet_page_lists_every_node_the_api_knows(
+    fleet: Fleet, page: Page, tmp_path: Path
+) -> None:
+    login(page, fleet.manager)
+    page.goto(f"{fleet.manager.url}/dashboard/")
+    shot(page, tmp_path, "fleet")
+    nodes = fleet.manager.admin_get("/nodes").json()["data"]
+    assert len(nodes) == 3
+    for node in nodes:
+        cells = _cells(page, node["nodeName"], "#nodes")
+        assert cells[:4] == [
+            node["nodeName"],
+            node["cpuArch"],
+            node["osRelease"],
+            node["binProxyVersion"],
+        ]
+    assert _cells(page, "web-02", "#nodes")[5] == "stale"  # backdated 10 minutes
+    assert _cells(page, "web-01", "#nodes")[5] == "active"
+    # The node name is shown as text, never interpreted as markup.
+    assert page.locator("#nodes b").count() == 0
+    assert page.get_by_text("arm-<b>01</b>").count() == 1
+    bins = _cells(page, "hello", "#bins")
+    assert fleet.v2[:12] in bins[1]
+    assert fleet.arm[:12] in bins[1]
+    # web-01 runs v2 and arm-01 runs the aarch64 latest; web-02 is behind.
+    assert "2/3 on latest" in bins[2]
+
+
+def test_bin_release_node_and_activity_pages(fleet: Fleet, page: Page, tmp_path: Path) -> None:
+    url = fleet.manager.url
+    login(page, fleet.manager)
+    page.goto(f"{url}/dashboard/bins/hello")
+    shot(page, tmp_path, "bin")
+    assert page.locator("#state").inner_text() == "rolling out"
+    x86 = page.locator("section.arch", has=page.locator("h2", has_text="x86_64"))
+    assert "1/2 on latest (50%)" in x86.locator(".bar-text").inner_text()
+    v2_row = x86.locator("tr", has_text=fleet.v2[:12]).locator("td").all_inner_texts()
+    assert "latest" in v2_row[0]
+    assert v2_row[3] == "1"
+    assert "1 failed" in v2_row[4]
+    v1_row = x86.locator("tr", has_text=fleet.v1[:12]).locator("td").all_inner_texts()
+    assert v1_row[3] == "1"
+    assert "Pin fleet-wide" in v1_row[5]
+    assert "web-02" in page.locator("#failures").inner_text()
+    api_nodes = fleet.manager.admin_get("/bins/hello/nodes").json()["data"]
+    for row in api_nodes:
+        assert row["sha256"][:12] in _cells(page, row["nodeName"], "#running")[2]
+
+    page.click(f"a[href$='{fleet.v1}']")
+    shot(page, tmp_path, "release")
+    assert page.locator("#sha").inner_text() == fleet.v1
+    assert page.locator("#nodes tbody tr").all_inner_texts()[0].startswith("web-02")
+
+    page.goto(f"{url}/dashboard/nodes/web-02")
+    shot(page, tmp_path, "node")
+    versions = page.locator("#versions tbody tr").all_inner_texts()
+    assert len(versions) == 1
+    assert fleet.v1[:12] in versions[0]
+    assert "not latest" in versions[0]
+    timeline = page.locator("#timeline li").all_inner_texts()
+    assert "failed upgrading to " + fleet.v2[:12] in timeline[0]
+    assert "reported running " + fleet.v1[:12] in timeline[-1]
+
+    page.goto(f"{url}/dashboard/activity")
+    shot(page, tmp_path, "activity")
+    kinds = [
+        cell.strip() for cell in page.locator("#activity tbody td:nth-child(2)").all_inner_texts()
+    ]
+    assert kinds.count("publish") == 3
+    assert kinds.count("upgrade") == 2
+    assert kinds.count("rollback") == 1
+
+
+def test_pages_need_the_admin_token_by_default(bin_manager: BinManager, page: Page) -> None:
+    page.goto(f"{bin_manager.url}/dashboard/activity")
+    assert page.url.endswith("/dashboard/login?next=/dashboard/activity")
+    login(page, bin_manager, token="not-the-admin-token-at-all")
+    assert page.get_by_role("alert").inner_text() == "Wrong admin token."
+    login(page, bin_manager)
+    assert page.url == f"{bin_manager.url}/dashboard/"
+    assert page.locator("h1").inner_text() == "Fleet"
+    cookie = next(c for c in page.context.cookies() if c["name"] == "bm_dashboard")
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
