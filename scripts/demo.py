@@ -1,107 +1,241 @@
-"""`make demo`: the bin-manager on 127.0.0.1 with a sample release, narrated.
+"""`make demo`: the whole story on one machine, narrated as it happens.
 
-Everything the demo starts is recorded by PID in .demo/pids and stopped by
-`make demo-stop` (this script with --stop); rerunning the demo stops the previous
-one first. `--stop-at-end` (CI) stops everything once the story is told.
+A bin-manager (SQLite, 127.0.0.1), a supervisord with two demo services, the agent
+ticking every 3 s: v1 is installed, v2 upgraded (new pid), a broken v3 rolled back
+and quarantined. Everything started is recorded by PID in DIR/pids; `make demo-stop`
+(--stop) ends exactly that; rerunning stops the previous demo first. --stop-at-end: CI.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
+import json
 import os
 import secrets
-import signal
-import socket
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
+from demo_stack import HOST, VENV_BIN, Stack, ask_port, detail, free_port, say, service_program
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / ".demo"  # --dir changes it (tests run the demo in a temp dir)
-VENV_BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
+SERVICES = ("hello", "greeter")
+STATE_DIRS = ("data", "host", "supervisor")  # wiped on each run: every story starts fresh
+TICK_SECONDS = 3
+WAIT_SECONDS = 60
 
 
-def say(text: str) -> None:
-    print(f"==> {text}", flush=True)
+class StoryError(Exception):
+    """A step of the story did not happen as told."""
 
 
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            try:
-                sock.bind((HOST, port))
-            except OSError:
-                continue
-            chosen: int = sock.getsockname()[1]
-            return chosen
-    raise RuntimeError("no free port on 127.0.0.1")
+class Story:
+    """The demo's running parts and the steps of its story."""
 
+    def __init__(self, stack: Stack, port: int) -> None:
+        self.stack = stack
+        self.url = f"http://{HOST}:{free_port(port)}"
+        self.api = f"{self.url}/api/v1"
+        self.token_file = stack.dir / "admin-token"
+        self.ports = {name: free_port() for name in SERVICES}
+        self.host = stack.host
+        self.manifest = self.host / "etc" / "bin-manifests.json"
+        self.log_file = self.host / "log" / "ansible-proxy.log"
+        self.log_offset = 0
+        self.admin_env: dict[str, str] = {}
 
-class Demo:
-    """The demo's state dir: its logs, its data, and the PIDs of what it started."""
+    # -- starting the parts -----------------------------------------------------------
+    def start_bin_manager(self) -> None:
+        token = secrets.token_urlsafe(24)
+        self.token_file.write_text(token + "\n")
+        self.token_file.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
+        self.admin_env = {**env, "BIN_MANAGER_ADMIN_TOKEN": token}
+        port = self.url.rsplit(":", 1)[1]
+        say(f"starting the bin-manager on {self.url} (SQLite, artifacts: {self.stack.dir}/data)")
+        argv = [str(VENV_BIN / "bin-manager"), "serve", "--host", HOST, "--port", port]
+        proc = self.stack.start(
+            [*argv, "--data-dir", str(self.stack.dir / "data")], "bin-manager.log", self.admin_env
+        )
+        self.wait_for(lambda: _healthy(self.url, proc), "the bin-manager to answer /healthz")
 
-    def __init__(self, path: Path) -> None:
-        self.dir = path
-        self.pids = path / "pids"
+    def start_supervisord(self) -> None:
+        conf = self.stack.supervisord_conf(list(SERVICES))
+        ports = ", ".join(f"{name} on port {port}" for name, port in self.ports.items())
+        say(f"starting supervisord ({self.stack.sock}) with two demo services: {ports}")
+        detail("their binaries are not installed yet, so supervisor cannot start them")
+        proc = self.stack.start(
+            [str(VENV_BIN / "supervisord"), "-c", str(conf)], "supervisord.out", dict(os.environ)
+        )
+        self.stack.wait_supervisord(proc)
 
-    def stop_previous(self) -> None:
-        stop_previous(self.pids)
+    def agent_env(self) -> dict[str, str]:
+        """The agent's whole environment: every path inside the demo dir."""
+        return {
+            "PATH": f"{VENV_BIN}:/usr/bin:/bin",
+            "HOME": str(self.host),
+            "ANSIBLE_PROXY_CONFIG": str(self.host / "etc" / "config"),
+            "BIN_DIR": str(self.host / "bin"),
+            "STORE_DIR": str(self.host / "store"),
+            "LOCK_DIR": str(self.host / "locks"),
+            "LOG_FILE": str(self.log_file),
+            "BIN_MANIFESTS": str(self.manifest),
+            "SUPERVISOR_URL": f"unix://{self.stack.sock}",
+            "NODE_NAME": "demo-node",
+            "WATCH_SECONDS": str(TICK_SECONDS),
+        }
 
-    def start(self, argv: list[str], log_name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with (self.dir / log_name).open("ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        with self.pids.open("a") as pids:
-            pids.write(f"{proc.pid}\n")
-        return proc
+    def start_agent(self) -> None:
+        (self.host / "etc" / "config").write_text(f'export BIN_MANAGER_API="{self.api}"\n')
+        entries = [
+            {"serviceName": name, "binaryName": name, "port": port, "version": "",
+             "previousVersion": ""}
+            for name, port in self.ports.items()
+        ]  # fmt: skip
+        self.manifest.write_text(json.dumps({"binaries": entries}, indent=2) + "\n")
+        say(f"writing the host's bin-manifests ({self.manifest}): hello and greeter, with ports")
+        say(f"starting the agent: `ansible-proxy daemon --interval {TICK_SECONDS}`")
+        detail("(in production cron runs `ansible-proxy run` every minute; the demo ticks faster)")
+        argv = [str(VENV_BIN / "ansible-proxy"), "daemon", "--interval", str(TICK_SECONDS)]
+        self.stack.start(argv, "agent.out", self.agent_env())
 
-
-def stop_previous(pids: Path) -> None:
-    """End every process a previous demo recorded, by PID (its process group)."""
-    if not pids.exists():
-        return
-    for line in pids.read_text().split():
-        pid = int(line)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-            say(f"stopped process group {pid} from the previous demo")
-    deadline = time.monotonic() + 10
-    for line in pids.read_text().split():
+    # -- observing ---------------------------------------------------------------------
+    def wait_for(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
-            try:
-                os.kill(int(line), 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-    pids.unlink()
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"the bin-manager exited at start; its log:\n{log.read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if done():
                 return
-        time.sleep(0.2)
-    sys.exit(f"the bin-manager did not answer on {url} within 30 s; see {log}")
+            time.sleep(0.2)
+        raise StoryError(f"waited {WAIT_SECONDS} s for {what}; see the logs in {self.stack.dir}")
+
+    def entry(self, name: str) -> dict[str, Any]:
+        try:
+            doc = json.loads(self.manifest.read_text())
+        except (OSError, ValueError):
+            return {}
+        found: dict[str, Any] = next(
+            (b for b in doc.get("binaries", []) if b.get("binaryName") == name), {}
+        )
+        return found
+
+    def agent_said(self) -> None:
+        """Print the agent's log lines written since the last call."""
+        if not self.log_file.exists():
+            return
+        with self.log_file.open() as log:
+            log.seek(self.log_offset)
+            text = log.read()
+            self.log_offset = log.tell()
+        if text.strip():
+            say("the agent's log says:")
+            detail(text)
+
+    def service(self, name: str) -> tuple[str, int]:
+        state, pid = self.stack.process(name)
+        say(f"supervisor: {name} is {state}, pid {pid}; port {self.ports[name]} answers: "
+            f"{ask_port(self.ports[name])!r}")  # fmt: skip
+        return state, pid
+
+    def publish(self, name: str, version: str, broken: bool = False) -> str:
+        path = self.stack.dir / "releases" / f"{name}-{version}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(service_program(name, version, self.ports[name], broken))
+        argv = [str(VENV_BIN / "bin-manager"), "publish", str(path), "--name", name]
+        argv += ["--arch", os.uname().machine, "--server", self.url]
+        done = subprocess.run(
+            argv, env=self.admin_env, check=False, capture_output=True, text=True, timeout=60
+        )
+        if done.returncode != 0:
+            raise StoryError(f"bin-manager publish failed: {done.stderr.strip()}")
+        sha = done.stdout.strip().split()[-1]
+        say(f"published {name} {version}{' (broken: it exits at start)' if broken else ''}: "
+            f"sha256 {sha[:12]}")  # fmt: skip
+        return sha
+
+    def show_reports(self) -> None:
+        """What the bin-manager recorded about the demo node's hello (its admin API)."""
+        token = self.token_file.read_text().strip()
+        answer = httpx.get(
+            f"{self.api}/admin/nodes/demo-node",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        for row in reversed(answer.json()["data"]["progress"][:4]):
+            detail(f"bin-manager: {row['binName']} -> {row['targetHash'][:12]}: {row['status']}")
+
+    def run_command(self, *argv: str) -> None:
+        done = subprocess.run(
+            [str(VENV_BIN / "ansible-proxy"), *argv],
+            env=self.agent_env(),
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        detail(done.stdout or done.stderr)
+        detail(f"(exit code {done.returncode})")
 
 
-def sample_binary(version: str) -> bytes:
-    return f"#!/bin/sh\n# demo service 'hello', {version}\nexec sleep 3600\n".encode()
+def _healthy(url: str, proc: subprocess.Popen[bytes]) -> bool:
+    if proc.poll() is not None:
+        raise StoryError("the bin-manager exited at start; see bin-manager.log")
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def tell(story: Story) -> None:
+    """The story itself: install, upgrade, broken release rolled back and quarantined."""
+    story.start_bin_manager()
+    story.start_supervisord()
+    v1 = {name: story.publish(name, "v1") for name in SERVICES}
+    story.start_agent()
+    story.wait_for(
+        lambda: all(story.entry(n).get("version") == v1[n] for n in SERVICES),
+        "the agent to install v1 of both services",
+    )
+    story.agent_said()
+    say("step 1 done: the agent saw a release it did not have, downloaded and verified it,")
+    detail("installed it into BIN_DIR and had supervisor start it; it stayed up, so: ok")
+    pid1 = story.service("hello")[1]
+    story.service("greeter")
+    say("the inspector (`ansible-proxy check`) checks each service: supervisor state and port")
+    story.run_command("check")
+
+    v2 = story.publish("hello", "v2")
+    story.wait_for(lambda: story.entry("hello").get("version") == v2, "the upgrade of hello to v2")
+    story.agent_said()
+    pid2 = story.service("hello")[1]
+    say(f"step 2 done: hello upgraded to v2 and restarted: pid {pid1} -> {pid2}; v1 stays in")
+    detail("the store as the rollback target (upgradePath v2 -> v1)")
+
+    v3 = story.publish("hello", "v3", broken=True)
+    story.wait_for(
+        lambda: story.entry("hello").get("history", {}).get(v3) == "err",
+        "the agent to try v3 and roll it back",
+    )
+    story.agent_said()
+    story.service("hello")
+    entry = story.entry("hello")
+    if entry.get("version") != v2:
+        raise StoryError(f"after the rollback hello runs {entry.get('version')}, not v2")
+    say("step 3 done: v3 exited at once, so the agent put v2 back, restarted it, marked v3")
+    detail('"err" in the manifest (quarantined) and reported the failure to the bin-manager:')
+    story.show_reports()
+    story.wait_for(lambda: "known bad" in story.log_file.read_text(), "a tick that skips v3")
+    story.agent_said()
+    say("step 4 done: the next tick was told v3 again and skipped it: a bad version is never")
+    detail("retried automatically; publish a fix (or pin v2 in the dashboard) to move on")
+    say("`ansible-proxy status` on the host now shows:")
+    story.run_command("status")
 
 
 def main() -> int:
@@ -113,67 +247,38 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8080, help="preferred port (default 8080)")
     parser.add_argument("--dir", type=Path, default=DEMO_DIR, help="state dir (default .demo)")
     args = parser.parse_args()
-    demo = Demo(args.dir.resolve())
-
-    demo.dir.mkdir(parents=True, exist_ok=True)
-    demo.stop_previous()
+    stack = Stack(args.dir.resolve())
+    stack.dir.mkdir(parents=True, exist_ok=True)
+    stack.stop_all()
     if args.stop:
         say("demo stopped")
         return 0
-
-    token_file = demo.dir / "admin-token"
-    token = secrets.token_urlsafe(24)
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
-    port = free_port(args.port)
-    url = f"http://{HOST}:{port}"
-    env = {**os.environ, "BIN_MANAGER_ADMIN_TOKEN": token}
-
-    say(f"starting the bin-manager on {url} (SQLite and artifacts in {demo.dir}/data)")
-    argv = [str(VENV_BIN / "bin-manager"), "serve", "--host", HOST, "--port", str(port)]
-    argv += ["--data-dir", str(demo.dir / "data")]
-    server = demo.start(argv, "bin-manager.log", env)
-    wait_healthy(url, server, demo.dir / "bin-manager.log")
-
-    binary = demo.dir / "hello-v1"
-    binary.write_bytes(sample_binary("v1"))
-    expected = hashlib.sha256(binary.read_bytes()).hexdigest()
-    say("publishing release v1 of the bin 'hello' for x86_64")
-    publish = [str(VENV_BIN / "bin-manager"), "publish", str(binary), "--name", "hello"]
-    published = subprocess.run(
-        [*publish, "--arch", "x86_64", "--server", url],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    say(f"published: sha256 {published} (the file hashes to {expected})")
-
-    api = f"{url}/api/v1"
-    answer = httpx.get(f"{api}/bins/hello", params={"nodeName": "demo-host", "arch": "x86_64"})
-    say(f"an agent asking GET /api/v1/bins/hello is told: {answer.text}")
-    latest = httpx.get(f"{api}/releases/latest/hello/sha256").text.strip()
-    say(f"GET /api/v1/releases/latest/hello/sha256 answers: {latest}")
-
+    for name in STATE_DIRS:
+        shutil.rmtree(stack.dir / name, ignore_errors=True)
+    stack.prepare()
+    began = time.monotonic()
+    story = Story(stack, args.port)
+    try:
+        tell(story)
+    except (StoryError, RuntimeError, OSError) as exc:
+        print(f"demo FAILED: {exc}", file=sys.stderr, flush=True)
+        stack.stop_all()
+        return 1
+    say(f"the story took {time.monotonic() - began:.0f} s")
+    if args.stop_at_end:
+        stack.stop_all()
+        say("demo stopped (--stop-at-end)")
+        return 0
     print(
         f"""
-The bin-manager is running at {url} (admin token in {token_file}).
-Try:
-  curl -s '{api}/bins/hello?nodeName=host-001&arch=x86_64'
-  curl -s {api}/releases/latest/hello/sha256
-  curl -s -o hello '{api}/download/hello?sha256={published}'
-  curl -s -H "Authorization: Bearer $(cat {token_file})" {api}/admin/bins
-  open {url}/docs for the API reference, {url}/metrics for Prometheus.
-Stop it with: make demo-stop""",
+Dashboard: {story.url}/dashboard/  (log in with the admin token: cat {story.token_file})
+API reference: {story.url}/docs    Prometheus metrics: {story.url}/metrics
+The bin-manager, supervisord, both services and the agent keep running: publish a fix with
+  BIN_MANAGER_ADMIN_TOKEN=$(cat {story.token_file}) .venv/bin/bin-manager publish FILE \\
+      --name hello --server {story.url}
+Stop everything with: make demo-stop""",
         flush=True,
     )
-    if published != expected or latest != expected:
-        print("demo FAILED: the server does not answer the published sha256", file=sys.stderr)
-        demo.stop_previous()
-        return 1
-    if args.stop_at_end:
-        demo.stop_previous()
-        say("demo stopped (--stop-at-end)")
     return 0
 
 

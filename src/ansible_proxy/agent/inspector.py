@@ -76,6 +76,10 @@ def run_check(
     cfg: AgentConfig, log: Log, clock: Callable[[], float] = time.time
 ) -> tuple[list[ServiceResult], int, State]:
     """Check every managed service once; returns the rows, the exit code and the state."""
+    if cfg.prometheus_url and not cfg.prometheus_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"PROMETHEUS_URL must be an http:// or https:// URL: {cfg.prometheus_url}"
+        )
     entry_queries(load_manifest(cfg.manifest_path))  # bad input: nothing created or changed
     try:
         cfg.lock_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +155,8 @@ def inspect(
     if verdict.action == Action.NONE:
         if reasons:
             log("warning", f"cannot tell: {reasons}", name, entry.version)
+        else:
+            log("debug", "healthy", name, entry.version)
         return result("none", reasons)
     count = f"{verdict.failures}/{tick.cfg.check_failures}"
     if verdict.action == Action.WAIT:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.adapters import nodeinfo
-from ansible_proxy.agent.adapters.api import Api
+from ansible_proxy.agent.adapters.api import Api, Batch, UnknownBin
 from ansible_proxy.agent.adapters.store import State, Store
 from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.logs import Log
@@ -51,6 +51,7 @@ class Tick:
     store: Store = field(init=False)
     state: State = field(init=False)
     _supervisor: Supervisor | None = field(default=None, init=False)
+    batch: dict[str, str] | None = field(default=None, init=False)  # GET /bins, this tick
 
     def __post_init__(self) -> None:
         self.store = Store(self.cfg.store_dir)
@@ -109,6 +110,8 @@ def run_tick(tick: Tick) -> int:
     info = nodeinfo.collect(cfg.node_name)
     keepalive(tick, info)  # before any write: an unreachable API changes nothing on disk
     refresh_node_info(tick, manifest, info)
+    if manifest.binaries:
+        poll_all(tick)
     worst = EXIT_OK
     for entry in manifest.binaries:
         code = EXIT_OK
@@ -150,6 +153,35 @@ def keepalive(tick: Tick, info: dict[str, str]) -> None:
     tick.log("info", "registered with the bin-manager" if not known else "node info updated")
 
 
+def poll_all(tick: Tick) -> None:
+    """GET /bins once, with the last answer's ETag; on any failure each bin is polled alone."""
+    saved_bins, etag = tick.state.get("batch", "bins"), tick.state.get("batch", "etag")
+    previous = None
+    if isinstance(saved_bins, dict) and isinstance(etag, str):
+        previous = Batch(saved_bins, etag)
+    try:
+        answer = tick.api.latest_all(previous)
+    except AnsibleProxyError as exc:
+        tick.log("debug", f"batch poll failed, polling each bin: {exc}")
+        return
+    if answer is None:
+        tick.log("debug", "the bin-manager has no batch poll: polling each bin")
+        return
+    tick.batch = answer.bins
+    tick.state.set("batch", "bins", answer.bins)
+    tick.state.set("batch", "etag", answer.etag)
+
+
+def latest_for(tick: Tick, name: str) -> str:
+    """The sha256 `name` should be at: from this tick's batch answer, else GET /bins/{bin}."""
+    if tick.batch is None:
+        return tick.api.latest(name)
+    sha = tick.batch.get(name)
+    if sha is None:
+        raise UnknownBin(f"API GET /bins: not published: no {tick.api.arch} release of {name}")
+    return sha
+
+
 def process_binary(tick: Tick, entry: ManagedBinary) -> None:
     """Recovery first, then the latest version for one binary."""
     name = entry.binary_name
@@ -163,7 +195,7 @@ def process_binary(tick: Tick, entry: ManagedBinary) -> None:
             return
         entry = recovered
         file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
-    latest = tick.api.latest(name)
+    latest = latest_for(tick, name)
     tick.state.set("latest", name, latest)
     action = plan.decide(entry, latest)
     if action == plan.Action.NOTHING:

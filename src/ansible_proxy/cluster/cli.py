@@ -54,7 +54,7 @@ def add_cluster_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="one cluster tick (what cron runs)",
         description="Keepalive per node, then deploy each service's latest package.",
         epilog=keys_help + "\n\nexit codes: 0 all current, 1 a deploy failed (rolled back), "
-        "2 configuration error, 75 bin-manager unreachable (retry next tick)",
+        "2 configuration error, 75 bin-manager or a host unreachable (retry next tick)",
         formatter_class=fmt,
     )
     status = verbs.add_parser(

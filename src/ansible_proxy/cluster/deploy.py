@@ -111,6 +111,8 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
         release = extract_release(
             archive, rollout.settings.work_dir / "releases", spec.name, sha, rollout.settings.limits
         )
+        if not (release / spec.deploy).is_file():
+            raise DeployError(f"the package has no {spec.deploy} (see the manifests' playbooks)")
     except DeployError as exc:
         # The content is what was published (sha256 checked): it stays bad, never retried.
         log("error", f"package refused: {exc}", spec.name, sha)

@@ -22,7 +22,7 @@ from ansible_proxy.cluster.inventory import Node, load_inventory
 from ansible_proxy.cluster.manifests import load_manifests
 from ansible_proxy.cluster.packages import Limits
 from ansible_proxy.cluster.plan import worse_exit
-from ansible_proxy.errors import EXIT_OK, AnsibleProxyError, RetryableError
+from ansible_proxy.errors import EXIT_OK, AnsibleProxyError
 
 
 @dataclass(frozen=True)
@@ -102,5 +102,3 @@ def keepalive(nodes: tuple[Node, ...], apis: dict[str, Api]) -> None:
                 "binProxyVersion": __version__,
             }
         )
-    if not nodes:
-        raise RetryableError("no nodes")

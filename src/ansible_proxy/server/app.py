@@ -23,6 +23,7 @@ from ansible_proxy.server.deps import DbSession
 from ansible_proxy.server.metrics import AccessLog, Metrics
 from ansible_proxy.server.pointers import PointerCache
 from ansible_proxy.server.problems import ApiProblem
+from ansible_proxy.server.retention import from_settings as retention_from_settings
 from ansible_proxy.server.routes import admin_api, agent_api, dashboard
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage import ArtifactStore
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.sessions = sessions
     app.state.pointers = PointerCache()
     app.state.metrics = Metrics(sessions)
+    app.state.retention = retention_from_settings(settings, sessions)
     app.include_router(agent_api.router)
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)

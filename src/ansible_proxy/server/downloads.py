@@ -49,3 +49,17 @@ def artifact_response(
         filename=filename,
         headers={"ETag": etag, "Cache-Control": cache_control},
     )
+
+
+def accel_response(
+    prefix: str, sha256: str, filename: str, immutable: bool, if_none_match: str | None
+) -> Response:
+    """An empty answer telling nginx to send `<prefix><sha[:2]>/<sha>` itself (X-Accel)."""
+    etag = f'"{sha256}"'
+    cache_control = IMMUTABLE if immutable else NOT_CACHEABLE
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if if_none_match is not None and etag in [tag.strip() for tag in if_none_match.split(",")]:
+        return Response(status_code=304, headers=headers)
+    headers["X-Accel-Redirect"] = f"{prefix.rstrip('/')}/{sha256[:2]}/{sha256}"
+    headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return Response(media_type="application/octet-stream", headers=headers)

@@ -52,6 +52,7 @@ class PointerCache:
         self.ttl = ttl
         self.clock = clock
         self._entries: dict[tuple[str, str], _Entry] = {}
+        self._batches: dict[str, tuple[float, object]] = {}
 
     def get(self, name: str, arch: str) -> tuple[bool, Pointer | None]:
         """(hit, pointer): a miss is (False, None) and asks the caller to refresh."""
@@ -78,8 +79,19 @@ class PointerCache:
             hit and pointer is not None and not pointer.paused and pointer.sha256 == target.sha256
         )
 
+    def get_batch(self, arch: str) -> object | None:
+        """What GET /bins built for `arch` (routes/batch.py), while fresh; else None."""
+        found = self._batches.get(arch)
+        if found is None or self.clock() >= found[0]:
+            return None
+        return found[1]
+
+    def put_batch(self, arch: str, value: object) -> None:
+        self._batches[arch] = (self.clock() + self.ttl, value)
+
     def clear(self) -> None:
         self._entries.clear()
+        self._batches.clear()
 
 
 def _answer(name: str, arch: str, pointer: Pointer | None, sha: str | None) -> Target:

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     insecure_no_auth: bool = False
     # The dashboard's pages show node names and versions: login required unless this is set.
     dashboard_public: bool = False
+    # Fleet scale (docs/bin-manager.md "Retention", docs/scale-out.md).
+    history_days: float = Field(default=30.0, gt=0)
+    history_max_rows: int = Field(default=1_000_000, gt=0)
+    forget_nodes_days: float = Field(default=0.0, ge=0)
+    prune_interval_seconds: float = Field(default=60.0, ge=0)
+    x_accel_redirect: str = ""  # e.g. /_artifacts/: nginx sends the file; empty = off
 
     @field_validator("admin_token", "agent_token", mode="before")
     @classmethod

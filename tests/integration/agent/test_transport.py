@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import trustme
 
 from tests.support.agent import Agent, program
@@ -38,8 +37,6 @@ def test_remote_supervisor_over_http_with_credentials(
     assert supervisord.password not in host.log()
 
 
-# tests/support/server.py passes verify=<str> to httpx (deprecated); reported to its owner.
-@pytest.mark.filterwarnings("ignore:`verify=<str>` is deprecated:DeprecationWarning")
 def test_tls_verified_with_ca_bundle_and_refused_without(
     bin_manager_factory: BinManagerFactory, supervisord: Supervisord, tmp_path: Path
 ) -> None:

@@ -54,8 +54,17 @@ def context(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.pages[0] if context.pages else context.new_page()
+def browser_errors() -> list[str]:
+    """Console errors and uncaught exceptions of `page` (a CSP violation is one)."""
+    return []
+
+
+@pytest.fixture
+def page(context: BrowserContext, browser_errors: list[str]) -> Page:
+    tab = context.pages[0] if context.pages else context.new_page()
+    tab.on("console", lambda msg: browser_errors.append(msg.text) if msg.type == "error" else None)
+    tab.on("pageerror", lambda exc: browser_errors.append(str(exc)))
+    return tab
 
 
 def shot(page: Page, tmp_path: Path, name: str) -> Path:

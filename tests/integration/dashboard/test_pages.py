@@ -16,10 +16,13 @@ def _cells(page: Page, row_text: str, table: str) -> list[str]:
 
 
 def test_fleet_page_lists_every_node_the_api_knows(
-    fleet: Fleet, page: Page, tmp_path: Path
+    fleet: Fleet, page: Page, tmp_path: Path, browser_errors: list[str]
 ) -> None:
     login(page, fleet.manager)
-    page.goto(f"{fleet.manager.url}/dashboard/")
+    response = page.goto(f"{fleet.manager.url}/dashboard/")
+    assert response is not None
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     shot(page, tmp_path, "fleet")
     nodes = fleet.manager.admin_get("/nodes").json()["data"]
     assert len(nodes) == 3
@@ -41,9 +44,14 @@ def test_fleet_page_lists_every_node_the_api_knows(
     assert fleet.arm[:12] in bins[1]
     # web-01 runs v2 and arm-01 runs the aarch64 latest; web-02 is behind.
     assert "2/3 on latest" in bins[2]
+    # The stylesheet and script load under the page's CSP: a blocked one is a console error.
+    assert page.evaluate("getComputedStyle(document.querySelector('header')).display") == "flex"
+    assert browser_errors == []
 
 
-def test_bin_release_node_and_activity_pages(fleet: Fleet, page: Page, tmp_path: Path) -> None:
+def test_bin_release_node_and_activity_pages(
+    fleet: Fleet, page: Page, tmp_path: Path, browser_errors: list[str]
+) -> None:
     url = fleet.manager.url
     login(page, fleet.manager)
     page.goto(f"{url}/dashboard/bins/hello")
@@ -86,9 +94,12 @@ def test_bin_release_node_and_activity_pages(fleet: Fleet, page: Page, tmp_path:
     assert kinds.count("publish") == 3
     assert kinds.count("upgrade") == 2
     assert kinds.count("rollback") == 1
+    assert browser_errors == []
 
 
 def test_pages_need_the_admin_token_by_default(bin_manager: BinManager, page: Page) -> None:
+    page.goto(f"{bin_manager.url}/")  # the server's root leads to the dashboard's login
+    assert page.url == f"{bin_manager.url}/dashboard/login?next=/dashboard/"
     page.goto(f"{bin_manager.url}/dashboard/activity")
     assert page.url.endswith("/dashboard/login?next=/dashboard/activity")
     login(page, bin_manager, token="not-the-admin-token-at-all")

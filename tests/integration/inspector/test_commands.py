@@ -29,6 +29,16 @@ def test_bad_manifest_is_one_line_exit_2_and_nothing_written(tmp_path: Path) -> 
     assert not (agent.root / "inspector-state.json").exists()
 
 
+def test_prometheus_url_without_scheme_is_a_config_error(tmp_path: Path) -> None:
+    agent = offline_agent(tmp_path)
+    agent.write_manifest("hello")
+    result = agent.run(command="check", PROMETHEUS_URL="prom:9090")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "ansible-proxy: PROMETHEUS_URL must be an http:// or https:// URL: prom:9090\n"
+    )
+
+
 def test_install_cron_also_schedules_the_check(tmp_path: Path) -> None:
     agent = offline_agent(tmp_path)
     target = tmp_path / "cron.d" / "ansible-proxy"

@@ -8,6 +8,7 @@ The bearer token lives in the client's headers and is never logged.
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ from ansible_proxy.names import is_sha256
 
 class UnknownBin(RetryableError):
     """The bin-manager has nothing published under this name (yet)."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """GET /bins: bin name → the sha256 this node should run, and the answer's ETag."""
+
+    bins: dict[str, str]
+    etag: str | None
 
 
 def make_client(
@@ -68,6 +77,7 @@ class Api:
         self.base = base.rstrip("/")
         self.node_name = node_name
         self.arch = arch
+        self.batch_offered: bool | None = None  # None: not asked yet
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = f"{self.base}{path}"
@@ -115,6 +125,32 @@ class Api:
         if not isinstance(sha, str) or not is_sha256(sha):
             raise RetryableError(f"API {what}: no valid sha256 in answer")
         return sha
+
+    def latest_all(self, previous: Batch | None = None) -> Batch | None:
+        """GET /bins (one request for every bin); None when the server does not offer it.
+
+        A 404 or 405 means an original-design server: remembered, not asked again. With
+        `previous`, sends its ETag as If-None-Match and returns `previous` on 304.
+        """
+        if self.batch_offered is False:
+            return None
+        headers = {"If-None-Match": previous.etag} if previous and previous.etag else {}
+        params = {"nodeName": self.node_name, "arch": self.arch}
+        response = self._request("GET", "/bins", params=params, headers=headers)
+        if response.status_code in (404, 405):
+            self.batch_offered = False
+            return None
+        self.batch_offered = True
+        if response.status_code == 304 and previous is not None:
+            return previous
+        data = self._data(response, "GET /bins")
+        bins = data.get("bins") if isinstance(data, dict) else None
+        if not isinstance(bins, dict) or not all(
+            isinstance(name, str) and isinstance(sha, str) and is_sha256(sha)
+            for name, sha in bins.items()
+        ):
+            raise RetryableError("API GET /bins: no valid {bin: sha256} map in answer")
+        return Batch(dict(bins), response.headers.get("ETag"))
 
     def report_bin(self, bin_name: str, sha: str) -> None:
         """POST /bins/{bin}: what the node now runs."""

@@ -107,6 +107,20 @@ def load_pointer(session: Session, name: str, arch: str) -> Pointer | None:
     return Pointer(bin_id=row[0], paused=row[1], sha256=row[2], paused_release_id=row[3])
 
 
+def load_pointers(session: Session, arch: str) -> dict[str, Pointer]:
+    """Every bin's pointer for `arch` in one query (sha256 None: no release for `arch`)."""
+    rows = session.execute(
+        select(Bin.name, Bin.id, Bin.paused, Release.sha256, Latest.paused_release_id)
+        .select_from(Bin)
+        .outerjoin(Latest, (Latest.bin_id == Bin.id) & (Latest.arch == arch))
+        .outerjoin(Release, Release.id == Latest.release_id)
+    ).all()
+    return {
+        row[0]: Pointer(bin_id=row[1], paused=row[2], sha256=row[3], paused_release_id=row[4])
+        for row in rows
+    }
+
+
 def paused_target(session: Session, pointer: Pointer, node: Node | None) -> str | None:
     """While paused: what the node last reported running, else the latest when paused."""
     if node is not None:

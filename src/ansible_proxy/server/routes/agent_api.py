@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.protocol import API_PREFIX, BinReport, NodeInfo, ProgressReport, ok
+from ansible_proxy.server import batch
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import Release
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
+    AppSettings,
     BinName,
     DbSession,
     Now,
@@ -22,7 +24,7 @@ from ansible_proxy.server.deps import (
     Store,
     require_agent,
 )
-from ansible_proxy.server.downloads import NOT_CACHEABLE, artifact_response
+from ansible_proxy.server.downloads import NOT_CACHEABLE, accel_response, artifact_response
 from ansible_proxy.server.inputs import (
     ARCH_NAMES,
     MAX_PROCESSING_TIME,
@@ -32,6 +34,8 @@ from ansible_proxy.server.inputs import (
 )
 from ansible_proxy.server.pointers import PointerCache, resolve
 from ansible_proxy.server.problems import BadRequest, NotFound
+from ansible_proxy.server.retention import Retention
+from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage import ArtifactStore
 
 router = APIRouter(
@@ -65,6 +69,14 @@ Sha256Query = Annotated[
     ),
 ]
 IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
+
+
+async def get_retention(request: Request) -> Retention:
+    retention: Retention = request.app.state.retention
+    return retention
+
+
+History = Annotated[Retention, Depends(get_retention)]
 PLAIN_SHA: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "sha256"}
 }
@@ -74,34 +86,63 @@ BINARY: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/keepalive", summary="Is this node known?")
-def keepalive_status(session: DbSession, now: Now, node_name: RequiredNodeName) -> dict[str, Any]:
-    node = queries.require_node(session, check_text(node_name, "nodeName"))
-    queries.touch_node(node, now)
-    session.commit()
+def keepalive_status(
+    session: DbSession, now: Now, history: History, node_name: RequiredNodeName
+) -> dict[str, Any]:
+    with history.writing():
+        node = queries.require_node(session, check_text(node_name, "nodeName"))
+        queries.touch_node(node, now)
+        session.commit()
     return ok({"nodeName": node.name, "status": "active"})
 
 
 @router.post("/keepalive", summary="Register or update a node")
-def keepalive_register(info: NodeInfo, session: DbSession, now: Now) -> dict[str, Any]:
+def keepalive_register(
+    info: NodeInfo, session: DbSession, now: Now, history: History
+) -> dict[str, Any]:
     for field in ("cpuArch", "osRelease", "nodeName", "binProxyVersion"):
         check_text(getattr(info, field), field)
-    queries.register_node(session, info, now)
-    session.commit()
+    with history.writing():
+        queries.register_node(session, info, now)
+        session.commit()
+    history.after_write(now)
     return ok()
 
 
 @router.post("/bins/{bin_name:path}/progress", summary="Report progress of an upgrade")
 def report_progress(
-    name: BinName, report: ProgressReport, session: DbSession, now: Now
+    name: BinName, report: ProgressReport, session: DbSession, now: Now, history: History
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     if report.processingTime > MAX_PROCESSING_TIME:
         raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
-    bin_ = queries.require_bin(session, name)
-    node = queries.require_node(session, check_text(report.nodeName, "nodeName"))
-    queries.add_progress(session, bin_, node, report, now)
-    session.commit()
+    with history.writing():
+        bin_ = queries.require_bin(session, name)
+        node = queries.require_node(session, check_text(report.nodeName, "nodeName"))
+        queries.add_progress(session, bin_, node, report, now)
+        session.commit()
+    history.after_write(now)
     return ok()
+
+
+@router.get(
+    "/bins",
+    summary="The sha256 of every bin this node should run (batch poll)",
+    responses={304: {"description": "unchanged since the ETag in If-None-Match"}},
+)
+async def latest_all_for_node(
+    sessions: Sessions,
+    pointers: Pointers,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """`{"arch", "bins": {name: sha256}}`; bins with no release for the arch are left out."""
+    answer = await batch.batch_for_node(sessions, pointers, arch, node_name)
+    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
+    if batch.matches(answer.etag, if_none_match):
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)
 
 
 @router.get("/bins/{bin_name:path}", summary="The sha256 this node should run")
@@ -118,14 +159,16 @@ async def latest_for_node(
 
 @router.post("/bins/{bin_name:path}", summary="Report what this node now runs")
 def report_running(
-    name: BinName, report: BinReport, session: DbSession, now: Now
+    name: BinName, report: BinReport, session: DbSession, now: Now, history: History
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     check_text(report.version, "version")
-    bin_ = queries.require_bin(session, name)
-    node = queries.require_node(session, check_text(report.nodeName, "nodeName"))
-    queries.report_bin(session, bin_, node, report.sha256, report.version, now)
-    session.commit()
+    with history.writing():
+        bin_ = queries.require_bin(session, name)
+        node = queries.require_node(session, check_text(report.nodeName, "nodeName"))
+        queries.report_bin(session, bin_, node, report.sha256, report.version, now)
+        session.commit()
+    history.after_write(now)
     return ok()
 
 
@@ -144,6 +187,7 @@ async def download(
     sessions: Sessions,
     pointers: Pointers,
     store: Store,
+    settings: AppSettings,
     sha256: Sha256Query = None,
     arch: ArchQuery = None,
     node_name: NodeNameQuery = None,
@@ -152,7 +196,7 @@ async def download(
     """Exactly `?sha256=` (cacheable forever), else the latest for this node and arch."""
     if sha256 is None:
         return await _download_latest(
-            sessions, pointers, store, name, arch, node_name, if_none_match
+            sessions, pointers, store, settings, name, arch, node_name, if_none_match
         )
     wanted = check_sha256(sha256)
     if arch:
@@ -166,6 +210,8 @@ async def download(
     release = await anyio.to_thread.run_sync(work)
     if release is None:
         raise NotFound(f"bin {name!r} has no release with sha256 {wanted}")
+    if settings.x_accel_redirect:
+        return accel_response(settings.x_accel_redirect, wanted, name, True, if_none_match)
     return artifact_response(store.path_for(wanted), wanted, name, True, if_none_match)
 
 
@@ -173,6 +219,7 @@ async def _download_latest(
     sessions: sessionmaker[Session],
     pointers: PointerCache,
     store: ArtifactStore,
+    settings: Settings,
     name: str,
     arch: str | None,
     node_name: str | None,
@@ -189,6 +236,8 @@ async def _download_latest(
     # content that is no release of this bin: check, cheaply, only when it can differ.
     if not pointers.is_latest(name, target) and not await anyio.to_thread.run_sync(is_release):
         raise NotFound(f"bin {name!r} has no release with sha256 {target.sha256}")
+    if settings.x_accel_redirect:
+        return accel_response(settings.x_accel_redirect, target.sha256, name, False, if_none_match)
     path = store.path_for(target.sha256)
     return artifact_response(path, target.sha256, name, False, if_none_match)
 
@@ -204,11 +253,14 @@ async def download_latest(
     sessions: Sessions,
     pointers: Pointers,
     store: Store,
+    settings: AppSettings,
     arch: ArchQuery = None,
     node_name: NodeNameQuery = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    return await _download_latest(sessions, pointers, store, name, arch, node_name, if_none_match)
+    return await _download_latest(
+        sessions, pointers, store, settings, name, arch, node_name, if_none_match
+    )
 
 
 @router.get(

@@ -1,0 +1,104 @@
+"""Scale-out benchmark: one vs two `bin-manager serve` on one PostgreSQL behind nginx.
+
+The load is the no-op tick (GET /keepalive, a database write; GET /bins, from memory),
+alternating over 1,000 registered nodes, driven by wrk with keep-alive connections.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import httpx
+from tests.support.nginx import NginxProxy
+from tests.support.postgres import PostgresServer, _pg_bin
+from tests.support.procs import free_port
+from tests.support.server import BinManager
+
+from bench.wrk import WRK, WrkResult, parse_wrk
+
+NODES = 1_000
+ACCEL = {"BIN_MANAGER_X_ACCEL_REDIRECT": "/_artifacts/"}
+_TICK_LUA = """\
+local i = 0
+request = function()
+  i = i + 1
+  local node = "node-" .. (math.floor(i / 2) %% %(nodes)d)
+  if i %% 2 == 0 then
+    return wrk.format("GET", "/api/v1/keepalive?nodeName=" .. node)
+  end
+  return wrk.format("GET", "/api/v1/bins?arch=x86_64&nodeName=" .. node)
+end
+"""
+
+
+def start_replicas(workdir: Path, database_url: str, count: int) -> list[BinManager]:
+    """`count` servers on one database sharing one data directory (the artifacts)."""
+    first = BinManager(workdir / "replica-1", database_url=database_url, extra_env=ACCEL).start()
+    replicas = [first]
+    for index in range(2, count + 1):
+        home = workdir / f"replica-{index}"
+        home.mkdir(parents=True)
+        (home / "data").symlink_to(first.data_dir)
+        replica = BinManager(
+            home, database_url=database_url, extra_env=ACCEL, admin_token=first.admin_token
+        )
+        replicas.append(replica.start())
+    return replicas
+
+
+def register(api: str, nodes: int) -> None:
+    with httpx.Client(timeout=30) as http:
+        for i in range(nodes):
+            info = {"nodeName": f"node-{i}", "cpuArch": "x86_64", "osRelease": "sim",
+                    "binProxyVersion": "1"}  # fmt: skip
+            http.post(f"{api}/keepalive", json=info).raise_for_status()
+
+
+def _wrk(url: str, script: Path, seconds: int) -> WrkResult:
+    argv = [WRK, "-t2", "-c64", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=True)
+    return parse_wrk(done.stdout)
+
+
+def replicas_throughput(workdir: Path, quick: bool) -> tuple[float, float]:
+    """Good answers per second through nginx with one, then two replicas."""
+    from bench.fleet_sim import publish_fleet
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    pg_root = Path(tempfile.mkdtemp(prefix="ansible-proxy-fleet-pg-"))
+    pg = PostgresServer(root=pg_root, port=free_port(), bin_dir=_pg_bin())
+    started: list[BinManager | NginxProxy] = []
+    try:
+        pg.start()
+        replicas = start_replicas(workdir, pg.url(pg.create_database()), 2)
+        started.extend(replicas)
+        publish_fleet(replicas[0])
+        register(replicas[0].api, NODES)
+        script = workdir / "tick.lua"
+        script.write_text(_TICK_LUA % {"nodes": NODES})
+        seconds = 4 if quick else 10
+        results = []
+        for count in (1, 2):
+            ports = [replica.port for replica in replicas[:count]]
+            nginx = NginxProxy(
+                workdir / f"nginx-{count}", ports, replicas[0].data_dir / "artifacts"
+            )
+            started.append(nginx.start())
+            result = _wrk(nginx.url, script, seconds)
+            nginx.stop()
+            print(
+                f"  {count} replica(s) on PostgreSQL behind nginx: {result.ok_rps:7.1f} req/s "
+                f"p99 {result.p99_ms:6.1f} ms non-2xx {result.non_2xx} "
+                f"socket errors {result.socket_errors}",
+                flush=True,
+            )
+            results.append(result.ok_rps)
+        return results[0], results[1]
+    finally:
+        for service in reversed(started):
+            service.stop()
+        pg.stop()
+        shutil.rmtree(pg_root, ignore_errors=True)

@@ -1,0 +1,238 @@
+"""Fleet benchmark: simulated agents (bench/fleet_agents.py) against a real bin-manager.
+
+Run: `.venv/bin/python -m bench.fleet_sim` (about 4 minutes). Time is compressed: N nodes
+ticking once a minute are simulated by N*tick/60 agents ticking every `tick` seconds
+(the same request rate). Prints `fleet_nodes_sustained_sqlite`, `fleet_convergence_vs_tick`
+and `fleet_replicas_2_vs_1` (bench/fleet_scaleout.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+from tests.support.server import BinManager
+
+from bench import fleet_scaleout
+from bench.fleet_agents import SimAgent, Stats
+
+BINS = 10
+ARTIFACT_BYTES = 64 * 1024
+REAL_TICK = 60.0
+SUSTAIN_TICK = 3.0  # compressed tick of the sustain steps
+MEASURE_SECONDS = 9.0
+STEPS = (2_500, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000)
+P99_LIMIT_MS = 100.0
+CONVERGENCE_NODES = 1_000
+CONVERGENCE_TICK = 30.0
+GRACE_SECONDS = 10.0  # agents still mid-tick after this at a stop are cancelled
+
+
+@dataclass(frozen=True)
+class StepResult:
+    nodes: int
+    agents: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    tick_ratio: float  # ticks done / ticks due: below 1 when the simulator falls behind
+    cpu_percent: float
+    rss_mib: float
+    sim_cpu_percent: float  # the simulator's own CPU: near 100 means it is the limit
+    server_p99_ms: float  # from the server's access log: its own time, without the client's
+
+    @property
+    def sustained(self) -> bool:
+        return self.p99_ms < P99_LIMIT_MS and self.errors == 0 and self.tick_ratio >= 0.85
+
+    def line(self) -> str:
+        return (
+            f"  {self.nodes:>6} nodes ({self.agents} agents): {self.rps:7.1f} req/s "
+            f"p50 {self.p50_ms:6.1f} ms p99 {self.p99_ms:6.1f} ms errors {self.errors} "
+            f"(server-side p99 {self.server_p99_ms:5.1f} ms) ticks {self.tick_ratio:4.2f} "
+            f"server cpu {self.cpu_percent:5.1f}% "
+            f"rss {self.rss_mib:5.1f} MiB (simulator cpu {self.sim_cpu_percent:5.1f}%) "
+            f"{'ok' if self.sustained else 'NOT sustained'}"
+        )
+
+
+def publish_fleet(bm: BinManager, tag: str = "1") -> dict[str, str]:
+    """BINS bins of ARTIFACT_BYTES each; returns bin → sha256."""
+    return {
+        f"bin-{i:02d}": bm.publish(f"bin-{i:02d}", _artifact(f"bin-{i:02d}", tag))
+        for i in range(BINS)
+    }
+
+
+def _artifact(name: str, tag: str) -> bytes:
+    head = f"{name} version {tag}\n".encode()
+    return head + b"\0" * (ARTIFACT_BYTES - len(head))
+
+
+def client() -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30))
+
+
+async def _sample_rss(proc: psutil.Process, peak: list[float], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], proc.memory_info().rss / 2**20)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+def server_p99(log: Path, since: float, until: float) -> float:
+    """p99 of `duration_ms` in the access log lines stamped within [since, until]."""
+    durations = []
+    with log.open(errors="replace") as lines:
+        for line in lines:
+            start = line.find('{"ts"')
+            if start < 0:
+                continue
+            entry = json.loads(line[start:])
+            if since <= entry["ts"] <= until:
+                durations.append(float(entry["duration_ms"]))
+    durations.sort()
+    return durations[int(0.99 * len(durations))] if durations else 0.0
+
+
+async def sustain_step(bm: BinManager, nodes: int, installed: dict[str, str]) -> StepResult:
+    """Run `nodes` (as agents at the compressed tick): a warm-up tick, then measure."""
+    count = max(1, round(nodes * SUSTAIN_TICK / REAL_TICK))
+    api = bm.api
+    stats, stop, proc = Stats(), asyncio.Event(), psutil.Process(bm.service.pid)
+    async with client() as http:
+        agents = [
+            SimAgent(http, api, f"node-{i:05d}", installed, stats, SUSTAIN_TICK)
+            for i in range(count)
+        ]
+        tasks = [asyncio.create_task(agent.run(stop)) for agent in agents]
+        await asyncio.sleep(SUSTAIN_TICK * 1.2)
+        stats.reset()
+        me = psutil.Process()
+        cpu_before, my_before, started = proc.cpu_times(), me.cpu_times(), time.monotonic()
+        wall_started = time.time()
+        peak = [0.0]
+        sampler = asyncio.create_task(_sample_rss(proc, peak, stop))
+        await asyncio.sleep(MEASURE_SECONDS)
+        elapsed = time.monotonic() - started
+        cpu_after = proc.cpu_times()
+        result = StepResult(
+            nodes=nodes,
+            agents=count,
+            rps=len(stats.latencies) / elapsed,
+            p50_ms=stats.percentile(0.50),
+            p99_ms=stats.percentile(0.99),
+            errors=stats.errors,
+            tick_ratio=stats.ticks / (count * elapsed / SUSTAIN_TICK),
+            cpu_percent=100 * _cpu_seconds(cpu_before, cpu_after) / elapsed,
+            rss_mib=peak[0],
+            sim_cpu_percent=100 * _cpu_seconds(my_before, me.cpu_times()) / elapsed,
+            server_p99_ms=server_p99(bm.service.log_path, wall_started, time.time()),
+        )
+        stop.set()
+        await finish([*tasks, sampler])
+    for sample in stats.error_samples:
+        print(f"    error: {sample}", flush=True)
+    return result
+
+
+async def finish(tasks: list[asyncio.Task[None]]) -> None:
+    """Let ticks in flight end (bounded), then cancel what is left."""
+    _done, pending = await asyncio.wait(tasks, timeout=GRACE_SECONDS)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _cpu_seconds(before: object, after: object) -> float:
+    return float(
+        getattr(after, "user", 0.0)
+        + getattr(after, "system", 0.0)
+        - getattr(before, "user", 0.0)
+        - getattr(before, "system", 0.0)
+    )
+
+
+async def convergence(bm: BinManager, nodes: int, tick: float, installed: dict[str, str]) -> float:
+    """Seconds from a publish until every node reported the new sha, divided by `tick`."""
+    stats, stop = Stats(), asyncio.Event()
+    async with client() as http:
+        agents = [
+            SimAgent(http, bm.api, f"conv-{i:05d}", installed, stats, tick) for i in range(nodes)
+        ]
+        tasks = [asyncio.create_task(agent.run(stop)) for agent in agents]
+        await asyncio.sleep(tick * 1.2)  # every node has ticked (registered) once
+        content = _artifact("bin-00", "2")
+        published = time.monotonic()
+        sha = await asyncio.to_thread(bm.publish, "bin-00", content)
+        stats.watch = ("bin-00", sha)
+        deadline = published + 4 * tick
+        while len(stats.reported) < nodes and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        stop.set()
+        await finish(tasks)
+    print(
+        f"  convergence: {len(stats.reported)}/{nodes} nodes reported the new sha, "
+        f"{stats.errors} errors, p99 {stats.percentile(0.99):.1f} ms",
+        flush=True,
+    )
+    if len(stats.reported) < nodes:
+        return float("inf")
+    return (max(stats.reported.values()) - published) / tick
+
+
+async def sqlite_benchmarks(workdir: Path, quick: bool) -> tuple[int, float]:
+    bm = BinManager(workdir / "sqlite").start()
+    try:
+        installed = await asyncio.to_thread(publish_fleet, bm)
+        load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
+        print(f"fleet: one bin-manager (SQLite), {BINS} bins, tick {REAL_TICK:.0f} s; "
+              f"machine load average {load}", flush=True)  # fmt: skip
+        sustained = 0
+        for nodes in STEPS[:3] if quick else STEPS:
+            result = await sustain_step(bm, nodes, installed)
+            print(result.line(), flush=True)
+            if not result.sustained:
+                break
+            sustained = nodes
+        nodes, tick = (200, 5.0) if quick else (CONVERGENCE_NODES, CONVERGENCE_TICK)
+        ratio = await convergence(bm, nodes, tick, installed)
+        return sustained, ratio
+    finally:
+        bm.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fleet_sim", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter steps (smoke)")
+    parser.add_argument("--no-scale-out", action="store_true", help="skip PostgreSQL + nginx")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="ansible-proxy-fleet-"))
+    workdir.chmod(0o755)
+    started = time.monotonic()
+    try:
+        sustained, ratio = asyncio.run(sqlite_benchmarks(workdir, args.quick))
+        print(f"fleet_nodes_sustained_sqlite: {sustained}", flush=True)
+        print(f"fleet_convergence_vs_tick: {ratio:.2f}", flush=True)
+        if not args.no_scale_out:
+            one, two = fleet_scaleout.replicas_throughput(workdir / "scale-out", args.quick)
+            print(f"fleet_replicas_2_vs_1: {two / one:.2f}", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"fleet: done in {time.monotonic() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""GET /bins: the sha256 every bin's node should run, in one answer with an ETag.
+
+With no bin paused the answer depends only on the arch: it is built once per arch and
+kept (with the pointers) in the PointerCache for its TTL, so a poll costs no database
+query; a paused bin makes the answer per node (what that node last reported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import anyio.to_thread
+from sqlalchemy.orm import Session, sessionmaker
+
+from ansible_proxy.protocol import CODE_OK, MESSAGE_OK
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.queries import Pointer
+from ansible_proxy.server.inputs import check_arch, check_text, choose_arch
+from ansible_proxy.server.pointers import PointerCache
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """One node's answer: bin → sha256, its ETag and the JSON body."""
+
+    bins: dict[str, str]
+    etag: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    pointers: dict[str, Pointer]
+    shared: BatchAnswer | None  # the answer of every node, when no bin is paused
+
+
+def build_answer(arch: str, bins: dict[str, str]) -> BatchAnswer:
+    """The envelope `{"data": {"arch", "bins"}}` and an ETag that is a hash of `bins`."""
+    ordered = dict(sorted(bins.items()))
+    digest = hashlib.sha256(json.dumps(ordered, separators=(",", ":")).encode()).hexdigest()
+    body = {"code": CODE_OK, "message": MESSAGE_OK, "data": {"arch": arch, "bins": ordered}}
+    return BatchAnswer(ordered, f'"{digest[:40]}"', json.dumps(body).encode())
+
+
+def _snapshot(arch: str, pointers: dict[str, Pointer]) -> _Snapshot:
+    if any(pointer.paused for pointer in pointers.values()):
+        return _Snapshot(pointers, None)
+    bins = {name: p.sha256 for name, p in pointers.items() if p.sha256 is not None}
+    return _Snapshot(pointers, build_answer(arch, bins))
+
+
+def _for_node(session: Session, arch: str, snap: _Snapshot, node_name: str | None) -> BatchAnswer:
+    node = queries.find_node(session, node_name) if node_name else None
+    bins: dict[str, str] = {}
+    for name, pointer in snap.pointers.items():
+        sha = pointer.sha256
+        if pointer.paused and sha is not None:
+            sha = queries.paused_target(session, pointer, node)
+        if sha is not None:
+            bins[name] = sha
+    return build_answer(arch, bins)
+
+
+async def batch_for_node(
+    sessions: sessionmaker[Session], cache: PointerCache, arch: str | None, node_name: str | None
+) -> BatchAnswer:
+    """What GET /bins answers this node: from the cache when it cannot depend on the node."""
+    if node_name:
+        check_text(node_name, "nodeName")
+    chosen = check_arch(arch) if arch and arch.strip() else None
+    if chosen is not None:
+        cached = cache.get_batch(chosen)
+        if isinstance(cached, _Snapshot) and cached.shared is not None:
+            return cached.shared
+
+    def work() -> BatchAnswer:
+        with sessions() as session:
+            wanted = chosen
+            if wanted is None:
+                node = queries.find_node(session, node_name) if node_name else None
+                wanted = choose_arch(None, node.cpu_arch if node else None)
+            cached = cache.get_batch(wanted)
+            snap = cached if isinstance(cached, _Snapshot) else None
+            if snap is None:
+                snap = _snapshot(wanted, queries.load_pointers(session, wanted))
+                cache.put_batch(wanted, snap)
+            if snap.shared is not None:
+                return snap.shared
+            return _for_node(session, wanted, snap, node_name)
+
+    return await anyio.to_thread.run_sync(work)
+
+
+def matches(etag: str, if_none_match: str | None) -> bool:
+    """True when If-None-Match names `etag` (or is `*`); weak validators compare too."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return etag in tags or "*" in tags
