@@ -28,6 +28,11 @@ class BinManager:
         self._service: Service | None = None
 
     @property
+    def pid(self) -> int:
+        assert self._service is not None, "not started"
+        return self._service.pid
+
+    @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 

@@ -15,6 +15,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ ARTIFACT_BYTES = 64 * 1024
 REAL_TICK = 60.0
 SUSTAIN_TICK = 3.0  # compressed tick of the sustain steps
 MEASURE_SECONDS = 9.0
-STEPS = (2_500, 5_000, 10_000, 15_000, 20_000, 30_000, 40_000)
+STEPS = (2_500, 5_000, 7_500, 10_000, 12_500, 15_000, 20_000, 30_000)
 P99_LIMIT_MS = 100.0
 CONVERGENCE_NODES = 1_000
 CONVERGENCE_TICK = 30.0
@@ -79,9 +80,21 @@ def _artifact(name: str, tag: str) -> bytes:
     return head + b"\0" * (ARTIFACT_BYTES - len(head))
 
 
-def client() -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30))
+AGENTS_PER_CLIENT = 20
+
+
+@contextlib.asynccontextmanager
+async def clients(agents: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """A small httpx pool per AGENTS_PER_CLIENT agents: httpcore's pool bookkeeping costs
+    O(connections) per request, so one big pool made the simulator its own bottleneck."""
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them.
+    limits = httpx.Limits(max_connections=6, max_keepalive_connections=6, keepalive_expiry=2.0)
+    async with contextlib.AsyncExitStack() as stack:
+        pool = [
+            await stack.enter_async_context(httpx.AsyncClient(limits=limits, timeout=30))
+            for _ in range(-(-agents // AGENTS_PER_CLIENT))
+        ]
+        yield pool
 
 
 async def _sample_rss(proc: psutil.Process, peak: list[float], stop: asyncio.Event) -> None:
@@ -111,9 +124,11 @@ async def sustain_step(bm: BinManager, nodes: int, installed: dict[str, str]) ->
     count = max(1, round(nodes * SUSTAIN_TICK / REAL_TICK))
     api = bm.api
     stats, stop, proc = Stats(), asyncio.Event(), psutil.Process(bm.service.pid)
-    async with client() as http:
+    async with clients(count) as http:
         agents = [
-            SimAgent(http, api, f"node-{i:05d}", installed, stats, SUSTAIN_TICK)
+            SimAgent(
+                http[i // AGENTS_PER_CLIENT], api, f"node-{i:05d}", installed, stats, SUSTAIN_TICK
+            )
             for i in range(count)
         ]
         tasks = [asyncio.create_task(agent.run(stop)) for agent in agents]
@@ -167,9 +182,10 @@ def _cpu_seconds(before: object, after: object) -> float:
 async def convergence(bm: BinManager, nodes: int, tick: float, installed: dict[str, str]) -> float:
     """Seconds from a publish until every node reported the new sha, divided by `tick`."""
     stats, stop = Stats(), asyncio.Event()
-    async with client() as http:
+    async with clients(nodes) as http:
         agents = [
-            SimAgent(http, bm.api, f"conv-{i:05d}", installed, stats, tick) for i in range(nodes)
+            SimAgent(http[i // AGENTS_PER_CLIENT], bm.api, f"conv-{i:05d}", installed, stats, tick)
+            for i in range(nodes)
         ]
         tasks = [asyncio.create_task(agent.run(stop)) for agent in agents]
         await asyncio.sleep(tick * 1.2)  # every node has ticked (registered) once

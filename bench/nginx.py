@@ -55,6 +55,11 @@ class Nginx:
         self._service: Service | None = None
 
     @property
+    def pid(self) -> int:
+        assert self._service is not None, "not started"
+        return self._service.pid
+
+    @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 

@@ -6,11 +6,13 @@ Download: a 256 MiB release via /api/v1/download/{bin}?sha256=, curl to /dev/nul
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import subprocess
 from math import nan as NAN
 
 import httpx
+import psutil
 from tests.support.procs import wait_until
 
 from bench.binmanager import API, ARCH, BinManager
@@ -43,15 +45,36 @@ def answers(url: str) -> bool:
         return False
 
 
-def poll_both(server_url: str, nginx_url: str) -> tuple[list[WrkResult], list[WrkResult]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (nginx's workers) so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def measured_wrk(url: str, pid: int) -> tuple[WrkResult, float]:
+    """The 64-connection run, and the server's CPU milliseconds per answered request."""
+    before = cpu_seconds(pid)
+    result = run_wrk(url, WRK_SECONDS)
+    used = cpu_seconds(pid) - before
+    return result, used * 1000 / result.requests if result.requests else NAN
+
+
+def poll_both(
+    server_url: str, server_pid: int, nginx_url: str, nginx_pid: int
+) -> tuple[list[tuple[WrkResult, float]], list[tuple[WrkResult, float]]]:
     """wrk against each side: a short warm-up at 4 connections, then the measured run."""
     note(f"wrk {WARMUP_SECONDS}s at 4 connections against each side (warm-up)")
-    server = [run_wrk(server_url, WARMUP_SECONDS, connections=4)]
-    nginx = [run_wrk(nginx_url, WARMUP_SECONDS, connections=4)]
+    server = [(run_wrk(server_url, WARMUP_SECONDS, connections=4), NAN)]
+    nginx = [(run_wrk(nginx_url, WARMUP_SECONDS, connections=4), NAN)]
     note(f"wrk {WRK_SECONDS}s at 64 connections against the bin-manager")
-    server.append(run_wrk(server_url, WRK_SECONDS))
+    server.append(measured_wrk(server_url, server_pid))
     note(f"wrk {WRK_SECONDS}s at 64 connections against nginx")
-    nginx.append(run_wrk(nginx_url, WRK_SECONDS))
+    nginx.append(measured_wrk(nginx_url, nginx_pid))
     return server, nginx
 
 
@@ -89,7 +112,9 @@ def run() -> list[str]:
         nginx.start()
 
         poll_url = f"{manager.url}{poll_path}?{query}"
-        (server_4, server), (static_4, static) = poll_both(poll_url, f"{nginx.url}{poll_path}")
+        polls = poll_both(poll_url, manager.pid, f"{nginx.url}{poll_path}", nginx.pid)
+        (server_4, _), (server, server_cpu) = polls[0]
+        (static_4, _), (static, static_cpu) = polls[1]
         lines.append(report("server_polls_vs_nginx", server.ok_rps / static.ok_rps))
         lines.append(report("server_polls_rps", server.ok_rps, 0))
         lines.append(report("nginx_polls_rps", static.ok_rps, 0))
@@ -99,6 +124,8 @@ def run() -> list[str]:
         lines.append(report("nginx_polls_p99_ms", static.p99_ms, 2))
         lines.append(report("server_polls_failed", server.non_2xx + server.socket_errors, 0))
         lines.append(report("nginx_polls_failed", static.non_2xx + static.socket_errors, 0))
+        lines.append(report("server_cpu_ms_per_poll", server_cpu, 3))
+        lines.append(report("nginx_cpu_ms_per_poll", static_cpu, 3))
         lines.append(report("server_polls_rps_4conn", server_4.ok_rps, 0))
         lines.append(report("nginx_polls_rps_4conn", static_4.ok_rps, 0))
         # A server that stalled under load must answer again before the download part.

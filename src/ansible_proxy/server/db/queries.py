@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.protocol import NodeInfo, ProgressReport
@@ -65,6 +65,12 @@ def register_node(session: Session, info: NodeInfo, now: datetime) -> Node:
 
 def touch_node(node: Node, now: datetime) -> None:
     node.last_seen = now
+
+
+def touch_node_named(session: Session, name: str, now: datetime) -> bool:
+    """Refresh last seen in one statement; False when no node has that name."""
+    result = session.execute(update(Node).where(Node.name == name).values(last_seen=now))
+    return bool(getattr(result, "rowcount", 0))
 
 
 def latest_row(session: Session, bin_: Bin, arch: str) -> Latest | None:

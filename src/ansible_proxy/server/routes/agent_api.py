@@ -86,14 +86,21 @@ BINARY: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/keepalive", summary="Is this node known?")
-def keepalive_status(
-    session: DbSession, now: Now, history: History, node_name: RequiredNodeName
+async def keepalive_status(
+    sessions: Sessions, now: Now, history: History, node_name: RequiredNodeName
 ) -> dict[str, Any]:
-    with history.writing():
-        node = queries.require_node(session, check_text(node_name, "nodeName"))
-        queries.touch_node(node, now)
-        session.commit()
-    return ok({"nodeName": node.name, "status": "active"})
+    """Every node asks this every tick: one UPDATE in one worker-thread hop."""
+    name = check_text(node_name, "nodeName")
+
+    def work() -> bool:
+        with history.writing(), sessions() as session:
+            found = queries.touch_node_named(session, name, now)
+            session.commit()
+            return found
+
+    if not await anyio.to_thread.run_sync(work):
+        raise NotFound(f"unknown node {name!r}: it must POST /api/v1/keepalive first")
+    return ok({"nodeName": name, "status": "active"})
 
 
 @router.post("/keepalive", summary="Register or update a node")
