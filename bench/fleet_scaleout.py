@@ -79,9 +79,9 @@ def replicas_throughput(workdir: Path, quick: bool) -> tuple[float, float]:
         register(replicas[0].api, NODES)
         script = workdir / "tick.lua"
         script.write_text(_TICK_LUA % {"nodes": NODES})
-        seconds = 4 if quick else 10
-        results = []
-        for count in (1, 2):
+        seconds = 3 if quick else 8
+        best = {1: 0.0, 2: 0.0}
+        for count in (1, 2, 1, 2):  # interleaved, best of two: the machine is shared
             ports = [replica.port for replica in replicas[:count]]
             nginx = NginxProxy(
                 workdir / f"nginx-{count}", ports, replicas[0].data_dir / "artifacts"
@@ -95,8 +95,8 @@ def replicas_throughput(workdir: Path, quick: bool) -> tuple[float, float]:
                 f"socket errors {result.socket_errors}",
                 flush=True,
             )
-            results.append(result.ok_rps)
-        return results[0], results[1]
+            best[count] = max(best[count], result.ok_rps)
+        return best[1], best[2]
     finally:
         for service in reversed(started):
             service.stop()

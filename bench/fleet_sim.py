@@ -219,6 +219,9 @@ async def sqlite_benchmarks(workdir: Path, quick: bool) -> tuple[int, float]:
         for nodes in STEPS[:3] if quick else STEPS:
             result = await sustain_step(bm, nodes, installed)
             print(result.line(), flush=True)
+            if not result.sustained:  # the machine is shared: one more try before giving up
+                result = await sustain_step(bm, nodes, installed)
+                print(result.line(), flush=True)
             if not result.sustained:
                 break
             sustained = nodes

@@ -73,6 +73,28 @@ class LabHost:
         finally:
             transport.close()
 
+    def stop_sshd(self) -> None:
+        """Stop sshd and its per-connection children (they leave its process group, and
+        would keep serving the proxy's persistent SSH connections)."""
+        assert self.sshd is not None
+        self.sshd.stop()
+        listed = subprocess.run(
+            ["ip", "netns", "pids", self.netns], check=True, capture_output=True, text=True
+        )
+        for pid in listed.stdout.split():
+            try:
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if name == "sshd":
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+
+    def start_sshd(self) -> None:
+        assert self.sshd is not None
+        self.sshd.start()
+        wait_until(lambda: port_open(22, self.address), 20, f"sshd of {self.name}")
+
     def get(self, path: str = "/") -> str:
         """GET from the host's service over the bridge ("" when it does not answer)."""
         try:
@@ -293,7 +315,7 @@ class ClusterLab:
         self.inventory.write_text("\n".join(lines) + "\n")
 
     # -- driving the proxy -------------------------------------------------------------
-    def write_manifests(self, health_timeout: float = 5, serial: int = 0) -> Path:
+    def write_manifests(self, health_timeout: float = 30, serial: int = 0) -> Path:
         path = self.root / "cluster.yaml"
         path.write_text(
             textwrap.dedent(f"""\
