@@ -208,14 +208,14 @@ async def convergence(bm: BinManager, nodes: int, tick: float, installed: dict[s
     return (max(stats.reported.values()) - published) / tick
 
 
-async def sqlite_benchmarks(workdir: Path, quick: bool) -> tuple[int, float]:
+async def sqlite_benchmarks(workdir: Path, quick: bool) -> tuple[int, float, float]:
     bm = BinManager(workdir / "sqlite").start()
     try:
         installed = await asyncio.to_thread(publish_fleet, bm)
         load = ", ".join(f"{x:.1f}" for x in psutil.getloadavg())
         print(f"fleet: one bin-manager (SQLite), {BINS} bins, tick {REAL_TICK:.0f} s; "
               f"machine load average {load}", flush=True)  # fmt: skip
-        sustained = 0
+        sustained, cpu_per_1000 = 0, 0.0
         for nodes in STEPS[:3] if quick else STEPS:
             result = await sustain_step(bm, nodes, installed)
             print(result.line(), flush=True)
@@ -224,10 +224,10 @@ async def sqlite_benchmarks(workdir: Path, quick: bool) -> tuple[int, float]:
                 print(result.line(), flush=True)
             if not result.sustained:
                 break
-            sustained = nodes
+            sustained, cpu_per_1000 = nodes, result.cpu_percent / (nodes / 1000)
         nodes, tick = (200, 5.0) if quick else (CONVERGENCE_NODES, CONVERGENCE_TICK)
         ratio = await convergence(bm, nodes, tick, installed)
-        return sustained, ratio
+        return sustained, ratio, cpu_per_1000
     finally:
         bm.stop()
 
@@ -241,8 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     workdir.chmod(0o755)
     started = time.monotonic()
     try:
-        sustained, ratio = asyncio.run(sqlite_benchmarks(workdir, args.quick))
+        sustained, ratio, cpu_per_1000 = asyncio.run(sqlite_benchmarks(workdir, args.quick))
         print(f"fleet_nodes_sustained_sqlite: {sustained}", flush=True)
+        # Server CPU (% of one core) per 1,000 nodes at the largest sustained step.
+        print(f"fleet_server_cpu_percent_per_1000_nodes: {cpu_per_1000:.1f}", flush=True)
         print(f"fleet_convergence_vs_tick: {ratio:.2f}", flush=True)
         if not args.no_scale_out:
             one, two = fleet_scaleout.replicas_throughput(workdir / "scale-out", args.quick)
