@@ -1,4 +1,4 @@
-"""`python -m bench [server|agent]`: run every benchmark group, or the named ones.
+"""`python -m bench [server|agent|inspector|cluster|fleet]`: every group, or the named ones.
 
 Prints `name: value` lines on stdout (progress remarks go to stderr) and keeps the
 last figures in bench/results/latest.txt (not committed).
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -17,9 +19,36 @@ from pathlib import Path
 from bench import agent_bench, server_bench
 from bench.harness import note, terminate_on_sigterm
 
+_FIGURE = re.compile(r"^[a-z0-9_]+: \S+")
+
+
+def standalone(module: str) -> Callable[[], list[str]]:
+    """A group that runs `python -m bench.<module>` and keeps its `name: value` lines."""
+
+    def run() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", f"bench.{module}"],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        lines = [line for line in done.stdout.splitlines() if _FIGURE.match(line)]
+        for line in lines:
+            print(line, flush=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"bench.{module} exited {done.returncode}")
+        return lines
+
+    return run
+
+
 GROUPS: dict[str, Callable[[], list[str]]] = {
     "server": server_bench.run,
     "agent": agent_bench.run,
+    "inspector": standalone("inspector_bench"),
+    "cluster": standalone("cluster_bench"),
+    "fleet": standalone("fleet_sim"),
 }
 RESULTS = Path(__file__).parent / "results" / "latest.txt"
 
