@@ -7,6 +7,8 @@ left by a crash and migrates the database schema to the newest revision.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,6 +22,8 @@ from starlette.requests import ClientDisconnect
 from ansible_proxy import __version__
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.deps import DbSession
+from ansible_proxy.server.fastpath import AgentFastPath
+from ansible_proxy.server.heartbeats import Heartbeats
 from ansible_proxy.server.metrics import AccessLog, Metrics
 from ansible_proxy.server.pointers import PointerCache
 from ansible_proxy.server.problems import ApiProblem
@@ -34,6 +38,17 @@ log = logging.getLogger(__name__)
 def error(status: int, message: str) -> JSONResponse:
     """The error envelope: the HTTP status as `code` and a human message."""
     return JSONResponse({"code": status, "message": message}, status_code=status)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Heartbeats are flushed while serving and once more at a graceful shutdown."""
+    heartbeats: Heartbeats = app.state.heartbeats
+    heartbeats.start()
+    try:
+        yield
+    finally:
+        await heartbeats.stop()
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -51,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="bin-manager",
         version=__version__,
         description="Releases, downloads and the node registry of ansible-proxy (SPEC §4).",
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.store = store
@@ -59,12 +75,23 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.pointers = PointerCache()
     app.state.metrics = Metrics(sessions)
     app.state.retention = retention_from_settings(settings, sessions)
+    app.state.heartbeats = Heartbeats(
+        sessions, app.state.retention, interval=settings.heartbeat_flush_seconds
+    )
     app.include_router(agent_api.router)
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
     _add_operations(app)
     _add_error_handlers(app)
-    app.add_middleware(AccessLog, metrics=app.state.metrics)
+    if settings.fast_path:
+        state = app.state
+        app.add_middleware(
+            AgentFastPath,
+            settings=settings,
+            pointers=state.pointers,
+            heartbeats=state.heartbeats,
+        )
+    app.add_middleware(AccessLog, metrics=app.state.metrics)  # the outermost: sees both
     return app
 
 

@@ -31,7 +31,7 @@ class BatchAnswer:
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class Snapshot:
     pointers: dict[str, Pointer]
     shared: BatchAnswer | None  # the answer of every node, when no bin is paused
 
@@ -44,14 +44,14 @@ def build_answer(arch: str, bins: dict[str, str]) -> BatchAnswer:
     return BatchAnswer(ordered, f'"{digest[:40]}"', json.dumps(body).encode())
 
 
-def _snapshot(arch: str, pointers: dict[str, Pointer]) -> _Snapshot:
+def _snapshot(arch: str, pointers: dict[str, Pointer]) -> Snapshot:
     if any(pointer.paused for pointer in pointers.values()):
-        return _Snapshot(pointers, None)
+        return Snapshot(pointers, None)
     bins = {name: p.sha256 for name, p in pointers.items() if p.sha256 is not None}
-    return _Snapshot(pointers, build_answer(arch, bins))
+    return Snapshot(pointers, build_answer(arch, bins))
 
 
-def _for_node(session: Session, arch: str, snap: _Snapshot, node_name: str | None) -> BatchAnswer:
+def _for_node(session: Session, arch: str, snap: Snapshot, node_name: str | None) -> BatchAnswer:
     node = queries.find_node(session, node_name) if node_name else None
     bins: dict[str, str] = {}
     for name, pointer in snap.pointers.items():
@@ -72,7 +72,7 @@ async def batch_for_node(
     chosen = check_arch(arch) if arch and arch.strip() else None
     if chosen is not None:
         cached = cache.get_batch(chosen)
-        if isinstance(cached, _Snapshot) and cached.shared is not None:
+        if isinstance(cached, Snapshot) and cached.shared is not None:
             return cached.shared
 
     def work() -> BatchAnswer:
@@ -82,7 +82,7 @@ async def batch_for_node(
                 node = queries.find_node(session, node_name) if node_name else None
                 wanted = choose_arch(None, node.cpu_arch if node else None)
             cached = cache.get_batch(wanted)
-            snap = cached if isinstance(cached, _Snapshot) else None
+            snap = cached if isinstance(cached, Snapshot) else None
             if snap is None:
                 snap = _snapshot(wanted, queries.load_pointers(session, wanted))
                 cache.put_batch(wanted, snap)

@@ -67,6 +67,13 @@ class PointerCache:
         entry.refreshing = True
         return False, None
 
+    def peek(self, name: str, arch: str) -> Pointer | None:
+        """The pointer while fresh, else None; never starts a refresh (the fast path's)."""
+        entry = self._entries.get((name, arch))
+        if entry is None or self.clock() >= entry.fresh_until:
+            return None
+        return entry.pointer
+
     def put(self, name: str, arch: str, pointer: Pointer | None) -> None:
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     history_max_rows: int = Field(default=1_000_000, gt=0)
     forget_nodes_days: float = Field(default=0.0, ge=0)
     prune_interval_seconds: float = Field(default=60.0, ge=0)
+    # How often the last-seen time of known nodes is written (docs/bin-manager.md "Heartbeats").
+    heartbeat_flush_seconds: float = Field(default=1.0, gt=0, le=300)
+    # Off: every request goes through the FastAPI routes (server/fastpath.py says why not).
+    fast_path: bool = True
     x_accel_redirect: str = ""  # e.g. /_artifacts/: nginx sends the file; empty = off
 
     @field_validator("admin_token", "agent_token", mode="before")

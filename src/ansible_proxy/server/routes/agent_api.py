@@ -25,6 +25,7 @@ from ansible_proxy.server.deps import (
     require_agent,
 )
 from ansible_proxy.server.downloads import NOT_CACHEABLE, accel_response, artifact_response
+from ansible_proxy.server.heartbeats import Heartbeats as HeartbeatBuffer
 from ansible_proxy.server.inputs import (
     ARCH_NAMES,
     MAX_PROCESSING_TIME,
@@ -76,7 +77,13 @@ async def get_retention(request: Request) -> Retention:
     return retention
 
 
+async def get_heartbeats(request: Request) -> HeartbeatBuffer:
+    heartbeats: HeartbeatBuffer = request.app.state.heartbeats
+    return heartbeats
+
+
 History = Annotated[Retention, Depends(get_retention)]
+Heartbeats = Annotated[HeartbeatBuffer, Depends(get_heartbeats)]
 PLAIN_SHA: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "sha256"}
 }
@@ -87,31 +94,25 @@ BINARY: dict[int | str, dict[str, Any]] = {
 
 @router.get("/keepalive", summary="Is this node known?")
 async def keepalive_status(
-    sessions: Sessions, now: Now, history: History, node_name: RequiredNodeName
+    heartbeats: Heartbeats, now: Now, node_name: RequiredNodeName
 ) -> dict[str, Any]:
-    """Every node asks this every tick: one UPDATE in one worker-thread hop."""
+    """Every node asks this every tick: answered from memory when the node is known."""
     name = check_text(node_name, "nodeName")
-
-    def work() -> bool:
-        with history.writing(), sessions() as session:
-            found = queries.touch_node_named(session, name, now)
-            session.commit()
-            return found
-
-    if not await anyio.to_thread.run_sync(work):
+    if not await heartbeats.touch(name, now):
         raise NotFound(f"unknown node {name!r}: it must POST /api/v1/keepalive first")
     return ok({"nodeName": name, "status": "active"})
 
 
 @router.post("/keepalive", summary="Register or update a node")
 def keepalive_register(
-    info: NodeInfo, session: DbSession, now: Now, history: History
+    info: NodeInfo, session: DbSession, now: Now, history: History, heartbeats: Heartbeats
 ) -> dict[str, Any]:
     for field in ("cpuArch", "osRelease", "nodeName", "binProxyVersion"):
         check_text(getattr(info, field), field)
     with history.writing():
         queries.register_node(session, info, now)
         session.commit()
+    heartbeats.remember(info.nodeName)
     history.after_write(now)
     return ok()
 
