@@ -67,6 +67,9 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Releases, downloads and the node registry of ansible-proxy (SPEC §4).",
         lifespan=_lifespan,
+        # FastAPI's native OpenTelemetry looks up the global providers on every request
+        # (~30 µs); the server has its own metrics (/metrics) and JSON access log instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.store = store

@@ -138,7 +138,13 @@ class AgentFastPath:
 
 def _query(scope: Scope) -> dict[str, str] | None:
     """The query parameters; None when one is repeated (FastAPI then decides)."""
-    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    raw = scope["query_string"].decode("latin-1")
+    if "%" in raw or "+" in raw:
+        pairs = parse_qsl(raw, keep_blank_values=True)
+    else:  # nothing to unquote: the same pairs as parse_qsl, at a third of its cost
+        pairs = [
+            (name, value) for name, _, value in (p.partition("=") for p in raw.split("&") if p)
+        ]
     query = dict(pairs)
     return query if len(query) == len(pairs) else None
 

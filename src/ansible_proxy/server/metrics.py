@@ -80,6 +80,8 @@ class AccessLog:
         self.app = app
         self.metrics = metrics
         self.logger = logging.getLogger(ACCESS_LOGGER)
+        # prometheus-client's labels() validates and hashes on every call: keep the children.
+        self._children: dict[tuple[Any, Any, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,16 +109,24 @@ class AccessLog:
         matched = scope.get("route")
         route = getattr(matched, "path_format", None) or getattr(matched, "path", "unmatched")
         method = scope.get("method", "")
-        self.metrics.requests.labels(method, route, str(status)).inc()
-        self.metrics.duration.labels(route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.metrics.requests.labels(method, route, str(status)),
+                self.metrics.duration.labels(route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
         client = scope.get("client")
-        line: dict[str, Any] = {
-            "ts": round(time.time(), 3),
-            "method": method,
-            "route": route,
-            "path": scope.get("path", ""),
-            "status": status,
-            "duration_ms": round(seconds * 1000, 2),
-            "client": f"{client[0]}:{client[1]}" if client else None,
-        }
-        self.logger.info(json.dumps(line))
+        peer = json.dumps(f"{client[0]}:{client[1]}") if client else "null"
+        # The same JSON object as json.dumps of a dict, at a third of the cost (one poll's
+        # access-log line was a third of its CPU); only the strings need escaping.
+        self.logger.info(
+            f'{{"ts": {time.time():.3f}, "method": {json.dumps(method)}, '
+            f'"route": {json.dumps(route)}, "path": {json.dumps(scope.get("path", ""))}, '
+            f'"status": {status}, "duration_ms": {seconds * 1000:.2f}, "client": {peer}}}'
+        )
