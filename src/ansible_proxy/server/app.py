@@ -23,7 +23,7 @@ from ansible_proxy import __version__
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.deps import DbSession
 from ansible_proxy.server.fastpath import AgentFastPath
-from ansible_proxy.server.heartbeats import Heartbeats
+from ansible_proxy.server.heartbeats import Heartbeats, known_ttl
 from ansible_proxy.server.metrics import AccessLog, Metrics
 from ansible_proxy.server.pointers import PointerCache
 from ansible_proxy.server.problems import ApiProblem
@@ -79,7 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = Metrics(sessions)
     app.state.retention = retention_from_settings(settings, sessions)
     app.state.heartbeats = Heartbeats(
-        sessions, app.state.retention, interval=settings.heartbeat_flush_seconds
+        sessions,
+        app.state.retention,
+        interval=settings.heartbeat_flush_seconds,
+        known_ttl=known_ttl(settings.forget_nodes_days),
     )
     app.include_router(agent_api.router)
     app.include_router(admin_api.router)

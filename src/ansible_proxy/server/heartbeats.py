@@ -8,8 +8,10 @@ one transaction each `interval` seconds.
 
 Decision: a crash (kill -9) loses at most `interval` seconds of `last_seen` refreshes,
 never a registration (POST /keepalive still commits before it answers); each node's next
-tick writes it again. A node forgotten by retention on another replica is answered
-"active" here for at most `known_ttl` seconds, then 404 (and the agent registers again).
+tick writes it again. A name stays known for `known_ttl` (10 minutes: ten one-minute
+ticks, so one keepalive in ten asks the database), less when retention forgets nodes
+sooner, so that a node forgotten on another replica is answered "active" here for at
+most that long, then 404 (and the agent registers again).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ansible_proxy.server.retention import Retention
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 1.0
-DEFAULT_KNOWN_TTL = 60.0
+DEFAULT_KNOWN_TTL = 600.0
 _MAX_KNOWN = 500_000  # names, ~100 bytes each; beyond it the set starts over
 
 _NODES: Table = Node.__table__  # type: ignore[assignment]
@@ -46,6 +48,13 @@ _TOUCH = (
     )
     .values(last_seen=bindparam("b_seen"))
 )
+
+
+def known_ttl(forget_nodes_days: float) -> float:
+    """How long a name stays known: well inside the time after which nodes are forgotten."""
+    if forget_nodes_days <= 0:
+        return DEFAULT_KNOWN_TTL
+    return min(DEFAULT_KNOWN_TTL, forget_nodes_days * 86_400 / 2)
 
 
 class Heartbeats:

@@ -33,19 +33,16 @@ async def _wait_for(predicate: Callable[[], bool], what: str) -> None:
 async def _rollout_killing(api: str, first: BinManager, second: BinManager) -> Stats:
     installed = {"app": first.publish("app", b"app 1"), "tool": first.publish("tool", b"tool 1")}
     stats, stop = Stats(), asyncio.Event()
-    async with httpx.AsyncClient(timeout=30) as http:
-        agents = [
-            SimAgent(http, api, f"node-{i:02d}", installed, stats, TICK) for i in range(NODES)
-        ]
-        tasks = [asyncio.create_task(agent.run(stop)) for agent in agents]
-        await _wait_for(lambda: all(agent.registered for agent in agents), "registrations")
-        new = await asyncio.to_thread(first.publish, "app", b"app 2")
-        stats.watch = ("app", new)
-        await _wait_for(lambda: len(stats.reported) >= NODES // 4, "a quarter of the reports")
-        await asyncio.to_thread(second.kill)  # SIGKILL, mid-rollout
-        await _wait_for(lambda: len(stats.reported) == NODES, "every node's report")
-        stop.set()
-        await asyncio.gather(*tasks)
+    agents = [SimAgent(api, f"node-{i:02d}", installed, stats, TICK) for i in range(NODES)]
+    tasks = [asyncio.create_task(agent.run(stop)) for agent in agents]
+    await _wait_for(lambda: all(agent.registered for agent in agents), "registrations")
+    new = await asyncio.to_thread(first.publish, "app", b"app 2")
+    stats.watch = ("app", new)
+    await _wait_for(lambda: len(stats.reported) >= NODES // 4, "a quarter of the reports")
+    await asyncio.to_thread(second.kill)  # SIGKILL, mid-rollout
+    await _wait_for(lambda: len(stats.reported) == NODES, "every node's report")
+    stop.set()
+    await asyncio.gather(*tasks)
     return stats
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.db.models import Node
-from ansible_proxy.server.heartbeats import Heartbeats
+from ansible_proxy.server.heartbeats import Heartbeats, known_ttl
 from ansible_proxy.server.retention import Policy, Retention
 
 T0 = datetime(2026, 11, 25, 4, 0, 0)
@@ -139,3 +139,9 @@ def test_stop_writes_what_is_pending(sessions: sessionmaker[Session]) -> None:
 
     asyncio.run(scenario())
     assert _last_seen(sessions)["web-02"] == t1
+
+
+def test_names_stay_known_well_inside_the_forget_window() -> None:
+    assert known_ttl(0) == 600  # nodes never forgotten: ten one-minute ticks
+    assert known_ttl(30) == 600
+    assert known_ttl(600 / 86_400) == 300  # forgotten after 10 minutes: known for 5
