@@ -104,16 +104,22 @@ async def keepalive_status(
 
 
 @router.post("/keepalive", summary="Register or update a node")
-def keepalive_register(
-    info: NodeInfo, session: DbSession, now: Now, history: History, heartbeats: Heartbeats
+async def keepalive_register(
+    info: NodeInfo, sessions: Sessions, now: Now, history: History, heartbeats: Heartbeats
 ) -> dict[str, Any]:
+    """All database work in one worker-thread hop: a fleet re-registers at once after an
+    agent upgrade (its version changed), so this is the write that comes in bursts."""
     for field in ("cpuArch", "osRelease", "nodeName", "binProxyVersion"):
         check_text(getattr(info, field), field)
-    with history.writing():
-        queries.register_node(session, info, now)
-        session.commit()
+
+    def work() -> None:
+        with history.writing(), sessions() as session:
+            queries.register_node(session, info, now)
+            session.commit()
+        history.after_write(now)
+
+    await anyio.to_thread.run_sync(work)
     heartbeats.remember(info.nodeName)
-    history.after_write(now)
     return ok()
 
 
