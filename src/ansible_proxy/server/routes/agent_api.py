@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -17,7 +19,6 @@ from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
     BinName,
-    DbSession,
     Now,
     Pointers,
     Sessions,
@@ -107,35 +108,49 @@ async def keepalive_status(
 async def keepalive_register(
     info: NodeInfo, sessions: Sessions, now: Now, history: History, heartbeats: Heartbeats
 ) -> dict[str, Any]:
-    """All database work in one worker-thread hop: a fleet re-registers at once after an
-    agent upgrade (its version changed), so this is the write that comes in bursts."""
     for field in ("cpuArch", "osRelease", "nodeName", "binProxyVersion"):
         check_text(getattr(info, field), field)
-
-    def work() -> None:
-        with history.writing(), sessions() as session:
-            queries.register_node(session, info, now)
-            session.commit()
-        history.after_write(now)
-
-    await anyio.to_thread.run_sync(work)
+    await _write(sessions, history, now, lambda session: queries.register_node(session, info, now))
     heartbeats.remember(info.nodeName)
     return ok()
 
 
+async def _write(
+    sessions: sessionmaker[Session],
+    history: Retention,
+    now: datetime,
+    change: Callable[[Session], object],
+) -> None:
+    """One agent write in one worker-thread hop (exclusive on SQLite), then pruning when due.
+
+    Agent writes come in bursts — a rollout is three per node per bin, an agent upgrade
+    re-registers every node — so each is one thread hop, not FastAPI's three.
+    """
+
+    def work() -> None:
+        with history.writing(), sessions() as session:
+            change(session)
+            session.commit()
+        history.after_write(now)
+
+    await anyio.to_thread.run_sync(work)
+
+
 @router.post("/bins/{bin_name:path}/progress", summary="Report progress of an upgrade")
-def report_progress(
-    name: BinName, report: ProgressReport, session: DbSession, now: Now, history: History
+async def report_progress(
+    name: BinName, report: ProgressReport, sessions: Sessions, now: Now, history: History
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     if report.processingTime > MAX_PROCESSING_TIME:
         raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
-    with history.writing():
+    node_name = check_text(report.nodeName, "nodeName")
+
+    def change(session: Session) -> None:
         bin_ = queries.require_bin(session, name)
-        node = queries.require_node(session, check_text(report.nodeName, "nodeName"))
+        node = queries.require_node(session, node_name)
         queries.add_progress(session, bin_, node, report, now)
-        session.commit()
-    history.after_write(now)
+
+    await _write(sessions, history, now, change)
     return ok()
 
 
@@ -172,17 +187,19 @@ async def latest_for_node(
 
 
 @router.post("/bins/{bin_name:path}", summary="Report what this node now runs")
-def report_running(
-    name: BinName, report: BinReport, session: DbSession, now: Now, history: History
+async def report_running(
+    name: BinName, report: BinReport, sessions: Sessions, now: Now, history: History
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
-    check_text(report.version, "version")
-    with history.writing():
+    version = check_text(report.version, "version")
+    node_name = check_text(report.nodeName, "nodeName")
+
+    def change(session: Session) -> None:
         bin_ = queries.require_bin(session, name)
-        node = queries.require_node(session, check_text(report.nodeName, "nodeName"))
-        queries.report_bin(session, bin_, node, report.sha256, report.version, now)
-        session.commit()
-    history.after_write(now)
+        node = queries.require_node(session, node_name)
+        queries.report_bin(session, bin_, node, report.sha256, version, now)
+
+    await _write(sessions, history, now, change)
     return ok()
 
 
