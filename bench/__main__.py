@@ -23,7 +23,8 @@ _FIGURE = re.compile(r"^[a-z0-9_]+: \S+")
 
 
 def standalone(module: str) -> Callable[[], list[str]]:
-    """A group that runs `python -m bench.<module>` and keeps its `name: value` lines."""
+    """A group that runs `python -m bench.<module>` and keeps its `name: value` lines; its
+    other lines (per-step details) are progress remarks, passed on to stderr."""
 
     def run() -> list[str]:
         done = subprocess.run(
@@ -33,9 +34,13 @@ def standalone(module: str) -> Callable[[], list[str]]:
             check=False,
             cwd=Path(__file__).resolve().parent.parent,
         )
-        lines = [line for line in done.stdout.splitlines() if _FIGURE.match(line)]
-        for line in lines:
-            print(line, flush=True)
+        lines = []
+        for line in done.stdout.splitlines():
+            if _FIGURE.match(line):
+                lines.append(line)
+                print(line, flush=True)
+            else:
+                print(line, file=sys.stderr, flush=True)
         if done.returncode != 0:
             raise RuntimeError(f"bench.{module} exited {done.returncode}")
         return lines

@@ -20,9 +20,11 @@ ARCH = "x86_64"
 class BinManager:
     """`bin-manager serve --port P --data-dir D` with BIN_MANAGER_ADMIN_TOKEN set."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, name: str = "bin-manager", workers: int = 1) -> None:
         self.port = free_port()
-        self.data_dir = workspace.path("bin-manager")
+        self.name = name
+        self.workers = workers
+        self.data_dir = workspace.path(name)
         self.token = secrets.token_hex(16)  # 32 characters
         self._workspace = workspace
         self._service: Service | None = None
@@ -50,11 +52,18 @@ class BinManager:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--workers",
+            str(self.workers),
         ]
         env = env_with(BIN_MANAGER_ADMIN_TOKEN=self.token)
-        self._service = self._workspace.start("bin-manager", argv, env=env)
+        self._service = self._workspace.start(self.name, argv, env=env)
         wait_until(self._up, 30, "bin-manager serve to answer /healthz")
         return self
+
+    def stop(self) -> None:
+        """SIGTERM (every worker process with it), as the workspace would at the end."""
+        assert self._service is not None, "not started"
+        self._service.stop(timeout=10)
 
     def _up(self) -> bool:
         assert self._service is not None

@@ -7,6 +7,7 @@ Download: a 256 MiB release via /api/v1/download/{bin}?sha256=, curl to /dev/nul
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import subprocess
 from math import nan as NAN
@@ -139,4 +140,21 @@ def run() -> list[str]:
         lines.append(report("server_download_vs_nginx", nginx_s / server_s))
         lines.append(report("server_download_mib_s", BIG_SIZE / MIB / server_s, 0))
         lines.append(report("nginx_download_mib_s", BIG_SIZE / MIB / nginx_s, 0))
+        manager.stop()
+        # nginx runs one worker per core (worker_processes auto): the same for the server.
+        workers = os.cpu_count() or 1
+        note(f"wrk {WRK_SECONDS}s at 64 connections against `serve --workers {workers}`")
+        several = BinManager(ws, "bin-manager-workers", workers=workers).start()
+        several.publish(POLL_BIN, small)
+        several_url = f"{several.url}{poll_path}?{query}"
+        run_wrk(several_url, WARMUP_SECONDS, connections=4)
+        result, cpu = measured_wrk(several_url, several.pid)
+        lines.append(report("server_workers_polls_vs_nginx", result.ok_rps / static.ok_rps))
+        lines.append(report("server_workers", workers, 0))
+        lines.append(report("server_workers_polls_rps", result.ok_rps, 0))
+        lines.append(report("server_workers_polls_p99_ms", result.p99_ms, 2))
+        lines.append(
+            report("server_workers_polls_failed", result.non_2xx + result.socket_errors, 0)
+        )
+        lines.append(report("server_workers_cpu_ms_per_poll", cpu, 3))
     return lines

@@ -48,6 +48,7 @@ class BinManager:
         admin_token: str | None = None,
         admin_token_file: Path | None = None,
         insecure_no_auth: bool = False,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -84,6 +85,7 @@ class BinManager:
             argv.append("--insecure-no-auth")
         if admin_token_file is not None:
             argv += ["--admin-token-file", str(admin_token_file)]
+        argv += extra_args or []
         env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
         if admin_token_file is None:
             env["BIN_MANAGER_ADMIN_TOKEN"] = self.admin_token

@@ -51,15 +51,29 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await heartbeats.stop()
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The bin-manager for `settings`; raises ConfigError when storage is unusable."""
+def prepare_storage(settings: Settings) -> None:
+    """Create the data directory, remove uploads a crash left half-written, migrate."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = ArtifactStore(settings.artifact_dir)
-    removed = store.prepare()
+    removed = ArtifactStore(settings.artifact_dir).prepare()
     if removed:
         log.warning("removed %d unfinished upload(s) left by an earlier crash", removed)
     engine = make_engine(settings.resolved_database_url)
-    migrate(engine)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+
+
+def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
+    """The bin-manager for `settings`; raises ConfigError when storage is unusable.
+
+    `prepare=False` is for the processes of `serve --workers N`: their parent prepared
+    the storage once, and a worker restarted later must not delete another's uploads.
+    """
+    if prepare:
+        prepare_storage(settings)
+    store = ArtifactStore(settings.artifact_dir)
+    engine = make_engine(settings.resolved_database_url)
     sessions = make_sessionmaker(engine)
 
     app = FastAPI(

@@ -12,10 +12,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ansible_proxy import __version__
 from ansible_proxy.errors import AnsibleProxyError, ConfigError
 from ansible_proxy.server import admin_client
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ansible_proxy.server.settings import Settings
 
 log = logging.getLogger("ansible_proxy.server")
 
@@ -57,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate")
     serve.add_argument("--ssl-keyfile", type=Path, help="private key of --ssl-certfile")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes sharing the port (1); one per core uses every core "
+        "(docs/bin-manager.md, 'More processes')",
+    )
     admin_client.add_subcommands(sub)
     return parser
 
@@ -65,6 +78,16 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
     return int(text)
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"not a number of workers from 1 to 64: {text!r}")
+    return int(text)
+
+
+# What `serve` tells its worker processes beyond the settings (they read env, not flags).
+_WORKER_LOG_LEVEL = "BIN_MANAGER_WORKER_LOG_LEVEL"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -90,22 +113,60 @@ def _serve(args: argparse.Namespace) -> int:
     _configure_logging(args.log_level)
     if settings.insecure_no_auth:
         log.warning("--insecure-no-auth: the admin API needs no token; never do this in production")
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "access_log": False,  # ours is structured and never shows headers or query strings
+        "log_config": None,
+        "log_level": args.log_level,
+        "ssl_certfile": str(args.ssl_certfile) if args.ssl_certfile else None,
+        "ssl_keyfile": str(args.ssl_keyfile) if args.ssl_keyfile else None,
+        "timeout_graceful_shutdown": 5,
+    }
+    if args.workers > 1:
+        _serve_workers(settings, args, options)
+        return 0
     try:
         app = create_app(settings)
     except OSError as exc:
         raise ConfigError(f"cannot use the data directory {settings.data_dir}: {exc}") from None
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        access_log=False,  # ours is structured and never shows headers or query strings
-        log_config=None,
-        log_level=args.log_level,
-        ssl_certfile=str(args.ssl_certfile) if args.ssl_certfile else None,
-        ssl_keyfile=str(args.ssl_keyfile) if args.ssl_keyfile else None,
-        timeout_graceful_shutdown=5,
-    )
+    uvicorn.run(app, **options)
     return 0
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace, options: dict[str, Any]) -> None:
+    """uvicorn's worker processes, each building the app from the environment we pass on.
+
+    Storage is prepared here, once. Each worker has its own caches (at most 1 s old, as
+    between replicas) and heartbeat buffer; the dashboard's sessions are signed with the
+    admin token, which is why --insecure-no-auth (a random key per process) is refused.
+    """
+    import uvicorn
+
+    from ansible_proxy.server.app import prepare_storage
+
+    if settings.insecure_no_auth or settings.admin_token is None:
+        raise ConfigError("--workers above 1 needs an admin token (not --insecure-no-auth)")
+    try:
+        prepare_storage(settings)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the data directory {settings.data_dir}: {exc}") from None
+    os.environ["BIN_MANAGER_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["BIN_MANAGER_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
+    if settings.database_url:
+        os.environ["BIN_MANAGER_DATABASE_URL"] = settings.database_url
+    os.environ[_WORKER_LOG_LEVEL] = args.log_level
+    log.info("starting %d worker processes", args.workers)
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
+
+
+def worker_app() -> FastAPI:
+    """The app of one `serve --workers N` process (uvicorn calls this in each)."""
+    from ansible_proxy.server.app import create_app
+    from ansible_proxy.server.settings import load_settings
+
+    _configure_logging(os.environ.get(_WORKER_LOG_LEVEL, "info"))
+    return create_app(load_settings(), prepare=False)
 
 
 def _configure_logging(level: str) -> None:
