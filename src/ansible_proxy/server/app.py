@@ -31,6 +31,7 @@ from ansible_proxy.server.retention import from_settings as retention_from_setti
 from ansible_proxy.server.routes import admin_api, agent_api, dashboard
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage import ArtifactStore
+from ansible_proxy.server.writes import WriteBatcher
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app.state.pointers = PointerCache()
     app.state.metrics = Metrics(sessions)
     app.state.retention = retention_from_settings(settings, sessions)
+    app.state.writes = WriteBatcher(sessions, app.state.retention)
     app.state.heartbeats = Heartbeats(
         sessions,
         app.state.retention,

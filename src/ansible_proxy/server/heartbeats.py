@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-import anyio.to_thread
 from sqlalchemy import Table, and_, bindparam, or_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -106,7 +105,7 @@ class Heartbeats:
                 session.commit()
                 return found
 
-        found = await anyio.to_thread.run_sync(work)
+        found = await self.retention.run_write(work)
         if found:
             self.remember(name)
         return found
@@ -124,7 +123,7 @@ class Heartbeats:
                 session.commit()
 
         try:
-            await anyio.to_thread.run_sync(work)
+            await self.retention.run_write(work)
         except SQLAlchemyError as exc:  # the database is away: keep them for the next try
             log.warning("writing %d heartbeats failed (retried): %s", len(rows), _exc_name(exc))
             for name, seen in batch.items():

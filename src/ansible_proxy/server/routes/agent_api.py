@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -39,6 +37,7 @@ from ansible_proxy.server.problems import BadRequest, NotFound
 from ansible_proxy.server.retention import Retention
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage import ArtifactStore
+from ansible_proxy.server.writes import WriteBatcher
 
 router = APIRouter(
     prefix=API_PREFIX,
@@ -83,7 +82,13 @@ async def get_heartbeats(request: Request) -> HeartbeatBuffer:
     return heartbeats
 
 
+async def get_writes(request: Request) -> WriteBatcher:
+    writes: WriteBatcher = request.app.state.writes
+    return writes
+
+
 History = Annotated[Retention, Depends(get_retention)]
+Writes = Annotated[WriteBatcher, Depends(get_writes)]
 Heartbeats = Annotated[HeartbeatBuffer, Depends(get_heartbeats)]
 PLAIN_SHA: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "sha256"}
@@ -106,39 +111,18 @@ async def keepalive_status(
 
 @router.post("/keepalive", summary="Register or update a node")
 async def keepalive_register(
-    info: NodeInfo, sessions: Sessions, now: Now, history: History, heartbeats: Heartbeats
+    info: NodeInfo, writes: Writes, now: Now, heartbeats: Heartbeats
 ) -> dict[str, Any]:
     for field in ("cpuArch", "osRelease", "nodeName", "binProxyVersion"):
         check_text(getattr(info, field), field)
-    await _write(sessions, history, now, lambda session: queries.register_node(session, info, now))
+    await writes.submit(lambda session: queries.register_node(session, info, now))
     heartbeats.remember(info.nodeName)
     return ok()
 
 
-async def _write(
-    sessions: sessionmaker[Session],
-    history: Retention,
-    now: datetime,
-    change: Callable[[Session], object],
-) -> None:
-    """One agent write in one worker-thread hop (exclusive on SQLite), then pruning when due.
-
-    Agent writes come in bursts — a rollout is three per node per bin, an agent upgrade
-    re-registers every node — so each is one thread hop, not FastAPI's three.
-    """
-
-    def work() -> None:
-        with history.writing(), sessions() as session:
-            change(session)
-            session.commit()
-        history.after_write(now)
-
-    await anyio.to_thread.run_sync(work)
-
-
 @router.post("/bins/{bin_name:path}/progress", summary="Report progress of an upgrade")
 async def report_progress(
-    name: BinName, report: ProgressReport, sessions: Sessions, now: Now, history: History
+    name: BinName, report: ProgressReport, writes: Writes, now: Now
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     if report.processingTime > MAX_PROCESSING_TIME:
@@ -150,7 +134,7 @@ async def report_progress(
         node = queries.require_node(session, node_name)
         queries.add_progress(session, bin_, node, report, now)
 
-    await _write(sessions, history, now, change)
+    await writes.submit(change)
     return ok()
 
 
@@ -188,7 +172,7 @@ async def latest_for_node(
 
 @router.post("/bins/{bin_name:path}", summary="Report what this node now runs")
 async def report_running(
-    name: BinName, report: BinReport, sessions: Sessions, now: Now, history: History
+    name: BinName, report: BinReport, writes: Writes, now: Now
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     version = check_text(report.version, "version")
@@ -199,7 +183,7 @@ async def report_running(
         node = queries.require_node(session, node_name)
         queries.report_bin(session, bin_, node, report.sha256, version, now)
 
-    await _write(sessions, history, now, change)
+    await writes.submit(change)
     return ok()
 
 

@@ -1,0 +1,117 @@
+"""Group commit on a real SQLite database: waiting writes share one commit, a refusal or a
+failing write is answered to its own request only, and nothing is answered before commit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ansible_proxy.protocol import NodeInfo
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
+from ansible_proxy.server.db.models import Node
+from ansible_proxy.server.problems import NotFound
+from ansible_proxy.server.retention import Policy, Retention
+from ansible_proxy.server.writes import WriteBatcher
+
+NOW = datetime(2026, 11, 25, 7, 0, 0)
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}")
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+class CountingRetention(Retention):
+    """A real Retention that counts the write transactions it is asked to run."""
+
+    runs = 0
+
+    async def run_write(self, work):  # type: ignore[no-untyped-def]
+        self.runs += 1
+        return await super().run_write(work)
+
+
+def _batcher(sessions: sessionmaker[Session]) -> tuple[WriteBatcher, CountingRetention]:
+    retention = CountingRetention(sessions, Policy(30, 1000), interval=3600, serialize=True)
+    return WriteBatcher(sessions, retention), retention
+
+
+def _register(name: str):  # type: ignore[no-untyped-def]
+    info = NodeInfo(nodeName=name, cpuArch="x86_64", osRelease="t", binProxyVersion="1")
+    return lambda session: queries.register_node(session, info, NOW)
+
+
+def _names(sessions: sessionmaker[Session]) -> set[str]:
+    with sessions() as session:
+        return set(session.scalars(select(Node.name)))
+
+
+def test_waiting_writes_share_one_commit(sessions: sessionmaker[Session]) -> None:
+    batcher, retention = _batcher(sessions)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(batcher.submit(_register(f"n-{i:03d}")) for i in range(100)))
+
+    asyncio.run(scenario())
+    assert _names(sessions) == {f"n-{i:03d}" for i in range(100)}
+    assert retention.runs < 10  # 100 requests, a handful of transactions
+
+
+def test_a_refusal_is_answered_to_its_request_only(sessions: sessionmaker[Session]) -> None:
+    batcher, _ = _batcher(sessions)
+
+    def refuse(session: Session) -> None:
+        queries.require_node(session, "nobody")
+
+    async def scenario() -> tuple[BaseException | None, ...]:
+        return tuple(
+            await asyncio.gather(
+                batcher.submit(_register("a")),
+                batcher.submit(refuse),
+                batcher.submit(_register("b")),
+                return_exceptions=True,
+            )
+        )
+
+    results = asyncio.run(scenario())
+    assert results[0] is None
+    assert isinstance(results[1], NotFound)
+    assert "nobody" in str(results[1])
+    assert results[2] is None
+    assert _names(sessions) == {"a", "b"}
+
+
+def test_a_write_failing_at_commit_fails_alone(sessions: sessionmaker[Session]) -> None:
+    batcher, _ = _batcher(sessions)
+
+    def duplicate(session: Session) -> None:  # bypasses register_node's lookup
+        session.add(Node(name="a", cpu_arch="x86_64", os_release="t", agent_version="1",
+                         first_seen=NOW, last_seen=NOW))  # fmt: skip
+
+    async def scenario() -> tuple[BaseException | None, ...]:
+        await batcher.submit(_register("a"))
+        return tuple(
+            await asyncio.gather(
+                batcher.submit(_register("b")),
+                batcher.submit(duplicate),
+                batcher.submit(_register("c")),
+                return_exceptions=True,
+            )
+        )
+
+    results = asyncio.run(scenario())
+    assert results[0] is None
+    assert isinstance(results[1], IntegrityError)
+    assert results[2] is None
+    assert _names(sessions) == {"a", "b", "c"}
