@@ -69,11 +69,16 @@ class WriteBatcher:
         errors: list[BaseException | None] = [None] * len(changes)
         try:
             with self.retention.writing(), self.sessions() as session:
-                for index, change in enumerate(changes):
-                    try:
-                        change(session)  # changes check (and may refuse) before they add
-                    except ApiProblem as exc:
-                        errors[index] = exc
+                # One flush at the commit (multi-row INSERTs), not one per change: a change
+                # never needs to see another's rows of the same batch (an agent waits for
+                # its answer before its next write), and if two collide the commit fails
+                # and each change is retried on its own.
+                with session.no_autoflush:
+                    for index, change in enumerate(changes):
+                        try:
+                            change(session)  # changes check (and may refuse) before they add
+                        except ApiProblem as exc:
+                            errors[index] = exc
                 session.commit()
         except SQLAlchemyError as exc:
             log.info("a batch of %d writes failed (%s): one by one", len(changes), exc_name(exc))

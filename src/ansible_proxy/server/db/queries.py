@@ -28,7 +28,14 @@ from ansible_proxy.server.storage import StoredArtifact
 
 
 def find_bin(session: Session, name: str) -> Bin | None:
-    return session.scalars(select(Bin).where(Bin.name == name)).first()
+    """The bin named `name`; remembered for the session (a batch of writes asks often)."""
+    known: dict[str, Bin] = session.info.setdefault("bins_by_name", {})
+    found = known.get(name)
+    if found is None:
+        found = session.scalars(select(Bin).where(Bin.name == name)).first()
+        if found is not None:
+            known[name] = found
+    return found
 
 
 def require_bin(session: Session, name: str) -> Bin:
