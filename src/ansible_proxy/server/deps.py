@@ -7,7 +7,7 @@ thread, and those hops, not the work, dominated the cost of a poll.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,11 +16,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
+from ansible_proxy.server.heartbeats import Heartbeats as HeartbeatBuffer
 from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
 from ansible_proxy.server.pointers import PointerCache
 from ansible_proxy.server.problems import Unauthorized
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage import ArtifactStore
+from ansible_proxy.server.writes import WriteBatcher
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -49,38 +51,31 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_store(request: Request) -> ArtifactStore:
-    store: ArtifactStore = request.app.state.store
-    return store
-
-
 async def utc_now() -> datetime:
     """Naive UTC, as the database stores it."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-async def get_sessions(request: Request) -> sessionmaker[Session]:
-    """The session factory, for routes that do all their database work in one thread."""
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    return sessions
+def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering `app.state.<name>`, which create_app() set (its type is the
+    alias's below)."""
 
+    async def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-async def get_pointers(request: Request) -> PointerCache:
-    pointers: PointerCache = request.app.state.pointers
-    return pointers
+    get.__name__ = f"get_{name}"
+    return get
 
 
 DbSession = Annotated[Session, Depends(get_session)]
-Pointers = Annotated[PointerCache, Depends(get_pointers)]
-Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-AppSettings = Annotated[Settings, Depends(get_settings)]
-Store = Annotated[ArtifactStore, Depends(get_store)]
+Pointers = Annotated[PointerCache, Depends(_app_state("pointers"))]
+# The session factory, for routes that do all their database work in one thread.
+Sessions = Annotated[sessionmaker[Session], Depends(_app_state("sessions"))]
+AppSettings = Annotated[Settings, Depends(_app_state("settings"))]
+Store = Annotated[ArtifactStore, Depends(_app_state("store"))]
 Now = Annotated[datetime, Depends(utc_now)]
+Heartbeats = Annotated[HeartbeatBuffer, Depends(_app_state("heartbeats"))]
+Writes = Annotated[WriteBatcher, Depends(_app_state("writes"))]
 
 
 def _matches(expected: SecretStr, given: HTTPAuthorizationCredentials) -> bool:

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Message, Receive, Scope, Send
 
 from ansible_proxy.server.batch import Snapshot, build_answer
-from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.db.queries import Pointer
 from ansible_proxy.server.fastpath import AgentFastPath
 from ansible_proxy.server.heartbeats import Heartbeats
@@ -44,12 +43,6 @@ class Downstream:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _sessions(tmp_path: Path) -> sessionmaker[Session]:
-    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}")
-    migrate(engine)
-    return make_sessionmaker(engine)
-
-
 async def _get(app: AgentFastPath, target: str, headers: dict[str, str] | None = None) -> int:
     path, _, query = target.partition("?")
     scope = {
@@ -71,8 +64,9 @@ async def _get(app: AgentFastPath, target: str, headers: dict[str, str] | None =
     return int(sent[0]["status"])
 
 
-def _middleware(tmp_path: Path, clock: Clock, token: str | None = None) -> AgentFastPath:
-    sessions = _sessions(tmp_path)
+def _middleware(
+    tmp_path: Path, sessions: sessionmaker[Session], clock: Clock, token: str | None = None
+) -> AgentFastPath:
     retention = Retention(sessions, Policy(days=30, max_rows=1000), interval=3600)
     settings = Settings(data_dir=tmp_path, admin_token="x" * 32, agent_token=token)
     pointers = PointerCache(ttl=1.0, clock=clock)
@@ -113,9 +107,11 @@ HANDED_ON = [
 ]
 
 
-def test_ordinary_requests_are_kept_and_the_rest_handed_on(tmp_path: Path) -> None:
+def test_ordinary_requests_are_kept_and_the_rest_handed_on(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
     clock = Clock()
-    app = _middleware(tmp_path, clock)
+    app = _middleware(tmp_path, sessions, clock)
 
     async def scenario() -> None:
         app.heartbeats.start()
@@ -133,13 +129,17 @@ def test_ordinary_requests_are_kept_and_the_rest_handed_on(tmp_path: Path) -> No
     asyncio.run(scenario())
 
 
-def test_without_a_running_flusher_keepalives_reach_the_route(tmp_path: Path) -> None:
-    app = _middleware(tmp_path, Clock())
+def test_without_a_running_flusher_keepalives_reach_the_route(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    app = _middleware(tmp_path, sessions, Clock())
     assert asyncio.run(_get(app, "/api/v1/keepalive?nodeName=web-01")) == 299
 
 
-def test_with_an_agent_token_only_a_right_bearer_is_kept(tmp_path: Path) -> None:
-    app = _middleware(tmp_path, Clock(), token=TOKEN)
+def test_with_an_agent_token_only_a_right_bearer_is_kept(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    app = _middleware(tmp_path, sessions, Clock(), token=TOKEN)
     target = "/api/v1/bins?arch=x86_64"
     right = {"Authorization": f"Bearer {TOKEN}"}
     admin = {"Authorization": f"bearer {'x' * 32}"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.db.models import Node
 from ansible_proxy.server.heartbeats import Heartbeats, known_ttl
 from ansible_proxy.server.retention import Policy, Retention
@@ -21,23 +19,13 @@ from ansible_proxy.server.retention import Policy, Retention
 T0 = datetime(2026, 11, 25, 4, 0, 0)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "db.sqlite3"
-
-
-@pytest.fixture
-def sessions(db: Path) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(f"sqlite+pysqlite:///{db}")
-    migrate(engine)
-    made = make_sessionmaker(engine)
-    with made() as session:
+@pytest.fixture(autouse=True)
+def nodes(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
         for name in ("web-01", "web-02"):
             session.add(Node(name=name, cpu_arch="x86_64", os_release="t", agent_version="1",
                              first_seen=T0, last_seen=T0))  # fmt: skip
         session.commit()
-    yield made
-    engine.dispose()
 
 
 def _heartbeats(sessions: sessionmaker[Session], clock: list[float]) -> Heartbeats:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.db.models import Bin, BinReportRow, Node, NodeBin, ProgressRow
 from ansible_proxy.server.retention import Policy, Retention, prune
 
 NOW = datetime(2026, 11, 25, 4, 0, 0)
 SHA = "a" * 64
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}")
-    migrate(engine)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def _node(session: Session, name: str, last_seen: datetime) -> Node:

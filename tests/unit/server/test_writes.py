@@ -4,32 +4,20 @@ failing write is answered to its own request only, and nothing is answered befor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.protocol import NodeInfo
 from ansible_proxy.server.db import queries
-from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.db.models import Node
 from ansible_proxy.server.problems import NotFound
 from ansible_proxy.server.retention import Policy, Retention
 from ansible_proxy.server.writes import WriteBatcher
 
 NOW = datetime(2026, 11, 25, 7, 0, 0)
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}")
-    migrate(engine)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 class CountingRetention(Retention):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,14 +17,15 @@ from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
     BinName,
+    Heartbeats,
     Now,
     Pointers,
     Sessions,
     Store,
+    Writes,
     require_agent,
 )
 from ansible_proxy.server.downloads import NOT_CACHEABLE, accel_response, artifact_response
-from ansible_proxy.server.heartbeats import Heartbeats as HeartbeatBuffer
 from ansible_proxy.server.inputs import (
     ARCH_NAMES,
     MAX_PROCESSING_TIME,
@@ -34,10 +35,8 @@ from ansible_proxy.server.inputs import (
 )
 from ansible_proxy.server.pointers import PointerCache, resolve
 from ansible_proxy.server.problems import BadRequest, NotFound
-from ansible_proxy.server.retention import Retention
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage import ArtifactStore
-from ansible_proxy.server.writes import WriteBatcher
 
 router = APIRouter(
     prefix=API_PREFIX,
@@ -72,24 +71,6 @@ Sha256Query = Annotated[
 IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
 
 
-async def get_retention(request: Request) -> Retention:
-    retention: Retention = request.app.state.retention
-    return retention
-
-
-async def get_heartbeats(request: Request) -> HeartbeatBuffer:
-    heartbeats: HeartbeatBuffer = request.app.state.heartbeats
-    return heartbeats
-
-
-async def get_writes(request: Request) -> WriteBatcher:
-    writes: WriteBatcher = request.app.state.writes
-    return writes
-
-
-History = Annotated[Retention, Depends(get_retention)]
-Writes = Annotated[WriteBatcher, Depends(get_writes)]
-Heartbeats = Annotated[HeartbeatBuffer, Depends(get_heartbeats)]
 PLAIN_SHA: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "sha256"}
 }
