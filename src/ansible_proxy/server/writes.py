@@ -43,6 +43,9 @@ class WriteBatcher:
     async def submit(self, change: Change) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
+        # A client that went away stops waiting; its write still commits (or fails) with
+        # the others, and that outcome is read here so that asyncio does not log it.
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
         self._waiting.append((change, done))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
