@@ -106,12 +106,11 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     _add_operations(app)
     _add_error_handlers(app)
     if settings.fast_path:
-        state = app.state
         app.add_middleware(
             AgentFastPath,
             settings=settings,
-            pointers=state.pointers,
-            heartbeats=state.heartbeats,
+            pointers=app.state.pointers,
+            heartbeats=app.state.heartbeats,
         )
     app.add_middleware(AccessLog, metrics=app.state.metrics)  # the outermost: sees both
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
+from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.heartbeats import Heartbeats as HeartbeatBuffer
 from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
 from ansible_proxy.server.pointers import PointerCache
@@ -53,7 +54,7 @@ def get_session(request: Request) -> Iterator[Session]:
 
 async def utc_now() -> datetime:
     """Naive UTC, as the database stores it."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return stored_now()
 
 
 def _app_state(name: str) -> Callable[[Request], Awaitable[Any]]:

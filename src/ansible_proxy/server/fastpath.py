@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, normalize_arch, ok
 from ansible_proxy.server import batch
+from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.heartbeats import Heartbeats
 from ansible_proxy.server.pointers import PointerCache
 from ansible_proxy.server.settings import Settings
@@ -84,8 +84,7 @@ class AgentFastPath:
         name = query.get("nodeName") if query else None
         if not name or not _node_name_ok(name):
             return None
-        now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-        if not self.heartbeats.seen(name, now):
+        if not self.heartbeats.seen(name, stored_now()):
             return None
         body = ok({"nodeName": name, "status": "active"})
         return _KEEPALIVE_ROUTE, 200, *_json(body)

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.engine import error_name
 from ansible_proxy.server.db.models import Node
 from ansible_proxy.server.retention import Retention
 
@@ -125,7 +126,7 @@ class Heartbeats:
         try:
             await self.retention.run_write(work)
         except SQLAlchemyError as exc:  # the database is away: keep them for the next try
-            log.warning("writing %d heartbeats failed (retried): %s", len(rows), _exc_name(exc))
+            log.warning("writing %d heartbeats failed (retried): %s", len(rows), error_name(exc))
             for name, seen in batch.items():
                 self._pending.setdefault(name, seen)
             return 0
@@ -149,7 +150,3 @@ class Heartbeats:
                 await self._task
             self._task = None
         await self.flush()
-
-
-def _exc_name(exc: Exception) -> str:
-    return type(getattr(exc, "orig", None) or exc).__name__

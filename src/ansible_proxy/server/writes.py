@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.retention import Retention
 
@@ -84,9 +84,9 @@ class WriteBatcher:
                             errors[index] = exc
                 session.commit()
         except SQLAlchemyError as exc:
-            log.info("a batch of %d writes failed (%s): one by one", len(changes), exc_name(exc))
+            log.info("a batch of %d writes failed (%s): one by one", len(changes), error_name(exc))
             errors = [self._commit_one(change) for change in changes]
-        self.retention.after_write(datetime.now(UTC).replace(tzinfo=None, microsecond=0))
+        self.retention.after_write(stored_now())
         return errors
 
     def _commit_one(self, change: Change) -> BaseException | None:
@@ -97,7 +97,3 @@ class WriteBatcher:
         except (ApiProblem, SQLAlchemyError) as exc:
             return exc
         return None
-
-
-def exc_name(exc: Exception) -> str:
-    return type(getattr(exc, "orig", None) or exc).__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,16 @@ def migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
         raise ConfigError(f"cannot open the database: {_first_line(exc)}") from None
+
+
+def error_name(exc: Exception) -> str:
+    """The driver's error class (SQLAlchemy wraps it), for a log line without its SQL."""
+    return type(getattr(exc, "orig", None) or exc).__name__
+
+
+def stored_now() -> datetime:
+    """Naive UTC to the second, as the database stores times."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _first_line(exc: Exception) -> str:
