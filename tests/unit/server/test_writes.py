@@ -15,7 +15,7 @@ from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import Node
 from ansible_proxy.server.problems import NotFound
 from ansible_proxy.server.retention import Policy, Retention
-from ansible_proxy.server.writes import WriteBatcher
+from ansible_proxy.server.writes import Change, WriteBatcher
 
 NOW = datetime(2026, 11, 25, 7, 0, 0)
 
@@ -40,6 +40,13 @@ def _register(name: str):  # type: ignore[no-untyped-def]
     return lambda session: queries.register_node(session, info, NOW)
 
 
+async def _submit_together(
+    batcher: WriteBatcher, changes: list[Change]
+) -> list[BaseException | None]:
+    """Submit every change at once (one batch); each request's outcome, in order."""
+    return list(await asyncio.gather(*(batcher.submit(c) for c in changes), return_exceptions=True))
+
+
 def _names(sessions: sessionmaker[Session]) -> set[str]:
     with sessions() as session:
         return set(session.scalars(select(Node.name)))
@@ -62,17 +69,7 @@ def test_a_refusal_is_answered_to_its_request_only(sessions: sessionmaker[Sessio
     def refuse(session: Session) -> None:
         queries.require_node(session, "nobody")
 
-    async def scenario() -> tuple[BaseException | None, ...]:
-        return tuple(
-            await asyncio.gather(
-                batcher.submit(_register("a")),
-                batcher.submit(refuse),
-                batcher.submit(_register("b")),
-                return_exceptions=True,
-            )
-        )
-
-    results = asyncio.run(scenario())
+    results = asyncio.run(_submit_together(batcher, [_register("a"), refuse, _register("b")]))
     assert results[0] is None
     assert isinstance(results[1], NotFound)
     assert "nobody" in str(results[1])
@@ -87,18 +84,8 @@ def test_a_write_failing_at_commit_fails_alone(sessions: sessionmaker[Session]) 
         session.add(Node(name="a", cpu_arch="x86_64", os_release="t", agent_version="1",
                          first_seen=NOW, last_seen=NOW))  # fmt: skip
 
-    async def scenario() -> tuple[BaseException | None, ...]:
-        await batcher.submit(_register("a"))
-        return tuple(
-            await asyncio.gather(
-                batcher.submit(_register("b")),
-                batcher.submit(duplicate),
-                batcher.submit(_register("c")),
-                return_exceptions=True,
-            )
-        )
-
-    results = asyncio.run(scenario())
+    asyncio.run(batcher.submit(_register("a")))
+    results = asyncio.run(_submit_together(batcher, [_register("b"), duplicate, _register("c")]))
     assert results[0] is None
     assert isinstance(results[1], IntegrityError)
     assert results[2] is None
