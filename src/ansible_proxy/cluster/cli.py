@@ -2,6 +2,8 @@
 
 Cluster keys come, later winning, from the config file, the environment and flags:
 CLUSTER_INVENTORY (--inventory), CLUSTER_MANIFESTS (--manifests), CLUSTER_DIR (--work-dir).
+Every path is made absolute against the current directory here, once: Ansible refuses a
+relative inventory source or `src`, and runs playbooks from another directory.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def dispatch_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         key: str(getattr(args, dest, None) or env.get(key) or values.get(key) or default)
         for key, (dest, default, _) in CLUSTER_KEYS.items()
     }
-    work_dir = Path(cluster["CLUSTER_DIR"])
+    work_dir = Path(cluster["CLUSTER_DIR"]).absolute()
     if args.cluster_command == "status":
         from ansible_proxy.cluster.state import load
 
@@ -111,14 +113,14 @@ def dispatch_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         api=cfg.api,
         download_base_url=cfg.download_base_url,
         token=cfg.token,
-        ca_bundle=cfg.ca_bundle,
+        ca_bundle=cfg.ca_bundle and cfg.ca_bundle.absolute(),
         insecure=cfg.insecure,
         http_timeout=cfg.http_timeout,
-        lock_dir=cfg.lock_dir,
+        lock_dir=cfg.lock_dir.absolute(),
         lock_timeout=cfg.lock_timeout,
         max_download_bytes=cfg.max_download_bytes,
-        inventory=Path(cluster["CLUSTER_INVENTORY"]),
-        manifests=Path(cluster["CLUSTER_MANIFESTS"]),
+        inventory=Path(cluster["CLUSTER_INVENTORY"]).absolute(),
+        manifests=Path(cluster["CLUSTER_MANIFESTS"]).absolute(),
         work_dir=work_dir,
     )
     level = "debug" if args.verbose else "info"

@@ -78,8 +78,8 @@ http {
 {% endif %}
 """
 
-_LISTEN = re.compile(r"^(\[[0-9a-fA-F:]+\]|[0-9A-Za-z.-]+)?:?[0-9]{1,5}$")
-_SIZE = re.compile(r"^[0-9]+[kmgKMG]?$")
+_LISTEN = re.compile(r"(\[[0-9a-fA-F:]+\]|[0-9A-Za-z.-]+)?:?[0-9]{1,5}")
+_SIZE = re.compile(r"[0-9]+[kmgKMG]?")
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,11 @@ def render(config: CacheConfig) -> str:
         raise ConfigError(f"--upstream must be http(s)://host[:port], not {config.upstream!r}")
     if match.group(3) not in (None, "", "/"):
         raise ConfigError("--upstream is the origin's base URL, without a path")
-    if not _LISTEN.match(config.listen):
+    if not _LISTEN.fullmatch(config.listen):
         raise ConfigError(f"--listen must be ADDR:PORT or PORT, not {config.listen!r}")
     if not config.cache_dir.is_absolute() or any(c in str(config.cache_dir) for c in " ;{}"):
         raise ConfigError(f"--cache-dir must be an absolute path: {config.cache_dir}")
-    if not _SIZE.match(config.max_size):
+    if not _SIZE.fullmatch(config.max_size):
         raise ConfigError(f"--max-size must look like 10g, not {config.max_size!r}")
     env = jinja2.Environment(
         autoescape=False,  # noqa: S701 (an nginx config, not HTML)

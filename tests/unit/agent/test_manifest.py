@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,109 @@ def test_missing_manifest_and_wrong_extension(tmp_path: Path) -> None:
     (tmp_path / "m.txt").write_text("{}")
     with pytest.raises(ConfigError, match=r"\.json, \.yaml or \.yml"):
         load_manifest(tmp_path / "m.txt")
+
+
+@pytest.mark.parametrize("name", ["app\n", "app\r", "app\nother", "\napp"])
+def test_a_binary_name_with_a_line_break_is_refused_and_named(tmp_path: Path, name: str) -> None:
+    for path, text in (
+        (tmp_path / "m.json", json.dumps({"binaries": [{"binaryName": name}]})),
+        (tmp_path / "m.yaml", f"binaries:\n  - binaryName: {json.dumps(name)}\n"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ConfigError) as caught:
+            load_manifest(path)
+        assert str(caught.value) == (
+            f"manifest {path}: binaries[0]: binaryName {name!r} is not a valid name [A-Za-z0-9._-]"
+        )
+
+
+def test_a_version_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"binaries": [{"binaryName": "app", "version": A + "\n"}]}))
+    with pytest.raises(ConfigError, match=r"version .* is not a sha256"):
+        load_manifest(path)
+
+
+def _saved_manifest(path: Path) -> None:
+    path.write_text(json.dumps({"binaries": [{"binaryName": "app", "version": ""}]}))
+
+
+def test_save_through_a_symlink_writes_the_target_and_keeps_the_link(tmp_path: Path) -> None:
+    checkout, etc = tmp_path / "checkout", tmp_path / "etc"
+    checkout.mkdir()
+    etc.mkdir()
+    target = checkout / "bin-manifests.json"
+    _saved_manifest(target)
+    target.chmod(0o640)
+    link = etc / "bin-manifests.json"
+    link.symlink_to("../checkout/bin-manifests.json")
+    manifest = load_manifest(link)
+    manifest.update("app", version=A, history={A: "ok"})
+    manifest.save()
+    assert link.is_symlink()
+    assert str(link.readlink()) == "../checkout/bin-manifests.json"
+    assert json.loads(target.read_text())["binaries"][0]["version"] == A
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in checkout.iterdir()) == ["bin-manifests.json"]
+    assert sorted(p.name for p in etc.iterdir()) == ["bin-manifests.json"]
+    # a later edit of the real file (a config-management run) is what the agent reads
+    _saved_manifest(target)
+    assert load_manifest(link).get("app").version == ""
+
+
+def test_save_through_a_dangling_symlink_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    _saved_manifest(path)
+    manifest = load_manifest(path)
+    path.unlink()
+    path.symlink_to(tmp_path / "gone" / "m.json")
+    with pytest.raises(ConfigError) as caught:
+        manifest.save()
+    assert str(caught.value).startswith(f"manifest {path}: cannot write: symlink to ")
+    assert "No such file or directory" in str(caught.value)
+    assert path.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+@contextlib.contextmanager
+def read_only_tmpfs(directory: Path) -> Iterator[Path]:
+    """A tmpfs at `directory`, made read-only once the caller has filled it."""
+    directory.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+def _remount_read_only(directory: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+
+
+@pytest.mark.parametrize("through_link", [False, True])
+def test_save_into_a_read_only_directory_is_a_config_error_and_changes_nothing(
+    tmp_path: Path, through_link: bool
+) -> None:
+    with read_only_tmpfs(tmp_path / "ro") as ro:
+        target = ro / "m.json"
+        _saved_manifest(target)
+        path = target
+        if through_link:
+            path = tmp_path / "link.json"
+            path.symlink_to(target)
+        manifest = load_manifest(path)
+        manifest.update("app", version=A)
+        before = target.read_bytes()
+        _remount_read_only(ro)
+        with pytest.raises(ConfigError) as caught:
+            manifest.save()
+        assert str(caught.value) == f"manifest {path}: cannot write: Read-only file system"
+        assert target.read_bytes() == before
+        assert [p.name for p in ro.iterdir()] == ["m.json"]
+        assert path.is_symlink() is through_link

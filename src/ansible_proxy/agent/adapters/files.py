@@ -25,8 +25,14 @@ def fsync_dir(directory: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write `data` to `path` through a temp file in the same directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write `data` to `path` through a temp file beside it: fsync, rename, fsync the dir.
+
+    A symlink is written through, never replaced: the temp file goes in the directory of
+    the link's final target and is renamed over that target, so the link stays a link
+    (a manifest kept in a config-management checkout). A dangling link raises OSError.
+    """
+    target = _final_target(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as fh:
             fh.write(data)
@@ -34,14 +40,25 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
             os.fsync(fh.fileno())
         if mode is not None:
             tmp.chmod(mode)
-        elif path.exists():
-            _copy_owner_and_mode(path, tmp)
-        os.replace(tmp, path)
+        elif target.exists():
+            _copy_owner_and_mode(target, tmp)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    fsync_dir(path.parent)
+    fsync_dir(target.parent)
+
+
+def _final_target(path: Path) -> Path:
+    """`path` itself, or for a symlink the file it finally points at (which must exist)."""
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except OSError as exc:
+        link = os.readlink(path)
+        raise OSError(exc.errno, f"symlink to {link}: {exc.strerror}", str(path)) from None
 
 
 def replace_with_copy(
