@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ansible_proxy.agent.adapters.prometheus import query_alerts, render_query
 from ansible_proxy.agent.health import Check, Health, Outcome
 from ansible_proxy.agent.manifest import ManagedBinary
-from ansible_proxy.errors import DeployError, RetryableError
+from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
 if TYPE_CHECKING:
     import httpx
@@ -30,6 +30,7 @@ class Probes:
     http: httpx.Client
     prometheus_url: str
     prometheus_query: str
+    prometheus_timeout: float = 3.0
 
 
 def check_service(probes: Probes, entry: ManagedBinary, query: str | None) -> Health:
@@ -45,14 +46,23 @@ def check_service(probes: Probes, entry: ManagedBinary, query: str | None) -> He
 
 
 def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, bool]:
-    """(check, FATAL?, a supervisor program?): supervisor state, else a process by name."""
+    """(check, FATAL?, a supervisor program?): supervisor state, else a process by name.
+
+    A supervisord that is there but will not answer (hung, or its socket is not ours to
+    open) is "unknown": a process found by name says nothing about the program's state.
+    Only when no supervisord runs at all is the process looked for by name.
+    """
+    from ansible_proxy.agent.adapters.supervisor import SupervisorHung
+
     try:
         info = sup.info(entry.service_name)
     except DeployError as exc:
         if "no program named" not in str(exc):
             return Check("process", Outcome.UNKNOWN, str(exc)), False, True
         return _by_name(entry, "no supervisor program"), False, False
-    except RetryableError as exc:  # supervisord unreachable: look for the process itself
+    except (ConfigError, SupervisorHung) as exc:
+        return Check("process", Outcome.UNKNOWN, str(exc)), False, True
+    except RetryableError as exc:  # no supervisord listening: look for the process itself
         return _by_name(entry, str(exc)), False, False
     if info.state == "RUNNING":
         return Check("process", Outcome.HEALTHY, f"RUNNING pid {info.pid}"), False, True
@@ -78,7 +88,7 @@ def check_port(host: str, port: int) -> Check:
 
 
 def check_alerts(probes: Probes, query: str) -> Check:
-    answer = query_alerts(probes.http, probes.prometheus_url, query)
+    answer = query_alerts(probes.http, probes.prometheus_url, query, probes.prometheus_timeout)
     if answer.firing is None:
         return Check("alerts", Outcome.UNKNOWN, answer.detail)
     outcome = Outcome.UNHEALTHY if answer.firing else Outcome.HEALTHY

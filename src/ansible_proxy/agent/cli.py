@@ -23,7 +23,7 @@ from ansible_proxy.agent.config import (
     build_config,
     read_config_file,
 )
-from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError
+from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK, EXIT_RETRY, AnsibleProxyError
 
 CRASH_ENV = "ANSIBLE_PROXY_TEST_CRASH_AT"  # test-only: SIGKILL the agent at a named point
 DEFAULT_CRON_PATH = Path("/etc/cron.d/ansible-proxy")
@@ -34,7 +34,8 @@ KEYS_HELP = "configuration keys (config file, environment, or the flag shown):\n
 )
 EXIT_HELP = (
     "exit codes: 0 all current and healthy (or another run holds the work), 1 a deploy "
-    "failed, 2 configuration error, 75 API unreachable/slow/garbage (retry next tick)"
+    "failed, 2 configuration error (both: one line per failed binary on stderr), "
+    "75 API, download or supervisor unreachable/slow/garbage (logged only; retry next tick)"
 )
 
 
@@ -171,5 +172,9 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if exc.exit_code != EXIT_RETRY or sys.stderr.isatty():
             print(f"ansible-proxy: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a disk or file fault outside a tick (status, check, install-cron)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ansible-proxy: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_DEPLOY
     except KeyboardInterrupt:
         return EXIT_RETRY

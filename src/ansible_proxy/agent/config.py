@@ -42,7 +42,13 @@ KEYS: dict[str, tuple[str, str]] = {
     "WATCH_SECONDS": ("10", "seconds a restarted service must keep its pid"),
     "CHECK_FAILURES": ("2", "unhealthy inspector runs before a rollback"),
     "MAX_DOWNLOAD_BYTES": (str(2 * GIB), "largest download accepted, in bytes"),
-    "HTTP_TIMEOUT": ("10", "seconds to wait for the API before giving up this tick"),
+    "HTTP_TIMEOUT": ("10", "seconds for one whole API request, connect to last byte"),
+    "DOWNLOAD_STALL_TIMEOUT": (
+        "60",
+        "seconds in which a download must receive 64 KiB (or finish) before it is abandoned",
+    ),
+    "SUPERVISOR_TIMEOUT": ("10", "seconds for one supervisor XML-RPC call"),
+    "PROMETHEUS_TIMEOUT": ("3", "seconds for one whole Prometheus query (inspector only)"),
 }
 CONFIG_FILE_KEY = "ANSIBLE_PROXY_CONFIG"
 
@@ -72,6 +78,9 @@ class AgentConfig:
     check_failures: int
     max_download_bytes: int
     http_timeout: float
+    download_stall_timeout: float = 60.0
+    supervisor_timeout: float = 10.0
+    prometheus_timeout: float = 3.0
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return f"AgentConfig(api={self.api!r}, node_name={self.node_name!r}, ...)"
@@ -123,7 +132,10 @@ def build_config(
         watch_seconds=_float(merged, "WATCH_SECONDS"),
         check_failures=_int(merged, "CHECK_FAILURES", minimum=1),
         max_download_bytes=_int(merged, "MAX_DOWNLOAD_BYTES", minimum=1),
-        http_timeout=_float(merged, "HTTP_TIMEOUT"),
+        http_timeout=_positive(merged, "HTTP_TIMEOUT"),
+        download_stall_timeout=_positive(merged, "DOWNLOAD_STALL_TIMEOUT"),
+        supervisor_timeout=_positive(merged, "SUPERVISOR_TIMEOUT"),
+        prometheus_timeout=_positive(merged, "PROMETHEUS_TIMEOUT"),
     )
 
 
@@ -149,6 +161,14 @@ def _float(values: Mapping[str, str], key: str) -> float:
         raise ConfigError(f"{key} must be a number, not {values[key]!r}") from None
     if number < 0:
         raise ConfigError(f"{key} must not be negative")
+    return number
+
+
+def _positive(values: Mapping[str, str], key: str) -> float:
+    """A deadline in seconds: 0 would mean "wait for ever", which no deadline may."""
+    number = _float(values, key)
+    if number == 0:
+        raise ConfigError(f"{key} must be more than 0 seconds")
     return number
 
 

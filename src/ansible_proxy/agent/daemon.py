@@ -42,7 +42,8 @@ def run_daemon(load: Callable[[], AgentConfig], interval: float, log_format: str
 
 def cron_line(executable: Path, config: Path | None, command: str = "run") -> str:
     flag = f" --config {config}" if config else ""
-    return f"* * * * * root {executable} {command}{flag} >/dev/null 2>&1\n"
+    # stdout is dropped; stderr is kept: one line per failed binary, which cron mails.
+    return f"* * * * * root {executable} {command}{flag} >/dev/null\n"
 
 
 def install_cron(path: Path, executable: Path, config: Path | None) -> Path:

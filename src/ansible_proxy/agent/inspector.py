@@ -34,7 +34,6 @@ from ansible_proxy.agent.tick import Tick
 from ansible_proxy.errors import AnsibleProxyError, ConfigError, RetryableError
 
 STATE_NAME = "inspector-state.json"
-PROMETHEUS_TIMEOUT = 3.0
 QUERY_KEY = "prometheusQuery"  # optional per-entry override of PROMETHEUS_QUERY
 
 
@@ -87,7 +86,13 @@ def run_check(
     except OSError as exc:
         raise ConfigError(f"LOCK_DIR/STORE_DIR: cannot create: {exc}") from None
     # One check at a time: overlapping cron runs would each save their own state file.
-    with locks.exclusive(cfg.lock_dir / ".inspector.lock"):
+    # Never wait for it: a check that waits piles up behind a slow one, minute by minute.
+    with locks.exclusive(cfg.lock_dir / ".inspector.lock", wait=False) as mine:
+        if not mine:
+            raise RetryableError(
+                f"another ansible-proxy check holds {cfg.lock_dir / '.inspector.lock'}: "
+                "skipped this time"
+            )
         results, state = _check_all(cfg, log, clock)
     rolled_back = any(r.action == "rolled-back" for r in results)
     return results, exit_code((r.health.outcome for r in results), rolled_back), state
@@ -102,11 +107,17 @@ def _check_all(
     api_client = make_client([cfg.api], cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout)
     prom_urls = [cfg.prometheus_url] if cfg.prometheus_url else ["http://127.0.0.1"]
     # No bearer token for Prometheus: the bin-manager's token is not its business.
-    prom_client = make_client(prom_urls, "", cfg.ca_bundle, cfg.insecure, PROMETHEUS_TIMEOUT)
+    prom_client = make_client(prom_urls, "", cfg.ca_bundle, cfg.insecure, cfg.prometheus_timeout)
     with api_client, prom_client:
         api = Api(api_client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
         tick = Tick(cfg, api, log, clock=clock)
-        probes = Probes(tick.supervisor, prom_client, cfg.prometheus_url, cfg.prometheus_query)
+        probes = Probes(
+            tick.supervisor,
+            prom_client,
+            cfg.prometheus_url,
+            cfg.prometheus_query,
+            cfg.prometheus_timeout,
+        )
         results = [
             _inspect_safely(tick, probes, state, entry, queries.get(entry.binary_name))
             for entry in manifest.binaries

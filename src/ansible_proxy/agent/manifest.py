@@ -3,6 +3,8 @@
 The raw document is kept as loaded (ruamel.yaml round-trip for YAML) and only the
 fields the agent owns are rewritten, so the operator's comments, key order and any
 extra keys survive every save. Files in the original design's JSON load unchanged.
+A manifest that is a symlink (into a config-management checkout, say) is saved through
+to the link's final target, which keeps its owner and mode; the link stays a link.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from ansible_proxy.names import is_bin_name, is_sha256  # pydantic-free: the tic
 
 RESULTS = ("", "ok", "err")
 NODE_INFO_KEYS = ("cpuArch", "osRelease", "nodeName", "binProxyVersion")
+
+
+class EntryRemoved(ConfigError):
+    """A binary's entry was removed from the manifest while the agent was working on it."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Manifest:
         for entry in self.binaries:
             if entry.binary_name == binary_name:
                 return entry
-        raise KeyError(binary_name)
+        raise EntryRemoved(f"manifest {self.path}: {binary_name} is no longer listed")
 
     def node_info(self) -> dict[str, str]:
         raw = self.doc.get("nodeInfo") or {}
@@ -85,7 +91,7 @@ class Manifest:
         upgrade_path: Mapping[str, str] | None = None,
     ) -> ManagedBinary:
         """Change the fields the agent owns for one binary; returns the new entry."""
-        index = next(i for i, b in enumerate(self.binaries) if b.binary_name == binary_name)
+        index = self.binaries.index(self.get(binary_name))
         raw = self.doc["binaries"][index]
         if version is not None:
             raw["version"] = version
@@ -115,8 +121,12 @@ class Manifest:
         return out.getvalue()
 
     def save(self) -> None:
-        """Write atomically: temp file in the same directory, fsync, rename, fsync dir."""
-        write_atomic(self.path, self.dumps().encode("utf-8"))
+        """Write atomically beside the (symlink's) target; failure is a ConfigError."""
+        try:
+            write_atomic(self.path, self.dumps().encode("utf-8"))
+        except OSError as exc:  # read-only directory, dangling link: for the operator
+            reason = exc.strerror or str(exc)
+            raise ConfigError(f"manifest {self.path}: cannot write: {reason}") from None
 
 
 def is_yaml(path: Path) -> bool:

@@ -32,6 +32,7 @@ class Recovery(StrEnum):
     FINISH = "finish"  # the new binary is in place: restart, watch, commit or roll back
     ABANDON = "abandon"  # died before the replace: forget the attempt
     RESTORE = "restore"  # BIN_DIR does not hold `version`: put it back
+    ADOPT = "adopt"  # BIN_DIR holds the published latest, the manifest an older one: record it
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,13 @@ def pending_target(entry: ManagedBinary) -> str:
     return pending[-1] if pending else ""
 
 
-def recover(entry: ManagedBinary, file_sha: str | None) -> RecoveryPlan:
-    """SPEC §5 step 3: how to converge after a tick died mid-upgrade."""
+def recover(entry: ManagedBinary, file_sha: str | None, latest: str | None = None) -> RecoveryPlan:
+    """SPEC §5 step 3: how to converge after a tick died mid-upgrade.
+
+    When BIN_DIR already holds `latest` (the published sha) and the manifest says an older
+    version — an operator saved an old copy of the manifest — the file is adopted as it
+    is: restoring the old version and upgrading again would restart the service twice.
+    """
     target = pending_target(entry)
     if target:
         previous = entry.upgrade_path.get(target, entry.version)
@@ -58,6 +64,8 @@ def recover(entry: ManagedBinary, file_sha: str | None) -> RecoveryPlan:
             return RecoveryPlan(Recovery.RESTORE, target, entry.version)
         return RecoveryPlan(Recovery.ABANDON, target, entry.version)
     if entry.version and file_sha != entry.version:
+        if file_sha is not None and file_sha == latest and entry.history.get(latest) != ERR:
+            return RecoveryPlan(Recovery.ADOPT, latest, entry.version)
         return RecoveryPlan(Recovery.RESTORE, "", entry.version)
     return RecoveryPlan(Recovery.NONE)
 

@@ -8,8 +8,8 @@ from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.adapters.api import Api, make_client
 from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.logs import Log, stderr_if_terminal
-from ansible_proxy.agent.tick import Tick, run_tick
-from ansible_proxy.errors import AnsibleProxyError
+from ansible_proxy.agent.tick import Tick, describe, run_tick
+from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError, DeployError
 
 
 def open_log(cfg: AgentConfig, log_format: str, verbose: bool) -> Log:
@@ -24,9 +24,26 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
         with make_client(urls, cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout) as client:
             api = Api(client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
             tick = Tick(cfg, api, log, crash_at=crash_at, show_progress=sys.stderr.isatty())
-            return run_tick(tick)
+            code = run_tick(tick)
     except AnsibleProxyError as exc:
-        log("warning" if exc.exit_code == 75 else "error", str(exc))
+        log("warning" if exc.exit_code == EXIT_RETRY else "error", str(exc))
         raise
+    except Exception as exc:  # a fault we did not plan for: one line, never a traceback
+        log("error", describe(exc))
+        raise DeployError(describe(exc)) from exc
     finally:
         log.close()
+    tell_failures(tick.failures, code)
+    return code
+
+
+def tell_failures(failures: list[tuple[int, str]], code: int) -> None:
+    """One line per failed binary on stderr, for cron mail (a terminal has the log already).
+
+    A tick that only has to retry (exit 75: API down, lock held, ...) stays quiet: cron
+    would mail every minute while a server restarts. It is in LOG_FILE all the same.
+    """
+    if code in (EXIT_OK, EXIT_RETRY) or sys.stderr.isatty():
+        return
+    for _, line in failures:
+        print(f"ansible-proxy: {line}", file=sys.stderr)

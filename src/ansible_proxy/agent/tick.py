@@ -11,6 +11,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ansible_proxy.agent import plan
@@ -19,7 +20,7 @@ from ansible_proxy.agent.adapters.api import Api, Batch, UnknownBin
 from ansible_proxy.agent.adapters.store import State, Store
 from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.logs import Log
-from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
+from ansible_proxy.agent.manifest import EntryRemoved, ManagedBinary, Manifest, load_manifest
 from ansible_proxy.errors import (
     EXIT_CONFIG,
     EXIT_DEPLOY,
@@ -27,6 +28,7 @@ from ansible_proxy.errors import (
     EXIT_RETRY,
     AnsibleProxyError,
     ConfigError,
+    RetryableError,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +54,9 @@ class Tick:
     state: State = field(init=False)
     _supervisor: Supervisor | None = field(default=None, init=False)
     batch: dict[str, str] | None = field(default=None, init=False)  # GET /bins, this tick
+    failures: list[tuple[int, str]] = field(default_factory=list, init=False)  # (exit, line)
+    manifest: Manifest | None = field(default=None, init=False)  # as loaded at the start
+    _manifest_stamp: tuple[int, int, int] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.store = Store(self.cfg.store_dir)
@@ -69,7 +74,10 @@ class Tick:
 
             cfg = self.cfg
             self._supervisor = Supervisor(
-                cfg.supervisor_url, cfg.supervisor_user, cfg.supervisor_password
+                cfg.supervisor_url,
+                cfg.supervisor_user,
+                cfg.supervisor_password,
+                cfg.supervisor_timeout,
             )
         return self._supervisor
 
@@ -85,6 +93,21 @@ class Tick:
             self.crash,
         )
 
+    def load_manifest(self) -> Manifest:
+        """The manifest at the start of the tick; its stamp tells later reads if it changed."""
+        self.manifest = load_manifest(self.cfg.manifest_path)
+        self._manifest_stamp = _stamp(self.cfg.manifest_path)
+        return self.manifest
+
+    def entry(self, binary_name: str) -> ManagedBinary:
+        """The binary's entry as the manifest holds it now (another run may have changed it).
+
+        Re-read only when the file changed since the tick began: a no-op tick parses once.
+        """
+        if self.manifest is not None and _stamp(self.cfg.manifest_path) == self._manifest_stamp:
+            return self.manifest.get(binary_name)
+        return load_manifest(self.cfg.manifest_path).get(binary_name)
+
     def update_manifest(self, binary_name: str, **changes: object) -> ManagedBinary:
         """Read-modify-write the manifest under its lock, so overlapping runs merge."""
         from ansible_proxy.agent.adapters.locks import exclusive
@@ -96,10 +119,28 @@ class Tick:
         return entry
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()  # through a symlink: the file the operator edits
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an error we did not plan for: the file and the reason for OS errors."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return f"unexpected {type(exc).__name__}: {exc}"
+
+
 def run_tick(tick: Tick) -> int:
-    """SPEC §5 steps 1-5; returns the exit code of the worst outcome."""
+    """SPEC §5 steps 1-5; returns the exit code of the worst outcome.
+
+    Each failed binary leaves one line in `tick.failures` for cli.py to print.
+    """
     cfg, log = tick.cfg, tick.log
-    manifest = load_manifest(cfg.manifest_path)  # first: a bad manifest changes nothing
+    manifest = tick.load_manifest()  # first: a bad manifest changes nothing
     for directory, key in ((cfg.lock_dir, "LOCK_DIR"), (cfg.store_dir, "STORE_DIR")):
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -114,19 +155,25 @@ def run_tick(tick: Tick) -> int:
         poll_all(tick)
     worst = EXIT_OK
     for entry in manifest.binaries:
-        code = EXIT_OK
+        name = entry.binary_name
         try:
-            process_binary(tick, entry)
+            process_binary(tick, name)
+            continue
+        except EntryRemoved:
+            log("info", "removed from the manifest during this tick: left alone", name)
+            continue
         except AnsibleProxyError as exc:
-            level = "warning" if exc.exit_code == EXIT_RETRY else "error"
-            log(level, str(exc), entry.binary_name)
-            code = exc.exit_code
+            code, message = exc.exit_code, str(exc)
         except Exception as exc:  # one binary's surprise must not stop the others
-            log("error", f"unexpected {type(exc).__name__}: {exc}", entry.binary_name)
-            code = EXIT_DEPLOY
+            code, message = EXIT_DEPLOY, describe(exc)
+        log("warning" if code == EXIT_RETRY else "error", message, name)
+        tick.failures.append((code, f"{name}: {message}"))
         if _SEVERITY[code] > _SEVERITY[worst]:
             worst = code
-    tick.state.save()
+    try:
+        tick.state.save()
+    except OSError as exc:  # a cache: losing it costs a re-hash, never a wrong decision
+        log("warning", f"state file not saved: {describe(exc)}")
     return worst
 
 
@@ -182,20 +229,31 @@ def latest_for(tick: Tick, name: str) -> str:
     return sha
 
 
-def process_binary(tick: Tick, entry: ManagedBinary) -> None:
-    """Recovery first, then the latest version for one binary."""
-    name = entry.binary_name
+def process_binary(tick: Tick, name: str) -> None:
+    """Recovery first, then the latest version for one binary.
+
+    Decided from the manifest as it is now, not as it was when the tick began: an
+    overlapping run may have upgraded this binary meanwhile.
+    """
+    entry = tick.entry(name)
     file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
-    recovery = plan.recover(entry, file_sha)
+    latest: str | None = None
+    unknown: AnsibleProxyError | None = None
+    try:
+        latest = latest_for(tick, name)
+    except AnsibleProxyError as exc:  # recovery needs no answer from the API
+        unknown = exc
+    recovery = plan.recover(entry, file_sha, latest)
     if recovery.kind != plan.Recovery.NONE:
         from ansible_proxy.agent import upgrade
 
-        recovered = upgrade.recover(tick, entry, recovery)
+        recovered = upgrade.recover(tick, entry, recovery, latest)
         if recovered is None:
             return
         entry = recovered
         file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
-    latest = latest_for(tick, name)
+    if unknown is not None or latest is None:
+        raise unknown or RetryableError(f"no latest version known for {name}")
     tick.state.set("latest", name, latest)
     action = plan.decide(entry, latest)
     if action == plan.Action.NOTHING:

@@ -6,8 +6,9 @@ same switch.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.adapters import download, locks
@@ -37,29 +38,44 @@ def upgrade(tick: Tick, entry: ManagedBinary, target: str, file_sha: str | None)
         tick.log("info", "another run is working on it (lock held): skipped", name, target)
         return
     try:
-        entry = load_entry(tick, name)  # another run may have finished while we waited
+        # Decided again under the lock, from the manifest and the file as they are now:
+        # another run may have finished, or moved the binary on, while we waited.
+        entry = load_entry(tick, name)
+        file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
+        if plan.recover(entry, file_sha, target).kind != plan.Recovery.NONE:
+            tick.log("info", "changed by another run meanwhile: left to the next tick", name)
+            return
         if plan.decide(entry, target) != plan.Action.UPGRADE:
             return
         tick.log("info", f"upgrading from {entry.version[:12] or '(none)'}", name, target)
         _report(tick, entry, target, held, "in_progress")
-        try:
+        with _failed_on_error(tick, entry, target, held):
             ensure_stored(tick, entry, target, held)
-        except DeployError:
-            _report(tick, entry, target, held, "failed")
-            raise
-        tick.crash("after-download")
-        old = entry.version
-        binary = tick.cfg.bin_dir / name
-        if file_sha is not None and (not old or file_sha == old):
-            tick.store.keep(name, file_sha, binary)  # the backup SPEC §5 4.4 asks for
-            old = file_sha
-        apply(tick, entry, target, old, held)
+            tick.crash("after-download")
+            old = entry.version
+            binary = tick.cfg.bin_dir / name
+            if file_sha is not None and (not old or file_sha == old):
+                tick.store.keep(name, file_sha, binary)  # the backup SPEC §5 4.4 asks for
+                old = file_sha
+            apply(tick, entry, target, old, held)
     finally:
         held.release()
 
 
+@contextlib.contextmanager
+def _failed_on_error(
+    tick: Tick, entry: ManagedBinary, target: str, held: locks.HeldLock
+) -> Iterator[None]:
+    """Every way out after `in_progress` but success reports `failed`: no event stays open."""
+    try:
+        yield
+    except BaseException:
+        _report(tick, entry, target, held, "failed")
+        raise
+
+
 def apply(tick: Tick, entry: ManagedBinary, target: str, old: str, held: locks.HeldLock) -> None:
-    """Record the attempt, switch, then record and report the result."""
+    """Record the attempt, switch, then record and report the result (failures raise)."""
     name = entry.binary_name
     # Ask supervisor first: an unknown program or an unreachable supervisord changes nothing.
     tick.supervisor.info(entry.service_name)
@@ -68,7 +84,6 @@ def apply(tick: Tick, entry: ManagedBinary, target: str, old: str, held: locks.H
     tick.crash("before-manifest")
     if reason:
         tick.update_manifest(name, history={target: plan.ERR})
-        _report(tick, entry, target, held, "failed")
         raise DeployError(f"{name}@{target[:12]}: {reason}; rolled back")
     tick.update_manifest(name, version=target, previous_version=old, history={target: plan.OK})
     tick.log("info", "upgraded and healthy", name, target)
@@ -97,9 +112,17 @@ def ensure_stored(tick: Tick, entry: ManagedBinary, target: str, held: locks.Hel
         for attempt in range(3):
             try:
                 download.fetch(
-                    tick.api.client, primary, part, target, cfg.max_download_bytes, progress
+                    tick.api.client,
+                    primary,
+                    part,
+                    target,
+                    cfg.max_download_bytes,
+                    progress,
+                    stall=cfg.download_stall_timeout,
                 )
                 break
+            except download.Stalled:
+                raise  # a slow link stays slow: the next tick resumes it
             except RetryableError as exc:
                 if attempt == 2 or not part.exists():
                     raise
@@ -117,6 +140,7 @@ def ensure_stored(tick: Tick, entry: ManagedBinary, target: str, held: locks.Hel
                 cfg.max_download_bytes,
                 progress,
                 resume=False,
+                stall=cfg.download_stall_timeout,
             )
         except download.NotFound:
             raise DeployError(f"{name}@{target[:12]}: not downloadable from either URL") from None
@@ -158,7 +182,9 @@ class _Bar:
             self.progress.stop()
 
 
-def recover(tick: Tick, entry: ManagedBinary, recovery: plan.RecoveryPlan) -> ManagedBinary | None:
+def recover(
+    tick: Tick, entry: ManagedBinary, recovery: plan.RecoveryPlan, latest: str | None = None
+) -> ManagedBinary | None:
     """SPEC §5 step 3. Returns the entry afterwards, or None when another run holds it."""
     name = entry.binary_name
     lock_sha = recovery.target or recovery.previous
@@ -167,16 +193,33 @@ def recover(tick: Tick, entry: ManagedBinary, recovery: plan.RecoveryPlan) -> Ma
         tick.log("info", "another run holds this binary: recovery skipped", name, lock_sha)
         return None
     try:
-        if (
-            plan.recover(load_entry(tick, name), tick.state.file_sha(tick.cfg.bin_dir / name))
-            != recovery
-        ):
-            return load_entry(tick, name)  # another run converged it meanwhile
+        entry = load_entry(tick, name)
+        if plan.recover(entry, tick.state.file_sha(tick.cfg.bin_dir / name), latest) != recovery:
+            return entry  # another run converged it meanwhile
         binary = tick.cfg.bin_dir / name
+        if recovery.kind == plan.Recovery.ADOPT:
+            tick.log(
+                "warning",
+                f"BIN_DIR already holds the published version, the manifest says "
+                f"{recovery.previous[:12]}: recorded it (no restart)",
+                name,
+                recovery.target,
+            )
+            return tick.update_manifest(
+                name,
+                version=recovery.target,
+                previous_version=entry.upgrade_path.get(recovery.target, recovery.previous),
+                history={recovery.target: plan.OK},
+                upgrade_path=(
+                    {} if recovery.target in entry.upgrade_path
+                    else {recovery.target: recovery.previous}
+                ),
+            )  # fmt: skip
         if recovery.kind == plan.Recovery.FINISH:
             tick.log("info", "finishing an interrupted upgrade", name, recovery.target)
             tick.store.keep(name, recovery.target, binary)
-            apply(tick, entry, recovery.target, recovery.previous, held)
+            with _failed_on_error(tick, entry, recovery.target, held):
+                apply(tick, entry, recovery.target, recovery.previous, held)
         elif recovery.kind == plan.Recovery.ABANDON:
             tick.log(
                 "info",

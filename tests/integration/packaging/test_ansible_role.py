@@ -121,7 +121,7 @@ def test_role_configures_hosts_idempotently_and_the_agent_then_deploys(tmp_path:
             assert _cron_command(cron_file, "check").startswith(str(VENV_BIN / "ansible-proxy"))
 
             # Run the `run` line as cron would, inside the host's network namespace.
-            command = _cron_command(cron_file, "run").replace(">/dev/null 2>&1", "").strip()
+            command = _cron_command(cron_file, "run").replace(">/dev/null", "").strip()
             tick = subprocess.run(
                 ["ip", "netns", "exec", host.netns, "sh", "-c", command],
                 env={"PATH": "/usr/bin:/bin", "HOME": str(host.root), "SHELL": "/bin/sh"},

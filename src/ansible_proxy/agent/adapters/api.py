@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_sha256
 
@@ -43,7 +44,11 @@ def make_client(
 
     def refuse_foreign_redirect(request: httpx.Request) -> None:
         if request.url.netloc not in origins or request.url.scheme not in schemes:
-            raise RetryableError(f"refused a redirect to another host: {request.url.host}")
+            where = request.url.copy_with(query=None)
+            raise RetryableError(
+                f"refused a redirect to {where}: not the scheme, host and port of "
+                "BIN_MANAGER_API or DOWNLOAD_BASE_URL"
+            )
 
     verify: ssl.SSLContext | bool
     if insecure:
@@ -72,8 +77,17 @@ def make_client(
 class Api:
     """Calls of SPEC §4, each translating failures into our errors."""
 
-    def __init__(self, client: httpx.Client, base: str, node_name: str, arch: str) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        base: str,
+        node_name: str,
+        arch: str,
+        timeout: float | None = None,
+    ) -> None:
         self.client = client
+        # HTTP_TIMEOUT bounds each whole request; httpx's own timeout is per read.
+        self.timeout = timeout if timeout is not None else (client.timeout.read or 10.0)
         self.base = base.rstrip("/")
         self.node_name = node_name
         self.arch = arch
@@ -82,12 +96,15 @@ class Api:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = f"{self.base}{path}"
         try:
-            return self.client.request(method, url, **kwargs)
-        except httpx.TimeoutException:
-            raise RetryableError(f"API {method} {path}: timed out") from None
+            with deadline(self.timeout):
+                return self.client.request(method, url, **kwargs)
+        except (httpx.TimeoutException, DeadlineExceeded):
+            raise RetryableError(
+                f"API {method} {url}: no complete answer within {self.timeout:g} s (HTTP_TIMEOUT)"
+            ) from None
         except httpx.HTTPError as exc:
             reason = str(exc) or type(exc).__name__
-            raise RetryableError(f"API {method} {path}: unreachable: {reason}") from None
+            raise RetryableError(f"API {method} {url}: unreachable: {reason}") from None
 
     def _data(self, response: httpx.Response, what: str) -> Any:
         if response.status_code >= 300:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
 from ansible_proxy.agent.adapters.files import CHUNK
 from ansible_proxy.errors import DeployError, RetryableError
 
@@ -23,6 +24,13 @@ class NotFound(Exception):
     """The URL answered 404: try the fallback."""
 
 
+class Stalled(RetryableError):
+    """Less than STALL_BYTES arrived within the stall window: not retried this tick."""
+
+
+STALL_BYTES = 64 * 1024
+
+
 def fetch(
     client: httpx.Client,
     url: str,
@@ -31,11 +39,13 @@ def fetch(
     max_bytes: int,
     progress: Progress,
     resume: bool = True,
+    stall: float = 60.0,
 ) -> None:
     """Download `url` into `part` (resuming it when possible) and check its sha256.
 
-    On return `part` holds exactly the content with sha256 `expected`.
-    Raises NotFound, RetryableError (interrupted: part kept) or DeployError.
+    On return `part` holds exactly the content with sha256 `expected`. A download that
+    receives less than 64 KiB in `stall` seconds (headers included) is abandoned.
+    Raises NotFound, RetryableError (interrupted or stalled: part kept) or DeployError.
     """
     etag_file = part.with_name(part.name + ".etag")
     digest = hashlib.sha256()
@@ -44,8 +54,12 @@ def fetch(
     etag = _read(etag_file) if resume and offset else ""
     if etag:
         headers = {"Range": f"bytes={offset}-", "If-Range": etag}
+    content_type = ""
     try:
-        with client.stream("GET", url, headers=headers) as response:
+        with (
+            deadline(stall) as window,
+            client.stream("GET", url, headers=headers, timeout=stall) as response,
+        ):
             if response.status_code == 404:
                 raise NotFound(url)
             if response.status_code == 416:
@@ -53,7 +67,17 @@ def fetch(
                 raise RetryableError(f"download {url}: server refused the resume range")
             if response.status_code not in (200, 206):
                 raise RetryableError(f"download {url}: HTTP {response.status_code}")
-            appending = response.status_code == 206 and _starts_at(response, offset)
+            content_type = response.headers.get("content-type", "")
+            appending = False
+            if response.status_code == 206:
+                # Only a range we asked for is appended; an unasked 206 must start at 0.
+                appending = bool(headers) and _starts_at(response, offset)
+                if not appending and not _starts_at(response, 0):
+                    raise RetryableError(
+                        f"download {url}: answered 206 Partial Content "
+                        f"({response.headers.get('content-range', 'no Content-Range')}) "
+                        "to a request for the whole file"
+                    )
             total = _total(response, offset if appending else 0)
             if total is not None and total > max_bytes:
                 raise DeployError(f"download {url}: {total} bytes exceeds MAX_DOWNLOAD_BYTES")
@@ -62,33 +86,61 @@ def fetch(
             else:
                 offset = 0
             new_etag = response.headers.get("etag", "")
-            if new_etag and not appending:
-                etag_file.write_text(new_etag)
-            with part.open("ab" if appending else "wb") as fh:
-                size = offset
-                # No re-chunking: httpx copying into 1 MiB pieces costs more than it saves.
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        fh.close()
-                        _discard(part, etag_file)
-                        raise DeployError(f"download {url}: more than MAX_DOWNLOAD_BYTES")
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    progress(size, total)
-                # No fsync: store files are re-hashed before every use (Store.has), and
-                # the copy into BIN_DIR is fsynced; a lost page costs a re-download.
-    except httpx.TimeoutException:
-        raise RetryableError(f"download {url}: timed out (partial file kept)") from None
+            size = offset
+            try:
+                if new_etag and not appending:
+                    etag_file.write_text(new_etag)
+                with part.open("ab" if appending else "wb") as fh:
+                    mark = size
+                    # No re-chunking: httpx copying into 1 MiB pieces costs more than it saves.
+                    for chunk in response.iter_bytes():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            fh.close()
+                            _discard(part, etag_file)
+                            raise DeployError(f"download {url}: more than MAX_DOWNLOAD_BYTES")
+                        fh.write(chunk)
+                        digest.update(chunk)
+                        if size - mark >= STALL_BYTES:
+                            mark = size
+                            window.reset()
+                        progress(size, total)
+                    # No fsync: store files are re-hashed before every use (Store.has), and
+                    # the copy into BIN_DIR is fsynced; a lost page costs a re-download.
+            except OSError as exc:  # the store's disk: full, read-only, gone
+                if isinstance(exc, TimeoutError):
+                    raise
+                _discard(part, etag_file)
+                raise DeployError(
+                    f"STORE_DIR: cannot write {part}: {exc.strerror or exc} "
+                    "(partial download removed)"
+                ) from None
+    except (httpx.TimeoutException, DeadlineExceeded):
+        raise Stalled(
+            f"download {url}: stalled: less than 64 KiB in {stall:g} s "
+            "(DOWNLOAD_STALL_TIMEOUT); partial file kept for the next tick"
+        ) from None
     except httpx.HTTPError as exc:
         reason = str(exc) or type(exc).__name__
         raise RetryableError(f"download {url}: interrupted: {reason} (partial kept)") from None
     actual = digest.hexdigest()
     if actual != expected:
         _discard(part, etag_file)
-        raise DeployError(f"download {url}: sha256 mismatch: got {actual[:12]}")
+        raise DeployError(
+            f"download {url}: sha256 mismatch: got {actual[:12]} from {size} bytes"
+            + _looks_like(content_type)
+            + "; discarded"
+        )
     with contextlib.suppress(FileNotFoundError):
         etag_file.unlink()
+
+
+def _looks_like(content_type: str) -> str:
+    """A hint when the server sent a page instead of a binary (a proxy or login page)."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind.startswith("text/") or kind in ("application/json", "application/xhtml+xml"):
+        return f" of {kind} (an error or login page, not the binary?)"
+    return f" of {kind}" if kind else ""
 
 
 def _starts_at(response: httpx.Response, offset: int) -> bool:

@@ -1,30 +1,42 @@
 """Processes, through psutil: who we are, and ending a recorded holder safely.
 
 A process is identified by pid plus start time, so a PID reused by an unrelated
-process after the holder died is never signalled.
+process after the holder died is never signalled. Start times are seconds since boot
+(the kernel's own count), so a step of the wall clock changes neither identity nor age.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import psutil
 
-# create_time() is a float derived from boot time and clock ticks; allow rounding.
+# Start times come from clock ticks since boot (1/100 s); allow rounding.
 _SAME_START = 0.05
 
 
+def boot_clock() -> float:
+    """Seconds since boot, suspend included; no wall-clock step moves it."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def _started(proc: psutil.Process) -> float:
+    """When `proc` started, in seconds since boot (psutil adds the boot time; we take it off)."""
+    return proc.create_time() - psutil.boot_time()
+
+
 def identity() -> tuple[int, float]:
-    """This process: (pid, start time)."""
-    return os.getpid(), psutil.Process().create_time()
+    """This process: (pid, start time in seconds since boot)."""
+    return os.getpid(), _started(psutil.Process())
 
 
 def is_alive(pid: int, create_time: float) -> bool:
-    """True when `pid` is running and was started at `create_time`."""
+    """True when `pid` is running and was started at `create_time` (seconds since boot)."""
     try:
         proc = psutil.Process(pid)
         return (
-            abs(proc.create_time() - create_time) < _SAME_START
+            abs(_started(proc) - create_time) < _SAME_START
             and proc.status() != psutil.STATUS_ZOMBIE
         )
     except psutil.Error:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
+
 DEFAULT_QUERY = 'ALERTS{alertstate="firing", service="{service}"}'
 
 
@@ -28,13 +30,22 @@ def render_query(template: str, service: str) -> str:
     return template.replace("{service}", escaped)
 
 
-def query_alerts(client: httpx.Client, base_url: str, query: str) -> AlertAnswer:
-    """Run `query`; a non-empty vector means an alert is firing."""
+def query_alerts(
+    client: httpx.Client, base_url: str, query: str, timeout: float | None = None
+) -> AlertAnswer:
+    """Run `query`; a non-empty vector means an alert is firing.
+
+    `timeout` (PROMETHEUS_TIMEOUT) bounds the whole query, however slowly it answers.
+    """
     url = f"{base_url.rstrip('/')}/api/v1/query"
+    seconds = timeout if timeout is not None else (client.timeout.read or 3.0)
     try:
-        response = client.get(url, params={"query": query})
-    except httpx.TimeoutException:
-        return AlertAnswer(None, "prometheus: timed out")
+        with deadline(seconds):
+            response = client.get(url, params={"query": query})
+    except (httpx.TimeoutException, DeadlineExceeded):
+        return AlertAnswer(
+            None, f"prometheus {url}: no answer within {seconds:g} s (PROMETHEUS_TIMEOUT)"
+        )
     except httpx.HTTPError as exc:
         return AlertAnswer(None, f"prometheus: unreachable: {str(exc) or type(exc).__name__}")
     try:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ansible_proxy.errors import DeployError, RetryableError
+from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
+from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
 RUNNING = "RUNNING"
 _STARTING = ("STARTING",)
@@ -27,6 +28,10 @@ _BAD_NAME_FAULT = 10
 
 class SupervisorUnavailable(RetryableError):
     """supervisord cannot be reached: nothing was changed, try next tick."""
+
+
+class SupervisorHung(SupervisorUnavailable):
+    """supervisord took the connection but did not answer within SUPERVISOR_TIMEOUT."""
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,11 @@ class ProcessInfo:
 class Supervisor:
     """One supervisord, local (unix://) or remote (http:// with basic auth)."""
 
-    def __init__(self, url: str, user: str = "", password: str = "") -> None:
+    def __init__(self, url: str, user: str = "", password: str = "", timeout: float = 10.0) -> None:
         from supervisor.xmlrpc import SupervisorTransport
 
         self.url = url
+        self.timeout = timeout  # SUPERVISOR_TIMEOUT: one whole XML-RPC call
         transport = SupervisorTransport(user or None, password or None, url)
         self._transport = transport
         # The host part is ignored by the transport: it connects to `url` itself.
@@ -54,9 +60,22 @@ class Supervisor:
 
     def _call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:
         try:
-            return method(*args)
+            with deadline(self.timeout):
+                return method(*args)
         except xmlrpc.client.Fault:
             raise
+        except DeadlineExceeded:
+            self._transport.close()
+            raise SupervisorHung(
+                f"supervisor {self.url}: {what}: no answer within {self.timeout:g} s "
+                "(SUPERVISOR_TIMEOUT; is supervisord stopped or hung?)"
+            ) from None
+        except PermissionError:
+            self._transport.close()
+            raise ConfigError(
+                f"SUPERVISOR_URL {self.url}: permission denied: run as root, or give this "
+                "user the socket (chown= in supervisord.conf's [unix_http_server])"
+            ) from None
         except xmlrpc.client.ProtocolError as exc:
             if exc.errcode == 401:
                 raise DeployError(f"supervisor {self.url}: {what}: wrong user/password") from None
