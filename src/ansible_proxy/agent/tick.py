@@ -159,8 +159,8 @@ def run_tick(tick: Tick) -> int:
         try:
             process_binary(tick, name)
             continue
-        except EntryRemoved:
-            log("info", "removed from the manifest during this tick: left alone", name)
+        except EntryRemoved as exc:  # the operator's edit: not a failure of ours
+            log("warning", f"{exc} (removed during this tick): left as it is", name)
             continue
         except AnsibleProxyError as exc:
             code, message = exc.exit_code, str(exc)

@@ -53,6 +53,10 @@ def snapshot(host: Agent) -> dict[str, object]:
         pytest.param(answer(500, b'{"code":500,"message":"boom"}'), id="http-500"),
         pytest.param(answer(200, b"<html>not json{"), id="garbage"),
         pytest.param(answer(200, b'{"code":0,"data":{"sha256":"nope"}}'), id="bad-sha"),
+        pytest.param(
+            answer(200, b'{"code":0,"data":{"sha256":"' + b"a" * 64 + b'\\n"}}'),
+            id="sha-with-newline",
+        ),
         pytest.param(slow(6), id="too-slow"),
     ],
 )
