@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from ansible_proxy.agent.logs import Log, stderr_if_terminal
 from ansible_proxy.errors import AnsibleProxyError, ConfigError
 
 CHECK_NAMES = ("process", "port", "alerts")
-_GAUGE = {Outcome.HEALTHY: 1, Outcome.UNHEALTHY: 0, Outcome.UNKNOWN: -1}
+_GAUGE = {Outcome.HEALTHY: 1, Outcome.UNHEALTHY: 0, Outcome.UNKNOWN: -1, Outcome.STOPPED: 2}
 
 
 def as_dict(result: ServiceResult) -> dict[str, Any]:
@@ -64,9 +65,10 @@ def render_table(results: Sequence[ServiceResult]) -> str:
 
 
 def render_textfile(results: Sequence[ServiceResult], state: State, now: float) -> str:
-    """node_exporter textfile format; healthy is 1, unhealthy 0, unknown -1."""
+    """node_exporter textfile format; healthy 1, unhealthy 0, unknown -1, stopped 2."""
     lines = [
-        "# HELP ansible_proxy_service_healthy 1 healthy, 0 unhealthy, -1 unknown (last check).",
+        "# HELP ansible_proxy_service_healthy 1 healthy, 0 unhealthy, -1 unknown, 2 stopped "
+        "by an operator (last check).",
         "# TYPE ansible_proxy_service_healthy gauge",
     ]
     lines += [
@@ -104,7 +106,8 @@ def check_command(
     """Run one check; returns (what to print, exit code)."""
     if textfile is not None and not textfile.parent.is_dir():
         raise ConfigError(f"--textfile {textfile}: directory {textfile.parent} does not exist")
-    log = Log(cfg.log_file, log_format, stderr_if_terminal(), "debug" if verbose else "info")
+    echo = sys.stderr if verbose else stderr_if_terminal()  # -v: also off a terminal
+    log = Log(cfg.log_file, log_format, echo, "debug" if verbose else "info")
     try:
         results, code, state = run_check(cfg, log)
         if textfile is not None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PORT_TIMEOUT = 1.0
 _FATAL = "FATAL"
+_STOPPED = "STOPPED"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Probes:
 def check_service(probes: Probes, entry: ManagedBinary, query: str | None) -> Health:
     """Every applicable check of one service; `query` overrides PROMETHEUS_QUERY."""
     process, fatal, supervised = check_process(probes.supervisor, entry)
+    if process.outcome == Outcome.STOPPED:  # its port and alerts say nothing now
+        return Health((process,), supervised=supervised)
     checks = [process]
     if entry.port is not None:
         checks.append(check_port(probes.supervisor.service_host, entry.port))
@@ -66,6 +69,8 @@ def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, b
         return _by_name(entry, str(exc)), False, False
     if info.state == "RUNNING":
         return Check("process", Outcome.HEALTHY, f"RUNNING pid {info.pid}"), False, True
+    if info.state == _STOPPED:
+        return Check("process", Outcome.STOPPED, "STOPPED (supervisorctl stop)"), False, True
     detail = info.state + (f" ({info.spawnerr})" if info.spawnerr else "")
     return Check("process", Outcome.UNHEALTHY, detail), info.state == _FATAL, True
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import FrameType
 
 from ansible_proxy import __version__
 from ansible_proxy.agent.config import (
@@ -113,6 +115,38 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     cron.add_argument("--path", type=Path, default=DEFAULT_CRON_PATH, help="cron file to write")
+    held = sub.add_parser(
+        "hold",
+        parents=[common],
+        help="pause upgrades and rollbacks of one binary on this host",
+        description="Maintenance: neither `run` nor `check` touches BIN until `release BIN` "
+        "(check still measures and shows it). Safe while cron runs.",
+        epilog=KEYS_HELP,
+        formatter_class=fmt,
+    )
+    held.add_argument("bin", metavar="BIN", help="binaryName in the manifest")
+    held.add_argument("--reason", default="", help="why (kept in the manifest, logged)")
+    released = sub.add_parser(
+        "release",
+        parents=[common],
+        help="end a hold",
+        description="Hand BIN back to the agent and the inspector.",
+        epilog=KEYS_HELP,
+        formatter_class=fmt,
+    )
+    released.add_argument("bin", metavar="BIN", help="binaryName in the manifest")
+    forget = sub.add_parser(
+        "forget",
+        parents=[common],
+        help="lift the quarantine of a version this host marked bad",
+        description="Remove history[SHA] = err of BIN, so the next run installs SHA again if "
+        "it is the latest. SHA: the full sha256 or at least its first 8 characters. "
+        "Safe while cron runs.",
+        epilog=KEYS_HELP,
+        formatter_class=fmt,
+    )
+    forget.add_argument("bin", metavar="BIN", help="binaryName in the manifest")
+    forget.add_argument("sha", metavar="SHA", help="the quarantined sha256 (or its prefix)")
     from ansible_proxy.cluster.cli import add_cluster_parser
 
     add_cluster_parser(sub, common)
@@ -131,6 +165,10 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str]) -> AgentConfig
     return build_config(file_values, env, flags, socket.gethostname())
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     sys.exit(dispatch(args, os.environ))
@@ -145,6 +183,10 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         cfg = load_config(args, env)
         if args.command == "run":
             from ansible_proxy.agent.runner import run_once
+
+            # SIGTERM (a stale-lock takeover, systemd, kill) unwinds like an error: the
+            # bin-manager hears `failed` for work under way, temp files are removed.
+            signal.signal(signal.SIGTERM, _terminated)
 
             return run_once(cfg, args.log_format, args.verbose, env.get(CRASH_ENV, ""))
         if args.command == "status":
@@ -162,6 +204,16 @@ def dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             from ansible_proxy.agent.daemon import run_daemon
 
             return run_daemon(lambda: load_config(args, env), args.interval, args.log_format)
+        if args.command in ("hold", "release", "forget"):
+            from ansible_proxy.agent import maintenance
+
+            if args.command == "hold":
+                print(maintenance.hold(cfg, args.bin, args.reason))
+            elif args.command == "release":
+                print(maintenance.release(cfg, args.bin))
+            else:
+                print(maintenance.forget(cfg, args.bin, args.sha))
+            return EXIT_OK
         from ansible_proxy.agent.daemon import install_cron
 
         path = install_cron(args.path, Path(sys.argv[0]).resolve(), args.config)

@@ -27,6 +27,10 @@ KEYS: dict[str, tuple[str, str]] = {
     "DOWNLOAD_BASE_URL": ("", "download base URL (default $BIN_MANAGER_API/download)"),
     "STORE_DIR": ("/var/lib/ansible-proxy/store", "every version, STORE_DIR/<bin>/<sha256>"),
     "LOCK_TIMEOUT": ("600", "seconds after which a lock is stale"),
+    "STORE_KEEP": (
+        "3",
+        "versions kept in STORE_DIR per binary besides the installed one and its rollback target",
+    ),
     "BIN_MANAGER_TOKEN": ("", "bearer token sent to the API (never logged)"),
     "CA_BUNDLE": ("", "CA file for a private bin-manager certificate"),
     "INSECURE_SKIP_VERIFY": ("", "exactly 1 turns TLS verification off (warned every tick)"),
@@ -78,6 +82,7 @@ class AgentConfig:
     check_failures: int
     max_download_bytes: int
     http_timeout: float
+    store_keep: int = 3
     download_stall_timeout: float = 60.0
     supervisor_timeout: float = 10.0
     prometheus_timeout: float = 3.0
@@ -133,6 +138,7 @@ def build_config(
         check_failures=_int(merged, "CHECK_FAILURES", minimum=1),
         max_download_bytes=_int(merged, "MAX_DOWNLOAD_BYTES", minimum=1),
         http_timeout=_positive(merged, "HTTP_TIMEOUT"),
+        store_keep=_int(merged, "STORE_KEEP"),
         download_stall_timeout=_positive(merged, "DOWNLOAD_STALL_TIMEOUT"),
         supervisor_timeout=_positive(merged, "SUPERVISOR_TIMEOUT"),
         prometheus_timeout=_positive(merged, "PROMETHEUS_TIMEOUT"),

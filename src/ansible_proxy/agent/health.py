@@ -20,6 +20,7 @@ class Outcome(StrEnum):
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"
     UNKNOWN = "unknown"
+    STOPPED = "stopped"  # supervisor's STOPPED: an operator stopped it; not a failure
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ def combine(outcomes: Iterable[Outcome]) -> Outcome:
         return Outcome.UNHEALTHY
     if Outcome.UNKNOWN in seen:
         return Outcome.UNKNOWN
+    if Outcome.STOPPED in seen:
+        return Outcome.STOPPED
     return Outcome.HEALTHY
 
 
@@ -91,7 +94,7 @@ def rolled_back_to(entry: ManagedBinary) -> str:
 def decide(entry: ManagedBinary, health: Health, failures: int, threshold: int) -> Verdict:
     """What to do about one service, given this run's health and earlier failures."""
     outcome = health.outcome
-    if outcome == Outcome.HEALTHY:
+    if outcome in (Outcome.HEALTHY, Outcome.STOPPED):  # a maintenance stop ends a streak
         return Verdict(Action.NONE, failures=0)
     if outcome == Outcome.UNKNOWN:
         return Verdict(Action.NONE, failures=failures)  # neither breaks nor extends a streak

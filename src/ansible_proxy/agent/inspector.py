@@ -148,6 +148,12 @@ def inspect(
     """Check one service, count its failures, and roll it back when it is time."""
     name, log = entry.binary_name, tick.log
     health = check_service(probes, entry, query)
+    if entry.hold:  # `ansible-proxy hold`: measured and shown, never acted on or counted
+        log("debug", f"held ({entry.hold}): {health.outcome}", name, entry.version)
+        return ServiceResult(
+            entry.service_name, name, entry.version, health, Verdict(Action.NONE), "held",
+            entry.hold,
+        )  # fmt: skip
     failures = state.get("failures", name)
     if state.get("counted", name) != entry.version:  # a new version starts a new count
         failures = 0
@@ -163,6 +169,9 @@ def inspect(
         )
 
     reasons = health.reasons()
+    if health.outcome == Outcome.STOPPED:
+        log("info", "stopped (supervisor STOPPED): left alone", name, entry.version)
+        return result("stopped", "stopped by an operator")
     if verdict.action == Action.NONE:
         if reasons:
             log("warning", f"cannot tell: {reasons}", name, entry.version)

@@ -40,6 +40,7 @@ class ManagedBinary:
     previous_version: str = ""
     history: Mapping[str, str] = field(default_factory=dict)
     upgrade_path: Mapping[str, str] = field(default_factory=dict)
+    hold: str = ""  # set by `ansible-proxy hold`: why upgrades and rollbacks are paused
 
 
 class Manifest:
@@ -89,10 +90,19 @@ class Manifest:
         history: Mapping[str, str] | None = None,
         drop_history: tuple[str, ...] = (),
         upgrade_path: Mapping[str, str] | None = None,
+        hold: str | None = None,
     ) -> ManagedBinary:
-        """Change the fields the agent owns for one binary; returns the new entry."""
+        """Change the fields the agent owns for one binary; returns the new entry.
+
+        `hold=""` removes the hold; a non-empty text sets it.
+        """
         index = self.binaries.index(self.get(binary_name))
         raw = self.doc["binaries"][index]
+        if hold is not None:
+            if hold:
+                raw["hold"] = hold
+            elif "hold" in raw:
+                del raw["hold"]
         if version is not None:
             raw["version"] = version
         if previous_version is not None:
@@ -181,9 +191,17 @@ def _entry(path: Path, index: int, raw: Any) -> ManagedBinary:
         if result not in RESULTS:
             raise ConfigError(f"{where}: history[{sha[:12]}] must be '', 'ok' or 'err'")
     upgrade_path = _sha_map(where, raw.get("upgradePath"), "upgradePath")
+    hold = raw.get("hold")
+    if hold in (None, "", False):
+        hold = ""
+    elif hold is True:
+        hold = "held"
+    elif not isinstance(hold, str):
+        raise ConfigError(f"{where}: hold must be true, false or a text (the reason)")
     return ManagedBinary(
-        service, name, port, shas["version"], shas["previousVersion"], history, upgrade_path
-    )
+        service, name, port, shas["version"], shas["previousVersion"], history, upgrade_path,
+        hold,
+    )  # fmt: skip
 
 
 def _sha_map(where: str, raw: Any, key: str) -> dict[str, str]:

@@ -13,7 +13,9 @@ from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError, DeployE
 
 
 def open_log(cfg: AgentConfig, log_format: str, verbose: bool) -> Log:
-    return Log(cfg.log_file, log_format, stderr_if_terminal(), "debug" if verbose else "info")
+    """LOG_FILE, echoed on stderr on a terminal, or always with -v (ssh without -t, scripts)."""
+    echo = sys.stderr if verbose else stderr_if_terminal()
+    return Log(cfg.log_file, log_format, echo, "debug" if verbose else "info")
 
 
 def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "") -> int:
@@ -33,17 +35,18 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
         raise DeployError(describe(exc)) from exc
     finally:
         log.close()
-    tell_failures(tick.failures, code)
+    if log.echo is None:  # else the log lines are on stderr already
+        tell_failures(tick.failures, code)
     return code
 
 
 def tell_failures(failures: list[tuple[int, str]], code: int) -> None:
-    """One line per failed binary on stderr, for cron mail (a terminal has the log already).
+    """One line per failed binary on stderr, for cron mail.
 
     A tick that only has to retry (exit 75: API down, lock held, ...) stays quiet: cron
     would mail every minute while a server restarts. It is in LOG_FILE all the same.
     """
-    if code in (EXIT_OK, EXIT_RETRY) or sys.stderr.isatty():
+    if code in (EXIT_OK, EXIT_RETRY):
         return
     for _, line in failures:
         print(f"ansible-proxy: {line}", file=sys.stderr)

@@ -7,7 +7,7 @@ from ansible_proxy.agent.adapters.store import State
 from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.manifest import ManagedBinary, load_manifest
 
-COLUMNS = ("BINARY", "SERVICE", "INSTALLED", "LATEST SEEN", "LAST RESULT", "ROLLBACK TO")
+COLUMNS = ("BINARY", "SERVICE", "INSTALLED", "LATEST SEEN", "LAST RESULT", "ROLLBACK TO", "HOLD")
 
 
 def _short(sha: str) -> str:
@@ -37,6 +37,7 @@ def render_status(cfg: AgentConfig) -> str:
                 _short(latest if isinstance(latest, str) else ""),
                 last_result(entry),
                 _short(plan.rollback_target(entry)),
+                entry.hold or "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]

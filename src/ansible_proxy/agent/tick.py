@@ -236,6 +236,9 @@ def process_binary(tick: Tick, name: str) -> None:
     overlapping run may have upgraded this binary meanwhile.
     """
     entry = tick.entry(name)
+    if entry.hold:  # `ansible-proxy hold`: not even a crash recovery touches it
+        tick.log("debug", f"held ({entry.hold}): left as it is", name, entry.version)
+        return
     file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
     latest: str | None = None
     unknown: AnsibleProxyError | None = None

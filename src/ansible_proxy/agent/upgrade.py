@@ -42,6 +42,9 @@ def upgrade(tick: Tick, entry: ManagedBinary, target: str, file_sha: str | None)
         # another run may have finished, or moved the binary on, while we waited.
         entry = load_entry(tick, name)
         file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
+        if entry.hold:
+            tick.log("info", f"held meanwhile ({entry.hold}): left as it is", name, target)
+            return
         if plan.recover(entry, file_sha, target).kind != plan.Recovery.NONE:
             tick.log("info", "changed by another run meanwhile: left to the next tick", name)
             return
@@ -85,8 +88,11 @@ def apply(tick: Tick, entry: ManagedBinary, target: str, old: str, held: locks.H
     if reason:
         tick.update_manifest(name, history={target: plan.ERR})
         raise DeployError(f"{name}@{target[:12]}: {reason}; rolled back")
-    tick.update_manifest(name, version=target, previous_version=old, history={target: plan.OK})
+    done = tick.update_manifest(
+        name, version=target, previous_version=old, history={target: plan.OK}
+    )
     tick.log("info", "upgraded and healthy", name, target)
+    prune_store(tick, done)
     _report(tick, entry, target, held, "success")
     try:
         tick.api.report_bin(name, target)
@@ -95,6 +101,18 @@ def apply(tick: Tick, entry: ManagedBinary, target: str, old: str, held: locks.H
             "warning", f"could not report the new version (retried next tick): {exc}", name, target
         )
         tick.state.set("unreported", name, target)
+
+
+def prune_store(tick: Tick, entry: ManagedBinary) -> None:
+    """STORE_KEEP: keep the installed version, its rollback target, any pending target
+    and the STORE_KEEP newest others; never what a rollback or a recovery may need."""
+    needed = {entry.version, plan.rollback_target(entry), plan.pending_target(entry)}
+    removed = tick.store.prune(entry.binary_name, needed - {""}, tick.cfg.store_keep)
+    if removed:
+        short = ", ".join(sha[:12] for sha in removed)
+        tick.log(
+            "info", f"store: removed {len(removed)} old version(s): {short}", entry.binary_name
+        )
 
 
 def ensure_stored(tick: Tick, entry: ManagedBinary, target: str, held: locks.HeldLock) -> None:
@@ -194,6 +212,8 @@ def recover(
         return None
     try:
         entry = load_entry(tick, name)
+        if entry.hold:
+            return None  # held meanwhile: `ansible-proxy release` hands it back
         if plan.recover(entry, tick.state.file_sha(tick.cfg.bin_dir / name), latest) != recovery:
             return entry  # another run converged it meanwhile
         binary = tick.cfg.bin_dir / name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from tests.integration.agent.faults import answer, fault_server
+from tests.integration.agent.faults import answer, fault_server, trickle
 from tests.support.agent import Agent, program, sha256
 from tests.support.procs import wait_until
 from tests.support.server import BinManager
@@ -27,7 +28,10 @@ NOBODY = 65534
 
 def progress(bin_manager: BinManager, node: str = "host-001") -> list[tuple[str, str]]:
     """(targetHash, status) of every progress report of `node`, oldest first."""
-    detail = bin_manager.admin_get(f"/nodes/{node}").json()["data"]
+    answer = bin_manager.admin_get(f"/nodes/{node}")
+    if answer.status_code == 404:  # not registered yet
+        return []
+    detail = answer.json()["data"]
     return [(p["targetHash"], p["status"]) for p in reversed(detail["progress"])]
 
 
@@ -305,3 +309,26 @@ def test_cron_line_keeps_stderr_so_cron_mails_the_failure(
     assert result.stdout == ""
     (mail,) = stderr_lines(result)
     assert mail.startswith("ansible-proxy: app: app@")
+
+
+def test_a_run_ended_by_sigterm_reports_failed(
+    bin_manager: BinManager, supervisord: Supervisord, agent: Agent
+) -> None:
+    content = program("slow") + b"#" * 200_000 + b"\n"
+    sha = bin_manager.publish("slow", content)
+    agent.write_manifest("slow")
+    supervisord.add_program("slow", agent.binary("slow"))
+    with fault_server(trickle(content, 40, 0.5)) as link:  # about 20 s
+        run = agent.spawn(DOWNLOAD_BASE_URL=f"{link.url}/download")
+        try:
+            wait_until(lambda: (sha, "in_progress") in progress(bin_manager), 30, "in_progress")
+            run.send_signal(signal.SIGTERM)  # systemd stopping it, a stale-lock takeover
+            _, err = run.communicate(timeout=30)
+        finally:
+            run.kill()
+            run.wait(10)
+    assert run.returncode == 128 + signal.SIGTERM  # unwound, not killed mid-write
+    assert "Traceback" not in err
+    assert progress(bin_manager)[-1] == (sha, "failed")
+    assert not agent.binary("slow").exists()
+    assert agent.leftovers() == []

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible_proxy.agent.adapters.files import fsync_dir, replace_with_copy, sha256_file
+from ansible_proxy.names import is_sha256
 
 
 class Store:
@@ -41,6 +42,31 @@ class Store:
         os.replace(part, target)
         fsync_dir(target.parent)
         return target
+
+    def prune(self, bin_name: str, needed: set[str], keep_last: int) -> list[str]:
+        """Remove stored versions of a bin except `needed` and the `keep_last` newest others.
+
+        Newest by the stored file's mtime (when it was downloaded or backed up). Partial
+        downloads and anything not named by a sha256 are left alone. Returns the removed.
+        """
+        directory = self.root / bin_name
+        try:
+            with os.scandir(directory) as entries:
+                stored = [
+                    (e.stat().st_mtime_ns, e.name)
+                    for e in entries
+                    if is_sha256(e.name) and e.is_file() and e.name not in needed
+                ]
+        except FileNotFoundError:
+            return []
+        stored.sort(reverse=True)
+        removed = [name for _, name in stored[keep_last:]]
+        for name in removed:
+            with contextlib.suppress(FileNotFoundError):
+                (directory / name).unlink()
+        if removed:
+            fsync_dir(directory)
+        return removed
 
     def keep(self, bin_name: str, sha: str, source: Path) -> None:
         """Store a copy of `source` (the installed binary) before it is replaced."""
