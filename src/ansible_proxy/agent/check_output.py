@@ -20,7 +20,7 @@ from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.health import Outcome
 from ansible_proxy.agent.inspector import ServiceResult, run_check
 from ansible_proxy.agent.logs import Log, stderr_if_terminal
-from ansible_proxy.errors import AnsibleProxyError, ConfigError
+from ansible_proxy.errors import EXIT_RETRY, AnsibleProxyError, ConfigError
 
 CHECK_NAMES = ("process", "port", "alerts")
 _GAUGE = {Outcome.HEALTHY: 1, Outcome.UNHEALTHY: 0, Outcome.UNKNOWN: -1, Outcome.STOPPED: 2}
@@ -113,7 +113,7 @@ def check_command(
         if textfile is not None:
             write_atomic(textfile, render_textfile(results, state, time.time()).encode(), 0o644)
     except AnsibleProxyError as exc:
-        log("error", str(exc))
+        log("warning" if exc.exit_code == EXIT_RETRY else "error", str(exc))
         raise
     finally:
         log.close()

@@ -111,3 +111,40 @@ def trickle(content: bytes, pieces: int, pause: float) -> Handler:
             time.sleep(pause)
 
     return handle
+
+
+def drip(
+    body: bytes,
+    piece: int = 1,
+    pause: float = 2.0,
+    *,
+    headers_at_once: bool = False,
+    content_type: str = "application/json",
+) -> Handler:
+    """The worst slow peer: a 200 answer, status line and headers included, `piece` bytes
+    every `pause` seconds, so no single read ever waits long enough to time out.
+
+    `headers_at_once` sends the status line and headers whole and drips only the body.
+    Stops quietly once the client has hung up.
+    """
+    head = (
+        "HTTP/1.1 200 OK\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+
+    def handle(req: BaseHTTPRequestHandler) -> None:
+        req.close_connection = True
+        data = head + body
+        try:
+            if headers_at_once:
+                req.wfile.write(head)
+                data = body
+            for start in range(0, len(data), piece):
+                req.wfile.write(data[start : start + piece])
+                time.sleep(pause)
+        except OSError:  # the client gave up waiting: what the test wants of it
+            return
+
+    return handle

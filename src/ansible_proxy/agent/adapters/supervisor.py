@@ -24,6 +24,8 @@ _STARTING = ("STARTING",)
 _NOT_RUNNING_FAULT = 70
 _ALREADY_STARTED_FAULT = 60
 _BAD_NAME_FAULT = 10
+_STOPPING = "STOPPING"
+_DEFAULT_STOPWAITSECS = 10.0
 
 
 class SupervisorUnavailable(RetryableError):
@@ -51,6 +53,7 @@ class Supervisor:
 
         self.url = url
         self.timeout = timeout  # SUPERVISOR_TIMEOUT: one whole XML-RPC call
+        self._hung = ""
         transport = SupervisorTransport(user or None, password or None, url)
         self._transport = transport
         # The host part is ignored by the transport: it connects to `url` itself.
@@ -59,6 +62,8 @@ class Supervisor:
         self.service_host = (parts.hostname if parts.scheme == "http" else None) or "127.0.0.1"
 
     def _call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:
+        if self._hung:  # once it failed to answer, do not wait again in this run
+            raise SupervisorHung(self._hung)
         try:
             with deadline(self.timeout):
                 return method(*args)
@@ -66,10 +71,11 @@ class Supervisor:
             raise
         except DeadlineExceeded:
             self._transport.close()
-            raise SupervisorHung(
+            self._hung = (
                 f"supervisor {self.url}: {what}: no answer within {self.timeout:g} s "
                 "(SUPERVISOR_TIMEOUT; is supervisord stopped or hung?)"
-            ) from None
+            )
+            raise SupervisorHung(self._hung) from None
         except PermissionError:
             self._transport.close()
             raise ConfigError(
@@ -112,11 +118,38 @@ class Supervisor:
                 raise DeployError(f"supervisor: start {name}: {fault.faultString}") from None
 
     def stop(self, name: str) -> None:
+        """Stop the program and wait until it has stopped.
+
+        supervisord answers `stopProcess(wait=True)` only once the process is gone, which
+        may be the program's `stopwaitsecs` (then SIGKILL) — longer than one call may
+        take. So the stop is asked without waiting, and the state polled, each call
+        bounded by SUPERVISOR_TIMEOUT, all of it by `stopwaitsecs` plus a margin.
+        """
         try:
-            self._call(f"stop {name}", self._proxy.supervisor.stopProcess, name, True)
+            self._call(f"stop {name}", self._proxy.supervisor.stopProcess, name, False)
         except xmlrpc.client.Fault as fault:
             if fault.faultCode != _NOT_RUNNING_FAULT:
                 raise DeployError(f"supervisor: stop {name}: {fault.faultString}") from None
+            return
+        limit = self._stop_wait(name) + max(self.timeout, 5.0)
+        deadline = time.monotonic() + limit
+        while self.info(name).state == _STOPPING:
+            if time.monotonic() >= deadline:
+                raise DeployError(f"supervisor: {name} still STOPPING after {limit:g} s")
+            time.sleep(0.1)
+
+    def _stop_wait(self, name: str) -> float:
+        """The program's stopwaitsecs (supervisor's default, 10, when it cannot tell)."""
+        try:
+            configs = self._call("config", self._proxy.supervisor.getAllConfigInfo)
+        except (xmlrpc.client.Fault, SupervisorUnavailable):
+            return _DEFAULT_STOPWAITSECS
+        for config in configs if isinstance(configs, list) else []:
+            if isinstance(config, dict) and config.get("name") == name:
+                value = config.get("stopwaitsecs")
+                if isinstance(value, int | float) and value >= 0:
+                    return float(value)
+        return _DEFAULT_STOPWAITSECS
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

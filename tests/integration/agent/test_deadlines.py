@@ -1,0 +1,164 @@
+"""Deadlines of `ansible-proxy run`: a peer that answers a byte at a time, a stalled
+download or a hung supervisord ends the tick (exit 75) within its timeout, with nothing
+replaced, instead of holding it for minutes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.integration.agent.faults import drip, fault_server
+from tests.support.agent import Agent, program, sha256
+from tests.support.server import BinManager
+from tests.support.supervisor import Supervisord
+
+HANG = 30  # seconds: a tick still running by then hangs as before the deadlines; killed
+SLACK = 4  # seconds allowed past a deadline: start-up, the other calls, a busy machine
+
+
+def _run(host: Agent, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """One tick as cron runs it; returns it and how long it took (killed after HANG s)."""
+    start = time.monotonic()
+    try:
+        result = subprocess.run(
+            host.argv("run"),
+            env={**host.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=HANG,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+        result = None
+    if result is None:
+        pytest.fail(f"`ansible-proxy run` still running after {HANG} s:\n{host.log()}")
+    return result, time.monotonic() - start
+
+
+@contextmanager
+def _stopped(supervisord: Supervisord) -> Iterator[None]:
+    """supervisord SIGSTOPped: its socket still takes connections, nothing answers them."""
+    os.kill(supervisord.service.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(supervisord.service.pid, signal.SIGCONT)
+
+
+def _files(host: Agent) -> dict[str, bytes]:
+    """Every file of the host but the log: what a failed tick must leave as it was."""
+    return {
+        str(p.relative_to(host.root)): p.read_bytes()
+        for p in sorted(host.root.rglob("*"))
+        if p.is_file() and p != host.log_file
+    }
+
+
+def _progress(bin_manager: BinManager, sha: str) -> list[str]:
+    """The statuses this node reported for `sha`, oldest first."""
+    reports = bin_manager.admin_get("/nodes/host-001").json()["data"]["progress"]
+    return [p["status"] for p in reversed(reports) if p["targetHash"] == sha]
+
+
+def test_api_dripping_its_answer_ends_the_run_at_http_timeout(tmp_path: Path) -> None:
+    keepalive = b'{"code":0,"message":"success","data":{}}'
+    with fault_server(drip(keepalive)) as api:  # one byte every 2 s, status line included
+        host = Agent(tmp_path / "host", f"{api.url}/api/v1", f"unix://{tmp_path}/none.sock")
+        content = program("1")
+        host.binary("app").write_bytes(content)
+        host.write_manifest("app")
+        doc = host.manifest()
+        doc["binaries"][0]["version"] = sha256(content)
+        host.manifest_path.write_text(json.dumps(doc, indent=2))
+        before = _files(host)
+        result, elapsed = _run(host, HTTP_TIMEOUT="5")
+    assert result.returncode == 75, host.debug(result)
+    assert elapsed < 5 + SLACK, host.debug(result)
+    assert (
+        f"API GET {api.url}/api/v1/keepalive: no complete answer within 5 s (HTTP_TIMEOUT)"
+        in host.log()
+    )
+    assert result.stderr == ""  # a retry: no cron mail
+    assert _files(host) == before
+
+
+def test_stalled_download_is_abandoned_kept_and_finished_by_the_next_run(
+    bin_manager: BinManager, supervisord: Supervisord, agent: Agent
+) -> None:
+    content = program("2") + b"#" * 20_000 + b"\n"  # about 5 minutes at 64 bytes a second
+    sha = bin_manager.publish("app", content)
+    agent.write_manifest("app")
+    supervisord.add_program("app", agent.binary("app"))
+    link = drip(
+        content, piece=64, pause=1.0, headers_at_once=True, content_type="application/octet-stream"
+    )
+    with fault_server(link) as slow:
+        result, elapsed = _run(
+            agent, DOWNLOAD_BASE_URL=f"{slow.url}/download", DOWNLOAD_STALL_TIMEOUT="3"
+        )
+    assert result.returncode == 75, agent.debug(result)
+    assert elapsed < 3 + 2 * SLACK, agent.debug(result)  # the API calls come before it
+    log = agent.log()
+    assert f"download {slow.url}/download/app?sha256={sha}&arch=" in log
+    assert (
+        "stalled: less than 64 KiB in 3 s (DOWNLOAD_STALL_TIMEOUT); "
+        "partial file kept for the next tick"
+    ) in log
+    assert len(slow.requests) == 1  # a slow link stays slow: not retried within the tick
+    kept = (agent.store_dir / "app" / f".{sha}.part").read_bytes()
+    assert 0 < len(kept) < len(content)
+    assert content.startswith(kept)
+    assert not agent.binary("app").exists()
+    assert agent.entry("app")["version"] == ""
+    assert _progress(bin_manager, sha) == ["in_progress", "failed"]
+
+    result = agent.run()  # from the bin-manager itself this time
+    assert result.returncode == 0, agent.debug(result)
+    assert agent.installed_sha("app") == sha
+    assert agent.entry("app")["history"][sha] == "ok"
+    assert _progress(bin_manager, sha)[-1] == "success"
+    assert not (agent.store_dir / "app" / f".{sha}.part").exists()
+    supervisord.wait_running("app")
+
+
+def test_hung_supervisord_ends_the_run_at_supervisor_timeout_with_nothing_replaced(
+    bin_manager: BinManager, supervisord: Supervisord, agent: Agent
+) -> None:
+    sha1 = bin_manager.publish("app", program("1"))
+    agent.write_manifest("app")
+    supervisord.add_program("app", agent.binary("app"))
+    assert agent.run().returncode == 0
+    pid = supervisord.wait_running("app")
+    sha2 = bin_manager.publish("app", program("2"))
+
+    with _stopped(supervisord):
+        result, elapsed = _run(agent, SUPERVISOR_TIMEOUT="2")
+    assert result.returncode == 75, agent.debug(result)
+    assert elapsed < 2 + SLACK + 2, agent.debug(result)  # the download comes before it
+    assert (
+        f"supervisor {supervisord.socket_url}: info app: no answer within 2 s "
+        "(SUPERVISOR_TIMEOUT; is supervisord stopped or hung?)"
+    ) in agent.log()
+    assert agent.installed_sha("app") == sha1
+    entry = agent.entry("app")
+    assert entry["version"] == sha1
+    assert sha2 not in entry["history"]  # not even recorded as attempted
+    assert supervisord.pid("app") == pid  # not restarted
+    assert _progress(bin_manager, sha2) == ["in_progress", "failed"]
+
+    result = agent.run()  # supervisord answers again
+    assert result.returncode == 0, agent.debug(result)
+    assert agent.installed_sha("app") == sha2
+    entry = agent.entry("app")
+    assert (entry["version"], entry["previousVersion"]) == (sha2, sha1)
+    assert entry["history"][sha2] == "ok"
+    assert supervisord.wait_running("app") != pid
