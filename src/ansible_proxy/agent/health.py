@@ -5,7 +5,7 @@ No I/O, no clock: `checks.py` measures, `inspector.py` acts on what is decided h
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -70,6 +70,8 @@ class Action(StrEnum):
     ALREADY_ROLLED_BACK = "left-for-a-person"  # this version is itself a rollback target
     TARGET_BAD = "target-known-bad"
     NOT_SUPERVISED = "not-supervised"  # no supervisor program to restart
+    PINNED = "pinned"  # the bin-manager pinned this release fleet-wide: a person decides
+    TARGET_WITHDRAWN = "target-withdrawn"  # the previous release was pinned away from
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,21 @@ def rolled_back_to(entry: ManagedBinary) -> str:
     return ""
 
 
-def decide(entry: ManagedBinary, health: Health, failures: int, threshold: int) -> Verdict:
-    """What to do about one service, given this run's health and earlier failures."""
+def decide(
+    entry: ManagedBinary,
+    health: Health,
+    failures: int,
+    threshold: int,
+    withdrawn: Collection[str] = (),
+    pinned: bool = False,
+) -> Verdict:
+    """What to do about one service, given this run's health and earlier failures.
+
+    `withdrawn`: the releases of this bin the bin-manager pinned away from (never a
+    rollback target); `pinned`: the installed version is a release the bin-manager pinned.
+    A pinned release that fails is left for a person: going anywhere else would undo the
+    operator's fleet-wide decision on this one host.
+    """
     outcome = health.outcome
     if outcome in (Outcome.HEALTHY, Outcome.STOPPED):  # a maintenance stop ends a streak
         return Verdict(Action.NONE, failures=0)
@@ -101,9 +116,13 @@ def decide(entry: ManagedBinary, health: Health, failures: int, threshold: int) 
     count = failures + 1
     if not entry.version:
         return Verdict(Action.NOT_INSTALLED, failures=count)
+    if pinned:
+        return Verdict(Action.PINNED, failures=count)
     target = plan.rollback_target(entry)
     if not target:
         return Verdict(Action.NO_PATH, failures=count)
+    if target in withdrawn:
+        return Verdict(Action.TARGET_WITHDRAWN, target, count)
     if rolled_back_to(entry):
         return Verdict(Action.ALREADY_ROLLED_BACK, target, count)
     if entry.history.get(target) == plan.ERR:

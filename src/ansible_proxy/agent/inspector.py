@@ -157,8 +157,14 @@ def inspect(
     failures = state.get("failures", name)
     if state.get("counted", name) != entry.version:  # a new version starts a new count
         failures = 0
+    withdrawn, pinned = fleet_view(tick.state, entry)
     verdict = decide(
-        entry, health, failures if isinstance(failures, int) else 0, tick.cfg.check_failures
+        entry,
+        health,
+        failures if isinstance(failures, int) else 0,
+        tick.cfg.check_failures,
+        withdrawn,
+        pinned,
     )
     state.set("failures", name, verdict.failures)
     state.set("counted", name, entry.version)
@@ -189,12 +195,30 @@ def inspect(
     return _roll_back(tick, state, entry, verdict, reasons, result)
 
 
+def fleet_view(agent_state: State, entry: ManagedBinary) -> tuple[frozenset[str], bool]:
+    """(withdrawn releases, is the installed one pinned) as the agent's last poll saw them.
+
+    Read from the agent's state file (STORE_DIR/.state.json), so no API call is needed:
+    a pin is in force when the bin-manager withdrew newer releases and its latest is the
+    version installed here.
+    """
+    raw = agent_state.get("withdrawn", entry.binary_name)
+    withdrawn = (
+        frozenset(s for s in raw if isinstance(s, str)) if isinstance(raw, list) else frozenset()
+    )
+    latest = agent_state.get("latest", entry.binary_name)
+    return withdrawn, bool(withdrawn) and latest == entry.version
+
+
 _WHY: Mapping[Action, str] = {
     Action.NOT_INSTALLED: "not installed by the agent yet: nothing to roll back",
     Action.NO_PATH: "never upgraded by the agent: no rollback path, left untouched",
     Action.ALREADY_ROLLED_BACK: "already rolled back to this version once: left for a person",
     Action.TARGET_BAD: "the previous version is known bad too: left for a person",
     Action.NOT_SUPERVISED: "not a supervisor program: cannot restart it, left untouched",
+    Action.PINNED: "the bin-manager pinned this release fleet-wide: left for a person",
+    Action.TARGET_WITHDRAWN: "the previous release was withdrawn by the bin-manager "
+    "(pinned away from): left for a person",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -73,6 +74,21 @@ def recover(entry: ManagedBinary, file_sha: str | None, latest: str | None = Non
 def rollback_target(entry: ManagedBinary) -> str:
     """The version to go back to from the installed one, following upgradePath."""
     return entry.upgrade_path.get(entry.version, "") or entry.previous_version
+
+
+def usable_rollback_target(entry: ManagedBinary, withdrawn: Collection[str]) -> str:
+    """rollback_target, unless the bin-manager withdrew it or this host marked it bad."""
+    target = rollback_target(entry)
+    if not target or target in withdrawn or entry.history.get(target) == ERR:
+        return ""
+    return target
+
+
+def is_move_back(running: str, withdrawn: Collection[str]) -> bool:
+    """True when the release running here was withdrawn (a pin or a revert moved the fleet
+    to an earlier release): installing the latest is a move back, not an upgrade, and
+    the withdrawn release must never become anyone's rollback target."""
+    return bool(running) and running in withdrawn
 
 
 def processing_time(now: float, lock_created: float) -> int:

@@ -22,6 +22,19 @@ def last_result(entry: ManagedBinary) -> str:
     return f"{result or 'pending'} ({_short(sha)})"
 
 
+def _rollback_cell(entry: ManagedBinary, state: State) -> str:
+    """What the inspector would roll back to, or why nothing (pinned, withdrawn, bad)."""
+    raw = state.get("withdrawn", entry.binary_name)
+    withdrawn = {s for s in raw if isinstance(s, str)} if isinstance(raw, list) else set()
+    if withdrawn and state.get("latest", entry.binary_name) == entry.version:
+        return "- (pinned)"
+    target = plan.rollback_target(entry)
+    if target and not plan.usable_rollback_target(entry, withdrawn):
+        why = "withdrawn" if target in withdrawn else "bad"
+        return f"- ({_short(target)} {why})"
+    return _short(target)
+
+
 def render_status(cfg: AgentConfig) -> str:
     """A plain-text table (no API call: it shows what this host knows)."""
     manifest = load_manifest(cfg.manifest_path)
@@ -36,7 +49,7 @@ def render_status(cfg: AgentConfig) -> str:
                 _short(entry.version),
                 _short(latest if isinstance(latest, str) else ""),
                 last_result(entry),
-                _short(plan.rollback_target(entry)),
+                _rollback_cell(entry, state),
                 entry.hold or "-",
             )
         )
