@@ -10,6 +10,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+from tests.integration.packaging.rotation import config_for, logrotate
 from tests.support.agent import program, sha256
 from tests.support.cluster import SERVICE_PORT, VENV_BIN, ClusterLab, LabHost, running_lab
 from tests.support.procs import wait_until
@@ -27,6 +28,8 @@ def _host_vars(lab: ClusterLab, host: LabHost) -> dict[str, object]:
         "ansible_proxy_config_path": str(etc / "ansible-proxy" / "config"),
         "ansible_proxy_manifest_path": str(etc / "ansible-proxy" / "bin-manifests.json"),
         "ansible_proxy_cron_file": str(etc / "cron.d" / "ansible-proxy"),
+        "ansible_proxy_cron_mailto": "ops@example.org",
+        "ansible_proxy_logrotate_file": str(etc / "logrotate.d" / "ansible-proxy"),
         "ansible_proxy_config": {
             # the bin-manager listens on the test machine's loopback: the namespace hosts
             # reach its API (and its downloads) through the cluster's nginx on the bridge
@@ -119,6 +122,15 @@ def test_role_configures_hosts_idempotently_and_the_agent_then_deploys(tmp_path:
             assert manifest["binaries"][0]["binaryName"] == "hello"
             cron_file = etc / "cron.d" / "ansible-proxy"
             assert _cron_command(cron_file, "check").startswith(str(VENV_BIN / "ansible-proxy"))
+            cron_lines = cron_file.read_text().splitlines()
+            # MAILTO before the jobs: cron mails their stderr (failed deploys) to the team
+            assert cron_lines.index("MAILTO=ops@example.org") < cron_lines.index("SHELL=/bin/sh")
+            log_file = host.root / "ansible-proxy.log"
+            rotation = etc / "logrotate.d" / "ansible-proxy"
+            assert os.stat(rotation).st_mode & 0o777 == 0o644
+            header, body = rotation.read_text().split("\n", 1)
+            assert header.startswith("# ")  # {{ ansible_managed }}
+            assert body == config_for(log_file)  # the shipped file, for this host's LOG_FILE
 
             # Run the `run` line as cron would, inside the host's network namespace.
             command = _cron_command(cron_file, "run").replace(">/dev/null", "").strip()
@@ -136,6 +148,12 @@ def test_role_configures_hosts_idempotently_and_the_agent_then_deploys(tmp_path:
             _wait_running(host)
             entry = json.loads((etc / "ansible-proxy" / "bin-manifests.json").read_text())
             assert entry["binaries"][0]["history"] == {sha: "ok"}
+
+            # The installed logrotate file rotates the log this tick wrote.
+            rotated = logrotate(rotation, tmp_path / f"logrotate-{host.name}.state", "-f")
+            assert (rotated.returncode, rotated.stderr) == (0, "")
+            assert (host.root / "ansible-proxy.log.1").read_text() == log
+            assert not log_file.exists()  # until the next tick writes a line
 
         nodes = lab.bin_manager.admin_get("/nodes").json()["data"]
         assert sorted(node["nodeName"] for node in nodes) == ["node-h1", "node-h2"]
