@@ -2,16 +2,19 @@
 
 Field names are those of the original design (nodeName, cpuArch, osRelease,
 binProxyVersion, binName, sha256, targetHash, processingTime, status) and must not
-change: shell agents written against the original design speak them too.
+change: shell agents written against the original design speak them too. Later fields
+are optional and only ever added: `withdrawn` in the GET /bins answers (present only when
+a pin left newer releases behind) and `reason` in a progress report.
 Every JSON answer is wrapped in `Envelope`: `{"code": 0, "message": "success", "data": …}`.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ansible_proxy.names import (
     ARCHES,
@@ -39,6 +42,14 @@ NodeName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 BinName = Annotated[str, StringConstraints(pattern=BIN_NAME_PATTERN)]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 ShortText = Annotated[str, StringConstraints(max_length=255)]
+
+# A progress report's `reason`: one line for a person (the dashboard shows it as text).
+MAX_REASON = 300
+# Control characters (newlines, escapes, NUL), format characters (bidi overrides,
+# zero-width), lone surrogates and line/paragraph separators: none belongs in one line.
+_NOT_IN_A_LINE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# The newest releases listed as withdrawn in a GET /bins answer, per bin.
+MAX_WITHDRAWN = 20
 
 CODE_OK = 0
 MESSAGE_OK = "success"
@@ -76,7 +87,12 @@ class NodeStatus(_Model):
 
 
 class LatestBin(_Model):
-    """GET /bins/{bin}: the sha256 this node should run."""
+    """GET /bins/{bin}: the sha256 this node should run.
+
+    The project's bin-manager adds `withdrawn: [sha256, …]` only when non-empty: the
+    releases of this bin and arch published after the latest one (an operator pinned back
+    past them), newest first, at most MAX_WITHDRAWN; never the sha256 answered.
+    """
 
     sha256: Sha256
     version: str = "latest"
@@ -97,14 +113,37 @@ class ProgressStatus(StrEnum):
     FAILED = "failed"
 
 
+def is_one_line(text: str) -> bool:
+    """True when `text` has no control, format or separator character (see _NOT_IN_A_LINE)."""
+    return not any(unicodedata.category(char) in _NOT_IN_A_LINE for char in text)
+
+
+def _one_line(text: str) -> str:
+    if not is_one_line(text):
+        raise ValueError("must be one line of text: no control characters (newline, tab, …)")
+    return text
+
+
+Reason = Annotated[str, StringConstraints(max_length=MAX_REASON), AfterValidator(_one_line)]
+
+
 class ProgressReport(_Model):
-    """POST /bins/{bin}/progress: where a node is with one target version."""
+    """POST /bins/{bin}/progress: where a node is with one target version.
+
+    `reason` (optional): why, for a person — who decided and what it saw, e.g.
+    "inspector: alerts: firing HighErrorRate". Stripped; at most MAX_REASON characters and
+    one line, else the report is refused (422) and nothing is stored.
+    """
 
     nodeName: NodeName
     binName: BinName
     targetHash: Sha256
     processingTime: int = Field(ge=0)
     status: ProgressStatus
+    reason: Reason | None = Field(
+        default=None,
+        description=f"why (who decided, what it saw): one line, at most {MAX_REASON} characters",
+    )
 
 
 def ok(data: Any = None) -> dict[str, Any]:

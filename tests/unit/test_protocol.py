@@ -13,6 +13,7 @@ from ansible_proxy.protocol import (
     ProgressReport,
     ProgressStatus,
     is_bin_name,
+    is_one_line,
     normalize_arch,
     ok,
 )
@@ -97,3 +98,32 @@ def test_arch_aliases() -> None:
     assert normalize_arch("ARM64") == "aarch64"
     assert normalize_arch("aarch64") == "aarch64"
     assert normalize_arch("mips") is None
+
+
+def _progress(**extra: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "nodeName": "n",
+        "binName": "manager",
+        "targetHash": SHA,
+        "processingTime": 1,
+        "status": "failed",
+    }
+    return body | extra
+
+
+def test_a_progress_reason_is_optional_stripped_and_one_line() -> None:
+    assert ProgressReport.model_validate(_progress()).reason is None
+    why = "inspector: alerts: firing HighErrorRate"
+    assert ProgressReport.model_validate(_progress(reason=f"  {why} \n")).reason == why
+    assert ProgressReport.model_validate(_progress(reason="ü" * 300)).reason == "ü" * 300
+    assert is_one_line("pin: moved back to 1e133a643068 (withdrawn: 61ba3d2015b5)")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["x" * 301, "two\nlines", "a\ttab", "nul\x00", "\x1b[31mred", "rtl\u202eltr", "p\u2029q"],
+)
+def test_a_progress_reason_too_long_or_not_one_line_is_refused(reason: str) -> None:
+    assert not is_one_line(reason) or len(reason) > 300
+    with pytest.raises(ValidationError, match="reason"):
+        ProgressReport.model_validate(_progress(reason=reason))

@@ -272,7 +272,7 @@ def _roll_back(
     state.set("counted", name, target)
     rollbacks = state.get("rollbacks", entry.service_name)
     state.set("rollbacks", entry.service_name, (rollbacks if isinstance(rollbacks, int) else 0) + 1)
-    queue_report(state, name, bad, target, seconds)
+    queue_report(state, name, bad, target, seconds, f"inspector: {reasons}")
     if still:
         tick.log("error", f"rolled back but still unhealthy: {still}", name, target)
         return result("rolled-back", f"to {target[:12]}, still unhealthy: {still}")
@@ -280,11 +280,13 @@ def _roll_back(
     return result("rolled-back", f"to {target[:12]}: {reasons}")
 
 
-def queue_report(state: State, name: str, bad: str, running: str, seconds: int) -> None:
+def queue_report(
+    state: State, name: str, bad: str, running: str, seconds: int, reason: str = ""
+) -> None:
     """Remember a rollback to report (sent now, or by a later run when the API is back)."""
     pending = state.get("pending", name)
     items: list[Any] = list(pending) if isinstance(pending, list) else []
-    items.append({"bad": bad, "running": running, "seconds": seconds})
+    items.append({"bad": bad, "running": running, "seconds": seconds, "reason": reason})
     state.set("pending", name, items)
 
 
@@ -299,7 +301,13 @@ def flush_reports(api: Api, state: State, log: Log) -> None:
             item = items[0]
             try:
                 if not item.get("progressSent"):
-                    api.report_progress(name, item["bad"], int(item["seconds"]), "failed")
+                    api.report_progress(
+                        name,
+                        item["bad"],
+                        int(item["seconds"]),
+                        "failed",
+                        str(item.get("reason") or ""),
+                    )
                     item["progressSent"] = True
                     state.dirty = True
                 api.report_bin(name, item["running"])

@@ -203,9 +203,12 @@ def keepalive(tick: Tick, info: dict[str, str]) -> None:
 def poll_all(tick: Tick) -> None:
     """GET /bins once, with the last answer's ETag; on any failure each bin is polled alone."""
     saved_bins, etag = tick.state.get("batch", "bins"), tick.state.get("batch", "etag")
+    saved_withdrawn = tick.state.get("batch", "withdrawn")
     previous = None
-    if isinstance(saved_bins, dict) and isinstance(etag, str):
-        previous = Batch(saved_bins, etag)
+    # A state file from before `withdrawn` was kept: ask afresh once, or a 304 would hide
+    # a pin in force.
+    if isinstance(saved_bins, dict) and isinstance(etag, str) and isinstance(saved_withdrawn, dict):
+        previous = Batch(saved_bins, etag, saved_withdrawn)
     try:
         answer = tick.api.latest_all(previous)
     except AnsibleProxyError as exc:
@@ -217,6 +220,7 @@ def poll_all(tick: Tick) -> None:
     tick.batch = answer.bins
     tick.state.set("batch", "bins", answer.bins)
     tick.state.set("batch", "etag", answer.etag)
+    tick.state.set("batch", "withdrawn", answer.withdrawn)
 
 
 def latest_for(tick: Tick, name: str) -> str:
@@ -236,16 +240,20 @@ def process_binary(tick: Tick, name: str) -> None:
     overlapping run may have upgraded this binary meanwhile.
     """
     entry = tick.entry(name)
-    if entry.hold:  # `ansible-proxy hold`: not even a crash recovery touches it
-        tick.log("debug", f"held ({entry.hold}): left as it is", name, entry.version)
-        return
-    file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
     latest: str | None = None
     unknown: AnsibleProxyError | None = None
     try:
         latest = latest_for(tick, name)
     except AnsibleProxyError as exc:  # recovery needs no answer from the API
         unknown = exc
+    if latest is not None:
+        tick.state.set("latest", name, latest)
+        # For the inspector and `status`: never roll back to these, leave a pinned one be.
+        tick.state.set("withdrawn", name, list(tick.api.withdrawn.get(name, ())))
+    if entry.hold:  # `ansible-proxy hold`: not even a crash recovery touches it
+        tick.log("debug", f"held ({entry.hold}): left as it is", name, entry.version)
+        return
+    file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
     recovery = plan.recover(entry, file_sha, latest)
     if recovery.kind != plan.Recovery.NONE:
         from ansible_proxy.agent import upgrade
@@ -257,7 +265,6 @@ def process_binary(tick: Tick, name: str) -> None:
         file_sha = tick.state.file_sha(tick.cfg.bin_dir / name)
     if unknown is not None or latest is None:
         raise unknown or RetryableError(f"no latest version known for {name}")
-    tick.state.set("latest", name, latest)
     action = plan.decide(entry, latest)
     if action == plan.Action.NOTHING:
         tick.log("debug", "up to date", name, latest)

@@ -14,18 +14,24 @@ from ansible_proxy.agent import plan
 from ansible_proxy.agent.adapters import download, locks
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.agent.switch import switch_binary
-from ansible_proxy.agent.tick import Tick
+from ansible_proxy.agent.tick import Tick, describe
 from ansible_proxy.errors import DeployError, RetryableError
 
 PROGRESS_EVERY = 5.0
 
 
 def _report(
-    tick: Tick, entry: ManagedBinary, target: str, held: locks.HeldLock, status: str
+    tick: Tick,
+    entry: ManagedBinary,
+    target: str,
+    held: locks.HeldLock,
+    status: str,
+    reason: str = "",
 ) -> None:
+    """Progress to the bin-manager; `reason` says who decided and why (the dashboard)."""
     seconds = plan.processing_time(tick.clock(), held.created)
     try:
-        tick.api.report_progress(entry.binary_name, target, seconds, status)
+        tick.api.report_progress(entry.binary_name, target, seconds, status, reason)
     except RetryableError as exc:  # progress is informative: never fail a deploy over it
         tick.log("warning", f"progress report failed: {exc}", entry.binary_name, target)
 
@@ -60,7 +66,8 @@ def upgrade(tick: Tick, entry: ManagedBinary, target: str, file_sha: str | None)
             if file_sha is not None and (not old or file_sha == old):
                 tick.store.keep(name, file_sha, binary)  # the backup SPEC §5 4.4 asks for
                 old = file_sha
-            apply(tick, entry, target, old, held)
+            withdrawn = frozenset(tick.api.withdrawn.get(name, ()))
+            apply(tick, entry, target, old, held, withdrawn)
     finally:
         held.release()
 
@@ -72,28 +79,72 @@ def _failed_on_error(
     """Every way out after `in_progress` but success reports `failed`: no event stays open."""
     try:
         yield
-    except BaseException:
-        _report(tick, entry, target, held, "failed")
+    except DeployFailed as exc:
+        _report(tick, entry, target, held, "failed", exc.reason)
+        raise
+    except BaseException as exc:
+        why = "stopped (SIGTERM)" if isinstance(exc, SystemExit) else describe(exc)
+        _report(tick, entry, target, held, "failed", f"agent: {why}")
         raise
 
 
-def apply(tick: Tick, entry: ManagedBinary, target: str, old: str, held: locks.HeldLock) -> None:
-    """Record the attempt, switch, then record and report the result (failures raise)."""
+class DeployFailed(DeployError):
+    """The new version was unhealthy in the watch window; `reason` is for the dashboard."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def apply(
+    tick: Tick,
+    entry: ManagedBinary,
+    target: str,
+    old: str,
+    held: locks.HeldLock,
+    withdrawn: frozenset[str] = frozenset(),
+) -> None:
+    """Record the attempt, switch, then record and report the result (failures raise).
+
+    When `old` was withdrawn by the bin-manager (a pin moved the fleet back), this is a
+    move back: `old` is never recorded as a rollback target nor rolled back to.
+    """
     name = entry.binary_name
+    back = plan.is_move_back(old, withdrawn)
     # Ask supervisor first: an unknown program or an unreachable supervisord changes nothing.
     tick.supervisor.info(entry.service_name)
-    entry = tick.update_manifest(name, history={target: plan.PENDING}, upgrade_path={target: old})
-    reason = switch_binary(tick.switch_context(), entry, target, old)
+    entry = tick.update_manifest(
+        name, history={target: plan.PENDING}, upgrade_path={} if back else {target: old}
+    )
+    reason = switch_binary(tick.switch_context(), entry, target, None if back else old)
     tick.crash("before-manifest")
+    earlier = entry.upgrade_path.get(target, "")  # what `target` itself replaced, once
+    if reason and back:
+        tick.update_manifest(
+            name, version=target, previous_version=earlier, history={target: plan.ERR}
+        )
+        raise DeployFailed(
+            f"{name}@{target[:12]}: {reason}; not rolled back: {old[:12]} was withdrawn by "
+            "the bin-manager (pinned away from): left for a person",
+            f"pin: the pinned release is unhealthy: {reason}",
+        )
     if reason:
         tick.update_manifest(name, history={target: plan.ERR})
-        raise DeployError(f"{name}@{target[:12]}: {reason}; rolled back")
+        raise DeployFailed(f"{name}@{target[:12]}: {reason}; rolled back", f"watch: {reason}")
     done = tick.update_manifest(
-        name, version=target, previous_version=old, history={target: plan.OK}
+        name,
+        version=target,
+        previous_version=earlier if back else old,
+        history={target: plan.OK},
     )
-    tick.log("info", "upgraded and healthy", name, target)
+    if back:
+        why = f"pin: moved back to {target[:12]} (withdrawn: {old[:12]})"
+        tick.log("info", f"moved back: {old[:12]} was withdrawn by the bin-manager", name, target)
+    else:
+        why = ""
+        tick.log("info", "upgraded and healthy", name, target)
     prune_store(tick, done)
-    _report(tick, entry, target, held, "success")
+    _report(tick, entry, target, held, "success", why)
     try:
         tick.api.report_bin(name, target)
     except RetryableError as exc:

@@ -1,4 +1,5 @@
-"""The admin subcommands of `bin-manager` (publish, pin, pause, resume, list) over HTTP.
+"""The admin subcommands of `bin-manager` (publish, pin, pause, resume, list,
+delete-release) over HTTP.
 
 Owns the httpx client of the admin CLI; server errors become our error tree.
 """
@@ -15,22 +16,30 @@ from typing import Any
 import httpx
 
 from ansible_proxy.errors import ConfigError, RetryableError
-from ansible_proxy.protocol import API_PREFIX, is_bin_name
+from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_sha256
+from ansible_proxy.server.admin_token import WHERE_TO_SET, admin_token
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 CHUNK = 1024 * 1024
 
 
 def add_subcommands(sub: Any) -> None:
-    """Add publish, pin, pause, resume and list to the `bin-manager` parser."""
+    """Add publish, pin, pause, resume, list and delete-release to the `bin-manager` parser."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", help=f"bin-manager URL (BIN_MANAGER_URL, {DEFAULT_SERVER})")
     common.add_argument("--ca-bundle", type=Path, help="CA file for a private certificate")
+    common.add_argument(
+        "--admin-token-file",
+        type=Path,
+        metavar="PATH",
+        help="file holding the admin token; wins over BIN_MANAGER_ADMIN_TOKEN, which wins "
+        "over BIN_MANAGER_ADMIN_TOKEN_FILE",
+    )
 
     publish = sub.add_parser(
         "publish",
         parents=[common],
-        help="upload FILE as the latest release of a bin (token: BIN_MANAGER_ADMIN_TOKEN)",
+        help="upload FILE as the latest release of a bin",
     )
     publish.add_argument("file", type=Path)
     publish.add_argument("--name", required=True, help="bin name")
@@ -48,12 +57,31 @@ def add_subcommands(sub: Any) -> None:
     listing.add_argument("what", choices=["bins", "releases", "nodes"])
     listing.add_argument("bin", nargs="?", help="the bin, for `list releases`")
 
+    delete = sub.add_parser(
+        "delete-release",
+        parents=[common],
+        help="delete a release nothing uses (and its artifact, unless another release shares it)",
+        description="Delete the release of BIN with content SHA256 and, when no other release "
+        "has that content, its artifact. Refused while it is the latest of its arch, a paused "
+        "rollout still answers it, or a node last reported running it.",
+    )
+    delete.add_argument("bin")
+    delete.add_argument("sha256")
+    delete.add_argument(
+        "--arch", help="x86_64 or aarch64; needed only when several arches have that content"
+    )
+
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Run one admin subcommand; print its result on stdout."""
     server = (args.server or env.get("BIN_MANAGER_URL") or DEFAULT_SERVER).rstrip("/")
     server = server.removesuffix(API_PREFIX)
-    token = env.get("BIN_MANAGER_ADMIN_TOKEN", "")
+    token = admin_token(args.admin_token_file, env)
+    if token is not None and not (token.isascii() and token.isprintable()):
+        raise ConfigError(
+            "the admin token has characters an HTTP header cannot carry "
+            "(non-ASCII or control characters)"
+        )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     verify = _trust(args.ca_bundle)
     base = f"{server}{API_PREFIX}/admin"
@@ -73,6 +101,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         elif args.command in ("pause", "resume"):
             _call(http, "POST", f"{base}/bins/{args.bin}/{args.command}")
             print(f"{args.bin}: {'paused' if args.command == 'pause' else 'resumed'}")
+        elif args.command == "delete-release":
+            print(_delete_release(http, base, args.bin, args.sha256, args.arch))
         else:
             print(json.dumps(_list(http, base, args.what, args.bin), indent=2))
     return 0
@@ -118,6 +148,27 @@ def _list(http: httpx.Client, base: str, what: str, bin_name: str | None) -> Any
     return _call(http, "GET", f"{base}/{what}")
 
 
+# What the server did with the file of a deleted release, as the CLI says it.
+_ARTIFACT = {
+    "removed": "its artifact was removed from the store",
+    "shared": "its artifact stays: another release has the same content",
+    "missing": "its artifact was already missing from the store",
+    "left": "its artifact could not be removed (the server's log says why); it is never served",
+}
+
+
+def _delete_release(
+    http: httpx.Client, base: str, bin_name: str, sha256: str, arch: str | None
+) -> str:
+    wanted = sha256.strip().lower()
+    if not is_sha256(wanted):  # it becomes part of the URL: nothing but a digest
+        raise ConfigError(f"invalid sha256 {sha256[:80]!r}: expected 64 hex digits")
+    params = {"arch": arch} if arch else {}
+    data = _call(http, "DELETE", f"{base}/bins/{bin_name}/releases/{wanted}", params=params)
+    artifact = _ARTIFACT.get(data.get("artifact"), f"artifact: {data.get('artifact')}")
+    return f"deleted {data['binName']} {data['arch']} release {data['sha256']}; {artifact}"
+
+
 def _call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
     """The `data` of a success envelope; our errors otherwise."""
     try:
@@ -131,6 +182,11 @@ def _call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
     message = body.get("message") if isinstance(body, dict) else None
     if response.status_code >= 500:
         raise RetryableError(f"bin-manager answered {response.status_code}: {message or ''}")
+    if response.status_code == 401:
+        raise ConfigError(
+            f"the bin-manager refused the admin token (401): {WHERE_TO_SET} to the server's "
+            f"admin token (the server said: {message or 'unauthorized'})"
+        )
     if response.status_code >= 400 or not isinstance(body, dict) or body.get("code") != 0:
         raise ConfigError(f"bin-manager refused ({response.status_code}): {message or body}")
     return body.get("data")

@@ -1,4 +1,5 @@
-"""`bin-manager`: serve the API, or publish/pin/pause/resume/list over the admin API.
+"""`bin-manager`: serve the API, or publish/pin/pause/resume/list/delete-release over the
+admin API.
 
 The only server module that reads os.environ for flags, parses arguments and exits.
 The server's modules are imported only by `serve`, so the admin commands start fast.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ansible_proxy import __version__
 from ansible_proxy.errors import AnsibleProxyError, ConfigError
 from ansible_proxy.server import admin_client
+from ansible_proxy.server.admin_token import admin_token
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -37,9 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run the HTTP API",
-        description="Run the API. Admin token: BIN_MANAGER_ADMIN_TOKEN or --admin-token-file; "
-        "optional agent token: BIN_MANAGER_AGENT_TOKEN; upload limit: "
-        "BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
+        description="Run the API. Admin token: --admin-token-file, else BIN_MANAGER_ADMIN_TOKEN, "
+        "else the file named by BIN_MANAGER_ADMIN_TOKEN_FILE; optional agent token: "
+        "BIN_MANAGER_AGENT_TOKEN; upload limit: BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="TCP port (8080)")
@@ -59,7 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="no admin token at all (demos only)",
     )
-    serve.add_argument("--admin-token-file", type=Path, help="file holding the admin token")
+    serve.add_argument(
+        "--admin-token-file",
+        type=Path,
+        help="file holding the admin token (wins over BIN_MANAGER_ADMIN_TOKEN and "
+        "BIN_MANAGER_ADMIN_TOKEN_FILE)",
+    )
     serve.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate")
     serve.add_argument("--ssl-keyfile", type=Path, help="private key of --ssl-certfile")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -96,16 +103,11 @@ def _serve(args: argparse.Namespace) -> int:
     from ansible_proxy.server.app import create_app
     from ansible_proxy.server.settings import load_settings
 
-    admin_token = None
-    if args.admin_token_file is not None:
-        try:
-            admin_token = args.admin_token_file.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read --admin-token-file: {exc.strerror}") from None
+    token = admin_token(args.admin_token_file, os.environ)
     if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
         raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
     settings = load_settings(
-        admin_token=admin_token,
+        admin_token=token,
         data_dir=args.data_dir,
         database_url=args.database_url,
         insecure_no_auth=args.insecure_no_auth,

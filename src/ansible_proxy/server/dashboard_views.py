@@ -1,7 +1,10 @@
 """What each dashboard page shows, read from the database as plain dicts for the templates.
 
 A node is *stale* when it has not called the API for STALE_AFTER (three missed
-one-minute cron ticks). A failed progress report means the node rolled that target back.
+one-minute cron ticks). A failed progress report means the node rolled that target back:
+after a failed upgrade, or — when the node had upgraded to it fine, or the inspector says
+so — a rollback of a version that ran. The report's reason, `who: why` as agents write
+it ("inspector: alerts: firing HighErrorRate"), says who decided it and why.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ from ansible_proxy.server.db.models import Bin, Event, Latest, Node, NodeBin, Pr
 
 STALE_AFTER = timedelta(minutes=3)
 ACTIVITY_LIMIT = 200
+# Who, by the first word of a reason; another first word is shown as part of the reason.
+DECIDERS = {
+    "watch": "the agent's watch",
+    "inspector": "the inspector",
+    "pin": "an operator's pin",
+}
 
 
 def ago(moment: datetime | None, now: datetime) -> str:
@@ -30,6 +39,47 @@ def ago(moment: datetime | None, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
     return f"{seconds} s ago"
+
+
+def _decider(reason: str | None) -> tuple[str | None, str]:
+    """(who, why) of a reason: who is a key of DECIDERS, or None (the whole reason is why)."""
+    who, colon, why = (reason or "").partition(":")
+    key = who.strip().lower()
+    if colon and key in DECIDERS:
+        return key, why.strip()
+    return None, reason or ""
+
+
+def because(reason: str | None) -> str | None:
+    """A progress reason as the dashboard words it: "by the inspector: alerts: …"."""
+    if not reason:
+        return None
+    who, why = _decider(reason)
+    if who is None:
+        return f"— {why}"
+    return f"by {DECIDERS[who]}: {why}" if why else f"by {DECIDERS[who]}"
+
+
+def explain(rows: list[dict[str, Any]]) -> None:
+    """Set `event` and `because` on progress rows (listings' shape), given newest first.
+
+    event: a failed report is a "rollback" when the node had upgraded to that target fine
+    (an earlier success in `rows`) or the inspector reports it, else a "failed" upgrade; a
+    success a pin caused is "moved-back"; other reports keep their status.
+    """
+    upgraded: set[tuple[str, str, str]] = set()
+    for row in reversed(rows):
+        key = (row["nodeName"], row["binName"], row["targetHash"])
+        who, _ = _decider(row.get("reason"))
+        event = row["status"]
+        if event == "failed" and (key in upgraded or who == "inspector"):
+            event = "rollback"
+        elif event == "success" and who == "pin":
+            event = "moved-back"
+        if row["status"] == "success":
+            upgraded.add(key)
+        row["event"] = event
+        row["because"] = because(row.get("reason"))
 
 
 def _node_row(node: Node, now: datetime) -> dict[str, Any]:
@@ -132,6 +182,7 @@ def bin_page(session: Session, bin_: Bin, now: datetime) -> dict[str, Any]:
                 "releases": [r for r in releases if r["arch"] == arch],
             }
         )
+    explain(progress)
     failures = [row for row in progress if row["status"] == "failed"]
     for row in failures:
         row["ago"] = ago(_parse(row["reportedAt"]), now)
@@ -156,13 +207,15 @@ def node_page(session: Session, node: Node, now: datetime) -> dict[str, Any]:
         bin_ = session.scalars(select(Bin).where(Bin.name == row["binName"])).one()
         latest = _latest(session, bin_)
         row["latest"] = latest.get(_arch(node.cpu_arch)) == row["sha256"]
+    explain(detail["progress"])
     timeline = [
-        {"at": row["reportedAt"], "kind": row["status"], "bin": row["binName"],
-         "sha256": row["targetHash"], "seconds": row["processingTime"]}
+        {"at": row["reportedAt"], "kind": row["event"], "bin": row["binName"],
+         "sha256": row["targetHash"], "seconds": row["processingTime"],
+         "because": row["because"]}
         for row in detail["progress"]
     ] + [
         {"at": row["reportedAt"], "kind": "reported", "bin": row["binName"],
-         "sha256": row["sha256"], "seconds": None}
+         "sha256": row["sha256"], "seconds": None, "because": None}
         for row in detail["reports"]
     ]  # fmt: skip
     timeline.sort(key=lambda item: item["at"] or "", reverse=True)
@@ -209,7 +262,7 @@ def activity(session: Session, now: datetime) -> list[dict[str, Any]]:
     """Publishes, pins, pauses, resumes, and the fleet's upgrades and rollbacks, newest first."""
     items: list[dict[str, Any]] = [
         {"at": event.at, "kind": event.kind, "bin": event.bin_name, "arch": event.arch,
-         "sha256": event.sha256, "node": None}
+         "sha256": event.sha256, "node": None, "because": None}
         for event in session.scalars(
             select(Event).order_by(Event.id.desc()).limit(ACTIVITY_LIMIT)
         )
@@ -222,11 +275,18 @@ def activity(session: Session, now: datetime) -> list[dict[str, Any]]:
         .order_by(ProgressRow.id.desc())
         .limit(ACTIVITY_LIMIT)
     )
-    for row, node_name, bin_name in rows:
-        kind = "upgrade" if row.status == "success" else "rollback"
+    reports = [
+        {"nodeName": node_name, "binName": bin_name, "targetHash": row.target_hash,
+         "status": row.status, "reason": row.reason, "at": row.reported_at}
+        for row, node_name, bin_name in rows
+    ]  # fmt: skip
+    explain(reports)
+    for report in reports:
+        kind = "upgrade" if report["event"] == "success" else "rollback"
         items.append(
-            {"at": row.reported_at, "kind": kind, "bin": bin_name, "arch": None,
-             "sha256": row.target_hash, "node": node_name}
+            {"at": report["at"], "kind": kind, "bin": report["binName"], "arch": None,
+             "sha256": report["targetHash"], "node": report["nodeName"],
+             "because": report["because"]}
         )  # fmt: skip
     items.sort(key=lambda item: item["at"], reverse=True)
     for item in items:

@@ -24,7 +24,7 @@ from ansible_proxy.protocol import API_PREFIX, is_bin_name, normalize_arch, ok
 from ansible_proxy.server import batch
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.heartbeats import Heartbeats
-from ansible_proxy.server.pointers import PointerCache
+from ansible_proxy.server.pointers import PointerCache, latest_data
 from ansible_proxy.server.settings import Settings
 
 KEEPALIVE = f"{API_PREFIX}/keepalive"
@@ -110,10 +110,13 @@ class AgentFastPath:
         arch = _arch(_query(scope))
         if arch is None:
             return None
-        pointer = self.pointers.peek(name, arch)
-        if pointer is None or pointer.paused or pointer.sha256 is None:
+        cached = self.pointers.peek(name, arch)
+        if cached is None:
             return None
-        body = ok({"sha256": pointer.sha256, "version": "latest"})
+        pointer, withdrawn = cached
+        if pointer.paused or pointer.sha256 is None:
+            return None
+        body = ok(latest_data(pointer.sha256, withdrawn))
         return _ONE_BIN_ROUTE, 200, *_json(body)
 
     def _authorized(self, scope: Scope) -> bool:

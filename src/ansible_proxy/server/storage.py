@@ -4,14 +4,22 @@ Owns the files under the data directory's `artifacts/`. An upload goes to `artif
 is hashed while streaming, fsynced and renamed into place; only then may a release row
 point at it. Files are served only through a committed release row, so a temp file or
 an orphan left by a crash is never served; temp files are removed on start.
+
+Deleting a release removes its file once no row points at that content. `adding()` (a
+shared lock, held by a publish from "the file is in place" until its row is committed)
+and `removing()` (an exclusive one) keep a publish of the same content from losing its
+file to a concurrent delete; flock works between the processes of `--workers` and, on
+NFS, between replicas.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BufferedWriter
 from pathlib import Path
@@ -20,6 +28,8 @@ import anyio.to_thread
 
 from ansible_proxy.protocol import is_sha256
 from ansible_proxy.server.problems import TooLarge
+
+LOCK_NAME = ".lock"  # artifacts/.lock: never a digest, so never served or removed
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,38 @@ class ArtifactStore:
 
     def has(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
+
+    @contextmanager
+    def adding(self) -> Iterator[None]:
+        """Hold while a new release row comes to point at a stored file (until its commit)."""
+        with self._locked(fcntl.LOCK_SH):
+            yield
+
+    @contextmanager
+    def removing(self) -> Iterator[None]:
+        """Hold while deciding whether a file is still needed and removing it."""
+        with self._locked(fcntl.LOCK_EX):
+            yield
+
+    def remove(self, sha256: str) -> bool:
+        """Remove the file of `sha256` (call inside `removing()`); False when it was absent."""
+        target = self.path_for(sha256)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(target.parent)
+        return True
+
+    @contextmanager
+    def _locked(self, operation: int) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, operation)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     async def receive(self, chunks: AsyncIterator[bytes], limit: int) -> StoredArtifact:
         """Stream `chunks` to a temp file, hash it, and move it into place atomically."""

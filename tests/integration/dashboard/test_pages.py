@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page
 
 from tests.integration.dashboard.conftest import Fleet, login, shot
@@ -110,3 +111,55 @@ def test_pages_need_the_admin_token_by_default(bin_manager: BinManager, page: Pa
     cookie = next(c for c in page.context.cookies() if c["name"] == "bm_dashboard")
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
+
+
+def test_a_rollback_says_who_and_why(
+    fleet: Fleet, page: Page, tmp_path: Path, browser_errors: list[str]
+) -> None:
+    url = fleet.manager.url
+    why = "inspector: alerts: firing <b>HighErrorRate</b>"  # markup, shown as text
+    with httpx.Client() as http:
+        for node, status, reason in (
+            ("web-01", "failed", why),  # web-01 had upgraded to v2 fine
+            ("web-02", "failed", "watch: hello is BACKOFF after restart (exit status 3)"),
+            ("web-01", "success", f"pin: moved back to {fleet.v1[:12]}"),
+        ):
+            body = {
+                "nodeName": node,
+                "binName": "hello",
+                "targetHash": fleet.v2 if status == "failed" else fleet.v1,
+                "processingTime": 5,
+                "status": status,
+                "reason": reason,
+            }
+            assert http.post(f"{fleet.manager.api}/bins/hello/progress", json=body).is_success
+    login(page, fleet.manager)
+
+    page.goto(f"{url}/dashboard/nodes/web-01")
+    shot(page, tmp_path, "node-rollback")
+    timeline = page.locator("#timeline li").all_inner_texts()
+    assert f"moved back to {fleet.v1[:12]}" in timeline[0]
+    assert f"by an operator's pin: moved back to {fleet.v1[:12]}" in timeline[0]
+    assert f"rolled back from {fleet.v2[:12]}, which had upgraded fine" in timeline[1]
+    assert "by the inspector: alerts: firing <b>HighErrorRate</b>" in timeline[1]
+    assert "failed upgrading" not in timeline[1]
+    assert page.locator("#timeline b", has_text="HighErrorRate").count() == 0
+
+    page.goto(f"{url}/dashboard/nodes/web-02")
+    timeline = page.locator("#timeline li").all_inner_texts()
+    assert f"failed upgrading to {fleet.v2[:12]}, rolled back" in timeline[0]
+    assert "by the agent's watch: hello is BACKOFF after restart (exit status 3)" in timeline[0]
+
+    page.goto(f"{url}/dashboard/bins/hello")
+    failures = page.locator("#failures tbody tr").all_inner_texts()
+    assert "web-02" in failures[0]  # newest first
+    assert "failed → rolled back" in failures[0]
+    assert "web-01" in failures[1]
+    assert "ran, then rolled back" in failures[1]
+    assert "by the inspector: alerts: firing <b>HighErrorRate</b>" in failures[1]
+
+    page.goto(f"{url}/dashboard/activity")
+    rows = page.locator("#activity tbody tr").all_inner_texts()
+    assert any("by the inspector: alerts: firing <b>HighErrorRate</b>" in row for row in rows)
+    assert page.locator("#activity b").count() == 0
+    assert browser_errors == []

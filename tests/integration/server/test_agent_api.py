@@ -220,3 +220,127 @@ def test_operations_endpoints(server: BinManager, http: httpx.Client, name: str,
     assert "bin_manager_nodes " in text
     assert 'route="/api/v1/bins/{bin_name}",status="200"' in text
     assert 'route="/api/v1/keepalive",status="200"' in text
+
+
+V3 = b"\x7fELF version three" * 100
+V4 = b"\x7fELF version four" * 100
+
+
+def _batch(http: httpx.Client, node: str | None = None) -> httpx.Response:
+    params = {"arch": "x86_64"} | ({"nodeName": node} if node else {})
+    response = http.get("/bins", params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_a_pin_withdraws_the_newer_releases_until_a_publish(
+    server: BinManager, http: httpx.Client, name: str
+) -> None:
+    v1 = server.publish(name, V1)
+    v2 = server.publish(name, V2)
+    v3 = server.publish(name, V3)
+    arm = server.publish(name, ARM, arch="aarch64")
+    # Nothing pinned: the answers of the original design, without the field.
+    assert envelope(http.get(f"/bins/{name}"), 200)["data"] == {"sha256": v3, "version": "latest"}
+    before = _batch(http)
+    assert name not in before.json()["data"].get("withdrawn", {})
+
+    server.pin(name, v1)  # a fleet-wide rollback past v2 and v3
+    data = envelope(http.get(f"/bins/{name}", params={"arch": "x86_64"}), 200)["data"]
+    assert data == {"sha256": v1, "version": "latest", "withdrawn": [v3, v2]}
+    pinned = _batch(http)
+    assert pinned.json()["data"]["bins"][name] == v1
+    assert pinned.json()["data"]["withdrawn"][name] == [v3, v2]
+    assert pinned.headers["etag"] != before.headers["etag"]
+    # Per arch: the aarch64 latest was not pinned away from anything.
+    other = envelope(http.get(f"/bins/{name}", params={"arch": "aarch64"}), 200)["data"]
+    assert other == {"sha256": arm, "version": "latest"}
+
+    server.pin(name, v2)
+    data = envelope(http.get(f"/bins/{name}"), 200)["data"]
+    assert data == {"sha256": v2, "version": "latest", "withdrawn": [v3]}
+
+    assert server.publish(name, V3) == v3  # published again: the latest, nothing newer
+    assert envelope(http.get(f"/bins/{name}"), 200)["data"] == {"sha256": v3, "version": "latest"}
+    assert name not in _batch(http).json()["data"].get("withdrawn", {})
+
+    server.pin(name, v1)
+    v4 = server.publish(name, V4)  # a new release moves the latest past every withdrawn one
+    assert envelope(http.get(f"/bins/{name}"), 200)["data"] == {"sha256": v4, "version": "latest"}
+    assert name not in _batch(http).json()["data"].get("withdrawn", {})
+
+
+def test_a_paused_node_is_never_told_its_release_is_withdrawn(
+    server: BinManager, http: httpx.Client, name: str, node: str
+) -> None:
+    v1 = server.publish(name, V1)
+    v2 = server.publish(name, V2)
+    envelope(http.post("/keepalive", json=node_info(node)), 200)
+    report = {"nodeName": node, "binName": name, "sha256": v2, "version": "latest"}
+    envelope(http.post(f"/bins/{name}", json=report), 200)
+    server.pause(name)
+    v3 = server.publish(name, V3)
+    server.pin(name, v1)  # while paused: the node stays on v2, which the pin withdrew
+
+    ask = {"nodeName": node, "arch": "x86_64"}
+    data = envelope(http.get(f"/bins/{name}", params=ask), 200)["data"]
+    assert data == {"sha256": v2, "version": "latest", "withdrawn": [v3]}
+    batch = _batch(http, node).json()["data"]
+    assert (batch["bins"][name], batch["withdrawn"][name]) == (v2, [v3])
+    newcomer = envelope(http.get(f"/bins/{name}", params={"nodeName": node + "-new"}), 200)
+    assert newcomer["data"] == {"sha256": v2, "version": "latest", "withdrawn": [v3]}
+
+    server.resume(name)
+    data = envelope(http.get(f"/bins/{name}", params=ask), 200)["data"]
+    assert data == {"sha256": v1, "version": "latest", "withdrawn": [v3, v2]}
+
+
+def _progress(name: str, node: str, target: str, **extra: object) -> dict[str, object]:
+    return {
+        "nodeName": node,
+        "binName": name,
+        "targetHash": target,
+        "processingTime": 4,
+        "status": "failed",
+    } | extra
+
+
+def test_a_progress_reason_is_kept_and_listed(
+    server: BinManager, http: httpx.Client, name: str, node: str
+) -> None:
+    v1 = server.publish(name, V1)
+    envelope(http.post("/keepalive", json=node_info(node)), 200)
+    why = "inspector: alerts: firing HighErrorRate"
+    for report in (
+        _progress(name, node, v1, status="success"),  # an agent that says nothing
+        _progress(name, node, v1, reason="   "),  # blank: no reason
+        _progress(name, node, v1, reason=f"  {why}  "),  # stripped
+        _progress(name, node, v1, reason="é" * 300),  # at the limit, in characters
+    ):
+        envelope(http.post(f"/bins/{name}/progress", json=report), 200)
+
+    detail = envelope(server.admin_get(f"/nodes/{node}"), 200)["data"]
+    assert [p["reason"] for p in detail["progress"]] == ["é" * 300, why, None, None]
+    listed = envelope(server.admin_get(f"/bins/{name}/progress"), 200)["data"]
+    assert [p["reason"] for p in listed] == ["é" * 300, why, None, None]
+
+
+def test_a_reason_longer_than_300_or_not_one_line_is_refused(
+    server: BinManager, http: httpx.Client, name: str, node: str
+) -> None:
+    v1 = server.publish(name, V1)
+    envelope(http.post("/keepalive", json=node_info(node)), 200)
+    for reason in (
+        "x" * 301,
+        "watch: web is BACKOFF\nafter restart",
+        "tab\there",
+        "escape \x1b[31m red",
+        "bidi \u202e override",
+        "line\u2028separator",
+        12,
+    ):
+        refused = envelope(
+            http.post(f"/bins/{name}/progress", json=_progress(name, node, v1, reason=reason)), 422
+        )
+        assert "body.reason" in refused["message"], reason
+    assert envelope(server.admin_get(f"/nodes/{node}"), 200)["data"]["progress"] == []

@@ -119,6 +119,28 @@ def test_a_paused_bin_is_answered_per_node(pair: Pair) -> None:
     pair.same("/api/v1/bins?nodeName=web-01&arch=x86_64")
 
 
+def test_withdrawn_releases_are_answered_alike(pair: Pair) -> None:
+    # Pinned before either server asked about `tool`: neither holds an older answer.
+    first = pair.fast.publish("tool", b"tool for x86_64")  # the fixture's: latest again
+    second = pair.fast.publish("tool", b"tool version two")
+    third = pair.fast.publish("tool", b"tool version three")
+    pair.fast.pin("tool", first)
+    one = pair.same("/api/v1/bins/tool?nodeName=web-01&arch=x86_64")
+    assert one.json()["data"] == {
+        "sha256": first,
+        "version": "latest",
+        "withdrawn": [third, second],
+    }
+    batch = pair.same("/api/v1/bins?nodeName=web-01&arch=x86_64")
+    assert batch.json()["data"]["withdrawn"] == {"tool": [third, second]}
+    not_modified = pair.same(
+        "/api/v1/bins?nodeName=web-01&arch=x86_64", headers={"If-None-Match": batch.headers["etag"]}
+    )
+    assert not_modified.status_code == 304
+    # Nothing withdrawn for `app`: its answer keeps the original shape, on both.
+    assert "withdrawn" not in pair.same("/api/v1/bins/app?arch=x86_64").json()["data"]
+
+
 def test_a_wrong_or_missing_agent_token_is_refused(bin_manager_factory: BinManagerFactory) -> None:
     server = bin_manager_factory(agent_token=AGENT_TOKEN)
     server.publish("app", b"app")

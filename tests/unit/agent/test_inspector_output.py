@@ -60,10 +60,17 @@ def test_json_and_table_show_each_check_and_the_action() -> None:
 
 def test_pending_reports_survive_in_the_state_file(tmp_path: Path) -> None:
     state = State(tmp_path / "inspector-state.json")
-    queue_report(state, "hello", A, "b" * 64, 12)
+    queue_report(state, "hello", A, "b" * 64, 12, "inspector: port: 8080 refuses connections")
     state.save()
     again = State(tmp_path / "inspector-state.json")
-    assert again.get("pending", "hello") == [{"bad": A, "running": "b" * 64, "seconds": 12}]
+    assert again.get("pending", "hello") == [
+        {
+            "bad": A,
+            "running": "b" * 64,
+            "seconds": 12,
+            "reason": "inspector: port: 8080 refuses connections",
+        }
+    ]
 
 
 def test_prometheus_query_override_is_read_and_kept_on_save(tmp_path: Path) -> None:

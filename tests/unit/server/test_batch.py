@@ -29,3 +29,18 @@ def test_if_none_match_lists_and_weak_tags_match() -> None:
     assert matches(etag, "*")
     assert not matches(etag, None)
     assert not matches(etag, '"other"')
+
+
+def test_withdrawn_appears_only_when_some_and_changes_the_etag() -> None:
+    plain = build_answer("x86_64", {"a": SHA_A, "b": SHA_B})
+    empty = build_answer("x86_64", {"a": SHA_A, "b": SHA_B}, {"a": (), "b": ()})
+    assert (empty.etag, empty.body) == (plain.etag, plain.body)  # as before any pin
+    pinned = build_answer("x86_64", {"a": SHA_A, "b": SHA_B}, {"b": ("c" * 64, "d" * 64)})
+    assert json.loads(pinned.body)["data"] == {
+        "arch": "x86_64",
+        "bins": {"a": SHA_A, "b": SHA_B},
+        "withdrawn": {"b": ["c" * 64, "d" * 64]},
+    }
+    assert pinned.etag != plain.etag  # a delete of a withdrawn release is a change too
+    fewer = build_answer("x86_64", {"a": SHA_A, "b": SHA_B}, {"b": ("c" * 64,)})
+    assert fewer.etag not in (plain.etag, pinned.etag)

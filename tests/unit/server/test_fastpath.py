@@ -5,6 +5,7 @@ answers equal the routes' own)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,7 @@ from ansible_proxy.server.retention import Policy, Retention
 from ansible_proxy.server.settings import Settings
 
 SHA = "a" * 64
+WITHDRAWN = "b" * 64
 POINTER = Pointer(bin_id=1, paused=False, sha256=SHA, paused_release_id=None)
 PAUSED = Pointer(bin_id=2, paused=True, sha256=SHA, paused_release_id=None)
 TOKEN = "agent-token-for-the-fast-path-tests"
@@ -44,6 +46,14 @@ class Downstream:
 
 
 async def _get(app: AgentFastPath, target: str, headers: dict[str, str] | None = None) -> int:
+    status, _ = await _call(app, target, headers)
+    return status
+
+
+async def _call(
+    app: AgentFastPath, target: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    """GET `target` through the middleware: the status and the body sent."""
     path, _, query = target.partition("?")
     scope = {
         "type": "http",
@@ -61,7 +71,7 @@ async def _get(app: AgentFastPath, target: str, headers: dict[str, str] | None =
         sent.append(message)
 
     await app(scope, receive, send)
-    return int(sent[0]["status"])
+    return int(sent[0]["status"]), b"".join(m.get("body", b"") for m in sent[1:])
 
 
 def _middleware(
@@ -73,6 +83,7 @@ def _middleware(
     pointers.put("app", "x86_64", POINTER)
     pointers.put("frozen", "x86_64", PAUSED)
     pointers.put("gone", "x86_64", None)
+    pointers.put("pinned", "x86_64", POINTER, (WITHDRAWN,))
     pointers.put_batch("x86_64", Snapshot({"app": POINTER}, build_answer("x86_64", {"app": SHA})))
     pointers.put_batch("aarch64", Snapshot({"frozen": PAUSED}, None))  # per node: paused
     heartbeats = Heartbeats(sessions, retention, interval=3600, clock=clock)
@@ -127,6 +138,22 @@ def test_ordinary_requests_are_kept_and_the_rest_handed_on(
         await app.heartbeats.stop()
 
     asyncio.run(scenario())
+
+
+def test_withdrawn_releases_are_answered_from_memory_too(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    app = _middleware(tmp_path, sessions, Clock())
+    status, body = asyncio.run(_call(app, "/api/v1/bins/pinned?arch=x86_64"))
+    assert status == 200
+    assert app.app.paths == []  # type: ignore[attr-defined]
+    assert json.loads(body)["data"] == {
+        "sha256": SHA,
+        "version": "latest",
+        "withdrawn": [WITHDRAWN],
+    }
+    status, body = asyncio.run(_call(app, "/api/v1/bins/app?arch=x86_64"))
+    assert json.loads(body)["data"] == {"sha256": SHA, "version": "latest"}
 
 
 def test_without_a_running_flusher_keepalives_reach_the_route(

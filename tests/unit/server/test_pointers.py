@@ -47,3 +47,16 @@ def test_clear_and_is_latest() -> None:
     assert not cache.is_latest("paused", Target(bin_id=2, arch="x86_64", sha256="a" * 64))
     cache.clear()
     assert cache.get("app", "x86_64") == (False, None)
+
+
+def test_withdrawn_travels_with_its_pointer() -> None:
+    clock = Clock()
+    cache = PointerCache(ttl=1.0, clock=clock)
+    withdrawn = ("c" * 64, "b" * 64)
+    cache.put("app", "x86_64", POINTER, withdrawn)
+    assert cache.lookup("app", "x86_64") == (True, POINTER, withdrawn)
+    assert cache.peek("app", "x86_64") == (POINTER, withdrawn)
+    cache.put("gone", "x86_64", None)
+    assert cache.peek("gone", "x86_64") is None  # the route answers an unknown bin's 404
+    clock.now += 1.0
+    assert cache.peek("app", "x86_64") is None  # stale: never from the fast path

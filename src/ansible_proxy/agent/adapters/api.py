@@ -8,7 +8,8 @@ The bearer token lives in the client's headers and is never logged.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,20 @@ class UnknownBin(RetryableError):
     """The bin-manager has nothing published under this name (yet)."""
 
 
+# A progress reason: one line of at most this many characters (the server refuses more).
+MAX_REASON = 300
+
+
 @dataclass(frozen=True)
 class Batch:
-    """GET /bins: bin name → the sha256 this node should run, and the answer's ETag."""
+    """GET /bins: bin name → the sha256 this node should run, and the answer's ETag.
+
+    `withdrawn`: bin name → releases a pin took back (newest first); only bins with some.
+    """
 
     bins: dict[str, str]
     etag: str | None
+    withdrawn: dict[str, list[str]] = field(default_factory=dict)
 
 
 def make_client(
@@ -92,6 +101,9 @@ class Api:
         self.node_name = node_name
         self.arch = arch
         self.batch_offered: bool | None = None  # None: not asked yet
+        # bin → sha256s the bin-manager withdrew (pinned away from), from the last answers
+        # of latest() and latest_all(); servers that never say so leave it empty.
+        self.withdrawn: dict[str, list[str]] = {}
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = f"{self.base}{path}"
@@ -141,6 +153,11 @@ class Api:
         sha = data.get("sha256") if isinstance(data, dict) else None
         if not isinstance(sha, str) or not is_sha256(sha):
             raise RetryableError(f"API {what}: no valid sha256 in answer")
+        withdrawn = _sha_list(data.get("withdrawn"))
+        if withdrawn:
+            self.withdrawn[bin_name] = withdrawn
+        else:
+            self.withdrawn.pop(bin_name, None)
         return sha
 
     def latest_all(self, previous: Batch | None = None) -> Batch | None:
@@ -148,6 +165,7 @@ class Api:
 
         A 404 or 405 means an original-design server: remembered, not asked again. With
         `previous`, sends its ETag as If-None-Match and returns `previous` on 304.
+        Sets `self.withdrawn` from the answer (or from `previous` on 304).
         """
         if self.batch_offered is False:
             return None
@@ -159,6 +177,8 @@ class Api:
             return None
         self.batch_offered = True
         if response.status_code == 304 and previous is not None:
+            # Saved by the caller (a state file): checked like an answer.
+            self.withdrawn = _withdrawn_map(previous.withdrawn)
             return previous
         data = self._data(response, "GET /bins")
         bins = data.get("bins") if isinstance(data, dict) else None
@@ -167,24 +187,61 @@ class Api:
             for name, sha in bins.items()
         ):
             raise RetryableError("API GET /bins: no valid {bin: sha256} map in answer")
-        return Batch(dict(bins), response.headers.get("ETag"))
+        withdrawn = _withdrawn_map(data.get("withdrawn"))
+        self.withdrawn = {name: list(shas) for name, shas in withdrawn.items()}
+        return Batch(dict(bins), response.headers.get("ETag"), withdrawn)
 
     def report_bin(self, bin_name: str, sha: str) -> None:
         """POST /bins/{bin}: what the node now runs."""
         body = {"nodeName": self.node_name, "binName": bin_name, "sha256": sha, "version": "latest"}
         self._data(self._request("POST", f"/bins/{bin_name}", json=body), f"POST /bins/{bin_name}")
 
-    def report_progress(self, bin_name: str, target: str, seconds: int, status: str) -> None:
-        """POST /bins/{bin}/progress (in_progress, success or failed)."""
-        body = {
+    def report_progress(
+        self, bin_name: str, target: str, seconds: int, status: str, reason: str = ""
+    ) -> None:
+        """POST /bins/{bin}/progress (in_progress, success or failed).
+
+        `reason` ("inspector: alerts: firing HighErrorRate": who, then why) is sent only when
+        not empty, made one line of at most MAX_REASON characters so the server accepts it.
+        """
+        body: dict[str, object] = {
             "nodeName": self.node_name,
             "binName": bin_name,
             "targetHash": target,
             "processingTime": seconds,
             "status": status,
         }
+        line = one_line(reason)
+        if line:
+            body["reason"] = line
         path = f"/bins/{bin_name}/progress"
         self._data(self._request("POST", path, json=body), f"POST {path}")
+
+
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    """`text` as the server accepts a reason: control characters as spaces, runs of
+    spaces as one, stripped, cut to `limit` characters (the cut marked with "…")."""
+    spaced = "".join(
+        " " if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp") else char
+        for char in text
+    )
+    line = " ".join(spaced.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _sha_list(value: object) -> list[str]:
+    """A list of sha256 values, or [] for anything else (an old server says nothing)."""
+    if isinstance(value, list) and all(isinstance(v, str) and is_sha256(v) for v in value):
+        return list(value)
+    return []
+
+
+def _withdrawn_map(value: object) -> dict[str, list[str]]:
+    """GET /bins' `withdrawn`: {bin: [sha256, …]}; a malformed entry is left out."""
+    if not isinstance(value, dict):
+        return {}
+    found = {name: _sha_list(shas) for name, shas in value.items() if isinstance(name, str)}
+    return {name: shas for name, shas in found.items() if shas}
 
 
 def _message(response: httpx.Response) -> str:

@@ -110,6 +110,7 @@ def _progress_rows(session: Session, where: Any) -> list[dict[str, Any]]:
             "processingTime": row.processing_time,
             "status": row.status,
             "reportedAt": iso(row.reported_at),
+            "reason": row.reason,
         }
         for row, node_name, bin_name in rows
     ]

@@ -100,6 +100,8 @@ class ProgressRow(Base):
     processing_time: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
     reported_at: Mapped[datetime] = mapped_column(DateTime)
+    # Why (who decided, what it saw), as the agent put it; None from agents that say nothing.
+    reason: Mapped[str | None] = mapped_column(String(300), default=None)
 
 
 class Event(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.protocol import NodeInfo, ProgressReport
@@ -205,6 +205,61 @@ def set_paused(session: Session, bin_: Bin, paused: bool, now: datetime) -> None
     kind = "pause" if paused else "resume"
     session.add(Event(at=now, kind=kind, bin_name=bin_.name, arch=None, sha256=None))
     session.flush()
+
+
+def releases_with(session: Session, bin_: Bin, sha256: str) -> list[Release]:
+    """Every release of `bin_` with that content (one per arch at most)."""
+    query = select(Release).where(Release.bin_id == bin_.id, Release.sha256 == sha256)
+    return list(session.scalars(query.order_by(Release.arch)))
+
+
+@dataclass(frozen=True)
+class ReleaseUse:
+    """Who still needs a release: the pointers to it and the nodes that run its content."""
+
+    latest: bool  # the latest of its bin and arch
+    paused: bool  # what a paused rollout answers nodes that have not reported
+    node_count: int  # nodes whose last report for the bin names its sha256
+    node_names: tuple[str, ...]  # the first few of them, by name
+
+
+def release_use(session: Session, release: Release, names: int) -> ReleaseUse:
+    """What still points at `release` or runs its content; `names` node names at most."""
+    pointers = session.execute(
+        select(Latest.release_id, Latest.paused_release_id).where(
+            or_(Latest.release_id == release.id, Latest.paused_release_id == release.id)
+        )
+    ).all()
+    running = (NodeBin.bin_id == release.bin_id) & (NodeBin.sha256 == release.sha256)
+    count = session.scalar(select(func.count()).select_from(NodeBin).where(running)) or 0
+    shown = session.scalars(
+        select(Node.name)
+        .join(NodeBin, NodeBin.node_id == Node.id)
+        .where(running)
+        .order_by(Node.name)
+        .limit(names)
+    )
+    return ReleaseUse(
+        latest=any(row[0] == release.id for row in pointers),
+        paused=any(row[1] == release.id for row in pointers),
+        node_count=count,
+        node_names=tuple(shown),
+    )
+
+
+def delete_release(session: Session, bin_: Bin, release: Release, now: datetime) -> None:
+    """Remove the release row (its file is the caller's, after the commit)."""
+    session.delete(release)
+    session.add(
+        Event(at=now, kind="delete", bin_name=bin_.name, arch=release.arch, sha256=release.sha256)
+    )
+    session.flush()
+
+
+def content_in_use(session: Session, sha256: str) -> bool:
+    """True while any release, of any bin and arch, has that content."""
+    found = session.scalar(select(Release.id).where(Release.sha256 == sha256).limit(1))
+    return found is not None
 
 
 def report_bin(

@@ -1,11 +1,11 @@
-"""Admin endpoints under /api/v1/admin (admin token): publish, pin, pause, listings."""
+"""Admin endpoints under /api/v1/admin (admin token): publish, pin, pause, delete, listings."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from ansible_proxy.protocol import API_PREFIX, Sha256, ok
@@ -21,8 +21,15 @@ from ansible_proxy.server.deps import (
     Store,
     require_admin,
 )
-from ansible_proxy.server.inputs import ARCH_NAMES, DEFAULT_ARCH, check_arch, check_text
+from ansible_proxy.server.inputs import (
+    ARCH_NAMES,
+    DEFAULT_ARCH,
+    check_arch,
+    check_sha256,
+    check_text,
+)
 from ansible_proxy.server.problems import TooLarge
+from ansible_proxy.server.releases import Conflict, delete_release
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
@@ -39,6 +46,25 @@ ArchQuery = Annotated[
         json_schema_extra={"enum": list(ARCH_NAMES)},
     ),
 ]
+OptionalArchQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="x86_64 or aarch64; needed only when several arches have that content",
+        json_schema_extra={"enum": list(ARCH_NAMES)},
+    ),
+]
+Sha256Path = Annotated[
+    str,
+    Path(
+        max_length=128,
+        description="the release's content, 64 hex digits",
+        json_schema_extra={"pattern": "^[0-9a-f]{64}$"},
+    ),
+]
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: ERROR_RESPONSES[400] | {"description": "Still in use: latest, paused, running"}
+}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -78,8 +104,11 @@ async def publish(
     artifact = await store.receive(request.stream(), limit)
 
     def record() -> Release:  # the file is in place: only now may a row point at it
-        release = queries.publish(session, name, canonical, artifact, now)
-        session.commit()
+        with store.adding():  # a concurrent delete of the same content waits for the commit
+            if not store.has(artifact.sha256):
+                raise Conflict("a delete of the same content removed the upload: publish again")
+            release = queries.publish(session, name, canonical, artifact, now)
+            session.commit()
         pointers.clear()
         return release
 
@@ -127,6 +156,34 @@ def pin(
     return ok({"binName": name, "arch": canonical, "sha256": body.sha256, "latest": True})
 
 
+@router.delete(
+    "/bins/{bin_name:path}/releases/{sha256}",
+    summary="Delete a release that nothing uses; its artifact too unless shared",
+    responses=CONFLICT,
+)
+def delete(
+    name: BinName,
+    sha256: Sha256Path,
+    session: DbSession,
+    store: Store,
+    pointers: Pointers,
+    now: Now,
+    arch: OptionalArchQuery = None,
+) -> dict[str, Any]:
+    """409 while it is the latest, a paused rollout's answer, or run by a node; else gone."""
+    canonical = check_arch(arch) if arch and arch.strip() else None
+    deleted = delete_release(session, store, pointers, name, check_sha256(sha256), canonical, now)
+    return ok(
+        {
+            "binName": deleted.bin_name,
+            "arch": deleted.arch,
+            "sha256": deleted.sha256,
+            "size": deleted.size,
+            "artifact": deleted.artifact,
+        }
+    )
+
+
 @router.post("/bins/{bin_name:path}/pause", summary="Freeze a bin's rollout")
 def pause(name: BinName, session: DbSession, pointers: Pointers, now: Now) -> dict[str, Any]:
     queries.set_paused(session, queries.require_bin(session, name), True, now)
@@ -154,6 +211,6 @@ def node_detail(node_name: str, session: DbSession) -> dict[str, Any]:
     return ok(listings.node_detail(session, node))
 
 
-@router.get("/events", summary="Operator activity: publish, pin, pause, resume")
+@router.get("/events", summary="Operator activity: publish, pin, pause, resume, delete")
 def list_events(session: DbSession) -> dict[str, Any]:
     return ok(listings.events(session))

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.protocol import API_PREFIX, BinReport, NodeInfo, ProgressReport, ok
 from ansible_proxy.server import batch
-from ansible_proxy.server.db import queries
+from ansible_proxy.server.db import progress, queries
 from ansible_proxy.server.db.models import Release
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
@@ -33,7 +33,7 @@ from ansible_proxy.server.inputs import (
     check_text,
     choose_arch,
 )
-from ansible_proxy.server.pointers import PointerCache, resolve
+from ansible_proxy.server.pointers import PointerCache, latest_data, resolve
 from ansible_proxy.server.problems import BadRequest, NotFound
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage import ArtifactStore
@@ -105,6 +105,7 @@ async def keepalive_register(
 async def report_progress(
     name: BinName, report: ProgressReport, writes: Writes, now: Now
 ) -> dict[str, Any]:
+    """One event of the node's history; `reason` (optional, one line) says who and why."""
     _check_body_bin(name, report.binName)
     if report.processingTime > MAX_PROCESSING_TIME:
         raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
@@ -113,7 +114,7 @@ async def report_progress(
     def change(session: Session) -> None:
         bin_ = queries.require_bin(session, name)
         node = queries.require_node(session, node_name)
-        queries.add_progress(session, bin_, node, report, now)
+        progress.add_progress(session, bin_, node, report, now)
 
     await writes.submit(change)
     return ok()
@@ -131,7 +132,10 @@ async def latest_all_for_node(
     node_name: NodeNameQuery = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    """`{"arch", "bins": {name: sha256}}`; bins with no release for the arch are left out."""
+    """`{"arch", "bins": {name: sha256}}`; bins with no release for the arch are left out.
+
+    `withdrawn: {name: [sha256, …]}` is added only for bins a pin left newer releases of.
+    """
     answer = await batch.batch_for_node(sessions, pointers, arch, node_name)
     headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
     if batch.matches(answer.etag, if_none_match):
@@ -147,8 +151,9 @@ async def latest_for_node(
     arch: ArchQuery = None,
     node_name: NodeNameQuery = None,
 ) -> dict[str, Any]:
+    """`{"sha256", "version": "latest"}`, and `withdrawn` when a pin left newer releases."""
     target = await resolve(sessions, pointers, name, arch, node_name)
-    return ok({"sha256": target.sha256, "version": "latest"})
+    return ok(latest_data(target.sha256, target.withdrawn))
 
 
 @router.post("/bins/{bin_name:path}", summary="Report what this node now runs")

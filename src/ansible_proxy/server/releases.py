@@ -1,0 +1,126 @@
+"""Deleting a release: refused while anything still answers it or runs it; then the row,
+then (when no other release has that content) the file.
+
+Order, for crash safety: the row's deletion commits first and the file goes after, so a
+crash in between leaves an orphan file — never served, since no row points at it — and
+never a release row without its file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.models import Bin, Release
+from ansible_proxy.server.pointers import PointerCache
+from ansible_proxy.server.problems import ApiProblem, BadRequest, NotFound
+from ansible_proxy.server.storage import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+NODE_NAMES_SHOWN = 5
+
+
+class Conflict(ApiProblem):
+    """409: the release is still in use (latest, paused rollout, nodes running it)."""
+
+    status = 409
+
+
+@dataclass(frozen=True)
+class DeletedRelease:
+    """What a delete did. `artifact`: removed, shared (another release has the content),
+    missing (the file was already gone) or left (it could not be removed: logged)."""
+
+    bin_name: str
+    arch: str
+    sha256: str
+    size: int
+    artifact: str
+
+
+def delete_release(
+    session: Session,
+    store: ArtifactStore,
+    pointers: PointerCache,
+    name: str,
+    sha256: str,
+    arch: str | None,
+    now: datetime,
+) -> DeletedRelease:
+    """Delete the release of `name` with that content (for `arch`, needed when several have it)."""
+    bin_ = queries.require_bin(session, name)
+    release = _the_release(session, bin_, sha256, arch)
+    reasons = _refusals(bin_, release, queries.release_use(session, release, NODE_NAMES_SHOWN))
+    pointer = queries.latest_row(session, bin_, release.arch)
+    if pointer is not None and release.id > pointer.release_id:
+        # A withdrawn release: agents are told its sha256 so that they never keep or roll
+        # back to it; deleting it would take it off that list while the pin is in force.
+        reasons.append(
+            "it is withdrawn by the pin in force (agents are told never to roll back to it): "
+            f"publish a new {bin_.name} release first, which ends the pin"
+        )
+    if reasons:
+        raise Conflict(
+            f"cannot delete release {sha256} of {name} ({release.arch}): " + "; ".join(reasons)
+        )
+    release_arch, size = release.arch, release.size  # the row is gone after the commit
+    queries.delete_release(session, bin_, release, now)
+    session.commit()  # first the row: a crash after this leaves an orphan file, never served
+    pointers.clear()
+    try:
+        with store.removing():
+            if queries.content_in_use(session, sha256):
+                artifact = "shared"
+            else:
+                artifact = "removed" if store.remove(sha256) else "missing"
+    except (OSError, SQLAlchemyError) as exc:  # the delete is committed: report, never 500
+        log.warning("deleted release %s of %s; its artifact stays: %s", sha256, name, exc)
+        artifact = "left"
+    log.info("deleted release %s of %s (%s); artifact %s", sha256, name, release_arch, artifact)
+    return DeletedRelease(name, release_arch, sha256, size, artifact)
+
+
+def _the_release(session: Session, bin_: Bin, sha256: str, arch: str | None) -> Release:
+    found = queries.releases_with(session, bin_, sha256)
+    if arch is not None:
+        found = [release for release in found if release.arch == arch]
+    if not found:
+        which = f"{arch} release" if arch else "release"
+        raise NotFound(f"bin {bin_.name!r} has no {which} with sha256 {sha256}")
+    if len(found) > 1:
+        arches = " and ".join(release.arch for release in found)
+        raise BadRequest(
+            f"bin {bin_.name!r} has a release with sha256 {sha256} for {arches}: "
+            "say which arch (?arch=, --arch)"
+        )
+    return found[0]
+
+
+def _refusals(bin_: Bin, release: Release, use: queries.ReleaseUse) -> list[str]:
+    """Why the release may not go, one phrase per reason with what to do first."""
+    reasons = []
+    if use.latest:
+        reasons.append(
+            f"it is the latest {release.arch} release (published or pinned): "
+            "pin another release first"
+        )
+    if use.paused:
+        reasons.append(
+            "the paused rollout still answers it to nodes that have not reported: "
+            f"resume {bin_.name} first"
+        )
+    if use.node_count:
+        names = ", ".join(use.node_names)
+        if use.node_count > len(use.node_names):
+            names += f" and {use.node_count - len(use.node_names)} more"
+        nodes = "1 node" if use.node_count == 1 else f"{use.node_count} nodes"
+        reasons.append(
+            f"{nodes} last reported running it ({names}): wait until they report another release"
+        )
+    return reasons
