@@ -23,8 +23,12 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Most tests wait on real services (watch windows, timeouts), not on the CPU: four
+# workers on two cores; tests that share one-per-machine resources stay on one worker
+# (tests/conftest.py). TEST_WORKERS=0 runs them in this process, one after the other.
+TEST_WORKERS ?= 4
 test: system-deps venv lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 unit: venv
 	$(BIN)/pytest tests/unit

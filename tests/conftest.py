@@ -1,4 +1,16 @@
-"""Fixtures shared by every test live in tests/support/, loaded here as plugins."""
+"""Fixtures shared by every test live in tests/support/, loaded here as plugins.
+
+`make test` runs the suite with pytest-xdist. Tests that share something a machine has
+only one of run on one worker, one after the other: `pytest_xdist_make_scheduler` below
+gives each of them its group as its scope (every other test is a scope of its own, so it
+goes to whichever worker is free). The groups are kept here, by path, so that no test
+file has to remember them. (Not `--dist loadgroup` with `xdist_group` marks: with
+pytest 9.2 and pytest-xdist 3.8 the marks no longer reach the scheduler.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 pytest_plugins = [
     "tests.support.server",
@@ -6,3 +18,30 @@ pytest_plugins = [
     "tests.support.prometheus",
     "tests.support.cluster",
 ]
+
+# path prefix → group: the cluster labs put a bridge with 198.51.100.1/24 in the root
+# network namespace (two at once would share the subnet); the guide test's debootstrapped
+# Debian and its caches are one per machine.
+GROUPS = {
+    "tests/integration/cluster/": "cluster-network",
+    "tests/integration/packaging/test_ansible_role.py": "cluster-network",
+    "tests/integration/guide/": "debian-root",
+}
+
+
+def group_of(nodeid: str) -> str:
+    """The scheduling unit of a test: its group, or the test itself."""
+    for prefix, group in GROUPS.items():
+        if nodeid.startswith(prefix):
+            return group
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config: Any, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)

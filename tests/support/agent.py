@@ -11,8 +11,11 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 AGENT = Path(sys.executable).parent / "ansible-proxy"
 
@@ -113,6 +116,26 @@ class Agent:
             check=False,
             stdin=subprocess.DEVNULL,
         )
+
+    def timed(
+        self, command: str, *flags: str, limit: float = 30, **env: str
+    ) -> tuple[subprocess.CompletedProcess[str], float]:
+        """Run `command` as cron would; (result, seconds taken). Still running after
+        `limit` s counts as a hang: it is killed and the test fails with the log."""
+        start = time.monotonic()
+        try:
+            result = subprocess.run(
+                self.argv(command, *flags),
+                env={**self.env, **env},
+                capture_output=True,
+                text=True,
+                timeout=limit,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:  # subprocess.run has killed it
+            pytest.fail(f"`ansible-proxy {command}` still running after {limit} s:\n{self.log()}")
+        return result, time.monotonic() - start
 
     def spawn(self, **env: str) -> subprocess.Popen[str]:
         """Start a tick without waiting (for overlapping runs); the caller waits for it."""

@@ -7,12 +7,15 @@ Programs are added at run time with `add_program` (a conf.d file + reloadConfig)
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sys
 import tempfile
 import textwrap
 import xmlrpc.client
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,15 @@ class Supervisord:
 
         wait_until(ready, 20, "supervisord")
         return self
+
+    @contextmanager
+    def stopped(self) -> Iterator[None]:
+        """SIGSTOPped: its socket still takes connections, nothing answers them."""
+        os.kill(self.service.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.service.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         self.service.stop()

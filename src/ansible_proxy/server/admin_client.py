@@ -63,7 +63,8 @@ def add_subcommands(sub: Any) -> None:
         help="delete a release nothing uses (and its artifact, unless another release shares it)",
         description="Delete the release of BIN with content SHA256 and, when no other release "
         "has that content, its artifact. Refused while it is the latest of its arch, a paused "
-        "rollout still answers it, or a node last reported running it.",
+        "rollout still answers it, a node last reported running it, or the pin in force "
+        "withdrew it (publish a new release first).",
     )
     delete.add_argument("bin")
     delete.add_argument("sha256")

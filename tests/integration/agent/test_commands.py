@@ -24,7 +24,9 @@ def test_status_shows_installed_latest_result_and_rollback(
     assert status.returncode == 0, status.stderr
     header, row = status.stdout.splitlines()
     assert header.split()[:3] == ["BINARY", "SERVICE", "INSTALLED"]
-    assert row.split() == ["app", "app", sha2[:12], sha2[:12], "ok", f"({sha2[:12]})", sha1[:12]]
+    assert row.split() == [
+        "app", "app", sha2[:12], sha2[:12], "ok", f"({sha2[:12]})", sha1[:12], "-"
+    ]  # fmt: skip
     records = [json.loads(line) for line in agent.log().splitlines()]
     upgraded = [r for r in records if r["message"] == "upgraded and healthy"]
     assert [(r["bin"], r["sha"]) for r in upgraded] == [("app", sha1[:12]), ("app", sha2[:12])]

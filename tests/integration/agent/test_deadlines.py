@@ -5,15 +5,7 @@ replaced, instead of holding it for minutes."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 from tests.integration.agent.faults import drip, fault_server
 from tests.support.agent import Agent, program, sha256
@@ -22,36 +14,6 @@ from tests.support.supervisor import Supervisord
 
 HANG = 30  # seconds: a tick still running by then hangs as before the deadlines; killed
 SLACK = 4  # seconds allowed past a deadline: start-up, the other calls, a busy machine
-
-
-def _run(host: Agent, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    """One tick as cron runs it; returns it and how long it took (killed after HANG s)."""
-    start = time.monotonic()
-    try:
-        result = subprocess.run(
-            host.argv("run"),
-            env={**host.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=HANG,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:  # subprocess.run has killed it
-        result = None
-    if result is None:
-        pytest.fail(f"`ansible-proxy run` still running after {HANG} s:\n{host.log()}")
-    return result, time.monotonic() - start
-
-
-@contextmanager
-def _stopped(supervisord: Supervisord) -> Iterator[None]:
-    """supervisord SIGSTOPped: its socket still takes connections, nothing answers them."""
-    os.kill(supervisord.service.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(supervisord.service.pid, signal.SIGCONT)
 
 
 def _files(host: Agent) -> dict[str, bytes]:
@@ -80,7 +42,7 @@ def test_api_dripping_its_answer_ends_the_run_at_http_timeout(tmp_path: Path) ->
         doc["binaries"][0]["version"] = sha256(content)
         host.manifest_path.write_text(json.dumps(doc, indent=2))
         before = _files(host)
-        result, elapsed = _run(host, HTTP_TIMEOUT="5")
+        result, elapsed = host.timed("run", limit=HANG, HTTP_TIMEOUT="5")
     assert result.returncode == 75, host.debug(result)
     assert elapsed < 5 + SLACK, host.debug(result)
     assert (
@@ -102,8 +64,8 @@ def test_stalled_download_is_abandoned_kept_and_finished_by_the_next_run(
         content, piece=64, pause=1.0, headers_at_once=True, content_type="application/octet-stream"
     )
     with fault_server(link) as slow:
-        result, elapsed = _run(
-            agent, DOWNLOAD_BASE_URL=f"{slow.url}/download", DOWNLOAD_STALL_TIMEOUT="3"
+        result, elapsed = agent.timed(
+            "run", limit=HANG, DOWNLOAD_BASE_URL=f"{slow.url}/download", DOWNLOAD_STALL_TIMEOUT="3"
         )
     assert result.returncode == 75, agent.debug(result)
     assert elapsed < 3 + 2 * SLACK, agent.debug(result)  # the API calls come before it
@@ -140,8 +102,8 @@ def test_hung_supervisord_ends_the_run_at_supervisor_timeout_with_nothing_replac
     pid = supervisord.wait_running("app")
     sha2 = bin_manager.publish("app", program("2"))
 
-    with _stopped(supervisord):
-        result, elapsed = _run(agent, SUPERVISOR_TIMEOUT="2")
+    with supervisord.stopped():
+        result, elapsed = agent.timed("run", limit=HANG, SUPERVISOR_TIMEOUT="2")
     assert result.returncode == 75, agent.debug(result)
     assert elapsed < 2 + SLACK + 2, agent.debug(result)  # the download comes before it
     assert (

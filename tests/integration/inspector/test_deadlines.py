@@ -6,14 +6,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import pytest
 
 from tests.integration.agent.faults import drip, fault_server
 from tests.integration.inspector.conftest import Host, breakable
@@ -28,36 +20,6 @@ FIRING = (
 )
 
 
-def _check(host: Host, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    """`ansible-proxy check --json` as cron runs it; returns it and how long it took."""
-    start = time.monotonic()
-    try:
-        result = subprocess.run(
-            host.argv("check", "--json"),
-            env={**host.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=HANG,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:  # subprocess.run has killed it
-        result = None
-    if result is None:
-        pytest.fail(f"`ansible-proxy check` still running after {HANG} s:\n{host.log()}")
-    return result, time.monotonic() - start
-
-
-@contextmanager
-def _stopped(supervisord: Supervisord) -> Iterator[None]:
-    """supervisord SIGSTOPped: its socket still takes connections, nothing answers them."""
-    os.kill(supervisord.service.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(supervisord.service.pid, signal.SIGCONT)
-
-
 def test_hung_supervisord_is_unknown_within_supervisor_timeout_and_never_rolls_back(
     bin_manager: BinManager, supervisord: Supervisord, host: Host
 ) -> None:
@@ -65,8 +27,8 @@ def test_hung_supervisord_is_unknown_within_supervisor_timeout_and_never_rolls_b
     _, sha2 = host.install(
         bin_manager, supervisord, "hello", breakable(host, "1"), breakable(host, "2")
     )
-    with _stopped(supervisord):
-        result, elapsed = _check(host, SUPERVISOR_TIMEOUT="2")
+    with supervisord.stopped():
+        result, elapsed = host.timed("check", "--json", limit=HANG, SUPERVISOR_TIMEOUT="2")
     assert result.returncode == 3, host.debug(result)  # only unknowns
     assert elapsed < 2 + SLACK + 2, host.debug(result)
     row = host.service(json.loads(result.stdout), "hello")
@@ -93,7 +55,9 @@ def test_prometheus_dripping_its_answer_is_unknown_within_prometheus_timeout(
         bin_manager, supervisord, "hello", breakable(host, "1"), breakable(host, "2")
     )
     with fault_server(drip(FIRING)) as prometheus:  # one byte every 2 s, status line included
-        result, elapsed = _check(host, PROMETHEUS_URL=prometheus.url, PROMETHEUS_TIMEOUT="2")
+        result, elapsed = host.timed(
+            "check", "--json", limit=HANG, PROMETHEUS_URL=prometheus.url, PROMETHEUS_TIMEOUT="2"
+        )
     assert result.returncode == 3, host.debug(result)
     assert elapsed < 2 + SLACK + 2, host.debug(result)
     row = host.service(json.loads(result.stdout), "hello")
@@ -115,7 +79,7 @@ def test_check_while_another_holds_the_lock_is_skipped_at_once(
     lock = host.lock_dir / ".inspector.lock"
     with lock.open("a") as running:  # what a check still running holds
         fcntl.flock(running, fcntl.LOCK_EX)
-        result, elapsed = _check(host)
+        result, elapsed = host.timed("check", "--json", limit=HANG)
     assert result.returncode == 75, host.debug(result)
     assert elapsed < 5, host.debug(result)
     assert (result.stdout, result.stderr) == ("", "")  # a retry under cron: no mail

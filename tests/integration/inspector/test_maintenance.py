@@ -137,3 +137,28 @@ def test_store_keeps_what_a_rollback_needs_and_the_newest_few(
     row = host.service(answer, "app")
     assert (code, row["action"]) == (1, "rolled-back"), answer
     assert host.installed_sha("app") == shas[3]
+
+
+def test_hold_taken_while_cron_runs_overlap_is_never_overridden(
+    bin_manager: BinManager, supervisord: Supervisord, host: Host
+) -> None:
+    host.install(bin_manager, supervisord, "app", breakable(host, "1"))
+    bin_manager.publish("app", breakable(host, "2"))
+    runs = [host.spawn() for _ in range(3)]  # cron's runs, one of them upgrading now
+    try:
+        held = host.run("app", "--reason", "draining", command="hold")
+    finally:
+        for run in runs:
+            run.communicate(timeout=120)
+    assert held.returncode == 0, held.stderr
+    assert all(run.returncode == 0 for run in runs)
+    kept = host.installed_sha("app")  # whichever the race left: v1, or v2 finished first
+    assert host.entry("app")["hold"] == "draining"
+    assert host.entry("app")["version"] == kept  # the manifest tells the truth either way
+    sha3 = bin_manager.publish("app", breakable(host, "3"))
+    for _ in range(2):
+        assert host.run().returncode == 0
+        assert host.installed_sha("app") == kept  # no run after the hold touches it
+    assert host.run("app", command="release").returncode == 0
+    assert host.run().returncode == 0
+    assert host.installed_sha("app") == sha3

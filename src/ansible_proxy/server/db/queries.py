@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ansible_proxy.protocol import NodeInfo, ProgressReport
+from ansible_proxy.protocol import NodeInfo
 from ansible_proxy.server.db.models import (
     Bin,
     BinReportRow,
@@ -20,7 +20,6 @@ from ansible_proxy.server.db.models import (
     Latest,
     Node,
     NodeBin,
-    ProgressRow,
     Release,
 )
 from ansible_proxy.server.problems import NotFound
@@ -280,22 +279,6 @@ def report_bin(
     session.add(
         BinReportRow(
             node_id=node.id, bin_id=bin_.id, sha256=sha256, version=version, reported_at=now
-        )
-    )
-    touch_node(node, now)
-
-
-def add_progress(
-    session: Session, bin_: Bin, node: Node, report: ProgressReport, now: datetime
-) -> None:
-    session.add(
-        ProgressRow(
-            node_id=node.id,
-            bin_id=bin_.id,
-            target_hash=report.targetHash,
-            processing_time=report.processingTime,
-            status=report.status.value,
-            reported_at=now,
         )
     )
     touch_node(node, now)
