@@ -15,6 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from ansible_proxy import __version__
 from ansible_proxy.agent.config import (
@@ -67,83 +68,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
-    epilog = f"{KEYS_HELP}\n\n{EXIT_HELP}"
-    sub.add_parser(
+
+    def command(name: str, summary: str, description: str, exits: bool = False) -> Any:
+        return sub.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=description,
+            epilog=f"{KEYS_HELP}\n\n{EXIT_HELP}" if exits else KEYS_HELP,
+            formatter_class=fmt,
+        )
+
+    command(
         "run",
-        parents=[common],
-        help="one tick (what cron runs each minute)",
-        description="Keepalive, then upgrade/restart/roll back each managed binary once.",
-        epilog=epilog,
-        formatter_class=fmt,
+        "one tick (what cron runs each minute)",
+        "Keepalive, then upgrade/restart/roll back each managed binary once.",
+        exits=True,
     )
-    sub.add_parser(
+    command(
         "status",
-        parents=[common],
-        help="a table per managed binary",
-        description="Installed sha, latest seen, last result and rollback target per binary.",
-        epilog=KEYS_HELP,
-        formatter_class=fmt,
+        "a table per managed binary",
+        "Installed sha, latest seen, last result, rollback target and hold per binary.",
     )
-    daemon = sub.add_parser(
+    daemon = command(
         "daemon",
-        parents=[common],
-        help="run a tick every --interval seconds",
-        description="An alternative to cron: one tick every INTERVAL seconds (+-10%% jitter).",
-        epilog=epilog,
-        formatter_class=fmt,
+        "run a tick every --interval seconds",
+        "An alternative to cron: one tick every INTERVAL seconds (+-10%% jitter).",
+        exits=True,
     )
     daemon.add_argument("--interval", type=float, default=60.0)
-    check = sub.add_parser(
+    check = command(
         "check",
-        parents=[common],
-        help="health-check each managed service; roll a bad one back a step",
-        description="Supervisor state, TCP port and Prometheus alerts per managed service; "
+        "health-check each managed service; roll a bad one back a step",
+        "Supervisor state, TCP port and Prometheus alerts per managed service; "
         "after CHECK_FAILURES unhealthy runs in a row (FATAL: at once) the previous stored "
-        "version is put back. Exit: 0 all healthy, 1 unhealthy or rolled back, "
-        "2 configuration, 3 only unknowns.",
-        epilog=KEYS_HELP,
-        formatter_class=fmt,
+        "version is put back. Exit: 0 all healthy (or stopped by an operator), 1 unhealthy "
+        "or rolled back, 2 configuration, 3 only unknowns, 75 another check is running.",
     )
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.add_argument("--textfile", type=Path, help="write node_exporter textfile metrics")
-    cron = sub.add_parser(
+    cron = command(
         "install-cron",
-        parents=[common],
-        help="write /etc/cron.d/ansible-proxy",
-        description="Write a cron.d file that runs `ansible-proxy run` every minute as root.",
-        epilog=KEYS_HELP,
-        formatter_class=fmt,
+        "write /etc/cron.d/ansible-proxy",
+        "Write a cron.d file that runs `ansible-proxy run` and `check` every minute as "
+        "root; stderr is kept, so cron mails one line per failed binary.",
     )
     cron.add_argument("--path", type=Path, default=DEFAULT_CRON_PATH, help="cron file to write")
-    held = sub.add_parser(
+    held = command(
         "hold",
-        parents=[common],
-        help="pause upgrades and rollbacks of one binary on this host",
-        description="Maintenance: neither `run` nor `check` touches BIN until `release BIN` "
+        "pause upgrades and rollbacks of one binary on this host",
+        "Maintenance: neither `run` nor `check` touches BIN until `release BIN` "
         "(check still measures and shows it). Safe while cron runs.",
-        epilog=KEYS_HELP,
-        formatter_class=fmt,
     )
     held.add_argument("bin", metavar="BIN", help="binaryName in the manifest")
     held.add_argument("--reason", default="", help="why (kept in the manifest, logged)")
-    released = sub.add_parser(
-        "release",
-        parents=[common],
-        help="end a hold",
-        description="Hand BIN back to the agent and the inspector.",
-        epilog=KEYS_HELP,
-        formatter_class=fmt,
-    )
+    released = command("release", "end a hold", "Hand BIN back to the agent and the inspector.")
     released.add_argument("bin", metavar="BIN", help="binaryName in the manifest")
-    forget = sub.add_parser(
+    forget = command(
         "forget",
-        parents=[common],
-        help="lift the quarantine of a version this host marked bad",
-        description="Remove history[SHA] = err of BIN, so the next run installs SHA again if "
+        "lift the quarantine of a version this host marked bad",
+        "Remove history[SHA] = err of BIN, so the next run installs SHA again if "
         "it is the latest. SHA: the full sha256 or at least its first 8 characters. "
         "Safe while cron runs.",
-        epilog=KEYS_HELP,
-        formatter_class=fmt,
     )
     forget.add_argument("bin", metavar="BIN", help="binaryName in the manifest")
     forget.add_argument("sha", metavar="SHA", help="the quarantined sha256 (or its prefix)")
