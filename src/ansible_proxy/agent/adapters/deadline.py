@@ -40,6 +40,7 @@ class Deadline:
 
 _active: list[Deadline] = []
 _previous_handler: Any = None
+_previous_timer: tuple[float, float] = (0.0, 0.0)  # someone else's alarm: (due at, interval)
 
 
 def _arm() -> None:
@@ -65,13 +66,15 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def deadline(seconds: float) -> Iterator[Deadline]:
     """Raise DeadlineExceeded from the block's blocking call once `seconds` have passed."""
-    global _previous_handler
+    global _previous_handler, _previous_timer
     current = Deadline(seconds)
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield current
         return
     if not _active:
         _previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
+        left, interval = signal.getitimer(signal.ITIMER_REAL)
+        _previous_timer = (time.monotonic() + left if left else 0.0, interval)
     _active.append(current)
     _arm()
     try:
@@ -84,3 +87,6 @@ def deadline(seconds: float) -> Iterator[Deadline]:
         else:
             signal.signal(signal.SIGALRM, _previous_handler or signal.SIG_DFL)
             _previous_handler = None
+            due, interval = _previous_timer
+            if due:  # give the outer alarm back what is left of it (at least a moment)
+                signal.setitimer(signal.ITIMER_REAL, max(due - time.monotonic(), 0.001), interval)
