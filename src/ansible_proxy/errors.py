@@ -11,6 +11,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_DEPLOY = 1
 EXIT_CONFIG = 2
+EXIT_UNKNOWN = 3  # `check` only: every service's health was "unknown" (nothing to act on)
 EXIT_RETRY = 75  # EX_TEMPFAIL from sysexits.h: "try again later"
 
 

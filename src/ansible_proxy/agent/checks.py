@@ -55,14 +55,14 @@ def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, b
     open) is "unknown": a process found by name says nothing about the program's state.
     Only when no supervisord runs at all is the process looked for by name.
     """
-    from ansible_proxy.agent.adapters.supervisor import SupervisorHung
+    from ansible_proxy.agent.adapters.supervisor import NoSuchProgram, SupervisorHung
 
     try:
         info = sup.info(entry.service_name)
-    except DeployError as exc:
-        if "no program named" not in str(exc):
-            return Check("process", Outcome.UNKNOWN, str(exc)), False, True
+    except NoSuchProgram:
         return _by_name(entry, "no supervisor program"), False, False
+    except DeployError as exc:
+        return Check("process", Outcome.UNKNOWN, str(exc)), False, True
     except (ConfigError, SupervisorHung) as exc:
         return Check("process", Outcome.UNKNOWN, str(exc)), False, True
     except RetryableError as exc:  # no supervisord listening: look for the process itself

@@ -11,9 +11,7 @@ from enum import StrEnum
 
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.manifest import ManagedBinary
-from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK
-
-EXIT_UNKNOWN = 3  # only unknowns: Prometheus (or supervisor) could not tell
+from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK, EXIT_UNKNOWN
 
 
 class Outcome(StrEnum):

@@ -16,20 +16,23 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from supervisor.xmlrpc import Faults
+
 from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
 from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
 RUNNING = "RUNNING"
 _STARTING = ("STARTING",)
-_NOT_RUNNING_FAULT = 70
-_ALREADY_STARTED_FAULT = 60
-_BAD_NAME_FAULT = 10
 _STOPPING = "STOPPING"
 _DEFAULT_STOPWAITSECS = 10.0
 
 
 class SupervisorUnavailable(RetryableError):
     """supervisord cannot be reached: nothing was changed, try next tick."""
+
+
+class NoSuchProgram(DeployError):
+    """supervisord has no program of that name (its BAD_NAME fault)."""
 
 
 class SupervisorHung(SupervisorUnavailable):
@@ -97,8 +100,8 @@ class Supervisor:
         try:
             raw = self._call(f"info {name}", self._proxy.supervisor.getProcessInfo, name)
         except xmlrpc.client.Fault as fault:
-            if fault.faultCode == _BAD_NAME_FAULT:
-                raise DeployError(f"supervisor has no program named {name!r}") from None
+            if fault.faultCode == Faults.BAD_NAME:
+                raise NoSuchProgram(f"supervisor has no program named {name!r}") from None
             raise DeployError(f"supervisor: info {name}: {fault.faultString}") from None
         return ProcessInfo(
             name=name,
@@ -114,7 +117,7 @@ class Supervisor:
         try:
             self._call(f"start {name}", self._proxy.supervisor.startProcess, name, False)
         except xmlrpc.client.Fault as fault:
-            if fault.faultCode != _ALREADY_STARTED_FAULT:
+            if fault.faultCode != Faults.ALREADY_STARTED:
                 raise DeployError(f"supervisor: start {name}: {fault.faultString}") from None
 
     def stop(self, name: str) -> None:
@@ -128,7 +131,7 @@ class Supervisor:
         try:
             self._call(f"stop {name}", self._proxy.supervisor.stopProcess, name, False)
         except xmlrpc.client.Fault as fault:
-            if fault.faultCode != _NOT_RUNNING_FAULT:
+            if fault.faultCode != Faults.NOT_RUNNING:
                 raise DeployError(f"supervisor: stop {name}: {fault.faultString}") from None
             return
         limit = self._stop_wait(name) + max(self.timeout, 5.0)
