@@ -1,4 +1,4 @@
-"""The wire contract between agents and the bin-manager (SPEC §4).
+"""The wire contract between agents and the bin-manager (docs/api.md, the wire contract).
 
 Field names are those of the original design (nodeName, cpuArch, osRelease,
 binProxyVersion, binName, sha256, targetHash, processingTime, status) and must not

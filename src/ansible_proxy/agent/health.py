@@ -1,4 +1,4 @@
-"""Pure decisions of the inspector (SPEC §6): outcomes, verdicts, exit code.
+"""Pure decisions of the inspector (docs/inspector.md): outcomes, verdicts, exit code.
 
 No I/O, no clock: `checks.py` measures, `inspector.py` acts on what is decided here.
 """

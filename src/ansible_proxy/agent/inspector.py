@@ -1,4 +1,4 @@
-"""`ansible-proxy check` (SPEC §6): check each managed service, roll a bad one back a step.
+"""`ansible-proxy check` (docs/inspector.md): check each service, roll a bad one back a step.
 
 Consecutive failures, rollback counts and reports the API has not taken yet live in a
 small state file beside the store (STORE_DIR/../inspector-state.json). A rollback

@@ -1,4 +1,4 @@
-"""bin-manifests (SPEC §3): the model, and atomic JSON/YAML load and save.
+"""bin-manifests (docs/agent.md, bin-manifests): the model, and atomic JSON/YAML load and save.
 
 The raw document is kept as loaded (ruamel.yaml round-trip for YAML) and only the
 fields the agent owns are rewritten, so the operator's comments, key order and any

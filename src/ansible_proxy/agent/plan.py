@@ -50,7 +50,7 @@ def pending_target(entry: ManagedBinary) -> str:
 
 
 def recover(entry: ManagedBinary, file_sha: str | None, latest: str | None = None) -> RecoveryPlan:
-    """SPEC §5 step 3: how to converge after a tick died mid-upgrade.
+    """Crash recovery (docs/agent.md): how to converge after a tick died mid-upgrade.
 
     When BIN_DIR already holds `latest` (the published sha) and the manifest says an older
     version — an operator saved an old copy of the manifest — the file is adopted as it

@@ -1,4 +1,4 @@
-"""One tick of `ansible-proxy run` (SPEC §5): keepalive, then each binary on its own.
+"""One tick of `ansible-proxy run` (docs/agent.md): keepalive, then each binary on its own.
 
 `run_tick` returns the exit code; a failure of one binary never stops the others.
 Heavy adapters (supervisor, psutil, locks) are imported only when there is work.
@@ -135,7 +135,7 @@ def describe(exc: BaseException) -> str:
 
 
 def run_tick(tick: Tick) -> int:
-    """SPEC §5 steps 1-5; returns the exit code of the worst outcome.
+    """The tick of docs/agent.md, steps 1-5; returns the exit code of the worst outcome.
 
     Each failed binary leaves one line in `tick.failures` for cli.py to print.
     """

@@ -1,6 +1,6 @@
-"""The work of one binary under its lock: download, switch, record, report (SPEC §5 4.2-4.7).
+"""The work of one binary under its lock: download, switch, record, report (docs/agent.md).
 
-Also the crash recovery of SPEC §5 step 3, which takes the same locks and reuses the
+Also the crash recovery (docs/agent.md, Crash recovery), which takes the same locks and reuses the
 same switch.
 """
 
@@ -64,7 +64,7 @@ def upgrade(tick: Tick, entry: ManagedBinary, target: str, file_sha: str | None)
             old = entry.version
             binary = tick.cfg.bin_dir / name
             if file_sha is not None and (not old or file_sha == old):
-                tick.store.keep(name, file_sha, binary)  # the backup SPEC §5 4.4 asks for
+                tick.store.keep(name, file_sha, binary)  # the installed version, backed up
                 old = file_sha
             withdrawn = frozenset(tick.api.withdrawn.get(name, ()))
             apply(tick, entry, target, old, held, withdrawn)
@@ -254,7 +254,7 @@ class _Bar:
 def recover(
     tick: Tick, entry: ManagedBinary, recovery: plan.RecoveryPlan, latest: str | None = None
 ) -> ManagedBinary | None:
-    """SPEC §5 step 3. Returns the entry afterwards, or None when another run holds it."""
+    """Crash recovery (docs/agent.md); the entry afterwards, or None when another run has it."""
     name = entry.binary_name
     lock_sha = recovery.target or recovery.previous
     held = locks.acquire(tick.cfg.lock_dir, name, lock_sha, tick.cfg.lock_timeout, tick.clock)

@@ -41,7 +41,7 @@ def add_cluster_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     cluster = sub.add_parser(
         "cluster",
         help="deploy tar.gz packages to a cluster with ansible-playbook",
-        description="Cluster mode (SPEC §7): one proxy per cluster runs ansible-playbook.",
+        description="Cluster mode (docs/cluster.md): one proxy per cluster runs ansible-playbook.",
     )
     verbs = cluster.add_subparsers(dest="cluster_command", required=True)
     fmt = argparse.RawDescriptionHelpFormatter

@@ -1,4 +1,4 @@
-"""The cluster state file: per service and host, the host manifest's semantics (SPEC §3).
+"""The cluster state file: per service and host, a host manifest's semantics (docs/agent.md).
 
     {"services": {"<service>": {"history": {"<sha>": "err"},
                                 "hosts": {"<host>": {"version", "previousVersion",

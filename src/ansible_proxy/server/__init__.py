@@ -1,1 +1,1 @@
-"""The bin-manager: the central release server the agents talk to (SPEC §4)."""
+"""The bin-manager: the central release server the agents talk to (docs/api.md)."""

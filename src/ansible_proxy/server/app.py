@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app = FastAPI(
         title="bin-manager",
         version=__version__,
-        description="Releases, downloads and the node registry of ansible-proxy (SPEC §4).",
+        description="Releases, downloads and the node registry of ansible-proxy.",
         lifespan=_lifespan,
         # FastAPI's native OpenTelemetry looks up the global providers on every request
         # (~30 µs); the server has its own metrics (/metrics) and JSON access log instead.

@@ -1,4 +1,4 @@
-"""`ansible-proxy check` finds a bad version and rolls it back one step (SPEC §6)."""
+"""`ansible-proxy check` finds a bad version and rolls it back one step (docs/inspector.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The agent endpoints of SPEC §4, answering the original design's requests and shapes."""
+"""The agent endpoints (docs/api.md), answering the original design's requests and shapes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The bin-manager API (SPEC §4) over one reused httpx.Client.
+"""The bin-manager API (docs/api.md, the wire contract) over one reused httpx.Client.
 
 Owns every HTTP call of the agent: keepalive, latest sha256, progress and version
 reports. Network errors, timeouts, 5xx and garbage answers become RetryableError.
@@ -84,7 +84,7 @@ def make_client(
 
 
 class Api:
-    """Calls of SPEC §4, each translating failures into our errors."""
+    """Calls of docs/api.md, the wire contract, each translating failures into our errors."""
 
     def __init__(
         self,

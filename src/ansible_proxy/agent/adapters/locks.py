@@ -1,4 +1,4 @@
-"""Lock files of SPEC §5 step 4.2: `LOCK_DIR/{bin}-{sha256}.lock`.
+"""Lock files (docs/agent.md, Locks): `LOCK_DIR/{bin}-{sha256}.lock`.
 
 First line: the Unix time the lock was created (as in the original design); second
 line: the holder's pid, its start and the lock's creation, both in seconds since boot.

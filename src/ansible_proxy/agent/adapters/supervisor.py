@@ -171,7 +171,8 @@ def watch(
     start_timeout: float = 60.0,
     poll: float = 0.25,
 ) -> str:
-    """SPEC §5 watch: RUNNING (past startsecs), same pid for `watch_seconds`, port open.
+    """The watch window (docs/agent.md, Supervisor): RUNNING past startsecs, the same pid
+    for `watch_seconds`, the port open.
 
     Returns "" when healthy, else the reason it is not.
     """

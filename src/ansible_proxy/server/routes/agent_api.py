@@ -1,4 +1,4 @@
-"""The agent endpoints of SPEC §4: keepalive, bins, progress, downloads."""
+"""The agent endpoints (the wire contract, docs/api.md): keepalive, bins, progress, downloads."""
 
 from __future__ import annotations
 
