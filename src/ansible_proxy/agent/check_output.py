@@ -117,4 +117,9 @@ def check_command(
         raise
     finally:
         log.close()
+    if echo is None:  # cron: one line per service a person should hear of (the log has all)
+        for r in results:
+            if r.news:
+                line = f"{r.service}@{r.version[:12]}: {r.action}: {r.detail}"
+                print(f"ansible-proxy check: {line}", file=sys.stderr)
     return (render_json(results, code) + "\n" if as_json else render_table(results)), code

@@ -7,6 +7,7 @@ takes the agent's per-binary lock, so a check and a run never act on one binary 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class ServiceResult:
     verdict: Verdict
     action: str  # what was actually done (may differ from verdict: busy, failed)
     detail: str = ""
+    news: bool = False  # a person should hear of it, and has not yet (see `tell_once`)
 
 
 def state_path(cfg: AgentConfig) -> Path:
@@ -119,13 +121,43 @@ def _check_all(
             cfg.prometheus_timeout,
         )
         results = [
-            _inspect_safely(tick, probes, state, entry, queries.get(entry.binary_name))
+            tell_once(
+                state, _inspect_safely(tick, probes, state, entry, queries.get(entry.binary_name))
+            )
             for entry in manifest.binaries
         ]
         flush_reports(api, state, log)
     state.set("meta", "lastCheck", clock())
     state.save()
     return results, state
+
+
+# Actions a person should hear of: a rollback (an event, every time), and the verdicts that
+# leave an unhealthy service to a person, once per (binary, version, action): cron mails
+# the news, not the same line every minute while nobody has acted yet.
+TOLD_ACTIONS = frozenset(
+    {
+        "rolled-back",
+        "rollback-impossible",
+        "left-for-a-person",
+        "target-known-bad",
+        "target-withdrawn",
+        "pinned",
+        "no-rollback-path",
+        "not-supervised",
+    }
+)
+
+
+def tell_once(state: State, result: ServiceResult) -> ServiceResult:
+    """`result`, marked as news when a person has not been told of it yet."""
+    if result.action not in TOLD_ACTIONS:
+        return result
+    key = f"{result.version}:{result.action}"
+    if result.action != "rolled-back" and state.get("told", result.binary) == key:
+        return result
+    state.set("told", result.binary, key)
+    return dataclasses.replace(result, news=True)
 
 
 def _inspect_safely(

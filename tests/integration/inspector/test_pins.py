@@ -7,6 +7,7 @@ window nor the inspector ever puts a withdrawn release back.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.integration.inspector.conftest import Host, breakable, progress
@@ -49,10 +50,14 @@ def test_an_unhealthy_pinned_release_is_left_for_a_person_never_rolled_forward(
 
     host.flag("1", "fatal")  # the pinned release goes bad on this host
     wait_until(lambda: supervisord.state("webapp") == "FATAL", 60, "webapp FATAL")
+    mails = []
     for _ in range(3):
-        code, answer = host.check()
-        row = host.service(answer, "webapp")
-        assert (code, row["action"]) == (1, "pinned"), answer
+        result = host.run("--json", command="check")  # as cron runs it: stderr is mailed
+        row = host.service(json.loads(result.stdout), "webapp")
+        assert (result.returncode, row["action"]) == (1, "pinned"), result.stdout
+        mails.append(result.stderr)
+    assert mails[0].startswith(f"ansible-proxy check: webapp@{sha1[:12]}: pinned: ")
+    assert mails[1:] == ["", ""]  # told once, not every minute
     assert host.installed_sha("webapp") == sha1  # neither v2 nor v0 behind the pin's back
     assert host.entry("webapp")["history"][sha1] == "ok"  # not quarantined either
     assert host.run().returncode == 0

@@ -30,9 +30,11 @@ def test_firing_alert_rolls_back_after_check_failures_runs(
     assert host.installed_sha("hello") == sha2  # one bad run is not enough (flap protection)
 
     pid_bad = supervisord.pid("hello")
-    code, answer = host.check()
+    result = host.run("--json", command="check")  # as cron runs it: stderr is mailed
+    code, answer = result.returncode, json.loads(result.stdout)
     row = host.service(answer, "hello")
     assert (code, row["action"], row["rollbackTo"]) == (1, "rolled-back", sha1), answer
+    assert result.stderr.startswith(f"ansible-proxy check: hello@{sha2[:12]}: rolled-back: ")
     assert host.installed_sha("hello") == sha1
     assert supervisord.state("hello") == "RUNNING"
     assert supervisord.pid("hello") != pid_bad
