@@ -8,23 +8,35 @@ change (decisions are re-made from the manifest under the binary's lock).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.adapters.locks import exclusive
 from ansible_proxy.agent.config import AgentConfig
-from ansible_proxy.agent.manifest import ManagedBinary, load_manifest
+from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.names import is_bin_name
 
 DEFAULT_REASON = "held by an operator"
 
 
-def _change(cfg: AgentConfig, name: str, **changes: object) -> tuple[ManagedBinary, ManagedBinary]:
-    """(before, after) of one entry, changed and saved under the manifest's lock."""
+@contextmanager
+def _locked(cfg: AgentConfig, name: str) -> Iterator[Manifest]:
+    """The manifest, read under its lock; `name` must be one of its binaries."""
     if not is_bin_name(name):
         raise ConfigError(f"{name!r} is not a binary name [A-Za-z0-9._-]")
     cfg.lock_dir.mkdir(parents=True, exist_ok=True)
     with exclusive(cfg.lock_dir / ".manifest.lock"):
         manifest = load_manifest(cfg.manifest_path)
+        if name not in {entry.binary_name for entry in manifest.binaries}:
+            raise ConfigError(f"manifest {manifest.path}: no binary named {name!r}")
+        yield manifest
+
+
+def _change(cfg: AgentConfig, name: str, **changes: object) -> tuple[ManagedBinary, ManagedBinary]:
+    """(before, after) of one entry, changed and saved under the manifest's lock."""
+    with _locked(cfg, name) as manifest:
         before = manifest.get(name)
         after = manifest.update(name, **changes)  # type: ignore[arg-type]
         if after != before:
@@ -50,11 +62,7 @@ def release(cfg: AgentConfig, name: str) -> str:
 
 def forget(cfg: AgentConfig, name: str, sha: str) -> str:
     """Lift the quarantine of one version (history "err"): the next run may install it."""
-    if not is_bin_name(name):
-        raise ConfigError(f"{name!r} is not a binary name [A-Za-z0-9._-]")
-    cfg.lock_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive(cfg.lock_dir / ".manifest.lock"):
-        manifest = load_manifest(cfg.manifest_path)
+    with _locked(cfg, name) as manifest:
         entry = manifest.get(name)
         bad = [s for s, result in entry.history.items() if result == plan.ERR]
         matches = [s for s in bad if s == sha or (len(sha) >= 8 and s.startswith(sha))]

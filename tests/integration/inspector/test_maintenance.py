@@ -162,3 +162,15 @@ def test_hold_taken_while_cron_runs_overlap_is_never_overridden(
     assert host.run("app", command="release").returncode == 0
     assert host.run().returncode == 0
     assert host.installed_sha("app") == sha3
+
+
+def test_maintenance_of_an_unknown_binary_is_one_clear_error(host: Host) -> None:
+    host.write_manifest("app")
+    before = host.manifest_path.read_bytes()
+    for command, args in (("hold", ["ap"]), ("release", ["ap"]), ("forget", ["ap", "a" * 64])):
+        result = host.run(*args, command=command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == (
+            f"ansible-proxy: manifest {host.manifest_path}: no binary named 'ap'\n"
+        )
+    assert host.manifest_path.read_bytes() == before
