@@ -175,3 +175,19 @@ def test_with_an_agent_token_only_a_right_bearer_is_kept(
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
                     {"Authorization": f"Basic {TOKEN}"}):  # fmt: skip
         assert asyncio.run(_get(app, target, headers)) == 299, headers
+
+
+def test_every_get_route_under_the_fast_paths_prefixes_was_reviewed() -> None:
+    from fastapi.routing import APIRoute
+
+    from ansible_proxy.protocol import API_PREFIX
+    from ansible_proxy.server.fastpath import SHADOWED_ROUTES
+    from ansible_proxy.server.routes.agent_api import router
+
+    paths = {
+        route.path.removeprefix(API_PREFIX)
+        for route in router.routes
+        if isinstance(route, APIRoute) and "GET" in (route.methods or set())
+    }
+    watched = {path for path in paths if path.startswith(("/keepalive", "/bins"))}
+    assert watched == SHADOWED_ROUTES

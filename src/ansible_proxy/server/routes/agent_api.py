@@ -1,4 +1,9 @@
-"""The agent endpoints (the wire contract, docs/api.md): keepalive, bins, progress, downloads."""
+"""The agent endpoints (the wire contract, docs/api.md): keepalive, bins, progress, downloads.
+
+GET /keepalive, GET /bins and GET /bins/{bin} are answered first, when its cache can, by
+the fast path in server/fastpath.py, byte for byte as here: change them together. A new
+GET route under /keepalive or /bins must be reviewed against it (`SHADOWED_ROUTES`).
+"""
 
 from __future__ import annotations
 
