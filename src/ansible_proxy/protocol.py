@@ -38,7 +38,8 @@ API_PREFIX = "/api/v1"
 
 # Node names travel in query strings and land in the database and logs, never on disk;
 # they are still bounded so a broken agent cannot store megabytes per request.
-NodeName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+MAX_NODE_NAME = 255  # nodeName, in bodies and queries (the fast path checks it too)
+NodeName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NODE_NAME)]
 BinName = Annotated[str, StringConstraints(pattern=BIN_NAME_PATTERN)]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 ShortText = Annotated[str, StringConstraints(max_length=255)]

@@ -6,7 +6,6 @@ thread, and those hops, not the work, dominated the cost of a poll.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
+from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.heartbeats import Heartbeats as HeartbeatBuffer
 from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
@@ -80,7 +80,7 @@ Writes = Annotated[WriteBatcher, Depends(_app_state("writes"))]
 
 
 def _matches(expected: SecretStr, given: HTTPAuthorizationCredentials) -> bool:
-    return hmac.compare_digest(given.credentials.encode(), expected.get_secret_value().encode())
+    return token_ok(given.credentials, expected)
 
 
 def _check_token(expected: SecretStr, given: HTTPAuthorizationCredentials | None) -> None:

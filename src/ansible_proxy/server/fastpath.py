@@ -12,7 +12,6 @@ The answers are byte for byte what those routes send.
 
 from __future__ import annotations
 
-import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -20,18 +19,18 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ansible_proxy.protocol import API_PREFIX, is_bin_name, normalize_arch, ok
+from ansible_proxy.protocol import API_PREFIX, MAX_NODE_NAME, is_bin_name, normalize_arch, ok
 from ansible_proxy.server import batch
+from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.heartbeats import Heartbeats
+from ansible_proxy.server.inputs import MAX_ARCH_QUERY
 from ansible_proxy.server.pointers import PointerCache, latest_data
 from ansible_proxy.server.settings import Settings
 
 KEEPALIVE = f"{API_PREFIX}/keepalive"
 BATCH = f"{API_PREFIX}/bins"
 ONE_BIN = f"{API_PREFIX}/bins/"
-_MAX_NODE_NAME = 255
-_MAX_ARCH = 64
 _JSON = (b"content-type", b"application/json")
 
 
@@ -136,12 +135,7 @@ class AgentFastPath:
         scheme, _, token = given.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return False
-        secrets = [expected, self.settings.admin_token]
-        return any(
-            secret is not None
-            and hmac.compare_digest(token.encode(), secret.get_secret_value().encode())
-            for secret in secrets
-        )
+        return token_ok(token, expected, self.settings.admin_token)  # as require_agent
 
 
 def _query(scope: Scope) -> dict[str, str] | None:
@@ -165,13 +159,13 @@ def _arch(query: dict[str, str] | None) -> str | None:
     arch = query.get("arch")
     if name is not None and not _node_name_ok(name):
         return None
-    if arch is None or len(arch) > _MAX_ARCH:
+    if arch is None or len(arch) > MAX_ARCH_QUERY:
         return None
     return normalize_arch(arch)
 
 
 def _node_name_ok(name: str) -> bool:
-    return len(name) <= _MAX_NODE_NAME and "\x00" not in name
+    return len(name) <= MAX_NODE_NAME and "\x00" not in name
 
 
 def _header(scope: Scope, wanted: bytes) -> str | None:

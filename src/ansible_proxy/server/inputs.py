@@ -11,6 +11,7 @@ ARCH_NAMES = ("x86_64", "aarch64", "amd64", "arm64")
 BIN_NAME_SCHEMA_PATTERN = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$"
 # Stored in a BIGINT column; anything larger is a broken agent, not a long download.
 MAX_PROCESSING_TIME = 10 * 365 * 24 * 3600
+MAX_ARCH_QUERY = 64  # ?arch= before it is checked against ARCH_NAMES (the fast path too)
 
 
 def check_bin_name(name: str) -> str:

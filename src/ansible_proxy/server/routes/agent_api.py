@@ -14,7 +14,14 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
 
-from ansible_proxy.protocol import API_PREFIX, BinReport, NodeInfo, ProgressReport, ok
+from ansible_proxy.protocol import (
+    API_PREFIX,
+    MAX_NODE_NAME,
+    BinReport,
+    NodeInfo,
+    ProgressReport,
+    ok,
+)
 from ansible_proxy.server import batch
 from ansible_proxy.server.db import progress, queries
 from ansible_proxy.server.db.models import Release
@@ -33,6 +40,7 @@ from ansible_proxy.server.deps import (
 from ansible_proxy.server.downloads import NOT_CACHEABLE, accel_response, artifact_response
 from ansible_proxy.server.inputs import (
     ARCH_NAMES,
+    MAX_ARCH_QUERY,
     MAX_PROCESSING_TIME,
     check_sha256,
     check_text,
@@ -51,16 +59,17 @@ router = APIRouter(
 )
 
 NodeNameQuery = Annotated[
-    str | None, Query(alias="nodeName", max_length=255, description="the asking node")
+    str | None, Query(alias="nodeName", max_length=MAX_NODE_NAME, description="the asking node")
 ]
 RequiredNodeName = Annotated[
-    str, Query(alias="nodeName", min_length=1, max_length=255, description="the asking node")
+    str,
+    Query(alias="nodeName", min_length=1, max_length=MAX_NODE_NAME, description="the asking node"),
 ]
 # Documented as enum/pattern, checked in code: a bad value gets 400 with a clear message.
 ArchQuery = Annotated[
     str | None,
     Query(
-        max_length=64,
+        max_length=MAX_ARCH_QUERY,
         description="x86_64 or aarch64 (amd64, arm64 accepted)",
         json_schema_extra={"enum": list(ARCH_NAMES)},
     ),
