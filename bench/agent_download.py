@@ -1,6 +1,6 @@
 """`python -m bench.agent_download URL SHA256 PART`: time the agent's own download + verify.
 
-Runs `ansible_proxy.agent.adapters.download.fetch` (stream, sha256 while streaming,
+Runs `ansible_proxy.client.download.fetch` (stream, sha256 while streaming,
 write + fsync into the store's part file) in a fresh process and prints its seconds.
 """
 

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ansible_proxy.agent.adapters.files import write_atomic
 from ansible_proxy.agent.adapters.store import State
-from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.health import Outcome
 from ansible_proxy.agent.inspector import ServiceResult, run_check
-from ansible_proxy.agent.logs import Log, stderr_if_terminal
+from ansible_proxy.client.config import AgentConfig
+from ansible_proxy.client.files import write_atomic
+from ansible_proxy.client.logs import Log, stderr_if_terminal
 from ansible_proxy.errors import EXIT_RETRY, AnsibleProxyError, ConfigError
 
 CHECK_NAMES = ("process", "port", "alerts")

@@ -76,7 +76,7 @@ def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, b
 
 
 def _by_name(entry: ManagedBinary, why: str) -> Check:
-    from ansible_proxy.agent.adapters.processes import running_named
+    from ansible_proxy.client.processes import running_named
 
     pid = running_named(tuple({entry.service_name, entry.binary_name}))
     if pid is None:

@@ -12,13 +12,13 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from ansible_proxy import __version__
-from ansible_proxy.agent.config import (
+from ansible_proxy.client.config import (
     CONFIG_FILE_KEY,
     DEFAULT_CONFIG_PATH,
     KEYS,
@@ -46,7 +46,12 @@ def _flag(key: str) -> str:
     return "--" + key.lower().replace("_", "-")
 
 
-def build_parser() -> argparse.ArgumentParser:
+Extend = Callable[[Any, argparse.ArgumentParser], None]  # (subparsers, common flags)
+Handler = Callable[[argparse.Namespace, Mapping[str, str]], int]
+
+
+def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
+    """The agent's and the inspector's commands; `extend` adds others (`cluster`)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -133,9 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("bin", metavar="BIN", help="binaryName in the manifest")
     forget.add_argument("sha", metavar="SHA", help="the quarantined sha256 (or its prefix)")
-    from ansible_proxy.cluster.cli import add_cluster_parser
-
-    add_cluster_parser(sub, common)
+    if extend is not None:
+        extend(sub, common)
     return parser
 
 
@@ -156,16 +160,18 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The agent's commands alone (`ansible_proxy.cli.main` adds `cluster`)."""
     args = build_parser().parse_args(argv)
     sys.exit(dispatch(args, os.environ))
 
 
-def dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def dispatch(
+    args: argparse.Namespace, env: Mapping[str, str], others: Mapping[str, Handler] | None = None
+) -> int:
+    """Run one command; every error becomes one line on stderr and its exit code."""
     try:
-        if args.command == "cluster":
-            from ansible_proxy.cluster.cli import dispatch_cluster
-
-            return dispatch_cluster(args, env)
+        if others and args.command in others:
+            return others[args.command](args, env)
         cfg = load_config(args, env)
         if args.command == "run":
             from ansible_proxy.agent.runner import run_once

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from ansible_proxy.agent.adapters.files import write_atomic
-from ansible_proxy.agent.config import AgentConfig
+from ansible_proxy.client.config import AgentConfig
+from ansible_proxy.client.files import write_atomic
 from ansible_proxy.errors import EXIT_OK, AnsibleProxyError, ConfigError
 
 JITTER = 0.1

@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ansible_proxy.agent import plan
-from ansible_proxy.agent.adapters import locks, nodeinfo
-from ansible_proxy.agent.adapters.api import Api, make_client
+from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.adapters.store import State
 from ansible_proxy.agent.checks import Probes, check_service
-from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.health import (
     Action,
     Check,
@@ -29,9 +27,12 @@ from ansible_proxy.agent.health import (
     decide,
     exit_code,
 )
-from ansible_proxy.agent.logs import Log
 from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
 from ansible_proxy.agent.tick import Tick
+from ansible_proxy.client import locks
+from ansible_proxy.client.api import Api, make_client
+from ansible_proxy.client.config import AgentConfig
+from ansible_proxy.client.logs import Log
 from ansible_proxy.errors import AnsibleProxyError, ConfigError, RetryableError
 
 STATE_NAME = "inspector-state.json"

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ansible_proxy.agent import plan
-from ansible_proxy.agent.adapters.locks import exclusive
-from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
+from ansible_proxy.client.config import AgentConfig
+from ansible_proxy.client.locks import exclusive
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.names import is_bin_name
 

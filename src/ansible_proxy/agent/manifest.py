@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ansible_proxy.agent.adapters.files import write_atomic
+from ansible_proxy.client.files import write_atomic
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.names import is_bin_name, is_sha256  # pydantic-free: the tick stays cheap
 

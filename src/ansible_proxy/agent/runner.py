@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from ansible_proxy.agent.adapters import nodeinfo
-from ansible_proxy.agent.adapters.api import Api, make_client
-from ansible_proxy.agent.config import AgentConfig
-from ansible_proxy.agent.logs import Log, stderr_if_terminal
 from ansible_proxy.agent.tick import Tick, describe, run_tick
+from ansible_proxy.client.api import Api, make_client
+from ansible_proxy.client.config import AgentConfig
+from ansible_proxy.client.logs import Log, stderr_if_terminal
 from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError, DeployError
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.adapters.store import State
-from ansible_proxy.agent.config import AgentConfig
 from ansible_proxy.agent.manifest import ManagedBinary, load_manifest
+from ansible_proxy.client.config import AgentConfig
 
 COLUMNS = ("BINARY", "SERVICE", "INSTALLED", "LATEST SEEN", "LAST RESULT", "ROLLBACK TO", "HOLD")
 

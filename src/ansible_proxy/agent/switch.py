@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ansible_proxy.agent.adapters.files import replace_with_copy
 from ansible_proxy.agent.adapters.store import Store
 from ansible_proxy.agent.adapters.supervisor import Supervisor, watch
-from ansible_proxy.agent.logs import Log
 from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.client.files import replace_with_copy
+from ansible_proxy.client.logs import Log
 
 
 @dataclass(frozen=True)

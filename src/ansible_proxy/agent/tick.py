@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.adapters import nodeinfo
-from ansible_proxy.agent.adapters.api import Api, Batch, UnknownBin
 from ansible_proxy.agent.adapters.store import State, Store
-from ansible_proxy.agent.config import AgentConfig
-from ansible_proxy.agent.logs import Log
 from ansible_proxy.agent.manifest import EntryRemoved, ManagedBinary, Manifest, load_manifest
+from ansible_proxy.client.api import Api, Batch, UnknownBin
+from ansible_proxy.client.config import AgentConfig
+from ansible_proxy.client.logs import Log
 from ansible_proxy.errors import (
     EXIT_CONFIG,
     EXIT_DEPLOY,
@@ -110,7 +110,7 @@ class Tick:
 
     def update_manifest(self, binary_name: str, **changes: object) -> ManagedBinary:
         """Read-modify-write the manifest under its lock, so overlapping runs merge."""
-        from ansible_proxy.agent.adapters.locks import exclusive
+        from ansible_proxy.client.locks import exclusive
 
         with exclusive(self.cfg.lock_dir / ".manifest.lock"):
             manifest = load_manifest(self.cfg.manifest_path)
@@ -181,7 +181,7 @@ def refresh_node_info(tick: Tick, manifest: Manifest, info: dict[str, str]) -> N
     """Write nodeInfo into the manifest only when it changed (a no-op tick writes nothing)."""
     if manifest.node_info() == info:
         return
-    from ansible_proxy.agent.adapters.locks import exclusive
+    from ansible_proxy.client.locks import exclusive
 
     with exclusive(tick.cfg.lock_dir / ".manifest.lock"):
         fresh = load_manifest(tick.cfg.manifest_path)

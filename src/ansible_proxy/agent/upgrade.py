@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable, Iterator
 
 from ansible_proxy.agent import plan
-from ansible_proxy.agent.adapters import download, locks
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.agent.switch import switch_binary
 from ansible_proxy.agent.tick import Tick, describe
+from ansible_proxy.client import download, locks
 from ansible_proxy.errors import DeployError, RetryableError
 
 PROGRESS_EVERY = 5.0

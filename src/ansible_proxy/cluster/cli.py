@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ansible_proxy.agent.config import (
+from ansible_proxy.client.config import (
     CONFIG_FILE_KEY,
     DEFAULT_CONFIG_PATH,
     KEYS,
     build_config,
     read_config_file,
 )
-from ansible_proxy.agent.logs import Log, stderr_if_terminal
+from ansible_proxy.client.logs import Log, stderr_if_terminal
 from ansible_proxy.errors import EXIT_OK, ConfigError
 
 CLUSTER_KEYS = {
@@ -154,7 +154,7 @@ def render_status(rows: list[tuple[str, str, str, str, str]]) -> str:
 
 
 def _nginx_config(args: argparse.Namespace) -> int:
-    from ansible_proxy.agent.adapters.files import write_atomic
+    from ansible_proxy.client.files import write_atomic
     from ansible_proxy.cluster.nginx import CacheConfig, prepare_dirs, render
 
     config = CacheConfig(

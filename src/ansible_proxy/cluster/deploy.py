@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ansible_proxy.agent.adapters import download, locks
-from ansible_proxy.agent.adapters.api import Api, UnknownBin
-from ansible_proxy.agent.adapters.files import fsync_dir
-from ansible_proxy.agent.logs import Log
+from ansible_proxy.client import download, locks
+from ansible_proxy.client.api import Api, UnknownBin
+from ansible_proxy.client.files import fsync_dir
+from ansible_proxy.client.logs import Log
 from ansible_proxy.cluster.health import healthy
 from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import ServiceSpec

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ansible_proxy.agent.adapters.files import fsync_dir
+from ansible_proxy.client.files import fsync_dir
 from ansible_proxy.errors import DeployError
 
 PLAYBOOK = "deploy.yml"

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 
 from ansible_proxy import __version__
-from ansible_proxy.agent.adapters.api import Api, make_client
-from ansible_proxy.agent.logs import Log
+from ansible_proxy.client.api import Api, make_client
+from ansible_proxy.client.logs import Log
 from ansible_proxy.cluster import state as cluster_state
 from ansible_proxy.cluster.deploy import Rollout, deploy_service
 from ansible_proxy.cluster.inventory import Node, load_inventory

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ansible_proxy.agent.adapters.files import write_atomic
+from ansible_proxy.client.files import write_atomic
 from ansible_proxy.errors import ConfigError
 
 OK = "ok"

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 import httpx
 import pytest
 
-from ansible_proxy.agent.adapters.api import MAX_REASON, Api, Batch, make_client
+from ansible_proxy.client.api import MAX_REASON, Api, Batch, make_client
 from tests.integration.agent.faults import Handler, answer, fault_server
 from tests.support.server import BinManager
 

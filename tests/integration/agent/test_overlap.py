@@ -25,7 +25,7 @@ ADOPTED = "BIN_DIR already holds the published version"
 HOLDER = """\
 import sys, time
 from pathlib import Path
-from ansible_proxy.agent.adapters import locks
+from ansible_proxy.client import locks
 lock_dir, name, sha, skew = Path(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
 held = locks.acquire(lock_dir, name, sha, 600, clock=lambda: time.time() + skew)
 print("held" if held is not None else "busy", flush=True)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from examples.cluster.build_package import HERE, build_package, program_for
 
-from ansible_proxy.agent.adapters import locks
+from ansible_proxy.client import locks
 from tests.support.cluster import ClusterLab
 from tests.support.procs import wait_until
 

@@ -19,7 +19,7 @@ from tests.support.procs import wait_until
 BUSY_AGENT = textwrap.dedent("""\
     import sys
     from pathlib import Path
-    from ansible_proxy.agent.logs import Log
+    from ansible_proxy.client.logs import Log
     log_file, stop = Path(sys.argv[1]), Path(sys.argv[2])
     n = 0
     while not stop.exists():
@@ -35,7 +35,7 @@ BUSY_AGENT = textwrap.dedent("""\
 LONG_TICK = textwrap.dedent("""\
     import sys, time
     from pathlib import Path
-    from ansible_proxy.agent.logs import Log
+    from ansible_proxy.client.logs import Log
     log_file, go = Path(sys.argv[1]), Path(sys.argv[2])
     log = Log(log_file)
     log("info", "long tick: download started")

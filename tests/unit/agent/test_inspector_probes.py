@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ansible_proxy.agent.adapters import locks
-from ansible_proxy.agent.adapters.processes import running_named
+from ansible_proxy.client import locks
+from ansible_proxy.client.processes import running_named
 from tests.support.procs import wait_until
 
 A, B = "a" * 64, "b" * 64

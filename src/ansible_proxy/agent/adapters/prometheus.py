@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
+from ansible_proxy.client.deadline import DeadlineExceeded, deadline
 
 DEFAULT_QUERY = 'ALERTS{alertstate="firing", service="{service}"}'
 

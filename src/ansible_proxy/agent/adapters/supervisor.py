@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from supervisor.xmlrpc import Faults
 
-from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
+from ansible_proxy.client.deadline import DeadlineExceeded, deadline
 from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
 RUNNING = "RUNNING"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_proxy.agent.logs import Log, escape_controls
+from ansible_proxy.client.logs import Log, escape_controls
 
 FORGED = "bad sha\n2026-01-01 00:00:00 [1] INFO app: upgraded and healthy"
 HOSTILE = f"{FORGED}\rover\x1b[31mred\x00\x7f\x85\x9b\u2028\ttab"

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
+from ansible_proxy.client.deadline import DeadlineExceeded, deadline
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_sha256
 

@@ -10,7 +10,7 @@ from types import FrameType
 
 import pytest
 
-from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
+from ansible_proxy.client.deadline import DeadlineExceeded, deadline
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from ansible_proxy.agent.adapters import locks, processes
+from ansible_proxy.client import locks, processes
 
 A, B = "a" * 64, "b" * 64
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from ansible_proxy.agent.adapters import locks, processes
+from ansible_proxy.client import locks, processes
 created = float(sys.argv[3])
 age = time.time() - created  # a lock taken `age` seconds ago by both clocks
 boot = processes.boot_clock() - max(age, 0.0)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from ansible_proxy.agent.adapters.deadline import DeadlineExceeded, deadline
-from ansible_proxy.agent.adapters.files import CHUNK
+from ansible_proxy.client.deadline import DeadlineExceeded, deadline
+from ansible_proxy.client.files import CHUNK
 from ansible_proxy.errors import DeployError, RetryableError
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ansible_proxy.agent.adapters import processes
+from ansible_proxy.client import processes
 
 
 @dataclass

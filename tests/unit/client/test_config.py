@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_proxy.agent.config import build_config, parse_config_text, read_config_file
+from ansible_proxy.client.config import build_config, parse_config_text, read_config_file
 from ansible_proxy.errors import ConfigError
 
 API = "http://bm:8080/api/v1"

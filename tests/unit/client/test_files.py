@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_proxy.agent.adapters.files import write_atomic
+from ansible_proxy.client.files import write_atomic
 
 
 def test_a_plain_file_is_replaced_keeping_its_mode(tmp_path: Path) -> None:

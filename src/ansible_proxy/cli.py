@@ -1,0 +1,33 @@
+"""`ansible-proxy`: the agent's and the inspector's commands, and `ansible-proxy cluster`.
+
+The console script's entry point. It puts agent/cli.py and cluster/cli.py together, so
+that neither of those packages imports the other; the cluster's modules are imported only
+when a `cluster` command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ansible_proxy.agent import cli as agent_cli
+
+
+def _add_cluster(sub: Any, common: argparse.ArgumentParser) -> None:
+    from ansible_proxy.cluster.cli import add_cluster_parser
+
+    add_cluster_parser(sub, common)
+
+
+def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ansible_proxy.cluster.cli import dispatch_cluster
+
+    return dispatch_cluster(args, env)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = agent_cli.build_parser(_add_cluster).parse_args(argv)
+    sys.exit(agent_cli.dispatch(args, os.environ, {"cluster": _cluster}))
