@@ -88,10 +88,6 @@ BY_HAND = re.compile(
     r"^\s*(ansible-proxy (run|check)\b|PIPX_HOME=\S+ PIPX_BIN_DIR=\S+ pipx )", re.M
 )
 
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="needs root: debootstrap, chroot, mounts and a network namespace"
-)
-
 
 # -- the guide's blocks -----------------------------------------------------------------
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^`\s]*)\s*$")
@@ -181,6 +177,7 @@ def copy_checkout(machine: DebianRoot) -> None:
 @pytest.fixture
 def machine(tmp_path: Path) -> Iterator[DebianRoot]:
     """A clean Debian 12 with the checkout, the wheelhouse and the guide's apt downloads."""
+    assert os.geteuid() == 0, "needs root: debootstrap, chroot, mounts, a network namespace"
     missing = missing_tools()
     assert not missing, f"missing {missing}: scripts/install-system-deps installs them"
     base = base_tarball()
@@ -518,7 +515,6 @@ def test_every_block_is_run_or_read() -> None:
         assert len(found) == 1, f"{step.phrase!r} is in {len(found)} runnable blocks"
 
 
-@needs_root
 @pytest.mark.timeout(1800)
 def test_the_guide_runs_on_a_clean_debian_12(machine: DebianRoot) -> None:
     guide = Guide(machine)

@@ -168,8 +168,8 @@ def read_only_tmpfs(directory: Path) -> Iterator[Path]:
         capture_output=True,
         check=False,
     )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    # The tests run as root (as the agent does): a failed mount is a broken setup, not a skip.
+    assert mounted.returncode == 0, f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}"
     try:
         yield directory
     finally:
