@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ansible_proxy.errors import DeployError
@@ -33,7 +34,7 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
     """
     target = _final_target(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with _renamed_over(target, tmp):
         with tmp.open("wb") as fh:
             fh.write(data)
             fh.flush()
@@ -42,6 +43,17 @@ def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
             tmp.chmod(mode)
         elif target.exists():
             _copy_owner_and_mode(target, tmp)
+
+
+@contextlib.contextmanager
+def _renamed_over(target: Path, tmp: Path) -> Iterator[None]:
+    """The block fills `tmp`; then it is renamed over `target` and the directory fsynced.
+
+    Any error (or a signal's exception) removes `tmp`: a crash leaves the old file or the
+    new one, whole, and no temp file behind.
+    """
+    try:
+        yield
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -72,7 +84,7 @@ def replace_with_copy(
     """
     tmp = target.with_name(f".{target.name}.{os.getpid()}.new")
     digest = hashlib.sha256()
-    try:
+    with _renamed_over(target, tmp):
         with source.open("rb") as src, tmp.open("wb") as dst:
             while chunk := src.read(CHUNK):
                 dst.write(chunk)
@@ -85,12 +97,6 @@ def replace_with_copy(
             _copy_owner_and_mode(target, tmp)
         else:
             tmp.chmod(default_mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(target.parent)
 
 
 def _copy_owner_and_mode(reference: Path, path: Path) -> None:
