@@ -20,18 +20,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ansible_proxy import __version__
+from ansible_proxy.server.api import admin as admin_api
+from ansible_proxy.server.api import agent as agent_api
+from ansible_proxy.server.dashboard import routes as dashboard
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.deps import DbSession
-from ansible_proxy.server.fastpath import AgentFastPath
-from ansible_proxy.server.heartbeats import Heartbeats, known_ttl
+from ansible_proxy.server.hotpath.fastpath import AgentFastPath
+from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.metrics import AccessLog, Metrics
-from ansible_proxy.server.pointers import PointerCache
 from ansible_proxy.server.problems import ApiProblem
-from ansible_proxy.server.retention import from_settings as retention_from_settings
-from ansible_proxy.server.routes import admin_api, agent_api, dashboard
 from ansible_proxy.server.settings import Settings
-from ansible_proxy.server.storage import ArtifactStore
-from ansible_proxy.server.writes import WriteBatcher
+from ansible_proxy.server.storage.artifacts import ArtifactStore
+from ansible_proxy.server.writepath.heartbeats import Heartbeats, known_ttl
+from ansible_proxy.server.writepath.retention import from_settings as retention_from_settings
+from ansible_proxy.server.writepath.writes import WriteBatcher
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.db.engine import stored_now
-from ansible_proxy.server.heartbeats import Heartbeats as HeartbeatBuffer
+from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
-from ansible_proxy.server.pointers import PointerCache
 from ansible_proxy.server.problems import Unauthorized
 from ansible_proxy.server.settings import Settings
-from ansible_proxy.server.storage import ArtifactStore
-from ansible_proxy.server.writes import WriteBatcher
+from ansible_proxy.server.storage.artifacts import ArtifactStore
+from ansible_proxy.server.writepath.heartbeats import Heartbeats as HeartbeatBuffer
+from ansible_proxy.server.writepath.writes import WriteBatcher
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -4,6 +4,7 @@ ApiProblem            status → HTTP status and envelope code
 ├── BadRequest        400  malformed input (bad bin name, arch, JSON)
 ├── Unauthorized      401  missing or wrong bearer token
 ├── NotFound          404  unknown bin, node, release
+├── Conflict          409  a release still in use, or an upload a concurrent delete removed
 └── TooLarge          413  upload over the configured limit
 """
 
@@ -30,6 +31,10 @@ class Unauthorized(ApiProblem):
 
 class NotFound(ApiProblem):
     status = 404
+
+
+class Conflict(ApiProblem):
+    status = 409
 
 
 class TooLarge(ApiProblem):

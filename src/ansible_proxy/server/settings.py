@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     prune_interval_seconds: float = Field(default=60.0, ge=0)
     # How often the last-seen time of known nodes is written (docs/bin-manager.md "Heartbeats").
     heartbeat_flush_seconds: float = Field(default=1.0, gt=0, le=300)
-    # Off: every request goes through the FastAPI routes (server/fastpath.py says why not).
+    # Off: every request goes through the FastAPI routes (server/hotpath/fastpath.py says why not).
     fast_path: bool = True
     x_accel_redirect: str = ""  # e.g. /_artifacts/: nginx sends the file; empty = off
 

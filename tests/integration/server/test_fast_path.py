@@ -1,5 +1,5 @@
-"""The fast path (server/fastpath.py) answers the per-tick GETs exactly as the FastAPI routes
-do, and hands everything unusual on to them.
+"""The fast path (server/hotpath/fastpath.py) answers the per-tick GETs exactly as the
+FastAPI routes do, and hands everything unusual on to them.
 
 Two real servers share one SQLite database: one as shipped, one with
 BIN_MANAGER_FAST_PATH=false (the reference). Each request goes to both, the fast one

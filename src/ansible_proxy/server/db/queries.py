@@ -23,7 +23,7 @@ from ansible_proxy.server.db.models import (
     Release,
 )
 from ansible_proxy.server.problems import NotFound
-from ansible_proxy.server.storage import StoredArtifact
+from ansible_proxy.server.storage.artifacts import StoredArtifact
 
 
 def find_bin(session: Session, name: str) -> Bin | None:

@@ -1,0 +1,203 @@
+"""Admin endpoints under /api/v1/admin (admin token): publish, pin, pause, delete, listings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from ansible_proxy.protocol import API_PREFIX, Sha256, ok
+from ansible_proxy.server.db import listings, queries
+from ansible_proxy.server.deps import (
+    ERROR_RESPONSES,
+    AppSettings,
+    BinName,
+    DbSession,
+    Now,
+    Pointers,
+    Store,
+    require_admin,
+)
+from ansible_proxy.server.inputs import (
+    ARCH_NAMES,
+    DEFAULT_ARCH,
+    check_arch,
+    check_sha256,
+    check_text,
+)
+from ansible_proxy.server.problems import TooLarge
+from ansible_proxy.server.services import releases
+
+router = APIRouter(
+    prefix=f"{API_PREFIX}/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={**ERROR_RESPONSES, 413: ERROR_RESPONSES[400] | {"description": "Too large"}},
+)
+
+ArchQuery = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="x86_64 or aarch64 (amd64, arm64 accepted)",
+        json_schema_extra={"enum": list(ARCH_NAMES)},
+    ),
+]
+OptionalArchQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="x86_64 or aarch64; needed only when several arches have that content",
+        json_schema_extra={"enum": list(ARCH_NAMES)},
+    ),
+]
+Sha256Path = Annotated[
+    str,
+    Path(
+        max_length=128,
+        description="the release's content, 64 hex digits",
+        json_schema_extra={"pattern": "^[0-9a-f]{64}$"},
+    ),
+]
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: ERROR_RESPONSES[400] | {"description": "Still in use: latest, paused, running"}
+}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+class PinRequest(BaseModel):
+    """POST /admin/bins/{bin}/pin: make this earlier release the latest for `arch`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: Sha256
+    arch: str = DEFAULT_ARCH
+
+
+@router.post(
+    "/bins/{bin_name:path}/releases", openapi_extra=UPLOAD_BODY, summary="Publish a release"
+)
+async def publish(
+    name: BinName,
+    request: Request,
+    session: DbSession,
+    store: Store,
+    pointers: Pointers,
+    settings: AppSettings,
+    now: Now,
+    arch: ArchQuery = DEFAULT_ARCH,
+) -> dict[str, Any]:
+    """Stream the raw body to the store, then commit the release and make it latest."""
+    canonical = check_arch(arch)
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"upload of {declared} bytes is larger than the limit of {limit} bytes")
+    artifact = await store.receive(request.stream(), limit)
+    # The file is in place: only now may a row point at it.
+    release = await anyio.to_thread.run_sync(
+        releases.publish, session, store, pointers, name, canonical, artifact, now
+    )
+    return ok(
+        {
+            "binName": name,
+            "arch": release.arch,
+            "sha256": release.sha256,
+            "size": release.size,
+            "latest": True,
+        }
+    )
+
+
+@router.get("/bins", summary="List bins")
+def list_bins(session: DbSession) -> dict[str, Any]:
+    return ok(listings.bins(session))
+
+
+@router.get("/bins/{bin_name:path}/releases", summary="List a bin's releases")
+def list_releases(name: BinName, session: DbSession) -> dict[str, Any]:
+    return ok(listings.releases(session, queries.require_bin(session, name)))
+
+
+@router.get("/bins/{bin_name:path}/nodes", summary="Which node runs which sha of a bin")
+def list_bin_nodes(name: BinName, session: DbSession) -> dict[str, Any]:
+    return ok(listings.bin_nodes(session, queries.require_bin(session, name)))
+
+
+@router.get("/bins/{bin_name:path}/progress", summary="Progress reports for a bin")
+def list_bin_progress(name: BinName, session: DbSession) -> dict[str, Any]:
+    return ok(listings.bin_progress(session, queries.require_bin(session, name)))
+
+
+@router.post("/bins/{bin_name:path}/pin", summary="Make an earlier release the latest")
+def pin(
+    name: BinName, body: PinRequest, session: DbSession, pointers: Pointers, now: Now
+) -> dict[str, Any]:
+    canonical = check_arch(body.arch)
+    releases.pin(session, pointers, queries.require_bin(session, name), canonical, body.sha256, now)
+    return ok({"binName": name, "arch": canonical, "sha256": body.sha256, "latest": True})
+
+
+@router.delete(
+    "/bins/{bin_name:path}/releases/{sha256}",
+    summary="Delete a release that nothing uses; its artifact too unless shared",
+    responses=CONFLICT,
+)
+def delete(
+    name: BinName,
+    sha256: Sha256Path,
+    session: DbSession,
+    store: Store,
+    pointers: Pointers,
+    now: Now,
+    arch: OptionalArchQuery = None,
+) -> dict[str, Any]:
+    """409 while it is the latest, a paused rollout's answer, or run by a node; else gone."""
+    canonical = check_arch(arch) if arch and arch.strip() else None
+    deleted = releases.delete_release(
+        session, store, pointers, name, check_sha256(sha256), canonical, now
+    )
+    return ok(
+        {
+            "binName": deleted.bin_name,
+            "arch": deleted.arch,
+            "sha256": deleted.sha256,
+            "size": deleted.size,
+            "artifact": deleted.artifact,
+        }
+    )
+
+
+@router.post("/bins/{bin_name:path}/pause", summary="Freeze a bin's rollout")
+def pause(name: BinName, session: DbSession, pointers: Pointers, now: Now) -> dict[str, Any]:
+    releases.set_paused(session, pointers, queries.require_bin(session, name), True, now)
+    return ok({"binName": name, "paused": True})
+
+
+@router.post("/bins/{bin_name:path}/resume", summary="Resume a bin's rollout")
+def resume(name: BinName, session: DbSession, pointers: Pointers, now: Now) -> dict[str, Any]:
+    releases.set_paused(session, pointers, queries.require_bin(session, name), False, now)
+    return ok({"binName": name, "paused": False})
+
+
+@router.get("/nodes", summary="List nodes")
+def list_nodes(session: DbSession) -> dict[str, Any]:
+    return ok(listings.nodes(session))
+
+
+@router.get("/nodes/{node_name:path}", summary="A node: info, versions, progress history")
+def node_detail(node_name: str, session: DbSession) -> dict[str, Any]:
+    node = queries.require_node(session, check_text(node_name, "node name"))
+    return ok(listings.node_detail(session, node))
+
+
+@router.get("/events", summary="Operator activity: publish, pin, pause, resume, delete")
+def list_events(session: DbSession) -> dict[str, Any]:
+    return ok(listings.events(session))

@@ -1,0 +1,294 @@
+"""The agent endpoints (the wire contract, docs/api.md): keepalive, bins, progress, downloads.
+
+GET /keepalive, GET /bins and GET /bins/{bin} are answered first, when its cache can, by
+the fast path in server/hotpath/fastpath.py, byte for byte as here: change them together.
+A new GET route under /keepalive or /bins must be reviewed against it (`SHADOWED_ROUTES`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
+
+from ansible_proxy.protocol import (
+    API_PREFIX,
+    MAX_NODE_NAME,
+    BinReport,
+    NodeInfo,
+    ProgressReport,
+    ok,
+)
+from ansible_proxy.server.db import progress, queries
+from ansible_proxy.server.db.models import Release
+from ansible_proxy.server.deps import (
+    ERROR_RESPONSES,
+    AppSettings,
+    BinName,
+    Heartbeats,
+    Now,
+    Pointers,
+    Sessions,
+    Store,
+    Writes,
+    require_agent,
+)
+from ansible_proxy.server.hotpath import batch
+from ansible_proxy.server.hotpath.pointers import PointerCache, latest_data, resolve
+from ansible_proxy.server.inputs import (
+    ARCH_NAMES,
+    MAX_ARCH_QUERY,
+    MAX_PROCESSING_TIME,
+    check_sha256,
+    check_text,
+    choose_arch,
+)
+from ansible_proxy.server.problems import BadRequest, NotFound
+from ansible_proxy.server.settings import Settings
+from ansible_proxy.server.storage.artifacts import ArtifactStore
+from ansible_proxy.server.storage.downloads import NOT_CACHEABLE, accel_response, artifact_response
+
+router = APIRouter(
+    prefix=API_PREFIX,
+    tags=["agent"],
+    dependencies=[Depends(require_agent)],
+    responses=ERROR_RESPONSES,
+)
+
+NodeNameQuery = Annotated[
+    str | None, Query(alias="nodeName", max_length=MAX_NODE_NAME, description="the asking node")
+]
+RequiredNodeName = Annotated[
+    str,
+    Query(alias="nodeName", min_length=1, max_length=MAX_NODE_NAME, description="the asking node"),
+]
+# Documented as enum/pattern, checked in code: a bad value gets 400 with a clear message.
+ArchQuery = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_ARCH_QUERY,
+        description="x86_64 or aarch64 (amd64, arm64 accepted)",
+        json_schema_extra={"enum": list(ARCH_NAMES)},
+    ),
+]
+Sha256Query = Annotated[
+    str | None,
+    Query(
+        max_length=128,
+        description="exact content wanted",
+        json_schema_extra={"pattern": "^[0-9a-f]{64}$"},
+    ),
+]
+IfNoneMatch = Annotated[str | None, Header(include_in_schema=False)]
+
+
+PLAIN_SHA: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "sha256"}
+}
+BINARY: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "the binary"}
+}
+
+
+@router.get("/keepalive", summary="Is this node known?")
+async def keepalive_status(
+    heartbeats: Heartbeats, now: Now, node_name: RequiredNodeName
+) -> dict[str, Any]:
+    """Every node asks this every tick: answered from memory when the node is known."""
+    name = check_text(node_name, "nodeName")
+    if not await heartbeats.touch(name, now):
+        raise NotFound(f"unknown node {name!r}: it must POST /api/v1/keepalive first")
+    return ok({"nodeName": name, "status": "active"})
+
+
+@router.post("/keepalive", summary="Register or update a node")
+async def keepalive_register(
+    info: NodeInfo, writes: Writes, now: Now, heartbeats: Heartbeats
+) -> dict[str, Any]:
+    for field in ("cpuArch", "osRelease", "nodeName", "binProxyVersion"):
+        check_text(getattr(info, field), field)
+    await writes.submit(lambda session: queries.register_node(session, info, now))
+    heartbeats.remember(info.nodeName)
+    return ok()
+
+
+@router.post("/bins/{bin_name:path}/progress", summary="Report progress of an upgrade")
+async def report_progress(
+    name: BinName, report: ProgressReport, writes: Writes, now: Now
+) -> dict[str, Any]:
+    """One event of the node's history; `reason` (optional, one line) says who and why."""
+    _check_body_bin(name, report.binName)
+    if report.processingTime > MAX_PROCESSING_TIME:
+        raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
+    node_name = check_text(report.nodeName, "nodeName")
+
+    def change(session: Session) -> None:
+        bin_ = queries.require_bin(session, name)
+        node = queries.require_node(session, node_name)
+        progress.add_progress(session, bin_, node, report, now)
+
+    await writes.submit(change)
+    return ok()
+
+
+@router.get(
+    "/bins",
+    summary="The sha256 of every bin this node should run (batch poll)",
+    responses={304: {"description": "unchanged since the ETag in If-None-Match"}},
+)
+async def latest_all_for_node(
+    sessions: Sessions,
+    pointers: Pointers,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """`{"arch", "bins": {name: sha256}}`; bins with no release for the arch are left out.
+
+    `withdrawn: {name: [sha256, …]}` is added only for bins a pin left newer releases of.
+    """
+    answer = await batch.batch_for_node(sessions, pointers, arch, node_name)
+    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
+    if batch.matches(answer.etag, if_none_match):
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)
+
+
+@router.get("/bins/{bin_name:path}", summary="The sha256 this node should run")
+async def latest_for_node(
+    name: BinName,
+    sessions: Sessions,
+    pointers: Pointers,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+) -> dict[str, Any]:
+    """`{"sha256", "version": "latest"}`, and `withdrawn` when a pin left newer releases."""
+    target = await resolve(sessions, pointers, name, arch, node_name)
+    return ok(latest_data(target.sha256, target.withdrawn))
+
+
+@router.post("/bins/{bin_name:path}", summary="Report what this node now runs")
+async def report_running(
+    name: BinName, report: BinReport, writes: Writes, now: Now
+) -> dict[str, Any]:
+    _check_body_bin(name, report.binName)
+    version = check_text(report.version, "version")
+    node_name = check_text(report.nodeName, "nodeName")
+
+    def change(session: Session) -> None:
+        bin_ = queries.require_bin(session, name)
+        node = queries.require_node(session, node_name)
+        queries.report_bin(session, bin_, node, report.sha256, version, now)
+
+    await writes.submit(change)
+    return ok()
+
+
+def _check_body_bin(path_name: str, body_name: str) -> None:
+    if body_name != path_name:
+        raise BadRequest(
+            f"binName {body_name!r} in the body does not match the URL's {path_name!r}"
+        )
+
+
+@router.api_route(
+    "/download/{bin_name:path}", methods=["GET", "HEAD"], responses=BINARY, summary="Download"
+)
+async def download(
+    name: BinName,
+    sessions: Sessions,
+    pointers: Pointers,
+    store: Store,
+    settings: AppSettings,
+    sha256: Sha256Query = None,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Exactly `?sha256=` (cacheable forever), else the latest for this node and arch."""
+    if sha256 is None:
+        return await _download_latest(
+            sessions, pointers, store, settings, name, arch, node_name, if_none_match
+        )
+    wanted = check_sha256(sha256)
+    if arch:
+        choose_arch(arch, None)  # still refuse a bad arch
+
+    def work() -> Release | None:
+        with sessions() as session:
+            bin_ = queries.require_bin(session, name)
+            return queries.release_of(session, bin_.id, wanted, None)
+
+    release = await anyio.to_thread.run_sync(work)
+    if release is None:
+        raise NotFound(f"bin {name!r} has no release with sha256 {wanted}")
+    if settings.x_accel_redirect:
+        return accel_response(settings.x_accel_redirect, wanted, name, True, if_none_match)
+    return artifact_response(store.path_for(wanted), wanted, name, True, if_none_match)
+
+
+async def _download_latest(
+    sessions: sessionmaker[Session],
+    pointers: PointerCache,
+    store: ArtifactStore,
+    settings: Settings,
+    name: str,
+    arch: str | None,
+    node_name: str | None,
+    if_none_match: str | None,
+) -> Response:
+    target = await resolve(sessions, pointers, name, arch, node_name)
+
+    def is_release() -> bool:
+        with sessions() as session:
+            found = queries.release_of(session, target.bin_id, target.sha256, target.arch)
+            return found is not None
+
+    # A latest pointer always names a release; while paused, a node may have reported
+    # content that is no release of this bin: check, cheaply, only when it can differ.
+    if not pointers.is_latest(name, target) and not await anyio.to_thread.run_sync(is_release):
+        raise NotFound(f"bin {name!r} has no release with sha256 {target.sha256}")
+    if settings.x_accel_redirect:
+        return accel_response(settings.x_accel_redirect, target.sha256, name, False, if_none_match)
+    path = store.path_for(target.sha256)
+    return artifact_response(path, target.sha256, name, False, if_none_match)
+
+
+@router.api_route(
+    "/releases/latest/{bin_name:path}/download",
+    methods=["GET", "HEAD"],
+    responses=BINARY,
+    summary="Download the latest (fallback)",
+)
+async def download_latest(
+    name: BinName,
+    sessions: Sessions,
+    pointers: Pointers,
+    store: Store,
+    settings: AppSettings,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    return await _download_latest(
+        sessions, pointers, store, settings, name, arch, node_name, if_none_match
+    )
+
+
+@router.get(
+    "/releases/latest/{bin_name:path}/sha256",
+    responses=PLAIN_SHA,
+    summary="The latest sha256 as plain text",
+)
+async def latest_sha256(
+    name: BinName,
+    sessions: Sessions,
+    pointers: Pointers,
+    arch: ArchQuery = None,
+    node_name: NodeNameQuery = None,
+) -> PlainTextResponse:
+    target = await resolve(sessions, pointers, name, arch, node_name)
+    return PlainTextResponse(target.sha256, headers={"Cache-Control": NOT_CACHEABLE})

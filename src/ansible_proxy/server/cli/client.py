@@ -1,0 +1,193 @@
+"""The admin subcommands of `bin-manager` (publish, pin, pause, resume, list,
+delete-release) over HTTP.
+
+Owns the httpx client of the admin CLI; server errors become our error tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import ssl
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ansible_proxy.errors import ConfigError, RetryableError
+from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_sha256
+from ansible_proxy.server.cli.admin_token import WHERE_TO_SET, admin_token
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+CHUNK = 1024 * 1024
+
+
+def add_subcommands(sub: Any) -> None:
+    """Add publish, pin, pause, resume, list and delete-release to the `bin-manager` parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", help=f"bin-manager URL (BIN_MANAGER_URL, {DEFAULT_SERVER})")
+    common.add_argument("--ca-bundle", type=Path, help="CA file for a private certificate")
+    common.add_argument(
+        "--admin-token-file",
+        type=Path,
+        metavar="PATH",
+        help="file holding the admin token; wins over BIN_MANAGER_ADMIN_TOKEN, which wins "
+        "over BIN_MANAGER_ADMIN_TOKEN_FILE",
+    )
+
+    publish = sub.add_parser(
+        "publish",
+        parents=[common],
+        help="upload FILE as the latest release of a bin",
+    )
+    publish.add_argument("file", type=Path)
+    publish.add_argument("--name", required=True, help="bin name")
+    publish.add_argument("--arch", default="x86_64", help="x86_64 (default) or aarch64")
+
+    pin = sub.add_parser("pin", parents=[common], help="make an earlier release the latest")
+    pin.add_argument("bin")
+    pin.add_argument("sha256")
+    pin.add_argument("--arch", default="x86_64")
+
+    for verb, text in (("pause", "freeze a bin's rollout"), ("resume", "resume a bin's rollout")):
+        sub.add_parser(verb, parents=[common], help=text).add_argument("bin")
+
+    listing = sub.add_parser("list", parents=[common], help="list bins, releases BIN, or nodes")
+    listing.add_argument("what", choices=["bins", "releases", "nodes"])
+    listing.add_argument("bin", nargs="?", help="the bin, for `list releases`")
+
+    delete = sub.add_parser(
+        "delete-release",
+        parents=[common],
+        help="delete a release nothing uses (and its artifact, unless another release shares it)",
+        description="Delete the release of BIN with content SHA256 and, when no other release "
+        "has that content, its artifact. Refused while it is the latest of its arch, a paused "
+        "rollout still answers it, a node last reported running it, or the pin in force "
+        "withdrew it (publish a new release first).",
+    )
+    delete.add_argument("bin")
+    delete.add_argument("sha256")
+    delete.add_argument(
+        "--arch", help="x86_64 or aarch64; needed only when several arches have that content"
+    )
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Run one admin subcommand; print its result on stdout."""
+    server = (args.server or env.get("BIN_MANAGER_URL") or DEFAULT_SERVER).rstrip("/")
+    server = server.removesuffix(API_PREFIX)
+    token = admin_token(args.admin_token_file, env)
+    if token is not None and not (token.isascii() and token.isprintable()):
+        raise ConfigError(
+            "the admin token has characters an HTTP header cannot carry "
+            "(non-ASCII or control characters)"
+        )
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    verify = _trust(args.ca_bundle)
+    base = f"{server}{API_PREFIX}/admin"
+    name = getattr(args, "name", None) or getattr(args, "bin", None)
+    if name is not None and not is_bin_name(name):
+        raise ConfigError(
+            f"invalid bin name {name!r}: use 1-128 of A-Z a-z 0-9 . _ - (not . or ..)"
+        )
+    with httpx.Client(headers=headers, verify=verify, timeout=httpx.Timeout(30, read=600)) as http:
+        if args.command == "publish":
+            data = _publish(http, base, args.file, args.name, args.arch)
+            print(data["sha256"])
+        elif args.command == "pin":
+            body = {"sha256": args.sha256, "arch": args.arch}
+            _call(http, "POST", f"{base}/bins/{args.bin}/pin", json=body)
+            print(f"{args.bin} {args.arch}: latest is now {args.sha256}")
+        elif args.command in ("pause", "resume"):
+            _call(http, "POST", f"{base}/bins/{args.bin}/{args.command}")
+            print(f"{args.bin}: {'paused' if args.command == 'pause' else 'resumed'}")
+        elif args.command == "delete-release":
+            print(_delete_release(http, base, args.bin, args.sha256, args.arch))
+        else:
+            print(json.dumps(_list(http, base, args.what, args.bin), indent=2))
+    return 0
+
+
+def _trust(ca_bundle: Path | None) -> ssl.SSLContext:
+    """System CAs, or only `ca_bundle` for a private certificate; verification stays on."""
+    try:
+        if ca_bundle is None:
+            return ssl.create_default_context()
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load --ca-bundle {ca_bundle}: {exc}") from None
+
+
+def _publish(http: httpx.Client, base: str, path: Path, name: str, arch: str) -> Any:
+    try:
+        size = path.stat().st_size
+        handle = path.open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+    def chunks() -> Iterator[bytes]:
+        with handle:
+            while block := handle.read(CHUNK):
+                yield block
+
+    return _call(
+        http,
+        "POST",
+        f"{base}/bins/{name}/releases",
+        params={"arch": arch},
+        content=chunks(),
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+    )
+
+
+def _list(http: httpx.Client, base: str, what: str, bin_name: str | None) -> Any:
+    if what == "releases":
+        if not bin_name:
+            raise ConfigError("`list releases` needs the bin name")
+        return _call(http, "GET", f"{base}/bins/{bin_name}/releases")
+    return _call(http, "GET", f"{base}/{what}")
+
+
+# What the server did with the file of a deleted release, as the CLI says it.
+_ARTIFACT = {
+    "removed": "its artifact was removed from the store",
+    "shared": "its artifact stays: another release has the same content",
+    "missing": "its artifact was already missing from the store",
+    "left": "its artifact could not be removed (the server's log says why); it is never served",
+}
+
+
+def _delete_release(
+    http: httpx.Client, base: str, bin_name: str, sha256: str, arch: str | None
+) -> str:
+    wanted = sha256.strip().lower()
+    if not is_sha256(wanted):  # it becomes part of the URL: nothing but a digest
+        raise ConfigError(f"invalid sha256 {sha256[:80]!r}: expected 64 hex digits")
+    params = {"arch": arch} if arch else {}
+    data = _call(http, "DELETE", f"{base}/bins/{bin_name}/releases/{wanted}", params=params)
+    artifact = _ARTIFACT.get(data.get("artifact"), f"artifact: {data.get('artifact')}")
+    return f"deleted {data['binName']} {data['arch']} release {data['sha256']}; {artifact}"
+
+
+def _call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
+    """The `data` of a success envelope; our errors otherwise."""
+    try:
+        response = http.request(method, url, **kwargs)
+    except httpx.HTTPError as exc:
+        raise RetryableError(f"cannot reach the bin-manager at {url}: {exc}") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    if response.status_code >= 500:
+        raise RetryableError(f"bin-manager answered {response.status_code}: {message or ''}")
+    if response.status_code == 401:
+        raise ConfigError(
+            f"the bin-manager refused the admin token (401): {WHERE_TO_SET} to the server's "
+            f"admin token (the server said: {message or 'unauthorized'})"
+        )
+    if response.status_code >= 400 or not isinstance(body, dict) or body.get("code") != 0:
+        raise ConfigError(f"bin-manager refused ({response.status_code}): {message or body}")
+    return body.get("data")

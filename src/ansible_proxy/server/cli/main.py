@@ -1,0 +1,211 @@
+"""`bin-manager`: serve the API, or publish/pin/pause/resume/list/delete-release over the
+admin API (client.py).
+
+The only server module that reads os.environ for flags, parses arguments and exits.
+The server's modules are imported only by `serve`, inside the functions that need them,
+so the admin commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ansible_proxy import __version__
+from ansible_proxy.errors import AnsibleProxyError, ConfigError
+from ansible_proxy.server.cli import client as admin_client
+from ansible_proxy.server.cli.admin_token import admin_token
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ansible_proxy.server.settings import Settings
+
+log = logging.getLogger("ansible_proxy.server")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bin-manager",
+        description="The central release server of ansible-proxy, and its admin client.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP API",
+        description="Run the API. Admin token: --admin-token-file, else BIN_MANAGER_ADMIN_TOKEN, "
+        "else the file named by BIN_MANAGER_ADMIN_TOKEN_FILE; optional agent token: "
+        "BIN_MANAGER_AGENT_TOKEN; upload limit: BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8080, help="TCP port (8080)")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="SQLite file and artifacts (BIN_MANAGER_DATA_DIR, default ./bin-manager-data)",
+    )
+    serve.add_argument(
+        "--database-url",
+        help="e.g. postgresql+psycopg://user:pw@host/db (BIN_MANAGER_DATABASE_URL; "
+        "default: SQLite in the data dir)",
+    )
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        default=None,
+        help="no admin token at all (demos only)",
+    )
+    serve.add_argument(
+        "--admin-token-file",
+        type=Path,
+        help="file holding the admin token (wins over BIN_MANAGER_ADMIN_TOKEN and "
+        "BIN_MANAGER_ADMIN_TOKEN_FILE)",
+    )
+    serve.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate")
+    serve.add_argument("--ssl-keyfile", type=Path, help="private key of --ssl-certfile")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="server processes sharing the port (1); one per core uses every core "
+        "(docs/bin-manager.md, 'More processes')",
+    )
+    admin_client.add_subcommands(sub)
+    return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    return int(text)
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"not a number of workers from 1 to 64: {text!r}")
+    return int(text)
+
+
+# What `serve` tells its worker processes beyond the settings (they read env, not flags).
+_WORKER_LOG_LEVEL = "BIN_MANAGER_WORKER_LOG_LEVEL"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: the admin commands never load the server (start-up time).
+    import uvicorn
+
+    from ansible_proxy.server.app import create_app
+    from ansible_proxy.server.settings import load_settings
+
+    token = admin_token(args.admin_token_file, os.environ)
+    if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
+        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
+    settings = load_settings(
+        admin_token=token,
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        insecure_no_auth=args.insecure_no_auth,
+    )
+    _configure_logging(args.log_level)
+    if settings.insecure_no_auth:
+        log.warning("--insecure-no-auth: the admin API needs no token; never do this in production")
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "access_log": False,  # ours is structured and never shows headers or query strings
+        "log_config": None,
+        "log_level": args.log_level,
+        "ssl_certfile": str(args.ssl_certfile) if args.ssl_certfile else None,
+        "ssl_keyfile": str(args.ssl_keyfile) if args.ssl_keyfile else None,
+        "timeout_graceful_shutdown": 5,
+    }
+    if args.workers > 1:
+        _serve_workers(settings, args, options)
+        return 0
+    try:
+        app = create_app(settings)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the data directory {settings.data_dir}: {exc}") from None
+    uvicorn.run(app, **options)
+    return 0
+
+
+def _serve_workers(settings: Settings, args: argparse.Namespace, options: dict[str, Any]) -> None:
+    """uvicorn's worker processes, each building the app from the environment we pass on.
+
+    Storage is prepared here, once. Each worker has its own caches (at most 1 s old, as
+    between replicas) and heartbeat buffer; the dashboard's sessions are signed with the
+    admin token, which is why --insecure-no-auth (a random key per process) is refused.
+    """
+    # Imported here, not at the top: the admin commands never load the server (start-up time).
+    import uvicorn
+
+    from ansible_proxy.server.app import prepare_storage
+
+    if settings.insecure_no_auth or settings.admin_token is None:
+        raise ConfigError("--workers above 1 needs an admin token (not --insecure-no-auth)")
+    try:
+        prepare_storage(settings)
+    except OSError as exc:
+        raise ConfigError(f"cannot use the data directory {settings.data_dir}: {exc}") from None
+    os.environ["BIN_MANAGER_DATA_DIR"] = str(settings.data_dir.resolve())
+    os.environ["BIN_MANAGER_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
+    if settings.database_url:
+        os.environ["BIN_MANAGER_DATABASE_URL"] = settings.database_url
+    os.environ[_WORKER_LOG_LEVEL] = args.log_level
+    log.info("starting %d worker processes", args.workers)
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
+
+
+def worker_app() -> FastAPI:
+    """The app of one `serve --workers N` process (uvicorn calls this in each)."""
+    # Imported here, not at the top: the admin commands never load the server (start-up time).
+    from ansible_proxy.server.app import create_app
+    from ansible_proxy.server.settings import load_settings
+
+    _configure_logging(os.environ.get(_WORKER_LOG_LEVEL, "info"))
+    return create_app(load_settings(), prepare=False)
+
+
+def _configure_logging(level: str) -> None:
+    # Imported here, not at the top: metrics.py loads the database layer (start-up time).
+    from ansible_proxy.server.metrics import ACCESS_LOGGER
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    access = logging.getLogger(ACCESS_LOGGER)
+    access_handler = logging.StreamHandler(sys.stderr)
+    access_handler.setFormatter(logging.Formatter("%(message)s"))
+    access.handlers[:] = [access_handler]
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    # Our formats use none of these: skip computing them for every log line (the logging
+    # HOWTO's "Optimization"); a poll's access-log line was a third of its CPU time.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: run one subcommand and exit with its code."""
+    args = _parser().parse_args(argv)
+    try:
+        code = _serve(args) if args.command == "serve" else admin_client.run(args, os.environ)
+    except AnsibleProxyError as exc:
+        print(f"bin-manager: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code)

@@ -1,0 +1,8 @@
+"""The fleet dashboard under /dashboard: server-rendered pages and the admin's forms.
+
+routes.py  the read-only pages and the static files
+admin.py   the forms: log in and out, pin, pause, resume
+views.py   what each page shows, read from the database
+render.py  the visitor (session, CSRF, rights) and Jinja2 rendering of templates/
+session.py the signed session cookie and the CSRF token
+"""

@@ -1,0 +1,160 @@
+"""The dashboard's forms: log in and out, pin a release fleet-wide, pause and resume a bin.
+
+Every POST checks the form's CSRF token against the session cookie first; pin, pause and
+resume also need a logged-in admin. Each action is logged (never the token).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form
+from fastapi.responses import RedirectResponse, Response
+
+from ansible_proxy.server.dashboard import session as sessions
+from ansible_proxy.server.dashboard.render import (
+    PREFIX,
+    CurrentVisitor,
+    Visitor,
+    problem,
+    refused,
+    render,
+    set_cookie,
+)
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.deps import AppSettings, DbSession, Now, Pointers
+from ansible_proxy.server.inputs import check_arch, check_bin_name, check_sha256
+from ansible_proxy.server.problems import ApiProblem
+from ansible_proxy.server.services import releases
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str) -> str:
+    ok = target.startswith(f"{PREFIX}/") and "//" not in target and "\\" not in target
+    return target if ok else f"{PREFIX}/"
+
+
+@router.get(f"{PREFIX}/login")
+def login_page(visitor: CurrentVisitor, next: str = f"{PREFIX}/") -> Response:
+    return render(visitor, "login.html", title="Log in", next=_safe_next(next), error=None)
+
+
+@router.post(f"{PREFIX}/login")
+def login(
+    visitor: CurrentVisitor,
+    settings: AppSettings,
+    token: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = f"{PREFIX}/",
+) -> Response:
+    if visitor.fresh or not sessions.csrf_ok(visitor.key, visitor.session, csrf):
+        return refused(visitor)
+    expected = settings.admin_token.get_secret_value() if settings.admin_token else None
+    if expected is None or not sessions.token_ok(expected, token):
+        log.warning("dashboard: a login with a wrong admin token was refused")
+        error = (
+            "Wrong admin token." if expected else "This server has no admin token to log in with."
+        )
+        return render(
+            visitor, "login.html", 401, title="Log in", next=_safe_next(next), error=error
+        )
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    set_cookie(response, visitor, sessions.new_session(True, time.time()))  # a new nonce
+    log.info("dashboard: an operator logged in")
+    return response
+
+
+@router.post(f"{PREFIX}/logout")
+def logout(visitor: CurrentVisitor, csrf: Annotated[str, Form()] = "") -> Response:
+    if visitor.fresh or not sessions.csrf_ok(visitor.key, visitor.session, csrf):
+        return refused(visitor)
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    set_cookie(response, visitor, sessions.new_session(False, time.time()))
+    return response
+
+
+def _admin_action(visitor: Visitor, csrf: str) -> Response | None:
+    """None when the visitor may act; else the refusal to send."""
+    if visitor.fresh or not sessions.csrf_ok(visitor.key, visitor.session, csrf):
+        return refused(visitor)
+    if not visitor.admin:
+        message = "Log in with the admin token to pin, pause or resume."
+        return render(visitor, "error.html", 403, title="Refused", message=message)
+    return None
+
+
+def _done(bin_name: str, what: str) -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/bins/{quote(bin_name)}?done={what}", status_code=303)
+
+
+@router.post(PREFIX + "/bins/{bin_name}/pin")
+def pin(
+    bin_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    pointers: Pointers,
+    now: Now,
+    arch: Annotated[str, Form()] = "",
+    sha256: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    refusal = _admin_action(visitor, csrf)
+    if refusal is not None:
+        return refusal
+    try:
+        bin_ = queries.require_bin(session, check_bin_name(bin_name))
+        canonical = check_arch(arch)
+        releases.pin(session, pointers, bin_, canonical, check_sha256(sha256), now)
+    except ApiProblem as exc:
+        return problem(visitor, exc)
+    log.info("dashboard: pinned %s %s to %s", bin_.name, canonical, sha256[:12])
+    return _done(bin_.name, "pinned")
+
+
+def _set_paused(
+    bin_name: str,
+    paused: bool,
+    visitor: Visitor,
+    session: DbSession,
+    pointers: Pointers,
+    now: datetime,
+) -> Response:
+    try:
+        bin_ = queries.require_bin(session, check_bin_name(bin_name))
+    except ApiProblem as exc:
+        return problem(visitor, exc)
+    releases.set_paused(session, pointers, bin_, paused, now)
+    log.info("dashboard: %s %s", "paused" if paused else "resumed", bin_.name)
+    return _done(bin_.name, "paused" if paused else "resumed")
+
+
+@router.post(PREFIX + "/bins/{bin_name}/pause")
+def pause(
+    bin_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    pointers: Pointers,
+    now: Now,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    refusal = _admin_action(visitor, csrf)
+    return refusal or _set_paused(bin_name, True, visitor, session, pointers, now)
+
+
+@router.post(PREFIX + "/bins/{bin_name}/resume")
+def resume(
+    bin_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    pointers: Pointers,
+    now: Now,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    refusal = _admin_action(visitor, csrf)
+    return refusal or _set_paused(bin_name, False, visitor, session, pointers, now)

@@ -1,0 +1,168 @@
+"""Where a node should be: GET /bins, the latest downloads and the sha256 pointer.
+
+Every agent polls each bin every minute, and with its arch given (as agents send it) and
+the bin not paused the answer depends only on (bin, arch): that pointer is cached for
+`ttl` seconds and dropped at once by any publish, pin, pause or resume in this process;
+the TTL bounds how long another server sharing the database may answer an older sha.
+With each pointer the cache keeps the bin's withdrawn releases for that arch (the ones
+published after the latest: db/withdrawn.py), read in the same refresh.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy.orm import Session, sessionmaker
+
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.queries import Pointer
+from ansible_proxy.server.db.withdrawn import withdrawn_of
+from ansible_proxy.server.inputs import check_arch, check_text, choose_arch
+from ansible_proxy.server.problems import NotFound
+
+DEFAULT_TTL = 1.0
+_MAX_ENTRIES = 10_000
+
+
+@dataclass
+class _Entry:
+    fresh_until: float
+    pointer: Pointer | None
+    withdrawn: tuple[str, ...] = ()
+    refreshing: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """The release one node should run, and the withdrawn ones (never `sha256` itself)."""
+
+    bin_id: int
+    arch: str
+    sha256: str
+    withdrawn: tuple[str, ...] = ()
+
+
+class PointerCache:
+    """(bin, arch) → Pointer (or None for an unknown bin), each fresh for `ttl` seconds.
+
+    When an entry goes stale one request refreshes it from the database while the others
+    still get the stale entry (for at most another `ttl`), so that 64 pollers do not all
+    hit the database in the same instant.
+    """
+
+    def __init__(self, ttl: float = DEFAULT_TTL, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._batches: dict[str, tuple[float, object]] = {}
+
+    def get(self, name: str, arch: str) -> tuple[bool, Pointer | None]:
+        """(hit, pointer): a miss is (False, None) and asks the caller to refresh."""
+        hit, pointer, _ = self.lookup(name, arch)
+        return hit, pointer
+
+    def lookup(self, name: str, arch: str) -> tuple[bool, Pointer | None, tuple[str, ...]]:
+        """(hit, pointer, withdrawn), read from one entry; a miss asks for a refresh."""
+        entry = self._entries.get((name, arch))
+        if entry is None:
+            return False, None, ()
+        now = self.clock()
+        if now < entry.fresh_until:
+            return True, entry.pointer, entry.withdrawn
+        if entry.refreshing and now < entry.fresh_until + self.ttl:
+            return True, entry.pointer, entry.withdrawn
+        entry.refreshing = True
+        return False, None, ()
+
+    def peek(self, name: str, arch: str) -> tuple[Pointer, tuple[str, ...]] | None:
+        """(pointer, withdrawn) while fresh, else None; never starts a refresh (the fast path's)."""
+        entry = self._entries.get((name, arch))
+        if entry is None or entry.pointer is None or self.clock() >= entry.fresh_until:
+            return None
+        return entry.pointer, entry.withdrawn
+
+    def put(
+        self, name: str, arch: str, pointer: Pointer | None, withdrawn: tuple[str, ...] = ()
+    ) -> None:
+        if len(self._entries) >= _MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[(name, arch)] = _Entry(self.clock() + self.ttl, pointer, withdrawn)
+
+    def is_latest(self, name: str, target: Target) -> bool:
+        """True when the cache knows `target` is the (unpaused) latest of its bin and arch."""
+        hit, pointer = self.get(name, target.arch)
+        return (
+            hit and pointer is not None and not pointer.paused and pointer.sha256 == target.sha256
+        )
+
+    def get_batch(self, arch: str) -> object | None:
+        """What GET /bins built for `arch` (hotpath/batch.py), while fresh; else None."""
+        found = self._batches.get(arch)
+        if found is None or self.clock() >= found[0]:
+            return None
+        return found[1]
+
+    def put_batch(self, arch: str, value: object) -> None:
+        self._batches[arch] = (self.clock() + self.ttl, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._batches.clear()
+
+
+def latest_data(sha256: str, withdrawn: tuple[str, ...]) -> dict[str, Any]:
+    """The `data` of GET /bins/{bin}: `withdrawn` only when there are some (else as before)."""
+    data: dict[str, Any] = {"sha256": sha256, "version": "latest"}
+    if withdrawn:
+        data["withdrawn"] = list(withdrawn)
+    return data
+
+
+def _answer(
+    name: str, arch: str, pointer: Pointer | None, sha: str | None, withdrawn: tuple[str, ...]
+) -> Target:
+    if pointer is None:
+        raise NotFound(f"unknown bin {name!r}: nothing was ever published under that name")
+    if sha is None:
+        raise NotFound(f"bin {name!r} has no release for {arch}")
+    # While paused a node may be told to stay on a release a later pin withdrew: it is
+    # told to run it, so it is not also told it is withdrawn.
+    kept = tuple(other for other in withdrawn if other != sha)
+    return Target(bin_id=pointer.bin_id, arch=arch, sha256=sha, withdrawn=kept)
+
+
+async def resolve(
+    sessions: sessionmaker[Session],
+    cache: PointerCache,
+    name: str,
+    arch: str | None,
+    node_name: str | None,
+) -> Target:
+    """The target of this node; from the cache when that cannot depend on the node."""
+    if node_name:
+        check_text(node_name, "nodeName")
+    if arch and arch.strip():
+        chosen = check_arch(arch)
+        hit, pointer, withdrawn = cache.lookup(name, chosen)
+        if hit and (pointer is None or not pointer.paused):
+            return _answer(name, chosen, pointer, pointer.sha256 if pointer else None, withdrawn)
+
+    def work() -> Target:
+        with sessions() as session:
+            node = queries.find_node(session, node_name) if node_name else None
+            chosen = choose_arch(arch, node.cpu_arch if node else None)
+            pointer = queries.load_pointer(session, name, chosen)
+            withdrawn = (
+                withdrawn_of(session, pointer.bin_id, chosen, pointer.sha256) if pointer else ()
+            )
+            cache.put(name, chosen, pointer, withdrawn)
+            sha = pointer.sha256 if pointer else None
+            if pointer is not None and pointer.paused:
+                sha = queries.paused_target(session, pointer, node)
+            return _answer(name, chosen, pointer, sha, withdrawn)
+
+    return await anyio.to_thread.run_sync(work)

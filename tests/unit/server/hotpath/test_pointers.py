@@ -1,0 +1,62 @@
+"""The pointer cache: fresh for a TTL, one refresher when stale, cleared by writes."""
+
+from __future__ import annotations
+
+from ansible_proxy.server.db.queries import Pointer
+from ansible_proxy.server.hotpath.pointers import PointerCache, Target
+
+POINTER = Pointer(bin_id=1, paused=False, sha256="a" * 64, paused_release_id=None)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_entries_are_fresh_for_the_ttl() -> None:
+    clock = Clock()
+    cache = PointerCache(ttl=1.0, clock=clock)
+    assert cache.get("app", "x86_64") == (False, None)
+    cache.put("app", "x86_64", POINTER)
+    assert cache.get("app", "x86_64") == (True, POINTER)
+    assert cache.get("app", "aarch64") == (False, None)
+    cache.put("gone", "x86_64", None)  # an unknown bin is remembered too
+    assert cache.get("gone", "x86_64") == (True, None)
+
+
+def test_a_stale_entry_is_refreshed_by_one_caller_while_others_get_it() -> None:
+    clock = Clock()
+    cache = PointerCache(ttl=1.0, clock=clock)
+    cache.put("app", "x86_64", POINTER)
+    clock.now += 1.5
+    assert cache.get("app", "x86_64") == (False, None)  # this caller refreshes
+    assert cache.get("app", "x86_64") == (True, POINTER)  # the others: stale, briefly
+    clock.now += 1.0
+    assert cache.get("app", "x86_64") == (False, None)  # the refresh never came: ask again
+
+
+def test_clear_and_is_latest() -> None:
+    cache = PointerCache(ttl=10.0, clock=Clock())
+    cache.put("app", "x86_64", POINTER)
+    assert cache.is_latest("app", Target(bin_id=1, arch="x86_64", sha256="a" * 64))
+    assert not cache.is_latest("app", Target(bin_id=1, arch="x86_64", sha256="b" * 64))
+    cache.put("paused", "x86_64", Pointer(2, True, "a" * 64, None))
+    assert not cache.is_latest("paused", Target(bin_id=2, arch="x86_64", sha256="a" * 64))
+    cache.clear()
+    assert cache.get("app", "x86_64") == (False, None)
+
+
+def test_withdrawn_travels_with_its_pointer() -> None:
+    clock = Clock()
+    cache = PointerCache(ttl=1.0, clock=clock)
+    withdrawn = ("c" * 64, "b" * 64)
+    cache.put("app", "x86_64", POINTER, withdrawn)
+    assert cache.lookup("app", "x86_64") == (True, POINTER, withdrawn)
+    assert cache.peek("app", "x86_64") == (POINTER, withdrawn)
+    cache.put("gone", "x86_64", None)
+    assert cache.peek("gone", "x86_64") is None  # the route answers an unknown bin's 404
+    clock.now += 1.0
+    assert cache.peek("app", "x86_64") is None  # stale: never from the fast path
