@@ -2,7 +2,8 @@
 
 Each function makes its change, commits it and only then drops the in-memory answers
 (hotpath/pointers.py) in `_commit`, the one place that does both, so no caller can
-forget the cache or clear it before the commit.
+forget the cache or clear it before the commit. `pin` and `set_paused` take the bin row
+the route looked up, so that each route keeps the order of its own input checks.
 
 Deleting a release is refused while anything still answers it or runs it; then the row
 goes, then (when no other release has that content) the file. Order, for crash safety:
