@@ -99,9 +99,10 @@ _WORKER_LOG_LEVEL = "BIN_MANAGER_WORKER_LOG_LEVEL"
 
 
 def _serve(args: argparse.Namespace) -> int:
-    # Imported here, not at the top: the admin commands never load the server (start-up time).
+    # Imported here, not at the top: the admin commands never load uvicorn (start-up time)
     import uvicorn
 
+    # nor the server's modules.
     from ansible_proxy.server.app import create_app
     from ansible_proxy.server.settings import load_settings
 
