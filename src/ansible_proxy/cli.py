@@ -17,13 +17,13 @@ from ansible_proxy.agent import cli as agent_cli
 
 
 def _add_cluster(sub: Any, common: argparse.ArgumentParser) -> None:
-    from ansible_proxy.cluster.cli import add_cluster_parser
+    from ansible_proxy.cluster.cli import add_cluster_parser  # start-up: see dispatch below
 
     add_cluster_parser(sub, common)
 
 
 def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from ansible_proxy.cluster.cli import dispatch_cluster
+    from ansible_proxy.cluster.cli import dispatch_cluster  # start-up: cluster code, on demand
 
     return dispatch_cluster(args, env)
 

@@ -21,7 +21,7 @@ JITTER = 0.1
 
 def run_daemon(load: Callable[[], AgentConfig], interval: float, log_format: str) -> int:
     """Tick every `interval` seconds (+-10% jitter) until SIGTERM or SIGINT."""
-    from ansible_proxy.agent.runner import run_once
+    from ansible_proxy.agent.runner import run_once  # start-up: install-cron never ticks
 
     stop = threading.Event()
 

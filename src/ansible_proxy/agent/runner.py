@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 
 from ansible_proxy.agent.adapters import nodeinfo
-from ansible_proxy.agent.tick import Tick, describe, run_tick
+from ansible_proxy.agent.host import Host
+from ansible_proxy.agent.tick import run_tick
 from ansible_proxy.client.api import Api, make_client
 from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.logs import Log, stderr_if_terminal
-from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError, DeployError
+from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError, DeployError, describe
 
 
 def open_log(cfg: AgentConfig, log_format: str, verbose: bool) -> Log:
@@ -25,8 +26,8 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
     try:
         with make_client(urls, cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout) as client:
             api = Api(client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
-            tick = Tick(cfg, api, log, crash_at=crash_at, show_progress=sys.stderr.isatty())
-            code = run_tick(tick)
+            host = Host(cfg, api, log, crash_at=crash_at, show_progress=sys.stderr.isatty())
+            result = run_tick(host)
     except AnsibleProxyError as exc:
         log("warning" if exc.exit_code == EXIT_RETRY else "error", str(exc))
         raise
@@ -36,11 +37,11 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
     finally:
         log.close()
     if log.echo is None:  # else the log lines are on stderr already
-        tell_failures(tick.failures, code)
-    return code
+        tell_failures(result.failures, result.code)
+    return result.code
 
 
-def tell_failures(failures: list[tuple[int, str]], code: int) -> None:
+def tell_failures(failures: list[str], code: int) -> None:
     """One line per failed binary on stderr, for cron mail.
 
     A tick that only has to retry (exit 75: API down, lock held, ...) stays quiet: cron
@@ -48,5 +49,5 @@ def tell_failures(failures: list[tuple[int, str]], code: int) -> None:
     """
     if code in (EXIT_OK, EXIT_RETRY):
         return
-    for _, line in failures:
+    for line in failures:
         print(f"ansible-proxy: {line}", file=sys.stderr)

@@ -1,7 +1,11 @@
-"""Streaming download into the store: sha256 while streaming, resume, size cap.
+"""The verified download of a release, for the agent and the cluster proxy alike.
 
-A partial file stays at STORE_DIR/{bin}/.{sha}.part with its ETag beside it and is
-resumed with `Range` + `If-Range`. Only content hashing to the wanted sha256 is kept.
+`fetch_release` is the one way a host gets a release: from DOWNLOAD_BASE_URL by sha256
+(immutable, so a cache may keep it), resumed up to three times, then from the API's
+latest-release URL; streamed into a partial file with its sha256 computed on the way
+and a size cap. A partial file keeps its ETag beside it and is resumed with `Range` +
+`If-Range`. Only content hashing to the wanted sha256 is kept. A check of a signature
+on downloaded artifacts belongs here, once, for both callers.
 """
 
 from __future__ import annotations
@@ -29,6 +33,50 @@ class Stalled(RetryableError):
 
 
 STALL_BYTES = 64 * 1024
+ATTEMPTS = 3  # per tick, for a download interrupted mid-way (each resumes the last)
+
+
+def release_urls(download_base_url: str, api: str, name: str, sha: str, arch: str) -> list[str]:
+    """Where release `sha` of `name` is: by sha256 (cacheable), then the API's latest."""
+    return [
+        f"{download_base_url}/{name}?sha256={sha}&arch={arch}",
+        f"{api}/releases/latest/{name}/download?arch={arch}",
+    ]
+
+
+def fetch_release(
+    client: httpx.Client,
+    urls: list[str],
+    part: Path,
+    expected: str,
+    max_bytes: int,
+    progress: Progress,
+    stall: float = 60.0,
+    tell: Callable[[str], None] = lambda _why: None,
+) -> None:
+    """Fill `part` with the content of sha256 `expected` from the first URL that has it.
+
+    The first URL (DOWNLOAD_BASE_URL's) is tried up to ATTEMPTS times, each resuming the
+    last; a stall is not retried (a slow link stays slow: the next tick resumes). The
+    fallback starts afresh. `tell` hears each retry and fallback, for the log. NotFound
+    when no URL has it.
+    """
+    for number, url in enumerate(urls):
+        if number:
+            tell("not found at DOWNLOAD_BASE_URL: trying the latest release")
+        for attempt in range(ATTEMPTS if number == 0 else 1):
+            try:
+                fetch(client, url, part, expected, max_bytes, progress, number == 0, stall)
+                return
+            except NotFound:
+                break
+            except Stalled:
+                raise
+            except RetryableError as exc:
+                if attempt == ATTEMPTS - 1 or number > 0 or not part.exists():
+                    raise
+                tell(f"{exc}; resuming")
+    raise NotFound(urls[-1])
 
 
 def fetch(

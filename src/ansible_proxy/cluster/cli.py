@@ -22,6 +22,7 @@ from ansible_proxy.client.config import (
     build_config,
     read_config_file,
 )
+from ansible_proxy.client.files import write_atomic
 from ansible_proxy.client.logs import Log, stderr_if_terminal
 from ansible_proxy.errors import EXIT_OK, ConfigError
 
@@ -99,7 +100,7 @@ def dispatch_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     }
     work_dir = Path(cluster["CLUSTER_DIR"]).absolute()
     if args.cluster_command == "status":
-        from ansible_proxy.cluster.state import load
+        from ansible_proxy.cluster.state import load  # start-up: no ansible for `status`
 
         print(render_status(load(work_dir / "cluster-state.json").rows()), end="")
         return EXIT_OK
@@ -107,7 +108,9 @@ def dispatch_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for key in ("CLUSTER_INVENTORY", "CLUSTER_MANIFESTS"):
         if not cluster[key]:
             raise ConfigError(f"{key} is not set (--{CLUSTER_KEYS[key][0]}, environment or config)")
-    from ansible_proxy.cluster.run import ClusterSettings, run_cluster
+    # Start-up time: ansible-core and ansible-runner load only for a run.
+    from ansible_proxy.cluster.run import run_cluster
+    from ansible_proxy.cluster.settings import ClusterSettings
 
     settings = ClusterSettings(
         api=cfg.api,
@@ -154,8 +157,7 @@ def render_status(rows: list[tuple[str, str, str, str, str]]) -> str:
 
 
 def _nginx_config(args: argparse.Namespace) -> int:
-    from ansible_proxy.client.files import write_atomic
-    from ansible_proxy.cluster.nginx import CacheConfig, prepare_dirs, render
+    from ansible_proxy.cluster.nginx import CacheConfig, prepare_dirs, render  # start-up: jinja2
 
     config = CacheConfig(
         upstream=args.upstream,

@@ -8,14 +8,13 @@ gets the previous release's rollback.yml (or deploy.yml) — that host only.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -27,8 +26,9 @@ from ansible_proxy.cluster.health import healthy
 from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import ServiceSpec
 from ansible_proxy.cluster.packages import extract_release
-from ansible_proxy.cluster.plan import batches, group_hosts, worse_exit
+from ansible_proxy.cluster.plan import batches, group_hosts
 from ansible_proxy.cluster.playbooks import PlaybookResult, run_playbook
+from ansible_proxy.cluster.settings import ClusterSettings
 from ansible_proxy.cluster.state import ClusterState, save
 from ansible_proxy.errors import (
     EXIT_DEPLOY,
@@ -37,10 +37,8 @@ from ansible_proxy.errors import (
     AnsibleProxyError,
     DeployError,
     RetryableError,
+    worst_exit,
 )
-
-if TYPE_CHECKING:
-    from ansible_proxy.cluster.run import ClusterSettings
 
 
 @dataclass
@@ -54,10 +52,6 @@ class Rollout:
     state: ClusterState
     log: Log
     clock: Callable[[], float] = time.time
-
-    def url(self, sha: str, arch: str) -> str:
-        base = self.settings.download_base_url
-        return f"{base}/{self.spec.package}?sha256={sha}&arch={arch}"
 
     def report(self, node: Node, sha: str, started: float, status: str) -> None:
         """Progress on behalf of `node`; a reporting failure is logged, never fatal."""
@@ -96,7 +90,7 @@ def deploy_service(rollout: Rollout, members: Sequence[Node]) -> int:
             log("info", f"another run is deploying {arch}", spec.name, sha)
             continue
         try:
-            worst = worse_exit(worst, _deploy_group(rollout, arch, sha, group, lock.created))
+            worst = worst_exit(worst, _deploy_group(rollout, arch, sha, group, lock.created))
         finally:
             lock.release()
     return worst
@@ -215,7 +209,9 @@ def _play(
         "ansible_proxy_release_dir": str(release),
         "ansible_proxy_sha256": sha,
         "ansible_proxy_arch": arch,
-        "ansible_proxy_download_url": rollout.url(sha, arch),
+        "ansible_proxy_download_url": download.release_urls(
+            rollout.settings.download_base_url, rollout.settings.api, spec.package, sha, arch
+        )[0],
     }
     ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{kind}-{arch}-{sha[:12]}-{os.getpid()}"
     private = rollout.settings.work_dir / "runs" / spec.name / ident
@@ -239,14 +235,19 @@ def fetch_package(rollout: Rollout, sha: str, arch: str) -> Path:
     if target.is_file():
         return target
     part = folder / f".{sha}.part"
-    fallback = f"{settings.api}/releases/latest/{package}/download?arch={arch}"
-    urls = [rollout.url(sha, arch), fallback]
-    for url in urls:
-        with contextlib.suppress(download.NotFound):
-            download.fetch(
-                rollout.client, url, part, sha, settings.max_download_bytes, lambda _d, _t: None
-            )
-            os.replace(part, target)
-            fsync_dir(folder)
-            return target
-    raise RetryableError(f"package {package} {sha[:12]} not found for {arch}")
+    urls = download.release_urls(settings.download_base_url, settings.api, package, sha, arch)
+    try:
+        download.fetch_release(
+            rollout.client,
+            urls,
+            part,
+            sha,
+            settings.max_download_bytes,
+            lambda _done, _total: None,
+            tell=lambda why: rollout.log("warning", why, rollout.spec.name, sha),
+        )
+    except download.NotFound:
+        raise RetryableError(f"package {package} {sha[:12]} not found for {arch}") from None
+    os.replace(part, target)
+    fsync_dir(folder)
+    return target

@@ -41,9 +41,3 @@ def batches(nodes: Sequence[Node], serial: int) -> list[list[Node]]:
     if serial <= 0:
         return [list(nodes)]
     return [list(nodes[i : i + serial]) for i in range(0, len(nodes), serial)]
-
-
-def worse_exit(a: int, b: int) -> int:
-    """The exit code to keep: a failed deploy (1) over config (2) over retry (75) over 0."""
-    rank = {0: 0, 75: 1, 2: 2, 1: 3}
-    return a if rank.get(a, 3) >= rank.get(b, 3) else b

@@ -40,7 +40,7 @@ def run_playbook(
     timeout: int = 3600,
 ) -> PlaybookResult:
     """Run `playbook` on `hosts` only; every host ends in `ok` or `failed`."""
-    import ansible_runner
+    import ansible_runner  # start-up time: loaded by a run that deploys, not by every tick
 
     if not playbook.is_file():
         raise DeployError(f"playbook {playbook} is missing from the release")

@@ -1,63 +1,21 @@
 """The cluster tick: keepalive for every node, then each service's rollout, one by one.
 
-One service failing never stops the others. Exit code: 0 all current, 1 a deploy
-failed (rolled back), 75 the bin-manager was unreachable (next tick retries).
+One service failing never stops the others. Exit code: the worst of the services'
+(`errors.worst_exit`): 2 configuration, 1 a deploy failed (rolled back), 75 the
+bin-manager was unreachable (next tick retries), 0 all current.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import httpx
-
 from ansible_proxy import __version__
-from ansible_proxy.client.api import Api, make_client
+from ansible_proxy.client.api import Api
 from ansible_proxy.client.logs import Log
 from ansible_proxy.cluster import state as cluster_state
 from ansible_proxy.cluster.deploy import Rollout, deploy_service
 from ansible_proxy.cluster.inventory import Node, load_inventory
 from ansible_proxy.cluster.manifests import load_manifests
-from ansible_proxy.cluster.packages import Limits
-from ansible_proxy.cluster.plan import worse_exit
-from ansible_proxy.errors import EXIT_OK, AnsibleProxyError
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """Everything one cluster tick needs (from the agent's keys plus the cluster flags)."""
-
-    api: str
-    download_base_url: str
-    token: str
-    ca_bundle: Path | None
-    insecure: bool
-    http_timeout: float
-    lock_dir: Path
-    lock_timeout: int
-    max_download_bytes: int
-    inventory: Path
-    manifests: Path
-    work_dir: Path
-    limits: Limits = field(default_factory=Limits)
-
-    @property
-    def state_path(self) -> Path:
-        return self.work_dir / "cluster-state.json"
-
-    def __repr__(self) -> str:  # keep the token out of tracebacks
-        return f"ClusterSettings(api={self.api!r}, inventory={str(self.inventory)!r}, ...)"
-
-
-@contextmanager
-def api_client(settings: ClusterSettings) -> Iterator[httpx.Client]:
-    urls = [settings.api, settings.download_base_url]
-    with make_client(
-        urls, settings.token, settings.ca_bundle, settings.insecure, settings.http_timeout
-    ) as client:
-        yield client
+from ansible_proxy.cluster.settings import ClusterSettings, api_client
+from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError, worst_exit
 
 
 def run_cluster(settings: ClusterSettings, log: Log) -> int:
@@ -85,9 +43,9 @@ def run_cluster(settings: ClusterSettings, log: Log) -> int:
             try:
                 code = deploy_service(rollout, members)
             except AnsibleProxyError as exc:
-                log("error" if exc.exit_code != 75 else "warning", str(exc), spec.name)
+                log("warning" if exc.exit_code == EXIT_RETRY else "error", str(exc), spec.name)
                 code = exc.exit_code
-            worst = worse_exit(worst, code)
+            worst = worst_exit(worst, code)
     return worst
 
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ansible_proxy.client.files import fsync_dir, replace_with_copy, sha256_file
+from ansible_proxy.client.files import fsync_dir, replace_with_copy, sha256_file, write_atomic
 from ansible_proxy.names import is_sha256
 
 
@@ -120,7 +120,5 @@ class State:
     def save(self) -> None:
         if not self.dirty:
             return
-        from ansible_proxy.client.files import write_atomic
-
         write_atomic(self.path, json.dumps(self.data, indent=1).encode(), mode=0o644)
         self.dirty = False

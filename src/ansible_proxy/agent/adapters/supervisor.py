@@ -52,7 +52,7 @@ class Supervisor:
     """One supervisord, local (unix://) or remote (http:// with basic auth)."""
 
     def __init__(self, url: str, user: str = "", password: str = "", timeout: float = 10.0) -> None:
-        from supervisor.xmlrpc import SupervisorTransport
+        from supervisor.xmlrpc import SupervisorTransport  # start-up: only for a unix:// URL
 
         self.url = url
         self.timeout = timeout  # SUPERVISOR_TIMEOUT: one whole XML-RPC call

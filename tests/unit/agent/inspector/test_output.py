@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ansible_proxy.agent.adapters.store import State
-from ansible_proxy.agent.check_output import render_json, render_table, render_textfile
-from ansible_proxy.agent.health import Action, Check, Health, Outcome, Verdict
-from ansible_proxy.agent.inspector import ServiceResult, entry_queries, queue_report
+from ansible_proxy.agent.inspector.check import ServiceResult, entry_queries, queue_report
+from ansible_proxy.agent.inspector.output import render_json, render_table, render_textfile
+from ansible_proxy.agent.inspector.verdicts import Check, Health, Outcome, Remedy, Verdict
 from ansible_proxy.agent.manifest import load_manifest
 from ansible_proxy.errors import ConfigError
 
@@ -27,9 +27,9 @@ def results() -> list[ServiceResult]:
         )
     )
     return [
-        ServiceResult("hello", "hello", A, ok, Verdict(Action.NONE), "none"),
+        ServiceResult("hello", "hello", A, ok, Verdict(Remedy.NONE), "none"),
         ServiceResult(
-            'we"b', "web", A, bad, Verdict(Action.ROLL_BACK, A, 2), "rolled-back", "to aaaa"
+            'we"b', "web", A, bad, Verdict(Remedy.ROLL_BACK, A, 2), "rolled-back", "to aaaa"
         ),
     ]
 

@@ -9,14 +9,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ansible_proxy.agent.adapters.prometheus import query_alerts, render_query
-from ansible_proxy.agent.health import Check, Health, Outcome
+from ansible_proxy.agent.adapters.supervisor import (
+    NoSuchProgram,
+    Supervisor,
+    SupervisorHung,
+    port_open,
+)
+from ansible_proxy.agent.inspector.verdicts import Check, Health, Outcome
 from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.client.processes import running_named
 from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
 if TYPE_CHECKING:
     import httpx
-
-    from ansible_proxy.agent.adapters.supervisor import Supervisor
 
 PORT_TIMEOUT = 1.0
 _FATAL = "FATAL"
@@ -55,8 +60,6 @@ def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, b
     open) is "unknown": a process found by name says nothing about the program's state.
     Only when no supervisord runs at all is the process looked for by name.
     """
-    from ansible_proxy.agent.adapters.supervisor import NoSuchProgram, SupervisorHung
-
     try:
         info = sup.info(entry.service_name)
     except NoSuchProgram:
@@ -76,8 +79,6 @@ def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, b
 
 
 def _by_name(entry: ManagedBinary, why: str) -> Check:
-    from ansible_proxy.client.processes import running_named
-
     pid = running_named(tuple({entry.service_name, entry.binary_name}))
     if pid is None:
         return Check("process", Outcome.UNHEALTHY, f"{why}; no process named {entry.service_name}")
@@ -85,8 +86,6 @@ def _by_name(entry: ManagedBinary, why: str) -> Check:
 
 
 def check_port(host: str, port: int) -> Check:
-    from ansible_proxy.agent.adapters.supervisor import port_open
-
     if port_open(host, port, timeout=PORT_TIMEOUT):
         return Check("port", Outcome.HEALTHY, f"{port} accepts connections")
     return Check("port", Outcome.UNHEALTHY, f"{port} refuses connections")

@@ -1,6 +1,6 @@
 """Pure decisions of the inspector (docs/inspector.md): outcomes, verdicts, exit code.
 
-No I/O, no clock: `checks.py` measures, `inspector.py` acts on what is decided here.
+No I/O, no clock: `probes.py` measures, `check.py` acts on what is judged here.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def combine(outcomes: Iterable[Outcome]) -> Outcome:
     return Outcome.HEALTHY
 
 
-class Action(StrEnum):
+class Remedy(StrEnum):
     NONE = "none"
     WAIT = "wait"  # unhealthy, fewer than CHECK_FAILURES runs in a row
     ROLL_BACK = "roll-back"
@@ -74,7 +74,7 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class Verdict:
-    action: Action
+    remedy: Remedy
     target: str = ""
     failures: int = 0  # consecutive unhealthy runs, this one included
 
@@ -91,7 +91,7 @@ def rolled_back_to(entry: ManagedBinary) -> str:
     return ""
 
 
-def decide(
+def judge(
     entry: ManagedBinary,
     health: Health,
     failures: int,
@@ -108,28 +108,28 @@ def decide(
     """
     outcome = health.outcome
     if outcome in (Outcome.HEALTHY, Outcome.STOPPED):  # a maintenance stop ends a streak
-        return Verdict(Action.NONE, failures=0)
+        return Verdict(Remedy.NONE, failures=0)
     if outcome == Outcome.UNKNOWN:
-        return Verdict(Action.NONE, failures=failures)  # neither breaks nor extends a streak
+        return Verdict(Remedy.NONE, failures=failures)  # neither breaks nor extends a streak
     count = failures + 1
     if not entry.version:
-        return Verdict(Action.NOT_INSTALLED, failures=count)
+        return Verdict(Remedy.NOT_INSTALLED, failures=count)
     if pinned:
-        return Verdict(Action.PINNED, failures=count)
+        return Verdict(Remedy.PINNED, failures=count)
     target = plan.rollback_target(entry)
     if not target:
-        return Verdict(Action.NO_PATH, failures=count)
+        return Verdict(Remedy.NO_PATH, failures=count)
     if target in withdrawn:
-        return Verdict(Action.TARGET_WITHDRAWN, target, count)
+        return Verdict(Remedy.TARGET_WITHDRAWN, target, count)
     if rolled_back_to(entry):
-        return Verdict(Action.ALREADY_ROLLED_BACK, target, count)
+        return Verdict(Remedy.ALREADY_ROLLED_BACK, target, count)
     if entry.history.get(target) == plan.ERR:
-        return Verdict(Action.TARGET_BAD, target, count)
+        return Verdict(Remedy.TARGET_BAD, target, count)
     if count < threshold and not health.fatal:
-        return Verdict(Action.WAIT, target, count)
+        return Verdict(Remedy.WAIT, target, count)
     if not health.supervised:
-        return Verdict(Action.NOT_SUPERVISED, target, count)
-    return Verdict(Action.ROLL_BACK, target, count)
+        return Verdict(Remedy.NOT_SUPERVISED, target, count)
+    return Verdict(Remedy.ROLL_BACK, target, count)
 
 
 def exit_code(outcomes: Iterable[Outcome], rolled_back: bool) -> int:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from ansible_proxy.agent.adapters.prometheus import DEFAULT_QUERY, query_alerts, render_query
-from ansible_proxy.agent.inspector import run_check
+from ansible_proxy.agent.inspector.check import run_check
 from ansible_proxy.client.config import build_config
 from ansible_proxy.client.logs import Log
 from tests.support.procs import LOOPBACK, free_port

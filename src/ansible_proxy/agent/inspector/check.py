@@ -17,18 +17,19 @@ from typing import Any
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.adapters.store import State
-from ansible_proxy.agent.checks import Probes, check_service
-from ansible_proxy.agent.health import (
-    Action,
+from ansible_proxy.agent.host import Host
+from ansible_proxy.agent.inspector.probes import Probes, check_service
+from ansible_proxy.agent.inspector.verdicts import (
     Check,
     Health,
     Outcome,
+    Remedy,
     Verdict,
-    decide,
     exit_code,
+    judge,
 )
 from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
-from ansible_proxy.agent.tick import Tick
+from ansible_proxy.agent.switch import switch_binary
 from ansible_proxy.client import locks
 from ansible_proxy.client.api import Api, make_client
 from ansible_proxy.client.config import AgentConfig
@@ -113,9 +114,9 @@ def _check_all(
     prom_client = make_client(prom_urls, "", cfg.ca_bundle, cfg.insecure, cfg.prometheus_timeout)
     with api_client, prom_client:
         api = Api(api_client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
-        tick = Tick(cfg, api, log, clock=clock)
+        host = Host(cfg, api, log, clock=clock)
         probes = Probes(
-            tick.supervisor,
+            host.supervisor,
             prom_client,
             cfg.prometheus_url,
             cfg.prometheus_query,
@@ -123,7 +124,7 @@ def _check_all(
         )
         results = [
             tell_once(
-                state, _inspect_safely(tick, probes, state, entry, queries.get(entry.binary_name))
+                state, _inspect_safely(host, probes, state, entry, queries.get(entry.binary_name))
             )
             for entry in manifest.binaries
         ]
@@ -162,40 +163,40 @@ def tell_once(state: State, result: ServiceResult) -> ServiceResult:
 
 
 def _inspect_safely(
-    tick: Tick, probes: Probes, state: State, entry: ManagedBinary, query: str | None
+    host: Host, probes: Probes, state: State, entry: ManagedBinary, query: str | None
 ) -> ServiceResult:
     try:
-        return inspect(tick, probes, state, entry, query)
+        return inspect(host, probes, state, entry, query)
     except (AnsibleProxyError, OSError) as exc:
-        tick.log("error", f"check failed: {exc}", entry.binary_name, entry.version)
+        host.log("error", f"check failed: {exc}", entry.binary_name, entry.version)
         health = Health((Check("process", Outcome.UNKNOWN, str(exc)),))
         return ServiceResult(
             entry.service_name, entry.binary_name, entry.version, health,
-            Verdict(Action.NONE), "error", str(exc),
+            Verdict(Remedy.NONE), "error", str(exc),
         )  # fmt: skip
 
 
 def inspect(
-    tick: Tick, probes: Probes, state: State, entry: ManagedBinary, query: str | None
+    host: Host, probes: Probes, state: State, entry: ManagedBinary, query: str | None
 ) -> ServiceResult:
     """Check one service, count its failures, and roll it back when it is time."""
-    name, log = entry.binary_name, tick.log
+    name, log = entry.binary_name, host.log
     health = check_service(probes, entry, query)
     if entry.hold:  # `ansible-proxy hold`: measured and shown, never acted on or counted
         log("debug", f"held ({entry.hold}): {health.outcome}", name, entry.version)
         return ServiceResult(
-            entry.service_name, name, entry.version, health, Verdict(Action.NONE), "held",
+            entry.service_name, name, entry.version, health, Verdict(Remedy.NONE), "held",
             entry.hold,
         )  # fmt: skip
     failures = state.get("failures", name)
     if state.get("counted", name) != entry.version:  # a new version starts a new count
         failures = 0
-    withdrawn, pinned = fleet_view(tick.state, entry)
-    verdict = decide(
+    withdrawn, pinned = fleet_view(host.state, entry)
+    verdict = judge(
         entry,
         health,
         failures if isinstance(failures, int) else 0,
-        tick.cfg.check_failures,
+        host.cfg.check_failures,
         withdrawn,
         pinned,
     )
@@ -211,21 +212,21 @@ def inspect(
     if health.outcome == Outcome.STOPPED:
         log("info", "stopped (supervisor STOPPED): left alone", name, entry.version)
         return result("stopped", "stopped by an operator")
-    if verdict.action == Action.NONE:
+    if verdict.remedy == Remedy.NONE:
         if reasons:
             log("warning", f"cannot tell: {reasons}", name, entry.version)
         else:
             log("debug", "healthy", name, entry.version)
         return result("none", reasons)
-    count = f"{verdict.failures}/{tick.cfg.check_failures}"
-    if verdict.action == Action.WAIT:
+    count = f"{verdict.failures}/{host.cfg.check_failures}"
+    if verdict.remedy == Remedy.WAIT:
         log("warning", f"unhealthy ({count}): {reasons}", name, entry.version)
         return result("wait", f"unhealthy {count}: {reasons}")
-    if verdict.action != Action.ROLL_BACK:
-        why = _WHY[verdict.action]
+    if verdict.remedy != Remedy.ROLL_BACK:
+        why = _WHY[verdict.remedy]
         log("error", f"unhealthy: {reasons}; {why}", name, entry.version)
-        return result(str(verdict.action), f"{why}: {reasons}")
-    return _roll_back(tick, state, entry, verdict, reasons, result)
+        return result(str(verdict.remedy), f"{why}: {reasons}")
+    return _roll_back(host, state, entry, verdict, reasons, result)
 
 
 def fleet_view(agent_state: State, entry: ManagedBinary) -> tuple[frozenset[str], bool]:
@@ -243,20 +244,20 @@ def fleet_view(agent_state: State, entry: ManagedBinary) -> tuple[frozenset[str]
     return withdrawn, bool(withdrawn) and latest == entry.version
 
 
-_WHY: Mapping[Action, str] = {
-    Action.NOT_INSTALLED: "not installed by the agent yet: nothing to roll back",
-    Action.NO_PATH: "never upgraded by the agent: no rollback path, left untouched",
-    Action.ALREADY_ROLLED_BACK: "already rolled back to this version once: left for a person",
-    Action.TARGET_BAD: "the previous version is known bad too: left for a person",
-    Action.NOT_SUPERVISED: "not a supervisor program: cannot restart it, left untouched",
-    Action.PINNED: "the bin-manager pinned this release fleet-wide: left for a person",
-    Action.TARGET_WITHDRAWN: "the previous release was withdrawn by the bin-manager "
+_WHY: Mapping[Remedy, str] = {
+    Remedy.NOT_INSTALLED: "not installed by the agent yet: nothing to roll back",
+    Remedy.NO_PATH: "never upgraded by the agent: no rollback path, left untouched",
+    Remedy.ALREADY_ROLLED_BACK: "already rolled back to this version once: left for a person",
+    Remedy.TARGET_BAD: "the previous version is known bad too: left for a person",
+    Remedy.NOT_SUPERVISED: "not a supervisor program: cannot restart it, left untouched",
+    Remedy.PINNED: "the bin-manager pinned this release fleet-wide: left for a person",
+    Remedy.TARGET_WITHDRAWN: "the previous release was withdrawn by the bin-manager "
     "(pinned away from): left for a person",
 }
 
 
 def _roll_back(
-    tick: Tick,
+    host: Host,
     state: State,
     entry: ManagedBinary,
     verdict: Verdict,
@@ -264,41 +265,39 @@ def _roll_back(
     result: Callable[[str, str], ServiceResult],
 ) -> ServiceResult:
     """One step back along upgradePath, under the agent's lock for this binary."""
-    cfg, name, bad, target = tick.cfg, entry.binary_name, entry.version, verdict.target
+    cfg, name, bad, target = host.cfg, entry.binary_name, entry.version, verdict.target
     busy = "an agent run holds this binary's lock: left to it"
     if locks.held_by_other(cfg.lock_dir, name):
-        tick.log("info", busy, name, bad)
+        host.log("info", busy, name, bad)
         return result("busy", busy)
-    held = locks.acquire(cfg.lock_dir, name, bad, cfg.lock_timeout, tick.clock)
+    held = locks.acquire(cfg.lock_dir, name, bad, cfg.lock_timeout, host.clock)
     if held is None:
-        tick.log("info", busy, name, bad)
+        host.log("info", busy, name, bad)
         return result("busy", busy)
     try:
-        fresh = load_manifest(cfg.manifest_path).get(name)
+        fresh = host.entry(name, fresh=True)
         # Measured before the lock: if a run touched this binary since, its picture is stale.
         if fresh != entry or plan.pending_target(fresh):
             changed = "the manifest changed meanwhile (an agent run): left to it"
-            tick.log("info", changed, name, bad)
+            host.log("info", changed, name, bad)
             return result("busy", changed)
-        if not tick.store.has(name, target):
+        if not host.store.has(name, target):
             missing = f"previous version {target[:12]} is not in the store: cannot roll back"
-            tick.log("error", missing, name, bad)
+            host.log("error", missing, name, bad)
             return result("rollback-impossible", missing)
-        tick.log("warning", f"unhealthy: {reasons}; rolling back", name, bad)
+        host.log("warning", f"unhealthy: {reasons}; rolling back", name, bad)
         # Manifest first: if we die now, the agent's next run restores `target` itself.
-        tick.update_manifest(
+        host.update_manifest(
             name,
             version=target,
             previous_version=fresh.upgrade_path.get(target, ""),
             history={bad: plan.ERR},
         )
-        from ansible_proxy.agent.switch import switch_binary
-
         try:
-            still = switch_binary(tick.switch_context(), fresh, target, None)
+            still = switch_binary(host.switch_context(), fresh, target, None)
         except AnsibleProxyError as exc:  # recorded already: the agent's next run restores it
             still = str(exc)
-        seconds = plan.processing_time(tick.clock(), held.created)
+        seconds = plan.processing_time(host.clock(), held.created)
     finally:
         held.release()
     state.set("failures", name, 0)
@@ -307,9 +306,9 @@ def _roll_back(
     state.set("rollbacks", entry.service_name, (rollbacks if isinstance(rollbacks, int) else 0) + 1)
     queue_report(state, name, bad, target, seconds, f"inspector: {reasons}")
     if still:
-        tick.log("error", f"rolled back but still unhealthy: {still}", name, target)
+        host.log("error", f"rolled back but still unhealthy: {still}", name, target)
         return result("rolled-back", f"to {target[:12]}, still unhealthy: {still}")
-    tick.log("info", "rolled back: previous version running", name, target)
+    host.log("info", "rolled back: previous version running", name, target)
     return result("rolled-back", f"to {target[:12]}: {reasons}")
 
 

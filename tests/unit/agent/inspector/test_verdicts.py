@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_proxy.agent.health import (
-    Action,
+from ansible_proxy.agent.inspector.verdicts import (
     Check,
     Health,
     Outcome,
+    Remedy,
     combine,
-    decide,
     exit_code,
+    judge,
     rolled_back_to,
 )
 from ansible_proxy.agent.manifest import ManagedBinary
@@ -48,33 +48,33 @@ def test_unhealthy_outranks_unknown_outranks_healthy(
 
 
 def test_rollback_only_after_check_failures_consecutive_runs() -> None:
-    first = decide(upgraded(), health(U), failures=0, threshold=2)
-    assert (first.action, first.failures) == (Action.WAIT, 1)
-    second = decide(upgraded(), health(U), failures=first.failures, threshold=2)
-    assert (second.action, second.target, second.failures) == (Action.ROLL_BACK, A, 2)
+    first = judge(upgraded(), health(U), failures=0, threshold=2)
+    assert (first.remedy, first.failures) == (Remedy.WAIT, 1)
+    second = judge(upgraded(), health(U), failures=first.failures, threshold=2)
+    assert (second.remedy, second.target, second.failures) == (Remedy.ROLL_BACK, A, 2)
 
 
 def test_healthy_run_resets_the_count_and_unknown_keeps_it() -> None:
-    assert decide(upgraded(), health(H), failures=1, threshold=2).failures == 0
-    unknown = decide(upgraded(), health(H, K), failures=1, threshold=2)
-    assert (unknown.action, unknown.failures) == (Action.NONE, 1)
+    assert judge(upgraded(), health(H), failures=1, threshold=2).failures == 0
+    unknown = judge(upgraded(), health(H, K), failures=1, threshold=2)
+    assert (unknown.remedy, unknown.failures) == (Remedy.NONE, 1)
 
 
 def test_unknown_is_never_a_reason_to_roll_back() -> None:
     for failures in range(5):
-        assert decide(upgraded(), health(K, K), failures, threshold=1).action == Action.NONE
+        assert judge(upgraded(), health(K, K), failures, threshold=1).remedy == Remedy.NONE
 
 
 def test_fatal_is_conclusive_at_once() -> None:
-    verdict = decide(upgraded(), health(U, fatal=True), failures=0, threshold=5)
-    assert (verdict.action, verdict.target) == (Action.ROLL_BACK, A)
+    verdict = judge(upgraded(), health(U, fatal=True), failures=0, threshold=5)
+    assert (verdict.remedy, verdict.target) == (Remedy.ROLL_BACK, A)
 
 
 def test_never_upgraded_or_not_installed_is_left_alone() -> None:
     first_install = ManagedBinary("svc", "svc", version=A, history={A: "ok"}, upgrade_path={A: ""})
-    assert decide(first_install, health(U, fatal=True), 0, 1).action == Action.NO_PATH
+    assert judge(first_install, health(U, fatal=True), 0, 1).remedy == Remedy.NO_PATH
     nothing = ManagedBinary("svc", "svc")
-    assert decide(nothing, health(U, fatal=True), 0, 1).action == Action.NOT_INSTALLED
+    assert judge(nothing, health(U, fatal=True), 0, 1).remedy == Remedy.NOT_INSTALLED
 
 
 def test_one_step_only_after_a_rollback() -> None:
@@ -88,15 +88,15 @@ def test_one_step_only_after_a_rollback() -> None:
         upgrade_path={A: "", B: A, C: B},
     )
     assert rolled_back_to(after) == C
-    assert decide(after, health(U, fatal=True), 3, 1).action == Action.ALREADY_ROLLED_BACK
+    assert judge(after, health(U, fatal=True), 3, 1).remedy == Remedy.ALREADY_ROLLED_BACK
     assert rolled_back_to(upgraded()) == ""
 
 
 def test_known_bad_target_and_unsupervised_service_are_not_touched() -> None:
     bad_target = upgraded({A: "err", B: "ok"})
-    assert decide(bad_target, health(U), 1, 1).action == Action.TARGET_BAD
-    verdict = decide(upgraded(), health(U, supervised=False), 1, 1)
-    assert verdict.action == Action.NOT_SUPERVISED
+    assert judge(bad_target, health(U), 1, 1).remedy == Remedy.TARGET_BAD
+    verdict = judge(upgraded(), health(U, supervised=False), 1, 1)
+    assert verdict.remedy == Remedy.NOT_SUPERVISED
 
 
 @pytest.mark.parametrize(
