@@ -161,8 +161,11 @@ def test_imports_inside_functions_say_why() -> None:
             if not in_function or node.lineno in seen:
                 continue
             seen.add(node.lineno)
-            # On the line, or just above it (a block of imports may share one comment).
-            near = [line.strip() for line in lines[max(node.lineno - 4, 0) : node.lineno]]
+            # On the line, or just above its block of imports (which may share one comment).
+            top = node.lineno - 1
+            while top > 0 and lines[top - 1].strip().startswith(("from ", "import ")):
+                top -= 1
+            near = [line.strip() for line in lines[max(top - 3, 0) : node.lineno]]
             if not any(line.startswith("#") or "  # " in line for line in near):
                 silent.append(f"{name}:{node.lineno}")
     assert silent == []

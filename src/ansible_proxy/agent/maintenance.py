@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ansible_proxy.agent import plan
 from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
+from ansible_proxy.client import history
 from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.locks import exclusive
 from ansible_proxy.errors import ConfigError
@@ -64,7 +64,7 @@ def forget(cfg: AgentConfig, name: str, sha: str) -> str:
     """Lift the quarantine of one version (history "err"): the next run may install it."""
     with _locked(cfg, name) as manifest:
         entry = manifest.get(name)
-        bad = [s for s, result in entry.history.items() if result == plan.ERR]
+        bad = [s for s, result in entry.history.items() if result == history.ERR]
         matches = [s for s in bad if s == sha or (len(sha) >= 8 and s.startswith(sha))]
         if len(matches) != 1:
             known = ", ".join(s[:12] for s in bad) or "none"

@@ -7,10 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ansible_proxy.agent.manifest import ManagedBinary
-
-OK = "ok"
-ERR = "err"
-PENDING = ""
+from ansible_proxy.client.history import ERR, PENDING
 
 
 class Action(StrEnum):

@@ -174,6 +174,6 @@ def _upgrade() -> ModuleType:
     Start-up time: a no-op tick (every minute, on every host) never loads locks (psutil),
     the download or the switch (supervisor's XML-RPC).
     """
-    from ansible_proxy.agent import upgrade
+    from ansible_proxy.agent import upgrade  # start-up time: see above
 
     return upgrade

@@ -14,7 +14,7 @@ from ansible_proxy.agent import plan
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.agent.switch import switch_binary
-from ansible_proxy.client import download, locks
+from ansible_proxy.client import download, history, locks
 from ansible_proxy.errors import DeployError, RetryableError, describe
 
 PROGRESS_EVERY = 5.0
@@ -114,14 +114,14 @@ def apply(
     # Ask supervisor first: an unknown program or an unreachable supervisord changes nothing.
     host.supervisor.info(entry.service_name)
     entry = host.update_manifest(
-        name, history={target: plan.PENDING}, upgrade_path={} if back else {target: old}
+        name, history={target: history.PENDING}, upgrade_path={} if back else {target: old}
     )
     reason = switch_binary(host.switch_context(), entry, target, None if back else old)
     host.crash("before-manifest")
     earlier = entry.upgrade_path.get(target, "")  # what `target` itself replaced, once
     if reason and back:
         host.update_manifest(
-            name, version=target, previous_version=earlier, history={target: plan.ERR}
+            name, version=target, previous_version=earlier, history={target: history.ERR}
         )
         raise DeployFailed(
             f"{name}@{target[:12]}: {reason}; not rolled back: {old[:12]} was withdrawn by "
@@ -129,13 +129,13 @@ def apply(
             f"pin: the pinned release is unhealthy: {reason}",
         )
     if reason:
-        host.update_manifest(name, history={target: plan.ERR})
+        host.update_manifest(name, history={target: history.ERR})
         raise DeployFailed(f"{name}@{target[:12]}: {reason}; rolled back", f"watch: {reason}")
     done = host.update_manifest(
         name,
         version=target,
         previous_version=earlier if back else old,
-        history={target: plan.OK},
+        history={target: history.OK},
     )
     if back:
         why = f"pin: moved back to {target[:12]} (withdrawn: {old[:12]})"
@@ -258,7 +258,7 @@ def recover(
                 name,
                 version=recovery.target,
                 previous_version=entry.upgrade_path.get(recovery.target, recovery.previous),
-                history={recovery.target: plan.OK},
+                history={recovery.target: history.OK},
                 upgrade_path=(
                     {} if recovery.target in entry.upgrade_path
                     else {recovery.target: recovery.previous}

@@ -15,9 +15,20 @@ from typing import Any
 
 import httpx
 
+from ansible_proxy import __version__
 from ansible_proxy.client.deadline import DeadlineExceeded, deadline
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_sha256
+
+
+def node_info(cpu_arch: str, os_release: str, node_name: str) -> dict[str, str]:
+    """The body of POST /keepalive (and the manifest's nodeInfo), with our version."""
+    return {
+        "cpuArch": cpu_arch,
+        "osRelease": os_release,
+        "nodeName": node_name,
+        "binProxyVersion": __version__,
+    }
 
 
 class UnknownBin(RetryableError):

@@ -8,7 +8,7 @@ would run (command substitution, `;`, pipes, redirections) is refused.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,9 +184,12 @@ _SPECIAL = set(";&|<>()`")
 
 
 def parse_config_text(
-    text: str, source: str, env: Mapping[str, str]
+    text: str, source: str, env: Mapping[str, str], extra_keys: Collection[str] = ()
 ) -> tuple[dict[str, str], list[str]]:
-    """`KEY=value` pairs of a shell-syntax config file, and warnings for unknown keys."""
+    """`KEY=value` pairs of a shell-syntax config file, and warnings for unknown keys.
+
+    `extra_keys`: keys the caller reads besides the agent's (the cluster proxy's own).
+    """
     values: dict[str, str] = {}
     warnings: list[str] = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -199,7 +202,7 @@ def parse_config_text(
             raise ConfigError(f'{where}: expected `export KEY="value"`, got {line[:60]!r}')
         key, rest = match.groups()
         values[key] = _parse_value(rest, where, {**env, **values})
-        if key not in KEYS and key != CONFIG_FILE_KEY:
+        if key not in KEYS and key != CONFIG_FILE_KEY and key not in extra_keys:
             warnings.append(f"{where}: unknown key {key} ignored")
     return values, warnings
 
@@ -268,7 +271,7 @@ def _expand(rest: str, i: int, where: str, known: Mapping[str, str], out: list[s
 
 
 def read_config_file(
-    path: Path, explicit: bool, env: Mapping[str, str]
+    path: Path, explicit: bool, env: Mapping[str, str], extra_keys: Collection[str] = ()
 ) -> tuple[dict[str, str], list[str]]:
     """Parse the config file; a missing file is fine only at the default path."""
     try:
@@ -279,4 +282,4 @@ def read_config_file(
         return {}, []
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path}: cannot read: {exc}") from None
-    return parse_config_text(text, str(path), env)
+    return parse_config_text(text, str(path), env, extra_keys)

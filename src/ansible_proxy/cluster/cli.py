@@ -139,10 +139,10 @@ def dispatch_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def _file_values(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
     explicit = args.config or (Path(env[CONFIG_FILE_KEY]) if env.get(CONFIG_FILE_KEY) else None)
-    values, warnings = read_config_file(explicit or DEFAULT_CONFIG_PATH, explicit is not None, env)
+    path = explicit or DEFAULT_CONFIG_PATH
+    values, warnings = read_config_file(path, explicit is not None, env, CLUSTER_KEYS)
     for warning in warnings:
-        if not any(key in warning for key in CLUSTER_KEYS):
-            print(f"ansible-proxy: warning: {warning}", file=sys.stderr)
+        print(f"ansible-proxy: warning: {warning}", file=sys.stderr)
     return values
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ansible_proxy.client.history import ERR
 from ansible_proxy.cluster.inventory import Node
-from ansible_proxy.cluster.state import ERR, ClusterState
+from ansible_proxy.cluster.state import ClusterState
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ bin-manager was unreachable (next tick retries), 0 all current.
 
 from __future__ import annotations
 
-from ansible_proxy import __version__
-from ansible_proxy.client.api import Api
+from ansible_proxy.client.api import Api, node_info
 from ansible_proxy.client.logs import Log
 from ansible_proxy.cluster import state as cluster_state
 from ansible_proxy.cluster.deploy import Rollout, deploy_service
@@ -52,11 +51,4 @@ def run_cluster(settings: ClusterSettings, log: Log) -> int:
 def keepalive(nodes: tuple[Node, ...], apis: dict[str, Api]) -> None:
     """Register (or refresh) every node on the bin-manager on its behalf."""
     for node in nodes:
-        apis[node.name].register(
-            {
-                "cpuArch": node.cpu_arch,
-                "osRelease": node.os_release,
-                "nodeName": node.node_name,
-                "binProxyVersion": __version__,
-            }
-        )
+        apis[node.name].register(node_info(node.cpu_arch, node.os_release, node.node_name))

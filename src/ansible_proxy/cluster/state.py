@@ -15,11 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ansible_proxy.client.files import write_atomic
+from ansible_proxy.client.history import ERR, OK, PENDING
 from ansible_proxy.errors import ConfigError
-
-OK = "ok"
-ERR = "err"
-PENDING = ""
 
 
 class ClusterState:

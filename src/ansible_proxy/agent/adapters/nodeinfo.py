@@ -6,7 +6,7 @@ import os
 import shlex
 from pathlib import Path
 
-from ansible_proxy import __version__
+from ansible_proxy.client.api import node_info
 
 _ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
@@ -35,9 +35,4 @@ def os_release(path: Path = Path("/etc/os-release")) -> str:
 
 def collect(node_name: str) -> dict[str, str]:
     """The nodeInfo block of the manifest and the body of POST /keepalive."""
-    return {
-        "cpuArch": cpu_arch(),
-        "osRelease": os_release(),
-        "nodeName": node_name,
-        "binProxyVersion": __version__,
-    }
+    return node_info(cpu_arch(), os_release(), node_name)

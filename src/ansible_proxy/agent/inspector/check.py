@@ -30,7 +30,7 @@ from ansible_proxy.agent.inspector.verdicts import (
 )
 from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
 from ansible_proxy.agent.switch import switch_binary
-from ansible_proxy.client import locks
+from ansible_proxy.client import history, locks
 from ansible_proxy.client.api import Api, make_client
 from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.logs import Log
@@ -291,7 +291,7 @@ def _roll_back(
             name,
             version=target,
             previous_version=fresh.upgrade_path.get(target, ""),
-            history={bad: plan.ERR},
+            history={bad: history.ERR},
         )
         try:
             still = switch_binary(host.switch_context(), fresh, target, None)

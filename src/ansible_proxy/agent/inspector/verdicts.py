@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.client import history
 from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK, EXIT_UNKNOWN
 
 
@@ -83,7 +84,7 @@ def rolled_back_to(entry: ManagedBinary) -> str:
     """The bad version whose rollback put the installed one in place, or ""."""
     for sha, result in entry.history.items():
         if (
-            result == plan.ERR
+            result == history.ERR
             and sha != entry.version
             and entry.upgrade_path.get(sha) == entry.version
         ):
@@ -123,7 +124,7 @@ def judge(
         return Verdict(Remedy.TARGET_WITHDRAWN, target, count)
     if rolled_back_to(entry):
         return Verdict(Remedy.ALREADY_ROLLED_BACK, target, count)
-    if entry.history.get(target) == plan.ERR:
+    if entry.history.get(target) == history.ERR:
         return Verdict(Remedy.TARGET_BAD, target, count)
     if count < threshold and not health.fatal:
         return Verdict(Remedy.WAIT, target, count)
