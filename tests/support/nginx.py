@@ -1,27 +1,30 @@
-"""Debian's nginx in front of bin-managers: load balancing and X-Accel-Redirect downloads.
+"""Debian's nginx in front of bin-managers (load balancing, X-Accel-Redirect downloads),
+or serving static files (bench/'s baseline for the bin-manager).
 
-`fleet_nginx_conf()` is the configuration docs/scale-out.md shows; `NginxProxy` runs it
-(`daemon off`, our child, ended by PID) with its pid, logs and temp paths in `root`.
+`fleet_nginx_conf()` is the configuration docs/scale-out.md shows; `NginxProxy` runs it,
+`StaticNginx` serves the files under its `www`. Each is `daemon off` (our child, ended by
+PID) with its pid, logs and temp paths in `root`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 from tests.support.procs import LOOPBACK, Service, free_port, port_open, wait_until
 
 NGINX = "/usr/sbin/nginx"
 
-_CONF = """\
+_HEAD = """\
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes {workers};
 user {user};
 pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 
 events {{
-    worker_connections 4096;
+    worker_connections {connections};
 }}
 
 http {{
@@ -32,6 +35,9 @@ http {{
     uwsgi_temp_path {root}/tmp/uwsgi;
     scgi_temp_path {root}/tmp/scgi;
     sendfile on;
+"""
+
+_PROXY = """\
     client_max_body_size 0;
 
     upstream bin_manager {{
@@ -82,9 +88,8 @@ def fleet_nginx_conf(
     servers = "\n".join(
         f"        server {LOOPBACK}:{p} max_fails=1 fail_timeout=2s;" for p in upstream_ports
     )
-    return _CONF.format(
-        user=user,
-        root=root,
+    head = _HEAD.format(workers=1, user=user, root=root, connections=4096)
+    return head + _PROXY.format(
         servers=servers,
         host=LOOPBACK,
         port=port,
@@ -93,26 +98,39 @@ def fleet_nginx_conf(
     )
 
 
-class NginxProxy:
-    """nginx on a free loopback port, proxying to bin-managers on `upstream_ports`."""
+_STATIC = """\
+    tcp_nopush on;
+    default_type application/octet-stream;
 
-    def __init__(
-        self, root: Path, upstream_ports: list[int], artifacts: Path, extra: str = ""
-    ) -> None:
+    server {{
+        listen {host}:{port};
+        root {www};
+        location /api/v1/bins/ {{
+            default_type application/json;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """nginx on a free loopback port with its files in `root`; subclasses write `conf`."""
+
+    def __init__(self, root: Path) -> None:
         self.root = root
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
-        self.api = f"{self.url}/api/v1"
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (root / "tmp" / sub).mkdir(parents=True, exist_ok=True)
         self.conf = root / "nginx.conf"
-        # Tests keep artifacts in pytest's root-only temp dirs: the workers run as root.
-        text = fleet_nginx_conf(root, self.port, upstream_ports, artifacts, "root", extra)
-        self.conf.write_text(text)
         argv = [NGINX, "-p", str(root), "-c", str(self.conf), "-e", str(root / "error.log")]
         self.service = Service(argv, root / "nginx.out")
 
-    def start(self) -> NginxProxy:
+    @property
+    def pid(self) -> int:
+        return self.service.pid
+
+    def start(self) -> Self:
         self.service.start()
 
         def up() -> bool:
@@ -133,3 +151,36 @@ class NginxProxy:
     def access_log(self) -> str:
         path = self.root / "access.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+class NginxProxy(Nginx):
+    """nginx on a free loopback port, proxying to bin-managers on `upstream_ports`."""
+
+    def __init__(
+        self, root: Path, upstream_ports: list[int], artifacts: Path, extra: str = ""
+    ) -> None:
+        super().__init__(root)
+        self.api = f"{self.url}/api/v1"
+        # Tests keep artifacts in pytest's root-only temp dirs: the workers run as root.
+        text = fleet_nginx_conf(root, self.port, upstream_ports, artifacts, "root", extra)
+        self.conf.write_text(text)
+
+
+class StaticNginx(Nginx):
+    """nginx serving the files under `root/www` (URL path = file path), one worker a core."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.www = root / "www"
+        self.www.mkdir(exist_ok=True)
+        head = _HEAD.format(workers="auto", user="root", root=root, connections=1024)
+        self.conf.write_text(head + _STATIC.format(host=LOOPBACK, port=self.port, www=self.www))
+
+    def put(self, url_path: str, content: bytes | Path) -> None:
+        """Serve `content` (bytes, or a file hard-linked in) at `url_path`."""
+        target = self.www / url_path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.hardlink_to(content)

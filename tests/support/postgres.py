@@ -2,7 +2,8 @@
 
 The cluster lives in a temp dir owned by the `postgres` OS user (we run as root), listens
 on 127.0.0.1 on a free port with its unix socket in the temp dir, and is stopped with
-`pg_ctl stop` at the end of the session.
+`pg_ctl stop` at the end of the session. `running_postgres()` starts one outside pytest
+(bench/).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,11 +126,11 @@ class PostgresServer:
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster for the whole session, removed at the end."""
+@contextmanager
+def running_postgres(prefix: str = "bin-manager-pg-") -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster in a new temp dir, stopped and removed on exit."""
     # Not under pytest's basetemp: that is 0700 root, which the postgres user cannot enter.
-    root = Path(tempfile.mkdtemp(prefix="bin-manager-pg-"))
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     server = PostgresServer(root=root, port=free_port(), bin_dir=_pg_bin())
     try:
         server.start()
@@ -136,6 +138,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for the whole session, removed at the end."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture

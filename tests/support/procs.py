@@ -1,5 +1,6 @@
-"""Start and stop the real services tests need: free loopback ports, readiness waits,
-and processes that are always ended by PID (with their whole process group)."""
+"""Start and stop the real services tests, bench/ and the demo need: free loopback ports,
+readiness waits, and processes that are always ended by PID (with their whole process
+group), also from a later process through a `PidFile` (the demo leaves them running)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ import httpx
 LOOPBACK = "127.0.0.1"
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_port(preferred: int = 0) -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now: `preferred` when free."""
+    for port in (preferred, 0) if preferred else (0,):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            chosen: int = sock.getsockname()[1]
+            return chosen
+    raise OSError(f"no free port on {LOOPBACK}")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -122,3 +128,49 @@ class Service:
         except subprocess.TimeoutExpired:
             return False
         return True
+
+
+def stop_group(pid: int, timeout: float = 15) -> bool:
+    """SIGTERM process group `pid` (SIGKILL after `timeout` s) and wait until it is gone.
+
+    For groups another process started; False when there was none to stop.
+    """
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it when this process started it
+        try:
+            os.killpg(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+class PidFile:
+    """The process groups of services left running, one PID a line, for a later stop."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def add(self, service: Service) -> Service:
+        """Record `service`'s PID (none when it never started: nothing to stop then)."""
+        if service.proc is not None:
+            with self.path.open("a") as pids:
+                pids.write(f"{service.pid}\n")
+        return service
+
+    def stop_all(self) -> list[int]:
+        """Stop every recorded group, newest first; returns the PIDs that were running."""
+        if not self.path.exists():
+            return []
+        pids = [int(line) for line in reversed(self.path.read_text().split())]
+        stopped = [pid for pid in pids if stop_group(pid)]
+        self.path.unlink()
+        return stopped

@@ -2,7 +2,8 @@
 
 `bin_manager` is a fresh server per test (fresh data dir, SQLite, random admin token);
 `bin_manager_factory(**kwargs)` starts more, with an agent token, TLS, PostgreSQL or env.
-Every server is started as `.venv/bin/bin-manager serve` and stopped by PID.
+Every server is started as `.venv/bin/bin-manager serve` and stopped by PID. bench/ and
+the demo use `BinManager` directly (a fixed port, `--workers`, releases from files).
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ class BinManager:
         admin_token_file: Path | None = None,
         insecure_no_auth: bool = False,
         extra_args: list[str] | None = None,
+        port: int | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = workdir / "data"
-        self.port = free_port()
+        self.port = port or free_port()
         scheme = "https" if ssl_certfile else "http"
         self.url = f"{scheme}://{LOOPBACK}:{self.port}"
         self.api = f"{self.url}/api/v1"
@@ -111,6 +113,10 @@ class BinManager:
         wait_until(ready, timeout, f"bin-manager on port {self.port}")
         return self
 
+    @property
+    def pid(self) -> int:
+        return self.service.pid
+
     def stop(self) -> None:
         self.service.stop()
 
@@ -155,19 +161,32 @@ class BinManager:
         assert body["code"] == 0, body
         return body.get("data")
 
-    def publish(self, name: str, content: bytes, arch: str = "x86_64") -> str:
-        """Publish `content` as the latest `name` for `arch`; returns its sha256."""
+    def publish(
+        self, name: str, content: bytes | Path, arch: str = "x86_64", timeout: float = 30
+    ) -> str:
+        """Publish `content` (bytes, or a file streamed) as the latest `name` for `arch`;
+        returns its sha256."""
+        headers = {"Content-Type": "application/octet-stream"}
+        if isinstance(content, Path):
+            with content.open("rb") as handle:
+                expected = hashlib.file_digest(handle, "sha256").hexdigest()
+            headers["Content-Length"] = str(content.stat().st_size)
+            body: bytes | Iterator[bytes] = _chunks(content)
+        else:
+            expected = hashlib.sha256(content).hexdigest()
+            body = content
         data = self._checked(
             self._admin(
                 "POST",
                 f"/bins/{name}/releases",
                 params={"arch": arch},
-                content=content,
-                headers={"Content-Type": "application/octet-stream"},
+                content=body,
+                headers=headers,
+                timeout=timeout,
             )
         )
         sha: str = data["sha256"]
-        assert sha == hashlib.sha256(content).hexdigest()
+        assert sha == expected
         return sha
 
     def pin(self, name: str, sha: str, arch: str = "x86_64") -> None:
@@ -179,6 +198,12 @@ class BinManager:
 
     def resume(self, name: str) -> None:
         self._checked(self._admin("POST", f"/bins/{name}/resume"))
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * 1024 * 1024):
+            yield chunk
 
 
 BinManagerFactory = Callable[..., BinManager]

@@ -2,7 +2,8 @@
 
 `supervisord` starts `.venv/bin/supervisord` in the foreground with a unix socket and an
 inet_http_server on 127.0.0.1:<free port> (user/password), and stops it by PID.
-Programs are added at run time with `add_program` (a conf.d file + reloadConfig).
+Programs are added at run time with `add_program` (a conf.d file + reloadConfig), or
+given at start (`programs`: bench/ and the demo, which also go without the inet server).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import tempfile
 import textwrap
 import xmlrpc.client
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,15 @@ SUPERVISORD = Path(sys.executable).parent / "supervisord"
 class Supervisord:
     """A running supervisord; talk to it with `call` (the supervisor namespace)."""
 
-    def __init__(self, workdir: Path, sockdir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        sockdir: Path,
+        programs: Mapping[str, Path] | None = None,
+        inet_http: bool = True,
+    ) -> None:
+        """`programs` (name → command) start with supervisord; `inet_http` adds the
+        password-protected HTTP server on loopback beside the unix socket."""
         self.workdir = workdir
         self.confd = workdir / "conf.d"
         self.confd.mkdir(parents=True)
@@ -40,6 +49,12 @@ class Supervisord:
         self.http_url = f"http://{LOOPBACK}:{self.http_port}"
         self.user = "agent"
         self.password = "s3cret-test-only"
+        inet = textwrap.dedent(f"""\
+            [inet_http_server]
+            port={LOOPBACK}:{self.http_port}
+            username={self.user}
+            password={self.password}
+            """)
         self.conf = workdir / "supervisord.conf"
         self.conf.write_text(
             textwrap.dedent(f"""\
@@ -50,16 +65,19 @@ class Supervisord:
             childlogdir={workdir}
             [unix_http_server]
             file={self.sock}
-            [inet_http_server]
-            port={LOOPBACK}:{self.http_port}
-            username={self.user}
-            password={self.password}
+            """)
+            + (inet if inet_http else "")
+            + textwrap.dedent(f"""\
             [rpcinterface:supervisor]
             supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+            [supervisorctl]
+            serverurl={self.socket_url}
             [include]
             files = {self.confd}/*.conf
             """)
         )
+        for name, command in (programs or {}).items():
+            self._write_program(name, command, startsecs=1)
         self.service = Service(
             [str(SUPERVISORD), "-c", str(self.conf)], workdir / "supervisord.out"
         )
@@ -73,7 +91,7 @@ class Supervisord:
         finally:
             transport.close()
 
-    def start(self) -> Supervisord:
+    def start(self, timeout: float = 20) -> Supervisord:
         self.service.start()
 
         def ready() -> bool:
@@ -84,7 +102,7 @@ class Supervisord:
             except OSError:
                 return False
 
-        wait_until(ready, 20, "supervisord")
+        wait_until(ready, timeout, "supervisord")
         return self
 
     @contextmanager
@@ -101,6 +119,11 @@ class Supervisord:
 
     def add_program(self, name: str, command: Path, startsecs: int = 1) -> None:
         """Define [program:name] running `command` and start it (it may fail to start)."""
+        self._write_program(name, command, startsecs)
+        self.call("reloadConfig")
+        self.call("addProcessGroup", name)
+
+    def _write_program(self, name: str, command: Path, startsecs: int) -> None:
         (self.confd / f"{name}.conf").write_text(
             textwrap.dedent(f"""\
             [program:{name}]
@@ -114,8 +137,6 @@ class Supervisord:
             redirect_stderr=true
             """)
         )
-        self.call("reloadConfig")
-        self.call("addProcessGroup", name)
 
     def info(self, name: str) -> dict[str, Any]:
         info: dict[str, Any] = self.call("getProcessInfo", name)
@@ -131,6 +152,15 @@ class Supervisord:
         """Wait until `name` is RUNNING; returns its pid."""
         wait_until(lambda: self.state(name) == "RUNNING", timeout, f"{name} RUNNING")
         return self.pid(name)
+
+    def wait_all_running(self, timeout: float = 30) -> None:
+        """Wait until every program defined is RUNNING."""
+
+        def all_running() -> bool:
+            infos: list[dict[str, Any]] = self.call("getAllProcessInfo")
+            return all(info["statename"] == "RUNNING" for info in infos)
+
+        wait_until(all_running, timeout, "every program RUNNING")
 
 
 @pytest.fixture
