@@ -16,7 +16,7 @@ from typing import Any
 def _agent(module: str) -> Any:
     # Looked up at run time on purpose: the agent's internals may move while it is being
     # written; a rename then fails this benchmark loudly, not the project's type check.
-    return importlib.import_module(f"ansible_proxy.agent.adapters.{module}")
+    return importlib.import_module(f"ansible_proxy.client.{module}")
 
 
 def main(argv: list[str]) -> int:
