@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.binmanager import ARCH, BinManager
+from tests.support.server import BinManager
+from tests.support.supervisor import Supervisord
+
 from bench.harness import (
     MIB,
     VENV_BIN,
@@ -28,8 +30,8 @@ from bench.harness import (
     timed,
     write_program,
 )
-from bench.supervisor import Supervisord
 
+ARCH = "x86_64"
 N_BINS = 20
 NOOP_RUNS = 10
 DOWNLOAD_RUNS = 5
@@ -112,11 +114,11 @@ def versions(path: Path) -> dict[str, str]:
 class AgentHost:
     """One host's agent setup in the workspace: dirs, manifest, config file, env."""
 
-    def __init__(self, ws: Workspace, manager: BinManager, supervisor_url: str) -> None:
+    def __init__(self, ws: Workspace, manager: BinManager) -> None:
         self.ws = ws
         self.bin_dir = ws.path("host", "bin")
         self.manifest = ws.root / "host" / "bin-manifests.json"
-        self.log = ws.root / "logs" / "agent-runs.log"
+        self.log = ws.path("logs") / "agent-runs.log"
         config = ws.root / "host" / "config"
         config.write_text("# all settings come from the environment\n")
         self.env = env_with(
@@ -127,7 +129,6 @@ class AgentHost:
             LOG_FILE=str(ws.root / "host" / "ansible-proxy.log"),
             LOCK_DIR=str(ws.path("host", "locks")),
             STORE_DIR=str(ws.path("host", "store")),
-            SUPERVISOR_URL=supervisor_url,
             NODE_NAME=NODE,
             WATCH_SECONDS="1",
         )
@@ -188,9 +189,9 @@ def run() -> list[str]:
         raise RuntimeError(f"{AGENT} is not installed")
     lines: list[str] = []
     with Workspace("agent") as ws:
-        manager = BinManager(ws).start()
-        supervisord = Supervisord(ws, {})
-        host = AgentHost(ws, manager, supervisord.socket_url)
+        manager = ws.track(BinManager(ws.path("bin-manager"))).start()
+        host = AgentHost(ws, manager)
+        programs: dict[str, Path] = {}
         entries: list[dict[str, object]] = []
         for i in range(N_BINS):
             name = f"svc{i:02d}"
@@ -198,13 +199,16 @@ def run() -> list[str]:
             sha = write_program(path, name)
             manager.publish(name, path)
             entries.append(manifest_entry(name, sha))
-            supervisord.programs[name] = path
+            programs[name] = path
         big_v1 = host.bin_dir / BIG_BIN
         write_program(big_v1, "big v1")
         manager.publish(BIG_BIN, big_v1)
-        supervisord.programs[BIG_BIN] = big_v1
+        programs[BIG_BIN] = big_v1
         write_manifest(host.manifest, entries)
-        supervisord.start()
+        sv_dir = ws.path("supervisor")
+        supervisord = ws.track(Supervisord(sv_dir, sv_dir, programs, inet_http=False)).start()
+        supervisord.wait_all_running()
+        host.env["SUPERVISOR_URL"] = supervisord.socket_url
 
         note(f"no-op ticks: {NOOP_RUNS} agent runs, {NOOP_RUNS} shell runs")
         agent_s, shell_s, rss_kib = noop_ticks(host)
@@ -222,7 +226,7 @@ def upgrade_big(ws: Workspace, manager: BinManager, host: AgentHost, sup: Superv
     """The real CLI upgrading a supervised 256 MiB binary (restart + WATCH_SECONDS=1 included)."""
     big = ws.path("releases") / BIG_BIN
     write_program(big, "big v2", BIG_SIZE)
-    sha = manager.publish(BIG_BIN, big)
+    sha = manager.publish(BIG_BIN, big, timeout=120)
     entries: list[dict[str, object]] = json.loads(host.manifest.read_text())["binaries"]
     entries.append(manifest_entry(BIG_BIN, sha256_file(host.bin_dir / BIG_BIN)))
     write_manifest(host.manifest, entries)

@@ -6,15 +6,12 @@ alternating over 1,000 registered nodes, driven by wrk with keep-alive connectio
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import httpx
 from tests.support.nginx import NginxProxy
-from tests.support.postgres import PostgresServer, _pg_bin
-from tests.support.procs import free_port
+from tests.support.postgres import running_postgres
 from tests.support.server import BinManager
 
 from bench.wrk import WRK, WrkResult, parse_wrk
@@ -68,37 +65,33 @@ def replicas_throughput(workdir: Path, quick: bool) -> tuple[float, float]:
     from bench.fleet_sim import publish_fleet
 
     workdir.mkdir(parents=True, exist_ok=True)
-    pg_root = Path(tempfile.mkdtemp(prefix="ansible-proxy-fleet-pg-"))
-    pg = PostgresServer(root=pg_root, port=free_port(), bin_dir=_pg_bin())
     started: list[BinManager | NginxProxy] = []
-    try:
-        pg.start()
-        replicas = start_replicas(workdir, pg.url(pg.create_database()), 2)
-        started.extend(replicas)
-        publish_fleet(replicas[0])
-        register(replicas[0].api, NODES)
-        script = workdir / "tick.lua"
-        script.write_text(_TICK_LUA % {"nodes": NODES})
-        seconds = 3 if quick else 8
-        best = {1: 0.0, 2: 0.0}
-        for count in (1, 2, 1, 2):  # interleaved, best of two: the machine is shared
-            ports = [replica.port for replica in replicas[:count]]
-            nginx = NginxProxy(
-                workdir / f"nginx-{count}", ports, replicas[0].data_dir / "artifacts"
-            )
-            started.append(nginx.start())
-            result = _wrk(nginx.url, script, seconds)
-            nginx.stop()
-            print(
-                f"  {count} replica(s) on PostgreSQL behind nginx: {result.ok_rps:7.1f} req/s "
-                f"p99 {result.p99_ms:6.1f} ms non-2xx {result.non_2xx} "
-                f"socket errors {result.socket_errors}",
-                flush=True,
-            )
-            best[count] = max(best[count], result.ok_rps)
-        return best[1], best[2]
-    finally:
-        for service in reversed(started):
-            service.stop()
-        pg.stop()
-        shutil.rmtree(pg_root, ignore_errors=True)
+    with running_postgres("ansible-proxy-fleet-pg-") as pg:
+        try:
+            replicas = start_replicas(workdir, pg.url(pg.create_database()), 2)
+            started.extend(replicas)
+            publish_fleet(replicas[0])
+            register(replicas[0].api, NODES)
+            script = workdir / "tick.lua"
+            script.write_text(_TICK_LUA % {"nodes": NODES})
+            seconds = 3 if quick else 8
+            best = {1: 0.0, 2: 0.0}
+            for count in (1, 2, 1, 2):  # interleaved, best of two: the machine is shared
+                ports = [replica.port for replica in replicas[:count]]
+                nginx = NginxProxy(
+                    workdir / f"nginx-{count}", ports, replicas[0].data_dir / "artifacts"
+                )
+                started.append(nginx.start())
+                result = _wrk(nginx.url, script, seconds)
+                nginx.stop()
+                print(
+                    f"  {count} replica(s) on PostgreSQL behind nginx: {result.ok_rps:7.1f} "
+                    f"req/s p99 {result.p99_ms:6.1f} ms non-2xx {result.non_2xx} "
+                    f"socket errors {result.socket_errors}",
+                    flush=True,
+                )
+                best[count] = max(best[count], result.ok_rps)
+            return best[1], best[2]
+        finally:
+            for service in reversed(started):
+                service.stop()

@@ -1,7 +1,7 @@
-"""The benchmarks' workspace: one temp dir, the processes started in it, and cleanup.
+"""The benchmarks' workspace: one temp dir, the services started in it, and cleanup.
 
-Every process is a `tests.support.procs.Service` (its own process group, ended by PID);
-the temp dir is removed when the workspace closes, whatever happened.
+The services are tests/support's launchers (each process in its own group, ended by
+PID); the workspace stops them and removes the temp dir when it closes, whatever happened.
 """
 
 from __future__ import annotations
@@ -13,14 +13,20 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
-
-from tests.support.procs import Service
+from typing import Protocol, TypeVar
 
 VENV_BIN = Path(sys.executable).parent
 MIB = 1024 * 1024
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Stoppable)
 
 
 class Workspace:
@@ -28,29 +34,22 @@ class Workspace:
 
     def __init__(self, prefix: str) -> None:
         self.root = Path(tempfile.mkdtemp(prefix=f"ansible-proxy-bench-{prefix}-"))
-        # nginx workers drop to `nobody`: they must be able to walk into the dir.
-        self.root.chmod(0o755)
-        self._services: list[Service] = []
+        self._services: list[Stoppable] = []
 
     def path(self, *parts: str) -> Path:
         """A directory under the workspace, created on first use."""
         target = self.root.joinpath(*parts)
         target.mkdir(parents=True, exist_ok=True)
-        target.chmod(0o755)
         return target
 
-    def start(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None
-    ) -> Service:
-        """Start `argv` in the background, its output in `<root>/logs/<name>.log`."""
-        log = self.path("logs") / f"{name}.log"
-        service = Service(argv, log, env=env, cwd=self.root).start()
+    def track(self, service: S) -> S:
+        """Stop `service` when the workspace closes (newest first); track it before start()."""
         self._services.append(service)
         return service
 
     def close(self) -> None:
         for service in reversed(self._services):
-            service.stop(timeout=10)
+            service.stop()
         self._services.clear()
         shutil.rmtree(self.root, ignore_errors=True)
 

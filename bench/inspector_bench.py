@@ -19,9 +19,9 @@ import time
 
 from tests.support.procs import LOOPBACK, free_port, wait_until
 from tests.support.prometheus import Prometheus, TestExporter
+from tests.support.supervisor import Supervisord
 
 from bench.harness import VENV_BIN, Workspace, env_with, note, report, sha256_file, write_program
-from bench.supervisor import Supervisord
 
 NAME = "bench-svc"
 CHECK_FAILURES = 2
@@ -112,8 +112,8 @@ class CheckLoop:
 def trial(host: Host, sup: Supervisord, prom: Prometheus, env: dict[str, str], i: float) -> float:
     """Seconds from the alert firing (as Prometheus answers) to v1 RUNNING again."""
     host.install_bad()
-    sup.rpc().supervisor.stopProcess(NAME, True)
-    sup.rpc().supervisor.startProcess(NAME, True)
+    sup.call("stopProcess", NAME, True)
+    sup.call("startProcess", NAME, True)
     bad_pid = sup.pid(NAME)
     prom.set_broken(NAME, False)
     with CheckLoop(env, i):
@@ -123,7 +123,7 @@ def trial(host: Host, sup: Supervisord, prom: Prometheus, env: dict[str, str], i
         fired = time.monotonic()
 
         def previous_running() -> bool:
-            info = sup.rpc().supervisor.getProcessInfo(NAME)
+            info = sup.info(NAME)
             return bool(
                 info["statename"] == "RUNNING"
                 and info["pid"] != bad_pid
@@ -144,12 +144,15 @@ def main() -> None:
     budget = CHECK_FAILURES * args.interval + WATCH_SECONDS
     exporter = TestExporter().start()
     with Workspace("inspector") as workspace:
-        prom = Prometheus(workspace.path("prometheus"), exporter, [NAME])
         try:
             host = Host(workspace)
             host.install_bad()
-            sup = Supervisord(workspace, {NAME: host.binary}).start()
+            sv_dir = workspace.path("supervisor")
+            programs = {NAME: host.binary}
+            sup = workspace.track(Supervisord(sv_dir, sv_dir, programs, inet_http=False))
+            sup.start().wait_all_running()
             exporter.set(NAME, 0)
+            prom = workspace.track(Prometheus(workspace.path("prometheus"), exporter, [NAME]))
             prom.start()
             env = host.env(sup.socket_url, prom.url)
             times = []
@@ -157,7 +160,6 @@ def main() -> None:
                 times.append(trial(host, sup, prom, env, args.interval))
                 note(f"trial {n + 1}: {times[-1]:.2f} s (budget {budget:.1f} s)")
         finally:
-            prom.stop()
             exporter.stop()
     measured = statistics.median(times)
     report("inspector_rollback_time_vs_budget", measured / budget)

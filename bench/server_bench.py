@@ -14,13 +14,16 @@ from math import nan as NAN
 
 import httpx
 import psutil
+from tests.support.nginx import StaticNginx
 from tests.support.procs import wait_until
+from tests.support.server import BinManager
 
-from bench.binmanager import API, ARCH, BinManager
 from bench.harness import MIB, Workspace, note, report, write_program
-from bench.nginx import Nginx
 from bench.wrk import WrkResult, run_wrk
 
+API = "/api/v1"
+ARCH = "x86_64"
+NODE = "bench-node"
 POLL_BIN = "bench-poll"
 BIG_BIN = "bench-big"
 BIG_SIZE = 256 * MIB
@@ -37,6 +40,13 @@ def curl_download_seconds(url: str, size: int) -> float:
     if int(got) != size:
         raise RuntimeError(f"download of {url}: {got} bytes, expected {size}")
     return float(seconds)
+
+
+def poll_answer(url: str) -> bytes:
+    """The bytes the bin-manager answers to an agent's poll (what nginx will serve)."""
+    answer = httpx.get(url, params={"nodeName": NODE, "arch": ARCH}, timeout=10)
+    answer.raise_for_status()
+    return answer.content
 
 
 def answers(url: str) -> bool:
@@ -95,19 +105,19 @@ def run() -> list[str]:
     """Run the issue-2 benchmark; returns the printed lines."""
     lines: list[str] = []
     with Workspace("server") as ws:
-        manager = BinManager(ws).start()
-        nginx = Nginx(ws)
+        manager = ws.track(BinManager(ws.path("bin-manager"))).start()
+        nginx = ws.track(StaticNginx(ws.path("nginx")))
         small = ws.root / "poll-program"
         write_program(small, "poll")
         manager.publish(POLL_BIN, small)
         big = ws.root / "big-program"
         note("publishing a 256 MiB release")
         write_program(big, "big", BIG_SIZE)
-        big_sha = manager.publish(BIG_BIN, big)
+        big_sha = manager.publish(BIG_BIN, big, timeout=120)
 
-        query = f"nodeName=bench-node&arch={ARCH}"
+        query = f"nodeName={NODE}&arch={ARCH}"
         poll_path = f"{API}/bins/{POLL_BIN}"
-        nginx.put(poll_path, manager.get_bytes(poll_path, nodeName="bench-node", arch=ARCH))
+        nginx.put(poll_path, poll_answer(f"{manager.url}{poll_path}"))
         download_path = f"{API}/download/{BIG_BIN}"
         nginx.put(download_path, big)
         nginx.start()
@@ -144,7 +154,8 @@ def run() -> list[str]:
         # nginx runs one worker per core (worker_processes auto): the same for the server.
         workers = os.cpu_count() or 1
         note(f"wrk {WRK_SECONDS}s at 64 connections against `serve --workers {workers}`")
-        several = BinManager(ws, "bin-manager-workers", workers=workers).start()
+        several = BinManager(ws.path("bin-manager-workers"), extra_args=["--workers", str(workers)])
+        several = ws.track(several).start()
         several.publish(POLL_BIN, small)
         several_url = f"{several.url}{poll_path}?{query}"
         run_wrk(several_url, WARMUP_SECONDS, connections=4)
