@@ -4,6 +4,7 @@ A bin-manager (SQLite, 127.0.0.1), a supervisord with two demo services, the age
 ticking every 3 s: v1 is installed, v2 upgraded (new pid), a broken v3 rolled back
 and quarantined. Everything started is recorded by PID in DIR/pids; `make demo-stop`
 (--stop) ends exactly that; rerunning stops the previous demo first. --stop-at-end: CI.
+The bin-manager and supervisord are started by tests/support, as the tests start them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -21,9 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from demo_stack import HOST, VENV_BIN, Stack, ask_port, detail, free_port, say, service_program
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.support: the launchers the tests and bench/ use too
+
+from demo_stack import Stack, ask_port, detail, say, service_program  # noqa: E402
+from tests.support.procs import Service, free_port, wait_until  # noqa: E402
+from tests.support.server import BinManager  # noqa: E402
+from tests.support.supervisor import Supervisord  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
 DEMO_DIR = ROOT / ".demo"  # --dir changes it (tests run the demo in a temp dir)
 SERVICES = ("hello", "greeter")
 STATE_DIRS = ("data", "host", "supervisor")  # wiped on each run: every story starts fresh
@@ -40,8 +47,15 @@ class Story:
 
     def __init__(self, stack: Stack, port: int) -> None:
         self.stack = stack
-        self.url = f"http://{HOST}:{free_port(port)}"
-        self.api = f"{self.url}/api/v1"
+        self.manager = BinManager(stack.dir, port=free_port(port))
+        self.url = self.manager.url
+        self.api = self.manager.api
+        self.supervisord = Supervisord(
+            stack.dir / "supervisor",
+            stack.sock.parent,
+            {name: stack.host / "bin" / name for name in SERVICES},
+            inet_http=False,
+        )
         self.token_file = stack.dir / "admin-token"
         self.ports = {name: free_port() for name in SERVICES}
         self.host = stack.host
@@ -52,28 +66,25 @@ class Story:
 
     # -- starting the parts -----------------------------------------------------------
     def start_bin_manager(self) -> None:
-        token = secrets.token_urlsafe(24)
+        token = self.manager.admin_token
         self.token_file.write_text(token + "\n")
         self.token_file.chmod(0o600)
         env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
         self.admin_env = {**env, "BIN_MANAGER_ADMIN_TOKEN": token}
-        port = self.url.rsplit(":", 1)[1]
-        say(f"starting the bin-manager on {self.url} (SQLite, artifacts: {self.stack.dir}/data)")
-        argv = [str(VENV_BIN / "bin-manager"), "serve", "--host", HOST, "--port", port]
-        proc = self.stack.start(
-            [*argv, "--data-dir", str(self.stack.dir / "data")], "bin-manager.log", self.admin_env
-        )
-        self.wait_for(lambda: _healthy(self.url, proc), "the bin-manager to answer /healthz")
+        say(f"starting the bin-manager on {self.url} (SQLite, artifacts: {self.manager.data_dir})")
+        try:
+            self.manager.start(timeout=WAIT_SECONDS)
+        finally:  # also when it did not answer: stop_all ends it
+            self.stack.keep(self.manager.service)
 
     def start_supervisord(self) -> None:
-        conf = self.stack.supervisord_conf(list(SERVICES))
         ports = ", ".join(f"{name} on port {port}" for name, port in self.ports.items())
         say(f"starting supervisord ({self.stack.sock}) with two demo services: {ports}")
         detail("their binaries are not installed yet, so supervisor cannot start them")
-        proc = self.stack.start(
-            [str(VENV_BIN / "supervisord"), "-c", str(conf)], "supervisord.out", dict(os.environ)
-        )
-        self.stack.wait_supervisord(proc)
+        try:
+            self.supervisord.start(timeout=30)
+        finally:
+            self.stack.keep(self.supervisord.service)
 
     def agent_env(self) -> dict[str, str]:
         """The agent's whole environment: every path inside the demo dir."""
@@ -103,16 +114,17 @@ class Story:
         say(f"starting the agent: `ansible-proxy daemon --interval {TICK_SECONDS}`")
         detail("(in production cron runs `ansible-proxy run` every minute; the demo ticks faster)")
         argv = [str(VENV_BIN / "ansible-proxy"), "daemon", "--interval", str(TICK_SECONDS)]
-        self.stack.start(argv, "agent.out", self.agent_env())
+        agent = Service(
+            argv, self.stack.dir / "agent.out", env=self.agent_env(), cwd=self.stack.dir
+        )
+        self.stack.keep(agent.start())
 
     # -- observing ---------------------------------------------------------------------
     def wait_for(self, done: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if done():
-                return
-            time.sleep(0.2)
-        raise StoryError(f"waited {WAIT_SECONDS} s for {what}; see the logs in {self.stack.dir}")
+        try:
+            wait_until(done, WAIT_SECONDS, what)
+        except TimeoutError as exc:
+            raise StoryError(f"{exc}; see the logs in {self.stack.dir}") from exc
 
     def entry(self, name: str) -> dict[str, Any]:
         try:
@@ -137,7 +149,8 @@ class Story:
             detail(text)
 
     def service(self, name: str) -> tuple[str, int]:
-        state, pid = self.stack.process(name)
+        info = self.supervisord.info(name)
+        state, pid = str(info["statename"]), int(info["pid"])
         say(f"supervisor: {name} is {state}, pid {pid}; port {self.ports[name]} answers: "
             f"{ask_port(self.ports[name])!r}")  # fmt: skip
         return state, pid
@@ -181,15 +194,6 @@ class Story:
         )
         detail(done.stdout or done.stderr)
         detail(f"(exit code {done.returncode})")
-
-
-def _healthy(url: str, proc: subprocess.Popen[bytes]) -> bool:
-    if proc.poll() is not None:
-        raise StoryError("the bin-manager exited at start; see bin-manager.log")
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def tell(story: Story) -> None:
