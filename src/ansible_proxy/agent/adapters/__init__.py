@@ -1,0 +1,1 @@
+"""One module per outside thing on the host; each is the only one to import its library."""
