@@ -1,6 +1,7 @@
-"""A clean Debian 12 machine for tests that follow an operator's commands word for word.
+"""A clean Debian machine for tests that follow an operator's commands word for word.
 
-`DebianRoot.create(workdir)` unpacks a debootstrapped bookworm (`--variant=minbase`, plus
+`DebianRoot.create(workdir)` unpacks a debootstrapped bookworm, or another suite such as
+bullseye for the agent's Python 3.9 (`--variant=minbase`, plus
 `BASE_INCLUDE`: what any Debian server has beyond minbase and this test needs) into
 `workdir/root`, mounts /proc, /dev (bind) and /sys in it and makes a private network
 namespace with only `lo` up. `run(script)` runs a bash script there as root:
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import os
 import shutil
 import signal
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CACHE_DIR = Path("/var/cache/ansible-proxy-tests")
+_NUMBERS = itertools.count()  # two machines in one process get two namespaces
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # A Debian server has these beyond minbase; the guide must install everything else.
@@ -91,9 +94,9 @@ def cached(name: str, make: Callable[[Path], None]) -> Path:
     return path
 
 
-def base_tarball(include: tuple[str, ...] = BASE_INCLUDE) -> Path:
-    """The debootstrapped tree (about 220 MB, a minute or two to make the first time)."""
-    name = f"debian-{SUITE}-minbase-{key(SUITE, MIRROR, *sorted(include))}.tar"
+def base_tarball(include: tuple[str, ...] = BASE_INCLUDE, suite: str = SUITE) -> Path:
+    """The debootstrapped tree of `suite` (about 220 MB, a minute or two the first time)."""
+    name = f"debian-{suite}-minbase-{key(suite, MIRROR, *sorted(include))}.tar"
 
     def make(target: Path) -> None:
         tree = CACHE_DIR / f".debootstrap-{os.getpid()}"
@@ -103,7 +106,7 @@ def base_tarball(include: tuple[str, ...] = BASE_INCLUDE) -> Path:
                     "debootstrap",
                     "--variant=minbase",
                     f"--include={','.join(include)}",
-                    SUITE,
+                    suite,
                     str(tree),
                     MIRROR,
                 ],
@@ -173,7 +176,7 @@ class DebianRoot:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.root = workdir / "root"
-        self.netns = f"apguide{os.getpid()}"
+        self.netns = f"apdeb{os.getpid()}-{next(_NUMBERS)}"
         self._mounted: list[Path] = []
         self._netns_made = False
 

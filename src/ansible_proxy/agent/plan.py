@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.client.history import ERR, PENDING
 
 
-class Action(StrEnum):
+class Action(str, Enum):
     NOTHING = "nothing"
     SKIP_KNOWN_BAD = "skip-known-bad"
     UPGRADE = "upgrade"
+
+    def __str__(self) -> str:  # as StrEnum (Python 3.11), which 3.9 lacks
+        return str(self.value)
 
 
 def decide(entry: ManagedBinary, latest: str) -> Action:
@@ -25,12 +28,15 @@ def decide(entry: ManagedBinary, latest: str) -> Action:
     return Action.UPGRADE
 
 
-class Recovery(StrEnum):
+class Recovery(str, Enum):
     NONE = "none"
     FINISH = "finish"  # the new binary is in place: restart, watch, commit or roll back
     ABANDON = "abandon"  # died before the replace: forget the attempt
     RESTORE = "restore"  # BIN_DIR does not hold `version`: put it back
     ADOPT = "adopt"  # BIN_DIR holds the published latest, the manifest an older one: record it
+
+    def __str__(self) -> str:  # as StrEnum (Python 3.11), which 3.9 lacks
+        return str(self.value)
 
 
 @dataclass(frozen=True)

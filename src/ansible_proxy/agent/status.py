@@ -55,6 +55,5 @@ def render_status(cfg: AgentConfig) -> str:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     return "".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        for row in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n" for row in rows
     )

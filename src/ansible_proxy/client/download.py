@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Optional
 
 import httpx
 
@@ -21,7 +22,8 @@ from ansible_proxy.client.deadline import DeadlineExceeded, deadline
 from ansible_proxy.client.files import CHUNK
 from ansible_proxy.errors import DeployError, RetryableError
 
-Progress = Callable[[int, int | None], None]  # (bytes so far, total or None)
+# (bytes so far, total or None); Optional, not `| None`: aliases are evaluated, on 3.9 too
+Progress = Callable[[int, Optional[int]], None]
 
 
 class NotFound(Exception):

@@ -66,8 +66,10 @@ def _final_target(path: Path) -> Path:
     """`path` itself, or for a symlink the file it finally points at (which must exist)."""
     if not path.is_symlink():
         return path
+    real = Path(os.path.realpath(path))  # Python 3.9 has no strict=: stat says what is wrong
     try:
-        return Path(os.path.realpath(path, strict=True))
+        real.stat()  # a dangling link: ENOENT; a loop: ELOOP
+        return real
     except OSError as exc:
         link = os.readlink(path)
         raise OSError(exc.errno, f"symlink to {link}: {exc.strerror}", str(path)) from None

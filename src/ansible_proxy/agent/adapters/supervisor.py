@@ -150,7 +150,7 @@ class Supervisor:
         for config in configs if isinstance(configs, list) else []:
             if isinstance(config, dict) and config.get("name") == name:
                 value = config.get("stopwaitsecs")
-                if isinstance(value, int | float) and value >= 0:
+                if isinstance(value, (int, float)) and value >= 0:
                     return float(value)
         return _DEFAULT_STOPWAITSECS
 

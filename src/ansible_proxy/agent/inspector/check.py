@@ -62,9 +62,8 @@ def state_path(cfg: AgentConfig) -> Path:
 def entry_queries(manifest: Manifest) -> dict[str, str]:
     """binaryName -> its `prometheusQuery` override, for entries that have one."""
     queries: dict[str, str] = {}
-    for index, (entry, raw) in enumerate(
-        zip(manifest.binaries, manifest.doc["binaries"], strict=True)
-    ):
+    # Python 3.9 has no zip(strict=): the manifest model holds one entry per document entry.
+    for index, (entry, raw) in enumerate(zip(manifest.binaries, manifest.doc["binaries"])):
         value = raw.get(QUERY_KEY)
         if value is None:
             continue

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.manifest import ManagedBinary
@@ -15,11 +15,14 @@ from ansible_proxy.client import history
 from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK, EXIT_UNKNOWN
 
 
-class Outcome(StrEnum):
+class Outcome(str, Enum):
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"
     UNKNOWN = "unknown"
     STOPPED = "stopped"  # supervisor's STOPPED: an operator stopped it; not a failure
+
+    def __str__(self) -> str:  # as StrEnum (Python 3.11), which 3.9 lacks
+        return str(self.value)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def combine(outcomes: Iterable[Outcome]) -> Outcome:
     return Outcome.HEALTHY
 
 
-class Remedy(StrEnum):
+class Remedy(str, Enum):
     NONE = "none"
     WAIT = "wait"  # unhealthy, fewer than CHECK_FAILURES runs in a row
     ROLL_BACK = "roll-back"
@@ -71,6 +74,9 @@ class Remedy(StrEnum):
     NOT_SUPERVISED = "not-supervised"  # no supervisor program to restart
     PINNED = "pinned"  # the bin-manager pinned this release fleet-wide: a person decides
     TARGET_WITHDRAWN = "target-withdrawn"  # the previous release was pinned away from
+
+    def __str__(self) -> str:  # as StrEnum (Python 3.11), which 3.9 lacks
+        return str(self.value)
 
 
 @dataclass(frozen=True)
