@@ -6,6 +6,7 @@ from ansible_proxy.agent import plan
 from ansible_proxy.agent.adapters.store import State
 from ansible_proxy.agent.manifest import ManagedBinary, load_manifest
 from ansible_proxy.client.config import AgentConfig
+from ansible_proxy.client.table import render_table
 
 COLUMNS = ("BINARY", "SERVICE", "INSTALLED", "LATEST SEEN", "LAST RESULT", "ROLLBACK TO", "HOLD")
 
@@ -39,7 +40,7 @@ def render_status(cfg: AgentConfig) -> str:
     """A plain-text table (no API call: it shows what this host knows)."""
     manifest = load_manifest(cfg.manifest_path)
     state = State(cfg.store_dir / ".state.json")
-    rows = [COLUMNS]
+    rows = []
     for entry in manifest.binaries:
         latest = state.get("latest", entry.binary_name)
         rows.append(
@@ -53,7 +54,4 @@ def render_status(cfg: AgentConfig) -> str:
                 entry.hold or "-",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    return "".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n" for row in rows
-    )
+    return render_table(COLUMNS, rows)

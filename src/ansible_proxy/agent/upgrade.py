@@ -7,6 +7,7 @@ same switch.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -214,19 +215,24 @@ def _progress(
 
 
 class _Bar:
-    """A rich progress bar, imported only on a terminal."""
+    """One line on the terminal's stderr, redrawn as the download goes (no dependency)."""
 
     def __init__(self, name: str) -> None:
-        from rich.progress import Progress  # start-up time: only on a terminal
-
-        self.progress = Progress(transient=True)
-        self.task = self.progress.add_task(f"download {name}", total=None)
-        self.progress.start()
+        self.name = name
+        self.shown = -1
 
     def update(self, done: int, total: int | None) -> None:
-        self.progress.update(self.task, completed=done, total=total)
-        if total is not None and done >= total:
-            self.progress.stop()
+        mib = done / 2**20
+        if total:
+            percent = done * 100 // total
+            if percent == self.shown:
+                return
+            self.shown = percent
+            text = f"download {self.name}: {percent:3d} % of {total / 2**20:.1f} MiB"
+        else:
+            text = f"download {self.name}: {mib:.1f} MiB"
+        end = "\n" if total is not None and done >= total else ""
+        print(f"\r{text}", end=end, file=sys.stderr, flush=True)
 
 
 def recover(

@@ -24,6 +24,7 @@ from ansible_proxy.client.config import (
 )
 from ansible_proxy.client.files import write_atomic
 from ansible_proxy.client.logs import Log, stderr_if_terminal
+from ansible_proxy.client.table import render_table
 from ansible_proxy.errors import EXIT_OK, ConfigError
 
 CLUSTER_KEYS = {
@@ -148,12 +149,7 @@ def _file_values(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, 
 
 def render_status(rows: list[tuple[str, str, str, str, str]]) -> str:
     """A plain-text table, one row per service and host."""
-    table = [("SERVICE", "HOST", "RUNNING", "LAST RESULT", "ROLLBACK TO"), *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(5)]
-    return "".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        for row in table
-    )
+    return render_table(("SERVICE", "HOST", "RUNNING", "LAST RESULT", "ROLLBACK TO"), rows)
 
 
 def _nginx_config(args: argparse.Namespace) -> int:

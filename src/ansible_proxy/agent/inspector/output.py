@@ -1,11 +1,10 @@
-"""What `ansible-proxy check` shows: a table (rich), JSON, and node_exporter textfile metrics.
+"""What `ansible-proxy check` shows: a table, JSON, and node_exporter textfile metrics.
 
 `check_command` wires the inspector for cli.py: log, run, print, textfile, exit code.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 from ansible_proxy.agent.adapters.store import State
 from ansible_proxy.agent.inspector.check import ServiceResult, run_check
 from ansible_proxy.agent.inspector.verdicts import Outcome
+from ansible_proxy.client import table
 from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.files import write_atomic
 from ansible_proxy.client.logs import Log, stderr_if_terminal
@@ -48,21 +48,16 @@ def render_json(results: Sequence[ServiceResult], code: int) -> str:
 
 def render_table(results: Sequence[ServiceResult]) -> str:
     """One row per service: each check's result, the outcome, and the action taken."""
-    # Start-up time: rich (~50 ms) only for a person's terminal, never for cron's JSON.
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("SERVICE", "VERSION", "PROCESS", "PORT", "ALERTS", "RESULT", "ACTION")
+    rows = []
     for r in results:
         checks = {c.name: c for c in r.health.checks}
         cells = [
             f"{checks[n].outcome}: {checks[n].detail}" if n in checks else "-" for n in CHECK_NAMES
         ]
         action = r.action if not r.detail or r.action == "none" else f"{r.action}: {r.detail}"
-        table.add_row(r.service, r.version[:12] or "-", *cells, str(r.health.outcome), action)
-    out = io.StringIO()
-    Console(file=out, width=200, color_system=None).print(table)
-    return out.getvalue()
+        rows.append((r.service, r.version[:12] or "-", *cells, str(r.health.outcome), action))
+    header = ("SERVICE", "VERSION", "PROCESS", "PORT", "ALERTS", "RESULT", "ACTION")
+    return table.render_table(header, rows)
 
 
 def render_textfile(results: Sequence[ServiceResult], state: State, now: float) -> str:
