@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from ansible_proxy.errors import ConfigError
-from ansible_proxy.protocol import is_bin_name, normalize_arch
+from ansible_proxy.names import is_bin_name, normalize_arch
 
 
 @dataclass(frozen=True)

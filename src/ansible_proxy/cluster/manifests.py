@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from ansible_proxy.errors import ConfigError
-from ansible_proxy.protocol import is_bin_name
+from ansible_proxy.names import is_bin_name
 
 
 @dataclass(frozen=True)
