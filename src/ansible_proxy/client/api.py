@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ssl
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,11 @@ def make_client(
     insecure: bool,
     timeout: float,
 ) -> httpx.Client:
-    """One client for the whole tick; redirects to another host or scheme are refused."""
+    """One client for the whole tick; redirects to another host or scheme are refused.
+
+    `urls[0]` is BIN_MANAGER_API: the token goes to its origin (scheme, host and port)
+    only, never to a DOWNLOAD_BASE_URL elsewhere (a cluster's plain-HTTP cache).
+    """
     origins = {httpx.URL(u).copy_with(path="/", query=None).netloc for u in urls}
     schemes = {httpx.URL(u).scheme for u in urls}
 
@@ -81,17 +86,33 @@ def make_client(
             verify = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"CA_BUNDLE {ca_bundle}: {exc}") from None
-    headers = {"User-Agent": "ansible-proxy"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     return httpx.Client(
-        headers=headers,
+        headers={"User-Agent": "ansible-proxy"},
+        auth=OriginBearer(token, urls[0]) if token else None,
         verify=verify,
         timeout=httpx.Timeout(timeout),
         follow_redirects=True,
         max_redirects=5,
         event_hooks={"request": [refuse_foreign_redirect]},
     )
+
+
+class OriginBearer(httpx.Auth):
+    """`Authorization: Bearer <token>` on requests to one origin only (the API's)."""
+
+    def __init__(self, token: str, api: str) -> None:
+        self._header = f"Bearer {token}"
+        self._origin = _origin(httpx.URL(api))
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        if _origin(request.url) == self._origin:
+            request.headers["Authorization"] = self._header
+        yield request
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, url.port or default)
 
 
 class Api:

@@ -1,11 +1,14 @@
-"""Remote supervisor over HTTP with credentials; the bin-manager over TLS with a test CA."""
+"""Remote supervisor over HTTP(S) with credentials; the bin-manager over TLS with a test CA;
+the token sent to the API's origin only."""
 
 from __future__ import annotations
 
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import trustme
 
+from tests.integration.agent.faults import fault_server
 from tests.support.agent import Agent, program
 from tests.support.server import BinManagerFactory
 from tests.support.supervisor import Supervisord
@@ -63,3 +66,28 @@ def test_tls_verified_with_ca_bundle_and_refused_without(
     result = host.run(CA_BUNDLE=str(ca_pem))
     assert result.returncode == 0, host.debug(result)
     assert host.installed_sha("secure") == sha
+
+
+def test_the_token_goes_to_the_api_origin_only_not_to_another_download_origin(
+    bin_manager_factory: BinManagerFactory, supervisord: Supervisord, tmp_path: Path
+) -> None:
+    token = "agent-token-for-tests"
+    manager = bin_manager_factory(agent_token=token)
+    released = program("1")
+    sha = manager.publish("app", released)
+
+    def serve(req: BaseHTTPRequestHandler) -> None:  # a cluster cache on another port
+        req.send_response(200)
+        req.send_header("Content-Length", str(len(released)))
+        req.end_headers()
+        req.wfile.write(released)
+
+    with fault_server(serve) as cache:
+        host = Agent(tmp_path / "host", manager.api, supervisord.socket_url)
+        host.write_manifest("app")
+        supervisord.add_program("app", host.binary("app"))
+        result = host.run(BIN_MANAGER_TOKEN=token, DOWNLOAD_BASE_URL=f"{cache.url}/api/v1/download")
+    assert result.returncode == 0, host.debug(result)  # the API took the token
+    assert host.installed_sha("app") == sha
+    assert [r["path"].split("?")[0] for r in cache.requests] == ["/api/v1/download/app"]
+    assert not any(k.lower() == "authorization" for r in cache.requests for k in r), cache.requests
