@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,7 @@ class OriginBearer(httpx.Auth):
         self._header = f"Bearer {token}"
         self._origin = _origin(httpx.URL(api))
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if _origin(request.url) == self._origin:
             request.headers["Authorization"] = self._header
         yield request
