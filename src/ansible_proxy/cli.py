@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_proxy.agent import cli as agent_cli
+from ansible_proxy.extras import CLUSTER_MODULES, require
 
 
 def _add_cluster(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -23,6 +24,8 @@ def _add_cluster(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.cluster_command != "status":  # `status` reads a file: no Ansible needed
+        require("ansible-proxy cluster", "cluster", CLUSTER_MODULES, (3, 9))
     from ansible_proxy.cluster.cli import dispatch_cluster  # start-up: cluster code, on demand
 
     return dispatch_cluster(args, env)

@@ -1,0 +1,84 @@
+"""`pip install ansible-proxy` on a host: the agent and the inspector, and nothing more.
+
+A real install from the package index into an empty virtualenv, as an operator makes it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.install import build_wheel, empty_venv, footprint, install
+
+MAX_DISTRIBUTIONS = 12  # issue budget: the agent, with room for the signing library
+MAX_MEGABYTES = 20.0
+SERVER_AND_CLUSTER = {"fastapi", "uvicorn", "sqlalchemy", "alembic", "pydantic", "ansible-core"}
+
+
+@pytest.fixture(scope="module")
+def agent_install(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the agent-only virtualenv, an empty one to compare with)."""
+    work = tmp_path_factory.mktemp("install")
+    wheel = build_wheel(work / "dist")
+    empty = work / "empty"
+    empty_venv(empty)
+    install(work / "agent", wheel)
+    return work / "agent", empty
+
+
+def test_an_agent_install_stays_within_its_budget(agent_install: tuple[Path, Path]) -> None:
+    installed, empty = agent_install
+    found = footprint(installed, empty)
+    assert "ansible-proxy" in found.distributions
+    assert not SERVER_AND_CLUSTER & set(found.distributions), found.distributions
+    assert len(found.distributions) <= MAX_DISTRIBUTIONS, found.distributions
+    assert found.megabytes <= MAX_MEGABYTES, found
+
+
+def test_the_agent_runs_and_the_other_parts_say_what_to_install(
+    agent_install: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bin_dir = agent_install[0] / "bin"
+    manifest = tmp_path / "bin-manifests.json"
+    manifest.write_text(json.dumps({"binaries": []}))
+    status = subprocess.run(
+        [str(bin_dir / "ansible-proxy"), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "BIN_MANAGER_API": "http://127.0.0.1:9/api/v1",
+            "BIN_MANIFESTS": str(manifest),
+            "STORE_DIR": str(tmp_path / "store"),
+        },
+    )
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith("BINARY")
+
+    server = subprocess.run(
+        [str(bin_dir / "bin-manager"), "serve"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert server.returncode == 2
+    assert server.stderr.count("\n") == 1
+    assert "pip install 'ansible-proxy[server]'" in server.stderr
+
+    cluster = subprocess.run(
+        [str(bin_dir / "ansible-proxy"), "cluster", "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert cluster.returncode == 2
+    assert cluster.stderr.count("\n") == 1
+    assert "pip install 'ansible-proxy[cluster]'" in cluster.stderr
