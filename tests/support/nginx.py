@@ -2,12 +2,14 @@
 or serving static files (bench/'s baseline for the bin-manager).
 
 `fleet_nginx_conf()` is the configuration docs/scale-out.md shows; `NginxProxy` runs it,
-`StaticNginx` serves the files under its `www`. Each is `daemon off` (our child, ended by
-PID) with its pid, logs and temp paths in `root`.
+`StaticNginx` serves the files under its `www`, `CacheNginx` is the cluster's cache. Each
+is `daemon off` (our child, ended by PID) with its pid, logs and temp paths in `root`.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Self
 
@@ -184,3 +186,18 @@ class StaticNginx(Nginx):
             target.write_bytes(content)
         else:
             target.hardlink_to(content)
+
+
+class CacheNginx(Nginx):
+    """The cluster's download cache, its whole config rendered by `ansible-proxy cluster
+    nginx-config --standalone --output` with `flags` (e.g. --upstream-ca), on loopback."""
+
+    def __init__(self, root: Path, upstream: str, *flags: str) -> None:
+        super().__init__(root)
+        cli = Path(sys.executable).with_name("ansible-proxy")
+        argv = [str(cli), "cluster", "nginx-config", "--standalone", "--upstream", upstream]
+        argv += ["--listen", f"{LOOPBACK}:{self.port}", "--cache-dir", str(root)]
+        subprocess.run([*argv, *flags, "--output", str(self.conf)], check=True, timeout=60)
+        # pytest's tmp dirs are 0700: the workers run as root so they can use the cache.
+        argv = [NGINX, "-p", str(root), "-c", str(self.conf), "-g", "daemon off; user root;"]
+        self.service = Service(argv, root / "nginx.out")

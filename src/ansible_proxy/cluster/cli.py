@@ -81,6 +81,18 @@ def add_cluster_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     nginx.add_argument("--cache-dir", required=True, type=Path, help="absolute cache directory")
     nginx.add_argument("--max-size", default="10g", help="largest cache size (default 10g)")
     nginx.add_argument(
+        "--no-auth-request",
+        dest="auth_request",
+        action="store_false",
+        help="serve downloads without asking the bin-manager (only if it protects none)",
+    )
+    nginx.add_argument(
+        "--upstream-ca",
+        type=Path,
+        help="CA file that signed an https upstream's certificate "
+        "(default: the system's, /etc/ssl/certs/ca-certificates.crt)",
+    )
+    nginx.add_argument(
         "--standalone", action="store_true", help="a whole nginx.conf, not an http{} include"
     )
     nginx.add_argument("--output", type=Path, help="write here (atomically) instead of stdout")
@@ -153,7 +165,12 @@ def render_status(rows: list[tuple[str, str, str, str, str]]) -> str:
 
 
 def _nginx_config(args: argparse.Namespace) -> int:
-    from ansible_proxy.cluster.nginx import CacheConfig, prepare_dirs, render  # start-up: jinja2
+    from ansible_proxy.cluster.nginx import (  # start-up: jinja2
+        SYSTEM_CA,
+        CacheConfig,
+        prepare_dirs,
+        render,
+    )
 
     config = CacheConfig(
         upstream=args.upstream,
@@ -161,12 +178,14 @@ def _nginx_config(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         max_size=args.max_size,
         standalone=args.standalone,
+        auth_request=args.auth_request,
+        upstream_ca=(args.upstream_ca or SYSTEM_CA).absolute(),
     )
     text = render(config)
     if args.output is None:
         sys.stdout.write(text)
         return EXIT_OK
-    prepare_dirs(config.cache_dir)
+    prepare_dirs(config.cache_dir, config.standalone)
     write_atomic(args.output, text.encode(), 0o644)
     print(f"wrote {args.output}")
     return EXIT_OK

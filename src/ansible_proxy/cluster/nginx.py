@@ -3,6 +3,10 @@
 `/api/v1/download/<bin>?sha256=…` answers are immutable, so they are cached for good
 (the key includes the arguments) with `proxy_cache_lock on`: a thundering herd of nodes
 makes one origin request. Latest pointers and the JSON API pass through uncached.
+With `auth_request` (the default) every download, cache hit or not, is first authorized
+by the bin-manager (GET /api/v1/cache/authorize with the client's Authorization), so a
+cached body never reaches a client the bin-manager would refuse. An https upstream's
+certificate is verified against `upstream_ca`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ http {
         ""      1;
         default 0;
     }
-    proxy_cache_path {{ cache_dir }}/cache levels=1:2 keys_zone=ansible_proxy:16m
+    proxy_cache_path {{ cache_path }} levels=1:2 keys_zone=ansible_proxy:16m
                      max_size={{ max_size }} inactive=365d use_temp_path=off;
 
     server {
@@ -48,9 +52,35 @@ http {
         proxy_set_header Host {{ upstream_host }};
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_read_timeout 300s;
+{% if tls %}
+        # The bin-manager's certificate is verified, with its name sent as SNI.
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate {{ upstream_ca }};
+        proxy_ssl_verify_depth 4;
+        proxy_ssl_server_name on;
+        proxy_ssl_name {{ upstream_name }};
+{% endif %}
+{% if auth_request %}
+
+        # Asked before every download, cached or not: the bin-manager answers 204 when it
+        # would let this client download (its Authorization header is passed on), else 401.
+        location = /_ansible_proxy_authorize {
+            internal;
+            proxy_pass {{ upstream }}/api/v1/cache/authorize;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header Connection "";
+            proxy_set_header Host {{ upstream_host }};
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_cache off;
+        }
+{% endif %}
 
         # Exact content by sha256: immutable, cached for good, one origin fetch per key.
         location /api/v1/download/ {
+{% if auth_request %}
+            auth_request /_ansible_proxy_authorize;
+{% endif %}
             proxy_pass {{ upstream }};
             proxy_cache ansible_proxy;
             proxy_cache_key "$uri?$args";
@@ -78,6 +108,8 @@ http {
 {% endif %}
 """
 
+# Debian's bundle of the system's trusted CAs (ca-certificates).
+SYSTEM_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 _LISTEN = re.compile(r"(\[[0-9a-fA-F:]+\]|[0-9A-Za-z.-]+)?:?[0-9]{1,5}")
 _SIZE = re.compile(r"[0-9]+[kmgKMG]?")
 
@@ -91,6 +123,8 @@ class CacheConfig:
     cache_dir: Path
     max_size: str = "10g"
     standalone: bool = False
+    auth_request: bool = True
+    upstream_ca: Path = SYSTEM_CA
 
 
 def render(config: CacheConfig) -> str:
@@ -105,6 +139,8 @@ def render(config: CacheConfig) -> str:
         raise ConfigError(f"--listen must be ADDR:PORT or PORT, not {config.listen!r}")
     if not config.cache_dir.is_absolute() or any(c in str(config.cache_dir) for c in " ;{}"):
         raise ConfigError(f"--cache-dir must be an absolute path: {config.cache_dir}")
+    if not config.upstream_ca.is_absolute() or any(c in str(config.upstream_ca) for c in " ;{}"):
+        raise ConfigError(f"--upstream-ca must be an absolute path: {config.upstream_ca}")
     if not _SIZE.fullmatch(config.max_size):
         raise ConfigError(f"--max-size must look like 10g, not {config.max_size!r}")
     env = jinja2.Environment(
@@ -116,14 +152,38 @@ def render(config: CacheConfig) -> str:
     return env.from_string(_TEMPLATE).render(
         upstream=upstream,
         upstream_host=match.group(2),
+        upstream_name=_host_of(match.group(2)),
+        tls=match.group(1) == "https",
+        upstream_ca=str(config.upstream_ca),
+        auth_request=config.auth_request,
         listen=config.listen,
         cache_dir=str(config.cache_dir),
+        cache_path=str(cache_path(config)),
         max_size=config.max_size,
         standalone=config.standalone,
     )
 
 
-def prepare_dirs(cache_dir: Path) -> None:
-    """Create the cache and temp dirs a standalone config points at."""
+def cache_path(config: CacheConfig) -> Path:
+    """Where nginx keeps cached bodies: `--cache-dir` itself for an include (nginx creates
+    it, owned by its worker user, mode 0700, when its parent exists), `cache/` inside it
+    for a standalone config (which keeps its pid, logs and temp files beside it)."""
+    return config.cache_dir / "cache" if config.standalone else config.cache_dir
+
+
+def prepare_dirs(cache_dir: Path, standalone: bool = True) -> None:
+    """Create what the config needs before nginx starts: for an include, the cache dir's
+    parent (nginx makes the cache dir itself and gives it to its workers); for a
+    standalone config, its cache and temp dirs."""
+    if not standalone:
+        cache_dir.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        return
     for sub in ("cache", "tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
         (cache_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
+def _host_of(netloc: str) -> str:
+    """The host of `host[:port]` or `[v6]:port`, as the certificate names it."""
+    if netloc.startswith("["):
+        return netloc[1 : netloc.index("]")]
+    return netloc.rsplit(":", 1)[0] if ":" in netloc else netloc

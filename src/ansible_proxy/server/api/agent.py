@@ -257,6 +257,18 @@ async def _download_latest(
     return artifact_response(path, target.sha256, name, False, if_none_match)
 
 
+@router.get(
+    "/cache/authorize",
+    status_code=204,
+    response_class=Response,
+    summary="May this client download? (a cluster cache's auth_request)",
+)
+async def cache_authorize() -> Response:
+    """204 when the downloads above would accept the caller's credentials: this route sits
+    behind the same router dependencies, so it follows whatever they accept."""
+    return Response(status_code=204, headers={"Cache-Control": NOT_CACHEABLE})
+
+
 @router.api_route(
     "/releases/latest/{bin_name:path}/download",
     methods=["GET", "HEAD"],
