@@ -29,6 +29,15 @@ GROUPS = {
 }
 
 
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption(
+        "--agent-python39",
+        action="store_true",
+        help="run the agent's tests with the one-file agent under Debian 11's Python 3.9 "
+        "(tests/support/py39.py)",
+    )
+
+
 def group_of(nodeid: str) -> str:
     """The scheduling unit of a test: its group, or the test itself."""
     for prefix, group in GROUPS.items():

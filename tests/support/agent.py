@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 
 AGENT = Path(sys.executable).parent / "ansible-proxy"
+# How the agent is run: the console script of this virtualenv, or (pytest --agent-python39,
+# tests/support/py39.py) the one-file agent under a Debian 11 root's Python 3.9.
+AGENT_COMMAND: list[str] = [str(AGENT)]
 
 
 def sha256(content: bytes) -> str:
@@ -101,7 +104,7 @@ class Agent:
         return next(b for b in self.manifest()["binaries"] if b["binaryName"] == name)
 
     def argv(self, command: str = "run", *flags: str) -> list[str]:
-        return [str(AGENT), command, *flags]
+        return [*AGENT_COMMAND, command, *flags]
 
     def run(
         self, *flags: str, command: str = "run", **env: str
