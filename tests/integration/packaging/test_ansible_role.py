@@ -8,12 +8,14 @@ import re
 import shlex
 import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.packaging.rotation import config_for, logrotate
 from tests.support.agent import program, sha256
 from tests.support.cluster import SERVICE_PORT, VENV_BIN, ClusterLab, LabHost, running_lab
 from tests.support.procs import wait_until
+from tests.support.py39 import build_onefile
 
 ROOT = Path(__file__).resolve().parents[3]
 ROLES = ROOT / "packaging" / "ansible" / "roles"
@@ -48,10 +50,14 @@ def _host_vars(lab: ClusterLab, host: LabHost) -> dict[str, object]:
     }
 
 
-def _playbook(lab: ClusterLab, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _playbook(
+    lab: ClusterLab, tmp_path: Path, **overrides: Callable[[LabHost], object]
+) -> subprocess.CompletedProcess[str]:
+    """The role on every lab host; `overrides`: variable → its value for a host."""
     (tmp_path / "host_vars").mkdir(exist_ok=True)
     for host in lab.hosts:
-        (tmp_path / "host_vars" / f"{host.name}.json").write_text(json.dumps(_host_vars(lab, host)))
+        variables = {**_host_vars(lab, host), **{k: f(host) for k, f in overrides.items()}}
+        (tmp_path / "host_vars" / f"{host.name}.json").write_text(json.dumps(variables))
     inventory = tmp_path / "inventory.ini"
     inventory.write_text(lab.inventory.read_text())
     playbook = tmp_path / "site.yml"
@@ -163,3 +169,45 @@ def test_role_configures_hosts_idempotently_and_the_agent_then_deploys(tmp_path:
         # A rerun after the agent filled the manifest still changes nothing there.
         third = _playbook(lab, tmp_path)
         assert _recap_changed(third.stdout) == [0, 0], third.stdout
+
+
+def test_role_installs_the_one_file_agent_which_then_deploys(tmp_path: Path) -> None:
+    """`ansible_proxy_onefile`: the hosts get `make dist`'s file, no package index needed."""
+    onefile = build_onefile(tmp_path / "dist")
+    with running_lab(tmp_path / "lab", ["x86_64"]) as lab:
+        sha = lab.bin_manager.publish("hello", program("1", port=SERVICE_PORT))
+        host = lab.hosts[0]
+        (host.root / "etc" / "cron.d").mkdir(parents=True)
+        (host.root / "conf.d" / "hello.conf").write_text(
+            f"[program:hello]\ncommand={host.app_dir}/bin/hello\nautostart=true\n"
+            f"startsecs=1\nstartretries=1\nstdout_logfile={host.root}/hello.log\n"
+        )
+        host.supervisor("reloadConfig")
+        host.supervisor("addProcessGroup", "hello")
+        dest = host.root / "lib" / "ansible-proxy.pyz"
+        done = _playbook(
+            lab,
+            tmp_path,
+            ansible_proxy_install=lambda _: True,
+            ansible_proxy_onefile=lambda _: str(onefile),
+            ansible_proxy_onefile_dest=lambda h: str(h.root / "lib" / "ansible-proxy.pyz"),
+            ansible_proxy_executable=lambda h: str(h.root / "lib" / "ansible-proxy.pyz"),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert dest.read_bytes() == onefile.read_bytes()
+        assert os.stat(dest).st_mode & 0o777 == 0o755
+        cron_file = host.root / "etc" / "cron.d" / "ansible-proxy"
+        command = _cron_command(cron_file, "run").replace(">/dev/null", "").strip()
+        assert command.startswith(str(dest))
+        tick = subprocess.run(
+            ["ip", "netns", "exec", host.netns, "sh", "-c", command],
+            env={"PATH": "/usr/bin:/bin", "HOME": str(host.root), "SHELL": "/bin/sh"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        log = (host.root / "ansible-proxy.log").read_text()
+        assert tick.returncode == 0, f"{shlex.join(tick.args)}\n{tick.stderr}\n{log}"
+        assert sha256((host.app_dir / "bin" / "hello").read_bytes()) == sha
+        _wait_running(host)
