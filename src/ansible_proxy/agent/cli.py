@@ -95,6 +95,13 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
         "a table per managed binary",
         "Installed sha, latest seen, last result, rollback target and hold per binary.",
     )
+    command(
+        "self-test",
+        "check that this agent can work on this host",
+        "Read the config and the manifest, and reach the API with this node's credentials; "
+        "exit 0 when all three work. A new one-file agent must pass it before it replaces "
+        "the running one (docs/agent.md, Self-update).",
+    )
     daemon = command(
         "daemon",
         "run a tick every --interval seconds",
@@ -173,6 +180,9 @@ def dispatch(
         if others and args.command in others:
             return others[args.command](args, env)
         cfg = load_config(args, env)
+        if args.config and args.command in ("run", "daemon"):
+            # A self-update's self-test (a child process) reads the same config file.
+            os.environ[CONFIG_FILE_KEY] = str(Path(args.config).absolute())
         # Start-up time: each command imports only what it runs (`run`, every minute on
         # every host, never loads the inspector, rich or the cron writer).
         if args.command == "run":
@@ -183,6 +193,11 @@ def dispatch(
             signal.signal(signal.SIGTERM, _terminated)
 
             return run_once(cfg, args.log_format, args.verbose, env.get(CRASH_ENV, ""))
+        if args.command == "self-test":
+            from ansible_proxy.agent.runner import self_test  # start-up, as above
+
+            print(self_test(cfg))
+            return EXIT_OK
         if args.command == "status":
             from ansible_proxy.agent.status import render_status  # start-up, as above
 

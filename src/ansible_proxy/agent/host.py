@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ansible_proxy.agent.adapters.store import State, Store
-from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
+from ansible_proxy.agent.manifest import SELF_NAME, ManagedBinary, Manifest, load_manifest
 from ansible_proxy.client.api import Api
 from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.logs import Log
@@ -38,6 +38,7 @@ class Host:
     clock: Callable[[], float] = time.time
     crash_at: str = ""  # test-only: ANSIBLE_PROXY_TEST_CRASH_AT
     show_progress: bool = False
+    agent_path: Path | None = None  # the running one-file agent (selfupdate.agent_file())
     store: Store = field(init=False)
     state: State = field(init=False)
     _supervisor: Supervisor | None = field(default=None, init=False)
@@ -72,6 +73,12 @@ class Host:
                 cfg.supervisor_timeout,
             )
         return self._supervisor
+
+    def binary_path(self, binary_name: str) -> Path:
+        """Where a binary is installed: BIN_DIR/name, or for the agent itself its own file."""
+        if binary_name == SELF_NAME and self.agent_path is not None:
+            return self.agent_path
+        return self.cfg.bin_dir / binary_name
 
     def switch_context(self) -> SwitchContext:
         from ansible_proxy.agent.switch import SwitchContext  # start-up time, as supervisor

@@ -23,6 +23,8 @@ from ansible_proxy.names import is_bin_name, is_sha256  # pydantic-free: the tic
 
 RESULTS = ("", "ok", "err")
 NODE_INFO_KEYS = ("cpuArch", "osRelease", "nodeName", "binProxyVersion")
+# The entry of this name is the agent itself (agent/selfupdate.py), not a supervised binary.
+SELF_NAME = "ansible-proxy"
 
 
 class EntryRemoved(ConfigError):

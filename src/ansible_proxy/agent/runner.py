@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from ansible_proxy import __version__
 from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.host import Host
+from ansible_proxy.agent.manifest import load_manifest
+from ansible_proxy.agent.selfupdate import agent_file
 from ansible_proxy.agent.tick import run_tick
 from ansible_proxy.client.api import Api, make_client
 from ansible_proxy.client.config import AgentConfig
@@ -26,7 +29,14 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
     try:
         with make_client(urls, cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout) as client:
             api = Api(client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
-            host = Host(cfg, api, log, crash_at=crash_at, show_progress=sys.stderr.isatty())
+            host = Host(
+                cfg,
+                api,
+                log,
+                crash_at=crash_at,
+                show_progress=sys.stderr.isatty(),
+                agent_path=agent_file(),
+            )
             result = run_tick(host)
     except AnsibleProxyError as exc:
         log("warning" if exc.exit_code == EXIT_RETRY else "error", str(exc))
@@ -39,6 +49,19 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
     if log.echo is None:  # else the log lines are on stderr already
         tell_failures(result.failures, result.code)
     return result.code
+
+
+def self_test(cfg: AgentConfig) -> str:
+    """What `ansible-proxy self-test` checks: config (loaded), manifest, API; one line."""
+    manifest = load_manifest(cfg.manifest_path)
+    urls = [cfg.api, cfg.download_base_url]
+    with make_client(urls, cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout) as client:
+        api = Api(client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
+        api.node_known()  # reaches the API, with this node's credentials
+    return (
+        f"self-test ok: ansible-proxy {__version__} on Python {sys.version.split()[0]}, "
+        f"{len(manifest.binaries)} managed binaries, API {cfg.api} answering"
+    )
 
 
 def tell_failures(failures: list[str], code: int) -> None:

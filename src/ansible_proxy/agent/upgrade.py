@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.agent.selfupdate import is_self, switch_self
 from ansible_proxy.agent.switch import switch_binary
 from ansible_proxy.client import download, history, locks
 from ansible_proxy.errors import DeployError, RetryableError, describe
@@ -48,7 +49,7 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
         # Decided again under the lock, from the manifest and the file as they are now:
         # another run may have finished, or moved the binary on, while we waited.
         entry = host.entry(name, fresh=True)
-        file_sha = host.state.file_sha(host.cfg.bin_dir / name)
+        file_sha = host.state.file_sha(host.binary_path(name))
         if entry.hold:
             host.log("info", f"held meanwhile ({entry.hold}): left as it is", name, target)
             return
@@ -63,7 +64,7 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
             ensure_stored(host, entry, target, held)
             host.crash("after-download")
             old = entry.version
-            binary = host.cfg.bin_dir / name
+            binary = host.binary_path(name)
             if file_sha is not None and (not old or file_sha == old):
                 host.store.keep(name, file_sha, binary)  # the installed version, backed up
                 old = file_sha
@@ -113,11 +114,12 @@ def apply(
     name = entry.binary_name
     back = plan.is_move_back(old, withdrawn)
     # Ask supervisor first: an unknown program or an unreachable supervisord changes nothing.
-    host.supervisor.info(entry.service_name)
+    if not is_self(name):  # the agent itself is no supervisor program
+        host.supervisor.info(entry.service_name)
     entry = host.update_manifest(
         name, history={target: history.PENDING}, upgrade_path={} if back else {target: old}
     )
-    reason = switch_binary(host.switch_context(), entry, target, None if back else old)
+    reason = _switch(host, entry, target, None if back else old)
     host.crash("before-manifest")
     earlier = entry.upgrade_path.get(target, "")  # what `target` itself replaced, once
     if reason and back:
@@ -131,6 +133,8 @@ def apply(
         )
     if reason:
         host.update_manifest(name, history={target: history.ERR})
+        if is_self(name):
+            raise DeployFailed(f"{name}@{target[:12]}: {reason}", f"self-test: {reason}")
         raise DeployFailed(f"{name}@{target[:12]}: {reason}; rolled back", f"watch: {reason}")
     done = host.update_manifest(
         name,
@@ -153,6 +157,13 @@ def apply(
             "warning", f"could not report the new version (retried next tick): {exc}", name, target
         )
         host.state.set("unreported", name, target)
+
+
+def _switch(host: Host, entry: ManagedBinary, target: str, previous: str | None) -> str:
+    """Put `target` in place and check it: "" when healthy, else why (switched back)."""
+    if is_self(entry.binary_name):
+        return switch_self(host, entry, target)
+    return switch_binary(host.switch_context(), entry, target, previous)
 
 
 def prune_store(host: Host, entry: ManagedBinary) -> None:
@@ -249,9 +260,9 @@ def recover(
         entry = host.entry(name, fresh=True)
         if entry.hold:
             return None  # held meanwhile: `ansible-proxy release` hands it back
-        if plan.recover(entry, host.state.file_sha(host.cfg.bin_dir / name), latest) != recovery:
+        if plan.recover(entry, host.state.file_sha(host.binary_path(name)), latest) != recovery:
             return entry  # another run converged it meanwhile
-        binary = host.cfg.bin_dir / name
+        binary = host.binary_path(name)
         if recovery.kind == plan.Recovery.ADOPT:
             host.log(
                 "warning",
@@ -290,7 +301,7 @@ def recover(
                 recovery.previous,
             )
             ensure_stored(host, entry, recovery.previous, held)
-            reason = switch_binary(host.switch_context(), entry, recovery.previous, None)
+            reason = _switch(host, entry, recovery.previous, None)
             if reason:
                 raise DeployError(
                     f"{name}@{recovery.previous[:12]}: restored but unhealthy: {reason}"
