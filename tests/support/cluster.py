@@ -370,7 +370,8 @@ class ClusterLab:
     def origin_downloads(self) -> int:
         """Download requests the bin-manager answered 200 (from its /metrics)."""
         with self.bin_manager.client() as http:
-            text = http.get(f"{self.bin_manager.url}/metrics").text
+            url = f"{self.bin_manager.url}/metrics"
+            text = http.get(url, headers=self.bin_manager.admin_headers).text
         total = 0.0
         for line in text.splitlines():
             if (

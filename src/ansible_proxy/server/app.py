@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
@@ -24,7 +24,7 @@ from ansible_proxy.server.api import admin as admin_api
 from ansible_proxy.server.api import agent as agent_api
 from ansible_proxy.server.dashboard import routes as dashboard
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
-from ansible_proxy.server.deps import DbSession
+from ansible_proxy.server.deps import DbSession, require_metrics
 from ansible_proxy.server.hotpath.fastpath import AgentFastPath
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.metrics import AccessLog, Metrics
@@ -128,7 +128,8 @@ def _add_operations(app: FastAPI) -> None:
         "/metrics",
         tags=["operations"],
         response_class=PlainTextResponse,
-        summary="Prometheus metrics",
+        summary="Prometheus metrics (metrics or admin token)",
+        dependencies=[Depends(require_metrics)],
     )
     def metrics() -> Response:
         body = app.state.metrics.render()

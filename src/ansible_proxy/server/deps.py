@@ -107,6 +107,19 @@ async def require_agent(settings: AppSettings, credentials: Credentials) -> None
     _check_token(settings.agent_token, credentials)
 
 
+async def require_metrics(
+    settings: AppSettings,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """The metrics token or the admin token; open only with --insecure-no-auth."""
+    if settings.insecure_no_auth:
+        return
+    if credentials is None:
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    if not token_ok(credentials.credentials, settings.metrics_token, settings.admin_token):
+        raise Unauthorized("wrong bearer token")
+
+
 async def bin_name_param(
     bin_name: Annotated[
         str,

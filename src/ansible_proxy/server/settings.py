@@ -5,6 +5,8 @@ Refuses to build with an empty or well-known admin token unless auth is explicit
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -13,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ansible_proxy.errors import ConfigError
 
 MIN_TOKEN_LENGTH = 16
+MIN_TOKEN_BITS = 64
 DEFAULT_DATA_DIR = Path("bin-manager-data")
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
 WELL_KNOWN_TOKENS = frozenset(
@@ -48,9 +51,69 @@ def token_refusal(token: str | None, what: str) -> str | None:
         return f"{what} is a well-known default value"
     if len(token) < MIN_TOKEN_LENGTH:
         return f"{what} is shorter than {MIN_TOKEN_LENGTH} characters"
-    if len(set(token)) < 4:
-        return f"{what} uses fewer than 4 distinct characters"
+    bits = token_bits(token)
+    if bits < MIN_TOKEN_BITS:
+        return (
+            f"{what} is too guessable: about {bits:.0f} bits of entropy, at least "
+            f"{MIN_TOKEN_BITS} wanted (e.g. `openssl rand -hex 24`)"
+        )
     return None
+
+
+def token_bits(token: str) -> float:
+    """A cautious estimate of a token's entropy in bits: log2(alphabet) per character,
+    where the alphabet is the union of the character classes used, and a token made of a
+    repeated unit counts the unit once; a character that repeats or continues a run from
+    the one before (aa, ab, 21) adds nothing."""
+    unit = next(
+        token[:p]
+        for p in range(1, len(token) + 1)
+        if (token[:p] * len(token))[: len(token)] == token
+    )
+    alphabet = sum(
+        size
+        for size, has in (
+            (26, any("a" <= c <= "z" for c in unit)),
+            (26, any("A" <= c <= "Z" for c in unit)),
+            (10, any(c.isascii() and c.isdigit() for c in unit)),
+            (33, any(c.isascii() and not c.isalnum() for c in unit)),
+            (100, any(not c.isascii() for c in unit)),
+        )
+        if has
+    )
+    counted = sum(1 for i, c in enumerate(unit) if i == 0 or abs(ord(c) - ord(unit[i - 1])) > 1)
+    return counted * math.log2(max(alphabet, 2))
+
+
+def insecure_refusal(settings: Settings, host: str) -> str | None:
+    """Why --insecure-no-auth may not start on `host` with these settings (one line)."""
+    if not settings.insecure_no_auth:
+        return None
+    tokens = [
+        f"BIN_MANAGER_{name.upper()}"
+        for name in ("admin_token", "agent_token", "metrics_token")
+        if getattr(settings, name) is not None
+    ]
+    if tokens:
+        return (
+            f"--insecure-no-auth would ignore {', '.join(tokens)}: unset "
+            f"{'it' if len(tokens) == 1 else 'them'} or drop --insecure-no-auth"
+        )
+    if not _loopback(host):
+        return (
+            f"--insecure-no-auth opens the admin API to anyone who reaches {host}: "
+            "listen on 127.0.0.1 or ::1 (--host), or set an admin token"
+        )
+    return None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name may resolve anywhere
 
 
 class Settings(BaseSettings):
@@ -60,6 +123,11 @@ class Settings(BaseSettings):
 
     admin_token: SecretStr | None = None
     agent_token: SecretStr | None = None
+    # Bearer for GET /metrics besides the admin token (docs/security.md "Other defaults").
+    metrics_token: SecretStr | None = None
+    # The dashboard's cookie is Secure even when the request reached us over plain HTTP
+    # (behind a TLS-terminating proxy); otherwise Secure only for https requests.
+    secure_cookies: bool = False
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = None
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
@@ -77,7 +145,7 @@ class Settings(BaseSettings):
     fast_path: bool = True
     x_accel_redirect: str = ""  # e.g. /_artifacts/: nginx sends the file; empty = off
 
-    @field_validator("admin_token", "agent_token", mode="before")
+    @field_validator("admin_token", "agent_token", "metrics_token", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -108,6 +176,13 @@ class Settings(BaseSettings):
         if self.agent_token is not None:
             reason = token_refusal(
                 self.agent_token.get_secret_value(), "the agent token (BIN_MANAGER_AGENT_TOKEN)"
+            )
+            if reason:
+                raise ConfigError(f"refusing to start: {reason}")
+        if self.metrics_token is not None:
+            reason = token_refusal(
+                self.metrics_token.get_secret_value(),
+                "the metrics token (BIN_MANAGER_METRICS_TOKEN)",
             )
             if reason:
                 raise ConfigError(f"refusing to start: {reason}")

@@ -211,7 +211,7 @@ def test_operations_endpoints(server: BinManager, http: httpx.Client, name: str,
     with server.client() as plain:
         health = envelope(plain.get(f"{server.url}/healthz"), 200)
         assert health["data"] == {"status": "ok"}
-        metrics = plain.get(f"{server.url}/metrics")
+        metrics = plain.get(f"{server.url}/metrics", headers=server.admin_headers)
         assert plain.get(f"{server.url}/openapi.json").json()["info"]["title"] == "bin-manager"
         assert plain.get(f"{server.url}/docs").status_code == 200
     assert metrics.status_code == 200

@@ -34,7 +34,8 @@ def serve(tmp_path: Path, *flags: str, token: str | None) -> subprocess.Complete
         ("changeme", "well-known"),
         ("123456", "well-known"),
         ("short-token", "shorter than 16"),
-        ("aaaaaaaaaaaaaaaaaaaaaaa", "distinct"),
+        ("aaaaaaaaaaaaaaaaaaaaaaa", "too guessable"),
+        ("abcdabcdabcdabcd", "too guessable"),
     ],
 )
 def test_server_refuses_to_start_with_a_weak_admin_token(
@@ -80,6 +81,25 @@ def test_insecure_no_auth_opens_the_admin_api(bin_manager_factory: BinManagerFac
     assert "--insecure-no-auth" in manager.service.log()
 
 
+@pytest.mark.parametrize(
+    ("flags", "token", "says"),
+    [
+        ((), "a-good-admin-token-0123456789", "would ignore BIN_MANAGER_ADMIN_TOKEN"),
+        (("--host", "0.0.0.0"), None, "anyone who reaches 0.0.0.0"),
+    ],
+)
+def test_insecure_mode_is_refused_with_a_token_or_off_loopback(
+    tmp_path: Path, flags: tuple[str, ...], token: str | None, says: str
+) -> None:
+    result = serve(tmp_path, "--insecure-no-auth", *flags, token=token)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "refusing to start: --insecure-no-auth" in lines[0]
+    assert says in lines[0]
+    assert not (tmp_path / "data").exists()
+
+
 def test_agent_token_guards_agent_endpoints_and_no_token_is_logged(
     bin_manager_factory: BinManagerFactory,
 ) -> None:
@@ -107,8 +127,12 @@ def test_agent_token_guards_agent_endpoints_and_no_token_is_logged(
         assert http.get("/bins/guarded", headers=manager.admin_headers).status_code == 200
         envelope(http.get("/admin/bins", headers=agent), 401)
         envelope(http.get(f"/admin/bins?token={manager.admin_token}"), 401)
-        for open_path in ("/healthz", "/metrics", "/openapi.json", "/docs"):
+        for open_path in ("/healthz", "/openapi.json", "/docs"):
             assert http.get(f"{manager.url}{open_path}").status_code == 200, open_path
+        envelope(http.get(f"{manager.url}/metrics"), 401)
+        envelope(http.get(f"{manager.url}/metrics", headers=agent), 401)
+        metrics = http.get(f"{manager.url}/metrics", headers=manager.admin_headers)
+        assert metrics.status_code == 200
     manager.stop()
     log = manager.service.log()
     assert '"route": "/api/v1/bins/{bin_name}"' in log  # the access log is there...
@@ -142,3 +166,18 @@ def test_unusable_database_or_port_is_one_clear_line(tmp_path: Path) -> None:
         assert says in result.stderr
         assert "Traceback" not in result.stderr
         assert "pw@" not in result.stderr
+
+
+def test_metrics_answer_the_metrics_token_or_the_admin_token_only(
+    bin_manager_factory: BinManagerFactory,
+) -> None:
+    metrics_token = "metrics-Zr8-scrape-token-3xQp"
+    manager = bin_manager_factory(extra_env={"BIN_MANAGER_METRICS_TOKEN": metrics_token})
+    with manager.client() as http:
+        url = f"{manager.url}/metrics"
+        assert "bearer token" in envelope(http.get(url), 401)["message"]
+        envelope(http.get(url, headers={"Authorization": "Bearer metrics-wrong-token"}), 401)
+        scraped = http.get(url, headers={"Authorization": f"Bearer {metrics_token}"})
+        assert scraped.status_code == 200
+        assert "bin_manager_requests_total" in scraped.text
+        assert http.get(url, headers=manager.admin_headers).status_code == 200

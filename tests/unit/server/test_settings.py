@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from ansible_proxy.errors import ConfigError
-from ansible_proxy.server.settings import Settings, load_settings, token_refusal
+from ansible_proxy.server.settings import (
+    Settings,
+    insecure_refusal,
+    load_settings,
+    token_bits,
+    token_refusal,
+)
 
 GOOD = "k3Jd9-wQ2mZx7_pLr4Tv"
 
@@ -26,7 +32,11 @@ GOOD = "k3Jd9-wQ2mZx7_pLr4Tv"
         ("123456", "well-known"),
         ("1234567890123456", "well-known"),
         ("abcdefghijklmno", "shorter than 16"),
-        ("abababababababababab", "fewer than 4 distinct"),
+        ("abababababababababab", "too guessable"),
+        ("abcdabcdabcdabcd", "too guessable"),  # accepted before entropy was measured
+        ("2024202420242024", "too guessable"),
+        ("0123456789876543210", "too guessable"),
+        ("Aa1!Aa1!Aa1!Aa1!Aa1!", "too guessable"),
     ],
 )
 def test_weak_tokens_are_refused(token: str | None, reason: str) -> None:
@@ -37,6 +47,47 @@ def test_weak_tokens_are_refused(token: str | None, reason: str) -> None:
 
 def test_a_random_token_is_accepted() -> None:
     assert token_refusal(GOOD, "the admin token") is None
+    assert token_refusal("9f86d081884c7d659a2feaa0c55ad015", "the admin token") is None
+
+
+def test_entropy_is_estimated_per_character_class_and_pattern() -> None:
+    assert token_bits("abcdabcdabcdabcd") < 8  # one counted character of 26
+    assert 60 < token_bits("qmwnebrvtcyxuzia") < 80  # 16 lower-case letters, no runs
+    assert token_bits(GOOD) > 100
+    refusal = token_refusal("abcdabcdabcdabcd", "the admin token")
+    assert refusal is not None
+    assert "about 5 bits of entropy, at least 64 wanted" in refusal
+
+
+@pytest.mark.parametrize(
+    ("env", "host", "says"),
+    [
+        ({"BIN_MANAGER_ADMIN_TOKEN": GOOD}, "127.0.0.1", "ignore BIN_MANAGER_ADMIN_TOKEN"),
+        ({"BIN_MANAGER_AGENT_TOKEN": GOOD}, "127.0.0.1", "ignore BIN_MANAGER_AGENT_TOKEN"),
+        ({}, "0.0.0.0", "anyone who reaches 0.0.0.0"),
+        ({}, "10.0.0.5", "anyone who reaches 10.0.0.5"),
+        ({}, "bin-manager.example", "anyone who reaches bin-manager.example"),
+    ],
+)
+def test_insecure_mode_is_refused_with_a_token_or_off_loopback(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], host: str, says: str
+) -> None:
+    for key in ("ADMIN", "AGENT", "METRICS"):
+        monkeypatch.delenv(f"BIN_MANAGER_{key}_TOKEN", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    refusal = insecure_refusal(load_settings(insecure_no_auth=True), host)
+    assert refusal is not None
+    assert says in refusal
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "[::1]", "localhost"])
+def test_insecure_mode_on_loopback_without_tokens_is_allowed(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    for key in ("ADMIN", "AGENT", "METRICS"):
+        monkeypatch.delenv(f"BIN_MANAGER_{key}_TOKEN", raising=False)
+    assert insecure_refusal(load_settings(insecure_no_auth=True), host) is None
 
 
 def test_load_settings_refuses_a_weak_admin_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,6 +107,13 @@ def test_a_weak_agent_token_is_refused_too(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("BIN_MANAGER_ADMIN_TOKEN", GOOD)
     monkeypatch.setenv("BIN_MANAGER_AGENT_TOKEN", "agent")
     with pytest.raises(ConfigError, match="agent token"):
+        load_settings()
+
+
+def test_a_weak_metrics_token_is_refused_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIN_MANAGER_ADMIN_TOKEN", GOOD)
+    monkeypatch.setenv("BIN_MANAGER_METRICS_TOKEN", "abcdabcdabcdabcd")
+    with pytest.raises(ConfigError, match=r"metrics token .* too guessable"):
         load_settings()
 
 

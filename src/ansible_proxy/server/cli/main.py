@@ -104,7 +104,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     # nor the server's modules.
     from ansible_proxy.server.app import create_app
-    from ansible_proxy.server.settings import load_settings
+    from ansible_proxy.server.settings import insecure_refusal, load_settings
 
     token = admin_token(args.admin_token_file, os.environ)
     if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
@@ -115,6 +115,9 @@ def _serve(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         insecure_no_auth=args.insecure_no_auth,
     )
+    refusal = insecure_refusal(settings, args.host)
+    if refusal:
+        raise ConfigError(f"refusing to start: {refusal}")
     _configure_logging(args.log_level)
     if settings.insecure_no_auth:
         log.warning("--insecure-no-auth: the admin API needs no token; never do this in production")

@@ -84,7 +84,7 @@ async def get_visitor(request: Request, settings: AppSettings) -> Visitor:
         fresh,
         admin,
         admin or settings.dashboard_public,
-        request.url.scheme == "https",
+        request.url.scheme == "https" or settings.secure_cookies,
     )
 
 
