@@ -14,32 +14,60 @@ import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 from ansible_proxy.names import (
     ARCHES,
     BIN_NAME_PATTERN,
+    MAX_NODE_NAME,
+    NODE_NAME_PATTERN,
     SHA256_PATTERN,
     is_bin_name,
+    is_node_name,
     is_sha256,
+    node_name_refusal,
     normalize_arch,
 )
 
 __all__ = [
     "ARCHES",
     "BIN_NAME_PATTERN",
+    "MAX_NODE_NAME",
+    "NODE_NAME_PATTERN",
     "SHA256_PATTERN",
     "is_bin_name",
+    "is_node_name",
     "is_sha256",
+    "node_name_refusal",
     "normalize_arch",
 ]
 
 API_PREFIX = "/api/v1"
 
-# Node names travel in query strings and land in the database and logs, never on disk;
-# they are still bounded so a broken agent cannot store megabytes per request.
-MAX_NODE_NAME = 255  # nodeName, in bodies and queries (the fast path checks it too)
-NodeName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NODE_NAME)]
+
+def _node_name(value: Any) -> Any:
+    # Before pydantic strips whitespace: "node\n" is refused, not quietly renamed "node".
+    if isinstance(value, str) and not is_node_name(value):
+        raise PydanticCustomError("node_name", "{why}", {"why": node_name_refusal(value)})
+    return value
+
+
+# Node names travel in query strings and land in the database, logs and dashboard URLs:
+# names.NODE_NAME_PATTERN, in bodies and queries (the fast path checks it too).
+NodeName = Annotated[
+    str,
+    BeforeValidator(_node_name),
+    WithJsonSchema({"type": "string", "pattern": NODE_NAME_PATTERN}),
+]
 BinName = Annotated[str, StringConstraints(pattern=BIN_NAME_PATTERN)]
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 ShortText = Annotated[str, StringConstraints(max_length=255)]

@@ -9,10 +9,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from ansible_proxy.cluster.nginx import CacheConfig, render
 from ansible_proxy.errors import ConfigError
-from ansible_proxy.names import is_bin_name, is_sha256
-from ansible_proxy.protocol import BinName, Sha256
-from ansible_proxy.server.inputs import check_bin_name, check_sha256
-from ansible_proxy.server.problems import BadRequest
+from ansible_proxy.names import MAX_NODE_NAME, is_bin_name, is_node_name, is_sha256
+from ansible_proxy.protocol import BinName, NodeName, Sha256
+from ansible_proxy.server.inputs import check_bin_name, check_node_name, check_sha256
+from ansible_proxy.server.problems import BadRequest, Unprocessable
 
 SHA = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 BAD_NAMES = ["app\n", "app\r", "app\r\n", "\napp", "app\nother", "app\x00", ".", "..", ""]
@@ -37,6 +37,29 @@ def test_bin_names_with_anything_around_them_are_refused(name: str) -> None:
 def test_the_wire_type_refuses_a_line_break_too(name: str) -> None:
     with pytest.raises(ValidationError):
         TypeAdapter(BinName).validate_python(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["web-01", "web-01.example.com", "n", "node_7", "A" * MAX_NODE_NAME, "10.0.0.1"]
+)
+def test_normal_node_names_are_accepted(name: str) -> None:
+    assert is_node_name(name)
+    assert check_node_name(name) == name
+    assert TypeAdapter(NodeName).validate_python(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [*BAD_NAMES, "A" * (MAX_NODE_NAME + 1), "web 01", "a/b", "a\tb", "<b>", "a{b}", "é", "a:1"],
+)
+def test_node_names_outside_the_safe_set_are_refused_with_one_message(name: str) -> None:
+    assert not is_node_name(name)
+    with pytest.raises(Unprocessable, match="invalid node name") as refused:
+        check_node_name(name)
+    assert refused.value.status == 422
+    with pytest.raises(ValidationError) as invalid:  # before pydantic strips "node\n"
+        TypeAdapter(NodeName).validate_python(name)
+    assert invalid.value.errors()[0]["msg"] == refused.value.message
 
 
 def test_a_lower_case_sha256_is_accepted() -> None:

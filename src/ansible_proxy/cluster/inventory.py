@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from ansible_proxy.errors import ConfigError
-from ansible_proxy.names import is_bin_name, normalize_arch
+from ansible_proxy.names import is_bin_name, is_node_name, node_name_refusal, normalize_arch
 
 
 @dataclass(frozen=True)
@@ -92,9 +92,12 @@ def node_from_vars(name: str, hostvars: Mapping[str, Any], source: Path) -> Node
     if arch is None:
         raise ConfigError(f"{where}: `cpu_arch` must be x86_64 or aarch64, not {arch_raw!r}")
     address = str(hostvars.get("ansible_host") or name)
+    node_name = str(hostvars.get("node_name") or name)
+    if not is_node_name(node_name):  # the bin-manager would refuse it: say so before the run
+        raise ConfigError(f"{where}: {node_name_refusal(node_name)} (set `node_name`)")
     return Node(
         name=name,
-        node_name=str(hostvars.get("node_name") or name),
+        node_name=node_name,
         address=address,
         cpu_arch=arch,
         os_release=str(hostvars.get("os_release", "")),

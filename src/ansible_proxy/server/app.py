@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 from ansible_proxy import __version__
 from ansible_proxy.server.api import admin as admin_api
 from ansible_proxy.server.api import agent as agent_api
+from ansible_proxy.server.bodies import BodyLimit
 from ansible_proxy.server.dashboard import routes as dashboard
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.deps import DbSession, require_metrics
@@ -114,6 +115,11 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
             pointers=app.state.pointers,
             heartbeats=app.state.heartbeats,
         )
+    app.add_middleware(
+        BodyLimit,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     app.add_middleware(AccessLog, metrics=app.state.metrics)  # the outermost: sees both
     return app
 

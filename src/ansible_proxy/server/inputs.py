@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from ansible_proxy.protocol import ARCHES, is_bin_name, is_sha256, normalize_arch
-from ansible_proxy.server.problems import BadRequest
+from ansible_proxy.protocol import (
+    ARCHES,
+    is_bin_name,
+    is_node_name,
+    is_sha256,
+    node_name_refusal,
+    normalize_arch,
+)
+from ansible_proxy.server.problems import BadRequest, Unprocessable
 
 DEFAULT_ARCH = "x86_64"
 ARCH_NAMES = ("x86_64", "aarch64", "amd64", "arm64")
@@ -52,6 +59,13 @@ def check_sha256(value: str) -> str:
     if not is_sha256(folded):
         raise BadRequest(f"invalid sha256 {value[:80]!r}: expected 64 hex digits")
     return folded
+
+
+def check_node_name(name: str) -> str:
+    """`name` when it may name a node (names.NODE_NAME_PATTERN), else Unprocessable (422)."""
+    if not is_node_name(name):
+        raise Unprocessable(node_name_refusal(name))
+    return name
 
 
 def check_text(value: str, field: str) -> str:

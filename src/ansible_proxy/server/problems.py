@@ -5,7 +5,8 @@ ApiProblem            status → HTTP status and envelope code
 ├── Unauthorized      401  missing or wrong bearer token
 ├── NotFound          404  unknown bin, node, release
 ├── Conflict          409  a release still in use, or an upload a concurrent delete removed
-└── TooLarge          413  upload over the configured limit
+├── TooLarge          413  upload or request body over its configured limit
+└── Unprocessable     422  a well-formed value the rules refuse (a node name)
 """
 
 from __future__ import annotations
@@ -39,3 +40,7 @@ class Conflict(ApiProblem):
 
 class TooLarge(ApiProblem):
     status = 413
+
+
+class Unprocessable(ApiProblem):
+    status = 422

@@ -18,6 +18,7 @@ MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_BITS = 64
 DEFAULT_DATA_DIR = Path("bin-manager-data")
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3
+DEFAULT_FORGET_NODES_DAYS = 90.0
 WELL_KNOWN_TOKENS = frozenset(
     {
         "admin",
@@ -131,13 +132,21 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str | None = None
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, gt=0)
+    # Limits before work (docs/security.md): refused before the app reads or parses more.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # every body but an upload's
+    max_url_bytes: int = Field(default=8 * 1024, ge=256)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)  # all header lines together
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)  # longest pause
+    keepalive_seconds: int = Field(default=5, ge=1, le=3600)
+    max_connections: int = Field(default=2048, ge=8)
     insecure_no_auth: bool = False
     # The dashboard's pages show node names and versions: login required unless this is set.
     dashboard_public: bool = False
     # Fleet scale (docs/bin-manager.md "Retention", docs/scale-out.md).
     history_days: float = Field(default=30.0, gt=0)
     history_max_rows: int = Field(default=1_000_000, gt=0)
-    forget_nodes_days: float = Field(default=0.0, ge=0)
+    forget_nodes_days: float = Field(default=DEFAULT_FORGET_NODES_DAYS, ge=0)  # 0 = never
     prune_interval_seconds: float = Field(default=60.0, ge=0)
     # How often the last-seen time of known nodes is written (docs/bin-manager.md "Heartbeats").
     heartbeat_flush_seconds: float = Field(default=1.0, gt=0, le=300)

@@ -48,6 +48,7 @@ def test_yaml_inventory_with_group_vars(tmp_path: Path) -> None:
         ("arch.ini", "h1 cpu_arch=sparc services=a\n", "host h1: `cpu_arch` must be"),
         ("svc.ini", "h1 cpu_arch=x86_64\n", "host h1: `services` must be a list"),
         ("name.ini", "h1 cpu_arch=x86_64 services='[\"../x\"]'\n", "bad service name"),
+        ("node.ini", "h1 cpu_arch=x86_64 services=a node_name=a/b\n", "host h1: invalid node"),
         ("empty.ini", "# nothing\n", "no hosts"),
     ],
 )

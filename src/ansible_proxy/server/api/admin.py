@@ -24,8 +24,8 @@ from ansible_proxy.server.inputs import (
     ARCH_NAMES,
     DEFAULT_ARCH,
     check_arch,
+    check_node_name,
     check_sha256,
-    check_text,
 )
 from ansible_proxy.server.problems import TooLarge
 from ansible_proxy.server.services import releases
@@ -194,7 +194,7 @@ def list_nodes(session: DbSession) -> dict[str, Any]:
 
 @router.get("/nodes/{node_name:path}", summary="A node: info, versions, progress history")
 def node_detail(node_name: str, session: DbSession) -> dict[str, Any]:
-    node = queries.require_node(session, check_text(node_name, "node name"))
+    node = queries.require_node(session, check_node_name(node_name))
     return ok(listings.node_detail(session, node))
 
 

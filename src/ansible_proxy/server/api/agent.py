@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.protocol import (
     API_PREFIX,
-    MAX_NODE_NAME,
+    NODE_NAME_PATTERN,
     BinReport,
     NodeInfo,
     ProgressReport,
@@ -42,6 +42,7 @@ from ansible_proxy.server.inputs import (
     ARCH_NAMES,
     MAX_ARCH_QUERY,
     MAX_PROCESSING_TIME,
+    check_node_name,
     check_sha256,
     check_text,
     choose_arch,
@@ -58,13 +59,14 @@ router = APIRouter(
     responses=ERROR_RESPONSES,
 )
 
-NodeNameQuery = Annotated[
-    str | None, Query(alias="nodeName", max_length=MAX_NODE_NAME, description="the asking node")
-]
-RequiredNodeName = Annotated[
-    str,
-    Query(alias="nodeName", min_length=1, max_length=MAX_NODE_NAME, description="the asking node"),
-]
+# Documented as a pattern, checked in code (check_node_name): one clear 422 message.
+_NODE_NAME_QUERY = Query(
+    alias="nodeName",
+    description="the asking node",
+    json_schema_extra={"pattern": NODE_NAME_PATTERN},
+)
+NodeNameQuery = Annotated[str | None, _NODE_NAME_QUERY]
+RequiredNodeName = Annotated[str, _NODE_NAME_QUERY]
 # Documented as enum/pattern, checked in code: a bad value gets 400 with a clear message.
 ArchQuery = Annotated[
     str | None,
@@ -98,7 +100,7 @@ async def keepalive_status(
     heartbeats: Heartbeats, now: Now, node_name: RequiredNodeName
 ) -> dict[str, Any]:
     """Every node asks this every tick: answered from memory when the node is known."""
-    name = check_text(node_name, "nodeName")
+    name = check_node_name(node_name)
     if not await heartbeats.touch(name, now):
         raise NotFound(f"unknown node {name!r}: it must POST /api/v1/keepalive first")
     return ok({"nodeName": name, "status": "active"})
@@ -123,7 +125,7 @@ async def report_progress(
     _check_body_bin(name, report.binName)
     if report.processingTime > MAX_PROCESSING_TIME:
         raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
-    node_name = check_text(report.nodeName, "nodeName")
+    node_name = report.nodeName  # NodeName: checked by the model
 
     def change(session: Session) -> None:
         bin_ = queries.require_bin(session, name)
@@ -176,7 +178,7 @@ async def report_running(
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     version = check_text(report.version, "version")
-    node_name = check_text(report.nodeName, "nodeName")
+    node_name = report.nodeName  # NodeName: checked by the model
 
     def change(session: Session) -> None:
         bin_ = queries.require_bin(session, name)

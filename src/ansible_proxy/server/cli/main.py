@@ -78,8 +78,29 @@ def _parser() -> argparse.ArgumentParser:
         help="server processes sharing the port (1); one per core uses every core "
         "(docs/bin-manager.md, 'More processes')",
     )
+    _add_limit_flags(serve)
     admin_client.add_subcommands(sub)
     return parser
+
+
+# Limits before work (docs/security.md): flag, setting, help. Each wins over its
+# BIN_MANAGER_* variable; the defaults are in settings.py.
+_LIMIT_FLAGS = (
+    ("--max-body-bytes", "max_body_bytes", int, "largest request body but an upload's (64 KiB)"),
+    ("--max-url-bytes", "max_url_bytes", int, "longest URL, query included (8 KiB)"),
+    ("--max-header-bytes", "max_header_bytes", int, "all request headers together (32 KiB)"),
+    ("--header-timeout", "header_timeout_seconds", float, "seconds to send a request's head (10)"),
+    ("--body-timeout", "body_timeout_seconds", float, "longest pause inside a body, seconds (30)"),
+    ("--keepalive-timeout", "keepalive_seconds", int, "idle seconds between requests (5)"),
+    ("--max-connections", "max_connections", int, "open connections per process (2048)"),
+)
+
+
+def _add_limit_flags(serve: argparse.ArgumentParser) -> None:
+    for flag, setting, kind, text in _LIMIT_FLAGS:
+        serve.add_argument(
+            flag, dest=setting, type=kind, help=f"{text}; BIN_MANAGER_{setting.upper()}"
+        )
 
 
 def _port(text: str) -> int:
@@ -114,6 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         database_url=args.database_url,
         insecure_no_auth=args.insecure_no_auth,
+        **{setting: getattr(args, setting) for _, setting, _, _ in _LIMIT_FLAGS},
     )
     refusal = insecure_refusal(settings, args.host)
     if refusal:
@@ -130,6 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
         "ssl_certfile": str(args.ssl_certfile) if args.ssl_certfile else None,
         "ssl_keyfile": str(args.ssl_keyfile) if args.ssl_keyfile else None,
         "timeout_graceful_shutdown": 5,
+        **_connection_options(settings),
     }
     if args.workers > 1:
         _serve_workers(settings, args, options)
@@ -165,8 +188,33 @@ def _serve_workers(settings: Settings, args: argparse.Namespace, options: dict[s
     if settings.database_url:
         os.environ["BIN_MANAGER_DATABASE_URL"] = settings.database_url
     os.environ[_WORKER_LOG_LEVEL] = args.log_level
+    for _, setting, _, _ in _LIMIT_FLAGS:  # flags included: the workers read env only
+        os.environ[f"BIN_MANAGER_{setting.upper()}"] = str(getattr(settings, setting))
     log.info("starting %d worker processes", args.workers)
     uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
+
+
+def _connection_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the connection limits; raises the open-files limit first."""
+    # Imported here, not at the top: the admin commands never load uvicorn (start-up time).
+    from ansible_proxy.server.connections import (
+        ConnectionLimits,
+        protocol_factory,
+        raise_fd_limit,
+    )
+
+    raise_fd_limit(settings.max_connections + 256)  # + the database, artifacts, logs
+    limits = ConnectionLimits(
+        max_url_bytes=settings.max_url_bytes,
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+    )
+    return {
+        "http": protocol_factory(limits),
+        "limit_concurrency": settings.max_connections,
+        "timeout_keep_alive": settings.keepalive_seconds,
+    }
 
 
 def worker_app() -> FastAPI:

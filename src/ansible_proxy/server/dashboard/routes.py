@@ -19,7 +19,7 @@ from ansible_proxy.server.dashboard.render import (
 )
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.deps import DbSession, Now
-from ansible_proxy.server.inputs import check_arch, check_bin_name, check_sha256, check_text
+from ansible_proxy.server.inputs import check_arch, check_bin_name, check_node_name, check_sha256
 from ansible_proxy.server.problems import ApiProblem
 
 router = APIRouter(include_in_schema=False)
@@ -97,7 +97,7 @@ def node_page(
     if not visitor.can_view:
         return login_redirect(request)
     try:
-        node = queries.require_node(session, check_text(node_name, "node name"))
+        node = queries.require_node(session, check_node_name(node_name))
     except ApiProblem as exc:
         return problem(visitor, exc)
     data = views.node_page(session, node, now)

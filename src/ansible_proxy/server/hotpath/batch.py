@@ -21,7 +21,7 @@ from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.queries import Pointer
 from ansible_proxy.server.db.withdrawn import withdrawn_by_bin
 from ansible_proxy.server.hotpath.pointers import PointerCache
-from ansible_proxy.server.inputs import check_arch, check_text, choose_arch
+from ansible_proxy.server.inputs import check_arch, check_node_name, choose_arch
 
 Withdrawn = dict[str, tuple[str, ...]]
 
@@ -92,7 +92,7 @@ async def batch_for_node(
 ) -> BatchAnswer:
     """What GET /bins answers this node: from the cache when it cannot depend on the node."""
     if node_name:
-        check_text(node_name, "nodeName")
+        check_node_name(node_name)
     chosen = check_arch(arch) if arch and arch.strip() else None
     if chosen is not None:
         cached = cache.get_batch(chosen)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ansible_proxy.protocol import API_PREFIX, MAX_NODE_NAME, is_bin_name, normalize_arch, ok
+from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_node_name, normalize_arch, ok
 from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.hotpath import batch
@@ -87,7 +87,7 @@ class AgentFastPath:
     def _keepalive(self, scope: Scope) -> tuple[_Route, int, list[Any], bytes] | None:
         query = _query(scope)
         name = query.get("nodeName") if query else None
-        if not name or not _node_name_ok(name):
+        if not name or not is_node_name(name):
             return None
         if not self.heartbeats.seen(name, stored_now()):
             return None
@@ -157,15 +157,11 @@ def _arch(query: dict[str, str] | None) -> str | None:
         return None
     name = query.get("nodeName")
     arch = query.get("arch")
-    if name is not None and not _node_name_ok(name):
+    if name is not None and not is_node_name(name):
         return None
     if arch is None or len(arch) > MAX_ARCH_QUERY:
         return None
     return normalize_arch(arch)
-
-
-def _node_name_ok(name: str) -> bool:
-    return len(name) <= MAX_NODE_NAME and "\x00" not in name
 
 
 def _header(scope: Scope, wanted: bytes) -> str | None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.queries import Pointer
 from ansible_proxy.server.db.withdrawn import withdrawn_of
-from ansible_proxy.server.inputs import check_arch, check_text, choose_arch
+from ansible_proxy.server.inputs import check_arch, check_node_name, choose_arch
 from ansible_proxy.server.problems import NotFound
 
 DEFAULT_TTL = 1.0
@@ -144,7 +144,7 @@ async def resolve(
 ) -> Target:
     """The target of this node; from the cache when that cannot depend on the node."""
     if node_name:
-        check_text(node_name, "nodeName")
+        check_node_name(node_name)
     if arch and arch.strip():
         chosen = check_arch(arch)
         hit, pointer, withdrawn = cache.lookup(name, chosen)

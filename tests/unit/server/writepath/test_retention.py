@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db.models import Bin, BinReportRow, Node, NodeBin, ProgressRow
+from ansible_proxy.server.settings import DEFAULT_FORGET_NODES_DAYS, Settings
 from ansible_proxy.server.writepath.retention import Policy, Retention, prune
 
 NOW = datetime(2026, 11, 25, 4, 0, 0)
@@ -123,3 +124,9 @@ def test_pruning_runs_at_most_once_per_interval(sessions: sessionmaker[Session])
     assert add_and_count(1) == 2  # due: pruned to the newest two
     assert retention.last is not None
     assert retention.last.progress == 3
+
+
+def test_silent_nodes_are_forgotten_after_90_days_by_default() -> None:
+    # Without it, anonymous registrations would grow the nodes table forever (issue 14).
+    assert Settings().forget_nodes_days == DEFAULT_FORGET_NODES_DAYS == 90
+    assert Settings(forget_nodes_days=0).forget_nodes_days == 0  # still possible: never
