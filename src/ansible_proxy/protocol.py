@@ -181,3 +181,17 @@ def ok(data: Any = None) -> dict[str, Any]:
     if data is not None:
         body["data"] = data
     return body
+
+
+# A node token: what `secrets.token_urlsafe(32)` makes (43 characters), or longer.
+NODE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{32,128}$"  # noqa: S105 (a pattern, not a secret)
+
+
+class Enrolment(NodeInfo):
+    """POST /enrol: a node asks for its name, with the token it made (docs/security.md).
+
+    `nodeToken` is sent this once; the server keeps its sha256 only. A cluster proxy
+    enrolling a node of its inventory sends none (its own token is the credential).
+    """
+
+    nodeToken: Annotated[str, StringConstraints(pattern=NODE_TOKEN_PATTERN)] | None = None

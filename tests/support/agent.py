@@ -50,7 +50,9 @@ while True:
 class Agent:
     """A host layout in `root` and the agent run against it."""
 
-    def __init__(self, root: Path, api: str, supervisor_url: str) -> None:
+    def __init__(
+        self, root: Path, api: str, supervisor_url: str, enrolment_token: str | None = None
+    ) -> None:
         self.root = root
         self.bin_dir = root / "bin"
         self.store_dir = root / "store"
@@ -61,6 +63,7 @@ class Agent:
         for directory in (self.bin_dir, self.manifest_path.parent):
             directory.mkdir(parents=True, exist_ok=True)
         self.config.write_text(f'# written by the test\nexport BIN_MANAGER_API="{api}"\n')
+        self.node_token_file = root / "node-token"  # beside STORE_DIR: the default place
         self.env: dict[str, str] = {
             "PATH": "/usr/bin:/bin",  # cron's PATH
             "HOME": str(root),
@@ -77,6 +80,8 @@ class Agent:
             "WATCH_SECONDS": "2",
             "HTTP_TIMEOUT": "20",  # generous: the machine is shared with other test suites
         }
+        if enrolment_token:  # the agent enrols on its first tick (docs/security.md)
+            self.env["ENROLMENT_TOKEN"] = enrolment_token
 
     def write_manifest(self, *names: str, ports: dict[str, int] | None = None) -> None:
         """An original-design JSON manifest managing `names` (nothing installed yet)."""

@@ -137,6 +137,8 @@ class ClusterLab:
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> ClusterLab:
         self.bin_manager.start()
+        # The cluster proxy speaks for its inventory's nodes with its own credential.
+        self.proxy_token = self.bin_manager.create_proxy("cluster-lab")
         self._keys()
         _ip("link", "add", self.bridge, "type", "bridge")
         self._bridge_made = True
@@ -337,6 +339,7 @@ class ClusterLab:
             "PATH": f"{VENV_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
             "HOME": str(Path.home()),
             "BIN_MANAGER_API": self.bin_manager.api,
+            "BIN_MANAGER_TOKEN": self.proxy_token,
             "DOWNLOAD_BASE_URL": f"{self.cache_url}/api/v1/download",
             "LOCK_DIR": str(self.root / "locks"),
             "LOG_FILE": str(self.root / "cluster.log"),

@@ -51,6 +51,8 @@ class BinManager:
         insecure_no_auth: bool = False,
         extra_args: list[str] | None = None,
         port: int | None = None,
+        node_auth: str = "migrate",
+        enrolment_token: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +65,13 @@ class BinManager:
             admin_token = admin_token_file.read_text().strip()
         self.admin_token = admin_token or secrets.token_urlsafe(24)[:32]
         self.agent_token = agent_token
+        # Node credentials (docs/security.md). "migrate" by default: the wire-contract tests
+        # write as agents without credentials did; an `Agent` given `enrolment_token`
+        # enrols, and tests of node auth start the server with node_auth="required".
+        self.node_auth = node_auth
+        self.enrolment_token = (
+            None if insecure_no_auth else (enrolment_token or secrets.token_urlsafe(24))
+        )
         self.database_url = database_url
         # Plain HTTP needs no CA (and loading one costs ~30 ms a client); over TLS the
         # helper trusts the test CA when given. The agent's own TLS checks are its tests'.
@@ -93,6 +102,9 @@ class BinManager:
             env["BIN_MANAGER_ADMIN_TOKEN"] = self.admin_token
         if agent_token is not None:
             env["BIN_MANAGER_AGENT_TOKEN"] = agent_token
+        env["BIN_MANAGER_NODE_AUTH"] = node_auth
+        if self.enrolment_token is not None:
+            env["BIN_MANAGER_ENROLMENT_TOKEN"] = self.enrolment_token
         env.update(extra_env or {})
         self.service = Service(argv, workdir / "bin-manager.log", env=env, cwd=workdir)
 
@@ -192,6 +204,16 @@ class BinManager:
     def pin(self, name: str, sha: str, arch: str = "x86_64") -> None:
         """Make an earlier release the latest (fleet-wide rollback)."""
         self._checked(self._admin("POST", f"/bins/{name}/pin", json={"sha256": sha, "arch": arch}))
+
+    def create_proxy(self, name: str) -> str:
+        """A cluster proxy's token (shown once by the server)."""
+        token: str = self._checked(self._admin("POST", "/proxies", json={"name": name}))["token"]
+        return token
+
+    def credential(self, node_name: str) -> dict[str, Any]:
+        """What the server holds for a node name: status, fingerprint, pending request."""
+        data: dict[str, Any] = self._checked(self.admin_get(f"/credentials/{node_name}"))
+        return data
 
     def pause(self, name: str) -> None:
         self._checked(self._admin("POST", f"/bins/{name}/pause"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ansible_proxy.agent import plan
+from ansible_proxy.agent import enrolment, plan
 from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import EntryRemoved
@@ -49,6 +49,7 @@ def run_tick(host: Host) -> TickResult:
     if cfg.insecure:
         log("warning", "INSECURE_SKIP_VERIFY=1: TLS certificates are NOT verified")
     info = nodeinfo.collect(cfg.node_name)
+    enrolment.ensure_enrolled(host, info)  # pending: one line, exit 75, nothing else done
     keepalive(host, info)  # before any write: an unreachable API changes nothing on disk
     if host.set_node_info(info):
         log("info", "nodeInfo updated in the manifest")

@@ -36,6 +36,30 @@ class UnknownBin(RetryableError):
     """The bin-manager has nothing published under this name (yet)."""
 
 
+class CredentialRefused(ConfigError):
+    """The bin-manager refused this node's credential for good (revoked, or the name is
+    bound to another): a person must act (docs/security.md)."""
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """POST /enrol's answer: "enrolled", "pending" or "unsupported" (an older server);
+    `legacy_writes`: while pending, the server still takes this node's writes as before
+    (BIN_MANAGER_NODE_AUTH=migrate)."""
+
+    status: str
+    fingerprint: str
+    legacy_writes: bool
+
+
+class _NoAuth(httpx.Auth):
+    """No Authorization header at all (an enrolment without the enrolment token)."""
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers.pop("Authorization", None)
+        yield request
+
+
 # A progress reason: one line of at most this many characters (the server refuses more).
 MAX_REASON = 300
 
@@ -151,6 +175,10 @@ class Api:
             raise RetryableError(f"API {method} {url}: unreachable: {reason}") from None
 
     def _data(self, response: httpx.Response, what: str) -> Any:
+        if response.status_code in (401, 403) and "revoked" in _message(response):
+            raise CredentialRefused(
+                f"API {what}: HTTP {response.status_code}: {_message(response)}"
+            )
         if response.status_code >= 300:
             raise RetryableError(f"API {what}: HTTP {response.status_code}: {_message(response)}")
         try:
@@ -160,6 +188,29 @@ class Api:
         if not isinstance(body, dict) or body.get("code") != 0:
             raise RetryableError(f"API {what}: unexpected answer: {str(body)[:120]}")
         return body.get("data")
+
+    def use_token(self, token: str) -> None:
+        """Send `token` (this node's own) as the bearer from now on, to the API's origin."""
+        self.client.auth = OriginBearer(token, self.base)
+
+    def enrol(self, node_info: dict[str, str], node_token: str | None, enrolment: str) -> Enrolled:
+        """POST /enrol: this node's token (None for a cluster proxy's node), shown with the
+        enrolment token when there is one. None from a server without enrolment (404)."""
+        body: dict[str, object] = dict(node_info)
+        if node_token is not None:
+            body["nodeToken"] = node_token
+        auth = OriginBearer(enrolment, self.base) if enrolment else _NoAuth()
+        response = self._request("POST", "/enrol", json=body, auth=auth)
+        if response.status_code == 404 and _message(response).startswith("no such endpoint"):
+            return Enrolled("unsupported", "", False)
+        if response.status_code in (401, 409):
+            raise CredentialRefused(f"API POST /enrol: {_message(response)}")
+        data = self._data(response, "POST /enrol")
+        if not isinstance(data, dict) or data.get("status") not in ("enrolled", "pending"):
+            raise RetryableError(f"API POST /enrol: unexpected answer: {str(data)[:120]}")
+        return Enrolled(
+            str(data["status"]), str(data.get("fingerprint", "")), data.get("legacyWrites") is True
+        )
 
     def node_known(self) -> bool:
         """GET /keepalive: False when the bin-manager does not know this node."""

@@ -31,7 +31,18 @@ KEYS: dict[str, tuple[str, str]] = {
         "3",
         "versions kept in STORE_DIR per binary besides the installed one and its rollback target",
     ),
-    "BIN_MANAGER_TOKEN": ("", "bearer token sent to the API (never logged)"),
+    "BIN_MANAGER_TOKEN": (
+        "",
+        "bearer token sent to the API (never logged); a cluster proxy's own token; an agent "
+        "sends its node token instead once enrolled",
+    ),
+    "ENROLMENT_TOKEN": ("", "the bin-manager's enrolment token: enrol at once, no approval"),
+    "ENROLMENT_TOKEN_FILE": ("", "file holding ENROLMENT_TOKEN (wins over the key)"),
+    "NODE_TOKEN_FILE": (
+        "",
+        "this node's own token, made on first run, mode 0600 (default: beside STORE_DIR, "
+        "/var/lib/ansible-proxy/node-token)",
+    ),
     "CA_BUNDLE": ("", "CA file for a private bin-manager certificate"),
     "INSECURE_SKIP_VERIFY": ("", "exactly 1 turns TLS verification off (warned every tick)"),
     "SUPERVISOR_URL": ("unix:///var/run/supervisor.sock", "unix:///path.sock or http://IP:9001"),
@@ -86,6 +97,8 @@ class AgentConfig:
     download_stall_timeout: float = 60.0
     supervisor_timeout: float = 10.0
     prometheus_timeout: float = 3.0
+    enrolment_token: str = ""
+    node_token_file: Path = Path("/var/lib/ansible-proxy/node-token")
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return f"AgentConfig(api={self.api!r}, node_name={self.node_name!r}, ...)"
@@ -142,7 +155,21 @@ def build_config(
         download_stall_timeout=_positive(merged, "DOWNLOAD_STALL_TIMEOUT"),
         supervisor_timeout=_positive(merged, "SUPERVISOR_TIMEOUT"),
         prometheus_timeout=_positive(merged, "PROMETHEUS_TIMEOUT"),
+        enrolment_token=_enrolment_token(merged),
+        node_token_file=Path(
+            merged["NODE_TOKEN_FILE"] or Path(merged["STORE_DIR"]).parent / "node-token"
+        ),
     )
+
+
+def _enrolment_token(values: Mapping[str, str]) -> str:
+    path = values["ENROLMENT_TOKEN_FILE"]
+    if not path:
+        return values["ENROLMENT_TOKEN"].strip()
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"ENROLMENT_TOKEN_FILE {path}: cannot read: {exc}") from None
 
 
 def _check_url(key: str, url: str) -> None:

@@ -22,7 +22,10 @@ from starlette.requests import ClientDisconnect
 from ansible_proxy import __version__
 from ansible_proxy.server.api import admin as admin_api
 from ansible_proxy.server.api import agent as agent_api
+from ansible_proxy.server.api import credentials as credentials_api
+from ansible_proxy.server.api import enrolment as enrolment_api
 from ansible_proxy.server.bodies import BodyLimit
+from ansible_proxy.server.credentials import Credentials, NodeAuth
 from ansible_proxy.server.dashboard import routes as dashboard
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.deps import DbSession, require_metrics
@@ -32,6 +35,7 @@ from ansible_proxy.server.metrics import AccessLog, Metrics
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
+from ansible_proxy.server.throttle import Throttle
 from ansible_proxy.server.writepath.heartbeats import Heartbeats, known_ttl
 from ansible_proxy.server.writepath.retention import from_settings as retention_from_settings
 from ansible_proxy.server.writepath.writes import WriteBatcher
@@ -103,6 +107,21 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
         interval=settings.heartbeat_flush_seconds,
         known_ttl=known_ttl(settings.forget_nodes_days),
     )
+    app.state.throttle = Throttle(
+        settings.enrol_burst,
+        settings.enrol_per_second,
+        settings.auth_failure_burst,
+        settings.auth_failure_per_second,
+    )
+    app.state.credentials = Credentials(
+        sessions,
+        NodeAuth(settings.node_auth),
+        settings.insecure_no_auth,
+        (settings.agent_token, settings.admin_token),
+        app.state.throttle,
+    )
+    app.include_router(enrolment_api.router)
+    app.include_router(credentials_api.router)
     app.include_router(agent_api.router)
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
@@ -114,6 +133,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
             settings=settings,
             pointers=app.state.pointers,
             heartbeats=app.state.heartbeats,
+            credentials=app.state.credentials,
         )
     app.add_middleware(
         BodyLimit,

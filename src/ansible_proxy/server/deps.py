@@ -15,13 +15,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
+from ansible_proxy.server import credentials as node_auth
 from ansible_proxy.server.auth import token_ok
+from ansible_proxy.server.credentials import Bearer, bearer_of
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
 from ansible_proxy.server.problems import Unauthorized
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
+from ansible_proxy.server.throttle import Throttle
 from ansible_proxy.server.writepath.heartbeats import Heartbeats as HeartbeatBuffer
 from ansible_proxy.server.writepath.writes import WriteBatcher
 
@@ -77,6 +80,17 @@ Store = Annotated[ArtifactStore, Depends(_app_state("store"))]
 Now = Annotated[datetime, Depends(utc_now)]
 Heartbeats = Annotated[HeartbeatBuffer, Depends(_app_state("heartbeats"))]
 Writes = Annotated[WriteBatcher, Depends(_app_state("writes"))]
+NodeCredentials = Annotated[node_auth.Credentials, Depends(_app_state("credentials"))]
+Throttles = Annotated[Throttle, Depends(_app_state("throttle"))]
+
+
+async def get_bearer(request: Request) -> Bearer:
+    """The bearer token (if any) and the client address, for node credentials."""
+    address = request.client.host if request.client else "unknown"
+    return bearer_of(request.headers.get("authorization"), address)
+
+
+Caller = Annotated[Bearer, Depends(get_bearer)]
 
 
 def _matches(expected: SecretStr, given: HTTPAuthorizationCredentials) -> bool:
@@ -90,21 +104,25 @@ def _check_token(expected: SecretStr, given: HTTPAuthorizationCredentials | None
         raise Unauthorized("wrong bearer token")
 
 
-async def require_admin(settings: AppSettings, credentials: Credentials) -> None:
-    """The admin token, unless the server runs with --insecure-no-auth."""
+async def require_admin(
+    settings: AppSettings, credentials: Credentials, caller: Caller, throttle: Throttles
+) -> None:
+    """The admin token, unless the server runs with --insecure-no-auth. An address out of
+    failed-auth budget is answered 429 before the token is compared."""
     if settings.insecure_no_auth or settings.admin_token is None:
         return
-    _check_token(settings.admin_token, credentials)
+    throttle.failures.check(caller.address)
+    try:
+        _check_token(settings.admin_token, credentials)
+    except Unauthorized:
+        throttle.failures.take(caller.address)
+        raise
 
 
-async def require_agent(settings: AppSettings, credentials: Credentials) -> None:
-    """The agent token (or the admin token), when an agent token is configured."""
-    if settings.agent_token is None:
-        return
-    admin = settings.admin_token
-    if credentials is not None and admin is not None and _matches(admin, credentials):
-        return
-    _check_token(settings.agent_token, credentials)
+async def require_agent(nodes: NodeCredentials, caller: Caller) -> None:
+    """Reads (per-tick GETs, downloads): open unless an agent token is configured; then
+    that token, the admin token, or any node's or proxy's credential."""
+    await nodes.require_read(caller)
 
 
 async def require_metrics(

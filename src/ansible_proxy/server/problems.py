@@ -3,6 +3,7 @@
 ApiProblem            status → HTTP status and envelope code
 ├── BadRequest        400  malformed input (bad bin name, arch, JSON)
 ├── Unauthorized      401  missing or wrong bearer token
+├── Forbidden         403  a valid credential that may not do this (another node's)
 ├── NotFound          404  unknown bin, node, release
 ├── Conflict          409  a release still in use, or an upload a concurrent delete removed
 ├── TooLarge          413  upload or request body over its configured limit
@@ -28,6 +29,10 @@ class BadRequest(ApiProblem):
 
 class Unauthorized(ApiProblem):
     status = 401
+
+
+class Forbidden(ApiProblem):
+    status = 403
 
 
 class NotFound(ApiProblem):

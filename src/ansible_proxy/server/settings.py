@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import math
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,7 +93,7 @@ def insecure_refusal(settings: Settings, host: str) -> str | None:
         return None
     tokens = [
         f"BIN_MANAGER_{name.upper()}"
-        for name in ("admin_token", "agent_token", "metrics_token")
+        for name in ("admin_token", "agent_token", "metrics_token", "enrolment_token")
         if getattr(settings, name) is not None
     ]
     if tokens:
@@ -124,6 +125,15 @@ class Settings(BaseSettings):
 
     admin_token: SecretStr | None = None
     agent_token: SecretStr | None = None
+    # Node credentials (docs/security.md): "required" or "migrate" (a fleet moving to them).
+    node_auth: Literal["required", "migrate"] = "required"
+    enrolment_token: SecretStr | None = None  # a host showing it enrols a free name at once
+    max_pending_enrolments: int = Field(default=1000, ge=1)
+    # Per client address (server/throttle.py): a burst, then so many a second; burst 0 = off.
+    enrol_burst: int = Field(default=30, ge=0)
+    enrol_per_second: float = Field(default=0.5, gt=0)
+    auth_failure_burst: int = Field(default=30, ge=0)
+    auth_failure_per_second: float = Field(default=0.5, gt=0)
     # Bearer for GET /metrics besides the admin token (docs/security.md "Other defaults").
     metrics_token: SecretStr | None = None
     # The dashboard's cookie is Secure even when the request reached us over plain HTTP
@@ -154,7 +164,9 @@ class Settings(BaseSettings):
     fast_path: bool = True
     x_accel_redirect: str = ""  # e.g. /_artifacts/: nginx sends the file; empty = off
 
-    @field_validator("admin_token", "agent_token", "metrics_token", mode="before")
+    @field_validator(
+        "admin_token", "agent_token", "metrics_token", "enrolment_token", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -192,6 +204,13 @@ class Settings(BaseSettings):
             reason = token_refusal(
                 self.metrics_token.get_secret_value(),
                 "the metrics token (BIN_MANAGER_METRICS_TOKEN)",
+            )
+            if reason:
+                raise ConfigError(f"refusing to start: {reason}")
+        if self.enrolment_token is not None:
+            reason = token_refusal(
+                self.enrolment_token.get_secret_value(),
+                "the enrolment token (BIN_MANAGER_ENROLMENT_TOKEN)",
             )
             if reason:
                 raise ConfigError(f"refusing to start: {reason}")

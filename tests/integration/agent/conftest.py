@@ -17,7 +17,9 @@ from tests.support.supervisor import Supervisord
 @pytest.fixture
 def agent(tmp_path: Path, bin_manager: BinManager, supervisord: Supervisord) -> Agent:
     """A host managed through the local supervisord socket, talking to `bin_manager`."""
-    return Agent(tmp_path / "host", bin_manager.api, supervisord.socket_url)
+    return Agent(
+        tmp_path / "host", bin_manager.api, supervisord.socket_url, bin_manager.enrolment_token
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from ansible_proxy.server.db.engine import MIGRATIONS_DIR, make_engine
@@ -27,6 +28,12 @@ INSERT INTO nodes (id, name, cpu_arch, os_release, agent_version, first_seen, la
 INSERT INTO progress (id, node_id, bin_id, target_hash, processing_time, status, reported_at)
   VALUES (1, 1, 1, '{SHA_2}', 12, 'failed', '2026-11-02 11:00:00');
 """
+
+
+def _head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return str(ScriptDirectory.from_config(config).get_current_head())
 
 
 def _database_at_0001(url: str) -> None:
@@ -82,7 +89,9 @@ def test_an_0001_database_is_upgraded_in_place(
     engine = make_engine(url)
     with engine.connect() as connection:
         assert (
-            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+            connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
         )
+        # 0003: node credentials; the node of 0001 is registered, not enrolled.
+        assert connection.execute(text("SELECT count(*) FROM node_credentials")).scalar() == 0
         assert connection.execute(text("SELECT count(*) FROM progress")).scalar() == 2
     engine.dispose()

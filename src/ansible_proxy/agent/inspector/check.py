@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ansible_proxy.agent import plan
+from ansible_proxy.agent import enrolment, plan
 from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.adapters.store import State
 from ansible_proxy.agent.host import Host
@@ -114,6 +114,7 @@ def _check_all(
     with api_client, prom_client:
         api = Api(api_client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
         host = Host(cfg, api, log, clock=clock)
+        enrolment.use_saved(host)  # the node's own token once a tick enrolled it
         probes = Probes(
             host.supervisor,
             prom_client,

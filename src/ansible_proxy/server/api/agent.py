@@ -23,12 +23,15 @@ from ansible_proxy.protocol import (
     ok,
 )
 from ansible_proxy.server.db import progress, queries
+from ansible_proxy.server.db.credentials import Binding
 from ansible_proxy.server.db.models import Release
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
     BinName,
+    Caller,
     Heartbeats,
+    NodeCredentials,
     Now,
     Pointers,
     Sessions,
@@ -97,10 +100,19 @@ BINARY: dict[int | str, dict[str, Any]] = {
 
 @router.get("/keepalive", summary="Is this node known?")
 async def keepalive_status(
-    heartbeats: Heartbeats, now: Now, node_name: RequiredNodeName
+    heartbeats: Heartbeats,
+    now: Now,
+    node_name: RequiredNodeName,
+    caller: Caller,
+    nodes: NodeCredentials,
 ) -> dict[str, Any]:
-    """Every node asks this every tick: answered from memory when the node is known."""
+    """Every node asks this every tick: answered from memory when the node is known.
+
+    It refreshes the node's last seen, so it is a write: the node's credential (or its
+    proxy's) when the node is enrolled or node auth is required.
+    """
     name = check_node_name(node_name)
+    await nodes.require_write(caller, name)
     if not await heartbeats.touch(name, now):
         raise NotFound(f"unknown node {name!r}: it must POST /api/v1/keepalive first")
     return ok({"nodeName": name, "status": "active"})
@@ -108,10 +120,24 @@ async def keepalive_status(
 
 @router.post("/keepalive", summary="Register or update a node")
 async def keepalive_register(
-    info: NodeInfo, writes: Writes, now: Now, heartbeats: Heartbeats
+    info: NodeInfo,
+    writes: Writes,
+    now: Now,
+    heartbeats: Heartbeats,
+    caller: Caller,
+    nodes: NodeCredentials,
 ) -> dict[str, Any]:
+    """A cluster proxy's registration of a name bound to nothing enrols it as its own."""
     for field in ("cpuArch", "osRelease", "nodeName", "binProxyVersion"):
         check_text(getattr(info, field), field)
+    principal = await nodes.principal(caller)
+    if (
+        principal is not None
+        and principal.kind == "proxy"
+        and (await nodes.state(info.nodeName)).binding is Binding.NONE
+    ):
+        await nodes.enrol_for_proxy(principal, info)
+    await nodes.require_write(caller, info.nodeName)
     await writes.submit(lambda session: queries.register_node(session, info, now))
     heartbeats.remember(info.nodeName)
     return ok()
@@ -119,13 +145,19 @@ async def keepalive_register(
 
 @router.post("/bins/{bin_name:path}/progress", summary="Report progress of an upgrade")
 async def report_progress(
-    name: BinName, report: ProgressReport, writes: Writes, now: Now
+    name: BinName,
+    report: ProgressReport,
+    writes: Writes,
+    now: Now,
+    caller: Caller,
+    nodes: NodeCredentials,
 ) -> dict[str, Any]:
     """One event of the node's history; `reason` (optional, one line) says who and why."""
     _check_body_bin(name, report.binName)
     if report.processingTime > MAX_PROCESSING_TIME:
         raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
     node_name = report.nodeName  # NodeName: checked by the model
+    await nodes.require_write(caller, node_name)
 
     def change(session: Session) -> None:
         bin_ = queries.require_bin(session, name)
@@ -174,11 +206,17 @@ async def latest_for_node(
 
 @router.post("/bins/{bin_name:path}", summary="Report what this node now runs")
 async def report_running(
-    name: BinName, report: BinReport, writes: Writes, now: Now
+    name: BinName,
+    report: BinReport,
+    writes: Writes,
+    now: Now,
+    caller: Caller,
+    nodes: NodeCredentials,
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     version = check_text(report.version, "version")
     node_name = report.nodeName  # NodeName: checked by the model
+    await nodes.require_write(caller, node_name)
 
     def change(session: Session) -> None:
         bin_ = queries.require_bin(session, name)

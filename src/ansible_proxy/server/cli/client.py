@@ -17,6 +17,7 @@ import httpx
 
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_sha256
+from ansible_proxy.server.cli import credentials
 from ansible_proxy.server.cli.admin_token import WHERE_TO_SET, admin_token
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -66,6 +67,7 @@ def add_subcommands(sub: Any) -> None:
         "rollout still answers it, a node last reported running it, or the pin in force "
         "withdrew it (publish a new release first).",
     )
+    credentials.add_subcommands(sub, common)
     delete.add_argument("bin")
     delete.add_argument("sha256")
     delete.add_argument(
@@ -102,6 +104,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         elif args.command in ("pause", "resume"):
             _call(http, "POST", f"{base}/bins/{args.bin}/{args.command}")
             print(f"{args.bin}: {'paused' if args.command == 'pause' else 'resumed'}")
+        elif args.command in ("nodes", "proxies"):
+            credentials.run(args, http, base, _call)
         elif args.command == "delete-release":
             print(_delete_release(http, base, args.bin, args.sha256, args.arch))
         else:

@@ -115,3 +115,46 @@ class Event(Base):
     bin_name: Mapped[str] = mapped_column(String(128))
     arch: Mapped[str | None] = mapped_column(String(16))
     sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class NodeCredential(Base):
+    """A node name's credential (docs/security.md): kept apart from `nodes`, so forgetting
+    a silent node forgets neither its credential nor its revocation.
+
+    Enrolled: not revoked and a node token hash or an owning proxy. `pending_*` is a
+    request waiting for an admin's approval. Only sha256 hashes of tokens are stored.
+    """
+
+    __tablename__ = "node_credentials"
+
+    node_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    proxy_name: Mapped[str | None] = mapped_column(String(64))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    pending_hash: Mapped[str | None] = mapped_column(String(64))
+    pending_proxy: Mapped[str | None] = mapped_column(String(64))
+    pending_info: Mapped[str | None] = mapped_column(String(1024))  # JSON: arch, os, agent
+    pending_address: Mapped[str | None] = mapped_column(String(64))
+    pending_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    changed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Proxy(Base):
+    """A cluster proxy's credential: it speaks for the nodes it enrolled, and no others."""
+
+    __tablename__ = "proxies"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RevokedSession(Base):
+    """A dashboard session ended by logout: its cookie stays signed but is refused until
+    it would have expired anyway (then the row is pruned). Shared by every replica."""
+
+    __tablename__ = "revoked_sessions"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)

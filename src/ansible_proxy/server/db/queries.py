@@ -134,13 +134,28 @@ def load_pointers(session: Session, arch: str) -> dict[str, Pointer]:
 
 
 def paused_target(session: Session, pointer: Pointer, node: Node | None) -> str | None:
-    """While paused: what the node last reported running, else the latest when paused."""
+    """While paused: what the node last reported running when that is a published release
+    of this bin for the pointer's arch, else the latest when paused.
+
+    A report is only the node's word: it must never make the node be told content that
+    is no release of this bin and arch (issue 14: a forged report downgraded a node).
+    """
+    frozen = release_by_id(session, pointer.paused_release_id)
+    if frozen is None:
+        return None
     if node is not None:
         reported = session.get(NodeBin, (node.id, pointer.bin_id))
-        if reported is not None:
-            return reported.sha256
-    frozen = release_by_id(session, pointer.paused_release_id)
-    return frozen.sha256 if frozen else None
+        if reported is not None and reported.sha256 != frozen.sha256:
+            release = session.scalar(
+                select(Release.id).where(
+                    Release.bin_id == pointer.bin_id,
+                    Release.sha256 == reported.sha256,
+                    Release.arch == frozen.arch,
+                )
+            )
+            if release is not None:
+                return reported.sha256
+    return frozen.sha256
 
 
 def release_of(session: Session, bin_id: int, sha256: str, arch: str | None) -> Release | None:

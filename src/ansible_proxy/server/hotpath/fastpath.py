@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_node_name, normalize_arch, ok
-from ansible_proxy.server.auth import token_ok
+from ansible_proxy.server.credentials import Bearer, Credentials, bearer_of, decide
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.hotpath import batch
 from ansible_proxy.server.hotpath.pointers import PointerCache, latest_data
@@ -47,6 +47,7 @@ class _Route:
 # (is it shadowed by a path test below?) and listed here.
 SHADOWED_ROUTES = frozenset({"/keepalive", "/bins", "/bins/{bin_name:path}"})
 
+_Answer = tuple[_Route, int, list[Any], bytes]  # route label, status, headers, body
 _KEEPALIVE_ROUTE = _Route(KEEPALIVE)
 _BATCH_ROUTE = _Route(BATCH)
 _ONE_BIN_ROUTE = _Route(f"{ONE_BIN}{{bin_name}}")
@@ -56,16 +57,25 @@ class AgentFastPath:
     """ASGI middleware: GET /keepalive, /bins and /bins/{bin} from memory when it can."""
 
     def __init__(
-        self, app: ASGIApp, settings: Settings, pointers: PointerCache, heartbeats: Heartbeats
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        pointers: PointerCache,
+        heartbeats: Heartbeats,
+        credentials: Credentials,
     ) -> None:
         self.app = app
         self.settings = settings
         self.pointers = pointers
         self.heartbeats = heartbeats
+        self.credentials = credentials
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and self._authorized(scope):
-            answer = self._answer(scope)
+        path = scope.get("path", "")
+        watched = path == KEEPALIVE or path.startswith(BATCH)  # hash no other route's token
+        if scope["type"] == "http" and scope["method"] == "GET" and watched:
+            bearer = bearer_of(_header(scope, b"authorization"), "")
+            answer = self._answer(scope, bearer) if self._authorized(bearer) else None
             if answer is not None:
                 route, status, headers, body = answer
                 scope["route"] = route  # the access log's route label
@@ -74,20 +84,22 @@ class AgentFastPath:
                 return
         await self.app(scope, receive, send)
 
-    def _answer(self, scope: Scope) -> tuple[_Route, int, list[Any], bytes] | None:
+    def _answer(self, scope: Scope, bearer: Bearer) -> _Answer | None:
         path: str = scope["path"]
         if path == KEEPALIVE:
-            return self._keepalive(scope)
+            return self._keepalive(scope, bearer)
         if path == BATCH:
             return self._batch(scope)
         if path.startswith(ONE_BIN):
             return self._one_bin(scope, path[len(ONE_BIN) :])
         return None
 
-    def _keepalive(self, scope: Scope) -> tuple[_Route, int, list[Any], bytes] | None:
+    def _keepalive(self, scope: Scope, bearer: Bearer) -> _Answer | None:
         query = _query(scope)
         name = query.get("nodeName") if query else None
         if not name or not is_node_name(name):
+            return None
+        if not self._may_heartbeat(name, bearer):
             return None
         if not self.heartbeats.seen(name, stored_now()):
             return None
@@ -124,18 +136,31 @@ class AgentFastPath:
         body = ok(latest_data(pointer.sha256, withdrawn))
         return _ONE_BIN_ROUTE, 200, *_json(body)
 
-    def _authorized(self, scope: Scope) -> bool:
-        """No agent token configured, or the agent's (or admin's) bearer token given."""
-        expected = self.settings.agent_token
-        if expected is None:
+    def _authorized(self, bearer: Bearer) -> bool:
+        """As require_agent, from memory: no agent token configured, the agent's (or
+        admin's) token, or a node's or proxy's credential the cache knows."""
+        nodes = self.credentials
+        if nodes.insecure or nodes.legacy_ok(bearer):
             return True
-        given = _header(scope, b"authorization")
-        if given is None:
+        if bearer.hashed is None:
             return False
-        scheme, _, token = given.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        known, principal = nodes.cached_principal(bearer.hashed)
+        return known and principal is not None
+
+    def _may_heartbeat(self, name: str, bearer: Bearer) -> bool:
+        """As the keepalive route's write rule, from memory; False: let the route decide."""
+        nodes = self.credentials
+        if nodes.insecure:
+            return True
+        principal = None
+        if bearer.hashed is not None:
+            known, principal = nodes.cached_principal(bearer.hashed)
+            if not known:
+                return False
+        state = nodes.cached_state(name)
+        if state is None:
             return False
-        return token_ok(token, expected, self.settings.admin_token)  # as require_agent
+        return decide(nodes.mode, name, state, principal, nodes.legacy_ok(bearer)) is None
 
 
 def _query(scope: Scope) -> dict[str, str] | None:

@@ -11,11 +11,14 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Message, Receive, Scope, Send
 
+from ansible_proxy.server.credentials import Credentials, NodeAuth
+from ansible_proxy.server.db.credentials import Binding, NameState, Principal, token_hash
 from ansible_proxy.server.db.queries import Pointer
 from ansible_proxy.server.hotpath.batch import Snapshot, build_answer
 from ansible_proxy.server.hotpath.fastpath import AgentFastPath
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.settings import Settings
+from ansible_proxy.server.throttle import Throttle
 from ansible_proxy.server.writepath.heartbeats import Heartbeats
 from ansible_proxy.server.writepath.retention import Policy, Retention
 
@@ -88,7 +91,17 @@ def _middleware(
     pointers.put_batch("aarch64", Snapshot({"frozen": PAUSED}, None))  # per node: paused
     heartbeats = Heartbeats(sessions, retention, interval=3600, clock=clock)
     heartbeats.remember("web-01")
-    return AgentFastPath(Downstream(), settings, pointers, heartbeats)
+    credentials = _credentials(sessions, settings, clock, NodeAuth.MIGRATE)
+    credentials.remember("web-01", NameState(Binding.NONE))  # not enrolled: as before
+    return AgentFastPath(Downstream(), settings, pointers, heartbeats, credentials)
+
+
+def _credentials(
+    sessions: sessionmaker[Session], settings: Settings, clock: Clock, mode: NodeAuth
+) -> Credentials:
+    throttle = Throttle(30, 0.5, 30, 0.5)
+    legacy = (settings.agent_token, settings.admin_token)
+    return Credentials(sessions, mode, False, legacy, throttle, clock=clock)
 
 
 KEPT = [
@@ -191,3 +204,32 @@ def test_every_get_route_under_the_fast_paths_prefixes_was_reviewed() -> None:
     }
     watched = {path for path in paths if path.startswith(("/keepalive", "/bins"))}
     assert watched == SHADOWED_ROUTES
+
+
+def test_a_keepalive_is_kept_only_with_the_nodes_own_credential_when_it_is_enrolled(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    clock = Clock()
+    app = _middleware(tmp_path, sessions, clock, token=TOKEN)
+    app.credentials = nodes = _credentials(sessions, app.settings, clock, NodeAuth.REQUIRED)
+    own, other = "n" * 43, "o" * 43
+    nodes._keep(nodes._principals, token_hash(own), Principal("node", "web-01"))  # type: ignore[arg-type]
+    nodes._keep(nodes._principals, token_hash(other), Principal("node", "web-09"))  # type: ignore[arg-type]
+    nodes.remember("web-01", NameState(Binding.ENROLLED))
+    target = "/api/v1/keepalive?nodeName=web-01"
+
+    async def scenario() -> None:
+        app.heartbeats.start()
+        assert await _get(app, target, {"Authorization": f"Bearer {own}"}) == 200
+        for token in (other, TOKEN, "x" * 32, "unknown-token-" * 3):  # the route refuses
+            assert await _get(app, target, {"Authorization": f"Bearer {token}"}) == 299
+        assert await _get(app, target) == 299
+        # Reads need only some credential: another node's is enough for GET /bins.
+        assert (
+            await _get(app, "/api/v1/bins?arch=x86_64", {"Authorization": f"Bearer {other}"}) == 200
+        )
+        nodes.remember("web-01", NameState(Binding.REVOKED))
+        assert await _get(app, target, {"Authorization": f"Bearer {own}"}) == 299
+        await app.heartbeats.stop()
+
+    asyncio.run(scenario())
