@@ -60,6 +60,7 @@ class Agent:
         self.manifest_path = root / "etc" / "bin-manifests.json"
         self.log_file = root / "log" / "ansible-proxy.log"
         self.config = root / "etc" / "config"
+        self.command = list(AGENT_COMMAND)  # a test may run another agent (the one-file)
         for directory in (self.bin_dir, self.manifest_path.parent):
             directory.mkdir(parents=True, exist_ok=True)
         self.config.write_text(f'# written by the test\nexport BIN_MANAGER_API="{api}"\n')
@@ -109,7 +110,7 @@ class Agent:
         return next(b for b in self.manifest()["binaries"] if b["binaryName"] == name)
 
     def argv(self, command: str = "run", *flags: str) -> list[str]:
-        return [*AGENT_COMMAND, command, *flags]
+        return [*self.command, command, *flags]
 
     def run(
         self, *flags: str, command: str = "run", **env: str

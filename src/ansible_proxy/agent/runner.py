@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ansible_proxy import __version__
+from ansible_proxy.agent import enrolment
 from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import load_manifest
@@ -52,11 +53,16 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
 
 
 def self_test(cfg: AgentConfig) -> str:
-    """What `ansible-proxy self-test` checks: config (loaded), manifest, API; one line."""
+    """What `ansible-proxy self-test` checks: config (loaded), manifest, API; one line.
+
+    It writes nothing: a new agent on trial must not change the host it is tried on.
+    """
     manifest = load_manifest(cfg.manifest_path)
     urls = [cfg.api, cfg.download_base_url]
+    log = Log(None, "text", None, "error")
     with make_client(urls, cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout) as client:
         api = Api(client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
+        enrolment.use_saved(Host(cfg, api, log))  # this node's own token, once enrolled
         api.node_known()  # reaches the API, with this node's credentials
     return (
         f"self-test ok: ansible-proxy {__version__} on Python {sys.version.split()[0]}, "

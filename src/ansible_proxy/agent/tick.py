@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ansible_proxy.agent import enrolment, plan
 from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.host import Host
-from ansible_proxy.agent.manifest import EntryRemoved
+from ansible_proxy.agent.manifest import SELF_NAME, EntryRemoved
 from ansible_proxy.client.api import Batch, UnknownBin
 from ansible_proxy.errors import (
     EXIT_OK,
@@ -141,14 +141,24 @@ def process_binary(host: Host, name: str, batch: dict[str, str] | None) -> None:
     if entry.hold:  # `ansible-proxy hold`: not even a crash recovery touches it
         host.log("debug", f"held ({entry.hold}): left as it is", name, entry.version)
         return
-    file_sha = host.state.file_sha(host.cfg.bin_dir / name)
+    if name == SELF_NAME and host.agent_path is None:
+        if host.state.get("warned", name) != "not-one-file":
+            host.log(
+                "warning",
+                "only the one-file agent updates itself (make dist); this agent was "
+                "installed with pip: left as it is",
+                name,
+            )
+            host.state.set("warned", name, "not-one-file")
+        return
+    file_sha = host.state.file_sha(host.binary_path(name))
     recovery = plan.recover(entry, file_sha, latest)
     if recovery.kind != plan.Recovery.NONE:
         recovered = _upgrade().recover(host, entry, recovery, latest)
         if recovered is None:
             return
         entry = recovered
-        file_sha = host.state.file_sha(host.cfg.bin_dir / name)
+        file_sha = host.state.file_sha(host.binary_path(name))
     if unknown is not None or latest is None:
         raise unknown or RetryableError(f"no latest version known for {name}")
     action = plan.decide(entry, latest)

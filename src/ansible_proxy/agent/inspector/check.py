@@ -28,7 +28,7 @@ from ansible_proxy.agent.inspector.verdicts import (
     exit_code,
     judge,
 )
-from ansible_proxy.agent.manifest import ManagedBinary, Manifest, load_manifest
+from ansible_proxy.agent.manifest import SELF_NAME, ManagedBinary, Manifest, load_manifest
 from ansible_proxy.agent.switch import switch_binary
 from ansible_proxy.client import history, locks
 from ansible_proxy.client.api import Api, make_client
@@ -181,6 +181,12 @@ def inspect(
 ) -> ServiceResult:
     """Check one service, count its failures, and roll it back when it is time."""
     name, log = entry.binary_name, host.log
+    if name == SELF_NAME:  # the agent itself: no service to probe; its self-test vets it
+        health = Health((Check("process", Outcome.HEALTHY, "the agent itself"),))
+        return ServiceResult(
+            entry.service_name, name, entry.version, health, Verdict(Remedy.NONE), "none",
+            "the agent itself (checked by its self-test before each self-update)",
+        )  # fmt: skip
     health = check_service(probes, entry, query)
     if entry.hold:  # `ansible-proxy hold`: measured and shown, never acted on or counted
         log("debug", f"held ({entry.hold}): {health.outcome}", name, entry.version)
