@@ -1,4 +1,5 @@
-"""`python -m bench [server|agent|inspector|cluster|fleet|install]`: every group, or the named ones.
+"""`python -m bench [GROUP …]`: every group (server, agent, inspector, cluster, fleet,
+install, dashboard), or the named ones.
 
 Prints `name: value` lines on stdout (progress remarks go to stderr) and keeps the
 last figures in bench/results/latest.txt (not committed).
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import agent_bench, install_bench, server_bench
+from bench import agent_bench, dashboard_bench, install_bench, server_bench
 from bench.harness import note, terminate_on_sigterm
 
 _FIGURE = re.compile(r"^[a-z0-9_]+: \S+")
@@ -55,6 +56,7 @@ GROUPS: dict[str, Callable[[], list[str]]] = {
     "cluster": standalone("cluster_bench"),
     "fleet": standalone("fleet_sim"),
     "install": install_bench.run,
+    "dashboard": dashboard_bench.run,
 }
 RESULTS = Path(__file__).parent / "results" / "latest.txt"
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
+from ansible_proxy.names import MAX_NODE_NAME
 from ansible_proxy.protocol import API_PREFIX, Sha256, ok
-from ansible_proxy.server.db import listings, queries
+from ansible_proxy.server.db import listings, pages, queries
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
@@ -72,6 +73,33 @@ UPLOAD_BODY = {
 }
 
 
+def node_cursor(
+    limit: Annotated[
+        int, Query(ge=1, le=pages.MAX_LIMIT, description="nodes per page")
+    ] = pages.DEFAULT_LIMIT,
+    after: Annotated[
+        str | None,
+        Query(max_length=MAX_NODE_NAME, description="the `next` of the previous page"),
+    ] = None,
+    prefix: Annotated[
+        str | None, Query(max_length=MAX_NODE_NAME, description="only names starting so")
+    ] = None,
+) -> pages.Cursor:
+    return pages.cursor(limit, after, None, prefix)
+
+
+NodeCursor = Annotated[pages.Cursor, Depends(node_cursor)]
+
+
+def paged(page: pages.Page, request: Request, response: Response) -> dict[str, Any]:
+    """The envelope with `total` and `next` (the cursor of the next page, or null), and
+    the next page's URL in a Link header."""
+    if page.next is not None:
+        url = request.url.include_query_params(after=page.next)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return ok(page.rows) | {"total": page.total, "next": page.next}
+
+
 class PinRequest(BaseModel):
     """POST /admin/bins/{bin}/pin: make this earlier release the latest for `arch`."""
 
@@ -126,9 +154,12 @@ def list_releases(name: BinName, session: DbSession) -> dict[str, Any]:
     return ok(listings.releases(session, queries.require_bin(session, name)))
 
 
-@router.get("/bins/{bin_name:path}/nodes", summary="Which node runs which sha of a bin")
-def list_bin_nodes(name: BinName, session: DbSession) -> dict[str, Any]:
-    return ok(listings.bin_nodes(session, queries.require_bin(session, name)))
+@router.get("/bins/{bin_name:path}/nodes", summary="Which node runs which sha of a bin (paged)")
+def list_bin_nodes(
+    name: BinName, session: DbSession, request: Request, response: Response, where: NodeCursor
+) -> dict[str, Any]:
+    page = listings.bin_nodes(session, queries.require_bin(session, name), where)
+    return paged(page, request, response)
 
 
 @router.get("/bins/{bin_name:path}/progress", summary="Progress reports for a bin")
@@ -187,9 +218,11 @@ def resume(name: BinName, session: DbSession, pointers: Pointers, now: Now) -> d
     return ok({"binName": name, "paused": False})
 
 
-@router.get("/nodes", summary="List nodes")
-def list_nodes(session: DbSession) -> dict[str, Any]:
-    return ok(listings.nodes(session))
+@router.get("/nodes", summary="List nodes (paged)")
+def list_nodes(
+    session: DbSession, request: Request, response: Response, where: NodeCursor
+) -> dict[str, Any]:
+    return paged(listings.nodes(session, where), request, response)
 
 
 @router.get("/nodes/{node_name:path}", summary="A node: info, versions, progress history")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import ssl
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import httpx
 
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_sha256
-from ansible_proxy.server.cli import credentials
+from ansible_proxy.server.cli import credentials, paging
 from ansible_proxy.server.cli.admin_token import WHERE_TO_SET, admin_token
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -54,9 +55,18 @@ def add_subcommands(sub: Any) -> None:
     for verb, text in (("pause", "freeze a bin's rollout"), ("resume", "resume a bin's rollout")):
         sub.add_parser(verb, parents=[common], help=text).add_argument("bin")
 
-    listing = sub.add_parser("list", parents=[common], help="list bins, releases BIN, or nodes")
+    listing = sub.add_parser(
+        "list",
+        parents=[common],
+        help="list bins, releases BIN, nodes, or nodes BIN (who runs what of it)",
+        description="Nodes come by name: every page is followed, unless --limit asks for "
+        "one page (then stderr says the --after of the next one).",
+    )
     listing.add_argument("what", choices=["bins", "releases", "nodes"])
-    listing.add_argument("bin", nargs="?", help="the bin, for `list releases`")
+    listing.add_argument("bin", nargs="?", help="the bin, for `list releases` and `list nodes`")
+    listing.add_argument("--limit", type=int, help="nodes: one page of at most LIMIT (1-1000)")
+    listing.add_argument("--after", metavar="NODE", help="nodes: the page after this name")
+    listing.add_argument("--prefix", default="", help="nodes: only names starting so")
 
     delete = sub.add_parser(
         "delete-release",
@@ -108,6 +118,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             credentials.run(args, http, base, _call)
         elif args.command == "delete-release":
             print(_delete_release(http, base, args.bin, args.sha256, args.arch))
+        elif args.what == "nodes":
+            print(json.dumps(_list_nodes(http, base, args), indent=2))
         else:
             print(json.dumps(_list(http, base, args.what, args.bin), indent=2))
     return 0
@@ -153,6 +165,21 @@ def _list(http: httpx.Client, base: str, what: str, bin_name: str | None) -> Any
     return _call(http, "GET", f"{base}/{what}")
 
 
+def _list_nodes(http: httpx.Client, base: str, args: argparse.Namespace) -> Any:
+    """Every node (page after page), or the one page --limit/--after ask for."""
+    url = f"{base}/bins/{args.bin}/nodes" if args.bin else f"{base}/nodes"
+    params = {"prefix": args.prefix} if args.prefix else {}
+    if args.limit is None and args.after is None:
+        return paging.every_page(_call, http, url, params)
+    params["limit"] = str(args.limit or paging.PAGE_SIZE)
+    if args.after:
+        params["after"] = args.after
+    body = _answer(http, "GET", url, params=params)
+    if body.get("next"):
+        print(f"more: --after {body['next']}", file=sys.stderr)
+    return body.get("data")
+
+
 # What the server did with the file of a deleted release, as the CLI says it.
 _ARTIFACT = {
     "removed": "its artifact was removed from the store",
@@ -176,6 +203,11 @@ def _delete_release(
 
 def _call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
     """The `data` of a success envelope; our errors otherwise."""
+    return _answer(http, method, url, **kwargs).get("data")
+
+
+def _answer(http: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    """The whole success envelope (`data`, and `next` on paged listings); our errors otherwise."""
     try:
         response = http.request(method, url, **kwargs)
     except httpx.HTTPError as exc:
@@ -194,4 +226,4 @@ def _call(http: httpx.Client, method: str, url: str, **kwargs: Any) -> Any:
         )
     if response.status_code >= 400 or not isinstance(body, dict) or body.get("code") != 0:
         raise ConfigError(f"bin-manager refused ({response.status_code}): {message or body}")
-    return body.get("data")
+    return body

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from ansible_proxy.errors import ConfigError
+from ansible_proxy.server.cli import paging
 
 Call = Callable[..., Any]
 _NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")  # it becomes part of a URL
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> 
 def _nodes(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
     if args.verb == "list":
         if not args.pending:
-            print(json.dumps(call(http, "GET", f"{base}/nodes"), indent=2))
+            print(json.dumps(paging.every_page(call, http, f"{base}/nodes"), indent=2))
             return
         rows = call(http, "GET", f"{base}/credentials/pending")
         if not rows:

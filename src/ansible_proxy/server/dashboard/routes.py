@@ -17,7 +17,7 @@ from ansible_proxy.server.dashboard.render import (
     problem,
     render,
 )
-from ansible_proxy.server.db import queries
+from ansible_proxy.server.db import pages, queries
 from ansible_proxy.server.deps import DbSession, Now
 from ansible_proxy.server.inputs import check_arch, check_bin_name, check_node_name, check_sha256
 from ansible_proxy.server.problems import ApiProblem
@@ -29,6 +29,14 @@ STATIC_TYPES = {
     "favicon.svg": "image/svg+xml",
 }
 MESSAGES = {"pinned": "Release pinned.", "paused": "Rollout paused.", "resumed": "Rollout resumed."}
+
+
+def _cursor(request: Request) -> pages.Cursor:
+    """Which page of nodes (?after= or ?before=, ?prefix=, ?limit=); 422 when refused."""
+    query = request.query_params
+    return pages.cursor(
+        query.get("limit"), query.get("after"), query.get("before"), query.get("prefix")
+    )
 
 
 @router.get("/")
@@ -47,7 +55,10 @@ def static_file(name: str) -> Response:
 def fleet_page(request: Request, visitor: CurrentVisitor, session: DbSession, now: Now) -> Response:
     if not visitor.can_view:
         return login_redirect(request)
-    data = views.fleet(session, now)
+    try:
+        data = views.fleet(session, now, _cursor(request))
+    except ApiProblem as exc:
+        return problem(visitor, exc)
     stale_minutes = int(views.STALE_AFTER.total_seconds() // 60)
     return render(visitor, "fleet.html", title="Fleet", stale_minutes=stale_minutes, **data)
 
@@ -60,10 +71,11 @@ def bin_page(
         return login_redirect(request)
     try:
         bin_ = queries.require_bin(session, check_bin_name(bin_name))
+        where = _cursor(request)
     except ApiProblem as exc:
         return problem(visitor, exc)
     message = MESSAGES.get(request.query_params.get("done", ""))
-    data = views.bin_page(session, bin_, now)
+    data = views.bin_page(session, bin_, now, where)
     return render(visitor, "bin.html", title=f"Bin {bin_.name}", message=message, bin=data)
 
 
@@ -82,11 +94,12 @@ def release_page(
     try:
         bin_ = queries.require_bin(session, check_bin_name(bin_name))
         release = queries.find_release(session, bin_, check_sha256(sha256), check_arch(arch))
+        where = _cursor(request)
     except ApiProblem as exc:
         return problem(visitor, exc)
     if release is None:
         return render(visitor, "error.html", 404, title="Error", message="no such release")
-    data = views.release_page(session, bin_, release, now)
+    data = views.release_page(session, bin_, release, now, where)
     return render(visitor, "release.html", title=f"Release {bin_.name}", release=data)
 
 

@@ -10,15 +10,18 @@ it ("inspector: alerts: firing HighErrorRate"), says who decided it and why.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ansible_proxy.protocol import normalize_arch
 from ansible_proxy.server.db import listings
 from ansible_proxy.server.db.models import Bin, Event, Latest, Node, NodeBin, ProgressRow, Release
+from ansible_proxy.server.db.pages import DEFAULT_LIMIT, Cursor, Page, by_node_name
 
 STALE_AFTER = timedelta(minutes=3)
 ACTIVITY_LIMIT = 200
@@ -94,27 +97,78 @@ def _node_row(node: Node, now: datetime) -> dict[str, Any]:
     }
 
 
-def fleet(session: Session, now: datetime) -> dict[str, Any]:
-    """Every node, and every bin with its convergence over all arches."""
-    nodes = [_node_row(node, now) for node in session.scalars(select(Node).order_by(Node.name))]
+def fleet(session: Session, now: datetime, where: Cursor) -> dict[str, Any]:
+    """One page of nodes, how many there are (and stale), every bin's convergence."""
+    page = by_node_name(session, select(Node), where)
+    nodes = [_node_row(node, now) for (node,) in page.rows]
+    on_sha = _on_sha(session)
     bins = []
     for bin_ in session.scalars(select(Bin).order_by(Bin.name)):
         latest = _latest(session, bin_)
-        running = _running(session, bin_)
-        current = sum(1 for row in running if latest.get(row["arch"]) == row["sha256"])
+        counts = on_sha.get(bin_.id, Counter())
+        total = sum(counts.values())
+        current = sum(n for (arch, sha), n in counts.items() if latest.get(arch) == sha)
         bins.append(
             {
                 "name": bin_.name,
                 "paused": bin_.paused,
                 "latest": latest,
                 "pinned": _pinned(session, bin_),
-                "nodes": len(running),
+                "nodes": total,
                 "current": current,
-                "percent": _percent(current, len(running)),
+                "percent": _percent(current, total),
             }
         )
-    stale = sum(1 for node in nodes if node["stale"])
-    return {"nodes": nodes, "bins": bins, "stale": stale}
+    stale = session.scalar(
+        select(func.count()).select_from(Node).where(Node.last_seen < now - STALE_AFTER)
+    )
+    return {
+        "nodes": nodes,
+        "pager": pager(page, where),
+        "total": listings.node_count(session),
+        "bins": bins,
+        "stale": stale or 0,
+    }
+
+
+def _on_sha(session: Session, bin_: Bin | None = None) -> dict[int, Counter[tuple[str, str]]]:
+    """Per bin, how many nodes of each arch last reported running each sha256: grouped
+    counts in SQL (one row per bin, arch and sha), never a row per node."""
+    query = (
+        select(NodeBin.bin_id, Node.cpu_arch, NodeBin.sha256, func.count())
+        .join(Node, Node.id == NodeBin.node_id)
+        .group_by(NodeBin.bin_id, Node.cpu_arch, NodeBin.sha256)
+    )
+    if bin_ is not None:
+        query = query.where(NodeBin.bin_id == bin_.id)
+    result: dict[int, Counter[tuple[str, str]]] = {}
+    for bin_id, cpu_arch, sha, count in session.execute(query):
+        result.setdefault(bin_id, Counter())[(_arch(cpu_arch), sha)] += count
+    return result
+
+
+def pager(page: Page, where: Cursor) -> dict[str, Any]:
+    """The count and the first/previous/next links (relative "?…" URLs) of a node page."""
+    keep = {"prefix": where.prefix} if where.prefix else {}
+    if where.limit != DEFAULT_LIMIT:
+        keep["limit"] = str(where.limit)
+    names = [_name_of(row) for row in (page.rows[0], page.rows[-1])] if page.rows else [None, None]
+    return {
+        "total": page.total,
+        "prefix": where.prefix,
+        "first_name": names[0] if page.next or page.previous else None,
+        "last_name": names[1],
+        "first": "?" + urlencode(keep),
+        "previous": page.previous and "?" + urlencode({"before": page.previous, **keep}),
+        "next": page.next and "?" + urlencode({"after": page.next, **keep}),
+    }
+
+
+def _name_of(row: Any) -> str:
+    """A page row's node name: a Node entity in a row, or a view's dict."""
+    if isinstance(row, dict):
+        return str(row.get("name") or row.get("node"))
+    return str(row[0].name)
 
 
 def _percent(part: int, whole: int) -> int:
@@ -144,24 +198,23 @@ def _pinned(session: Session, bin_: Bin) -> set[str]:
     return {arch for arch, kind in last.items() if kind == "pin"}
 
 
-def _running(session: Session, bin_: Bin) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Node, NodeBin)
-        .join(NodeBin, NodeBin.node_id == Node.id)
-        .where(NodeBin.bin_id == bin_.id)
-        .order_by(Node.name)
-    )
-    return [
+def _running(session: Session, bin_: Bin, where: Cursor) -> Page:
+    """One page of the nodes that reported running this bin, with what they run."""
+    query = select(Node, NodeBin).join(NodeBin, NodeBin.node_id == Node.id)
+    page = by_node_name(session, query.where(NodeBin.bin_id == bin_.id), where)
+    rows = [
         {"node": node.name, "arch": _arch(node.cpu_arch), "sha256": report.sha256}
-        for node, report in rows
+        for node, report in page.rows
     ]
+    return replace(page, rows=rows)
 
 
-def bin_page(session: Session, bin_: Bin, now: datetime) -> dict[str, Any]:
-    """Releases per arch with how many nodes run each, convergence, failures, state."""
+def bin_page(session: Session, bin_: Bin, now: datetime, where: Cursor) -> dict[str, Any]:
+    """Releases per arch with how many nodes run each, convergence, failures, state, and
+    one page of the nodes running it."""
     latest = _latest(session, bin_)
-    running = _running(session, bin_)
-    on_sha = Counter((row["arch"], row["sha256"]) for row in running)
+    running = _running(session, bin_, where)
+    on_sha = _on_sha(session, bin_).get(bin_.id, Counter())
     progress = listings.bin_progress(session, bin_)
     failed = Counter(row["targetHash"] for row in progress if row["status"] == "failed")
     releases = listings.releases(session, bin_)
@@ -170,7 +223,7 @@ def bin_page(session: Session, bin_: Bin, now: datetime) -> dict[str, Any]:
         release["failures"] = failed[release["sha256"]]
     arches = []
     for arch in sorted({release["arch"] for release in releases}):
-        total = sum(1 for row in running if row["arch"] == arch)
+        total = sum(n for (on_arch, _), n in on_sha.items() if on_arch == arch)
         current = on_sha[(arch, latest.get(arch, ""))]
         arches.append(
             {
@@ -192,7 +245,8 @@ def bin_page(session: Session, bin_: Bin, now: datetime) -> dict[str, Any]:
         "pinned": _pinned(session, bin_),
         "arches": arches,
         "failures": failures,
-        "running": running,
+        "running": running.rows,
+        "pager": pager(running, where),
     }
 
 
@@ -228,15 +282,17 @@ def _arch(cpu_arch: str) -> str:
     return normalize_arch(cpu_arch) or cpu_arch
 
 
-def release_page(session: Session, bin_: Bin, release: Release, now: datetime) -> dict[str, Any]:
-    """One release: is it the latest, who runs it, how often it failed."""
-    rows = session.execute(
-        select(Node, NodeBin)
-        .join(NodeBin, NodeBin.node_id == Node.id)
-        .where(NodeBin.bin_id == bin_.id, NodeBin.sha256 == release.sha256)
-        .order_by(Node.name)
+def release_page(
+    session: Session, bin_: Bin, release: Release, now: datetime, where: Cursor
+) -> dict[str, Any]:
+    """One release: is it the latest, who runs it (one page of them), how often it failed."""
+    query = select(Node, NodeBin).join(NodeBin, NodeBin.node_id == Node.id)
+    page = by_node_name(
+        session, query.where(NodeBin.bin_id == bin_.id, NodeBin.sha256 == release.sha256), where
     )
-    nodes = [_node_row(node, now) | {"reportedAt": ago(nb.reported_at, now)} for node, nb in rows]
+    nodes = [
+        _node_row(node, now) | {"reportedAt": ago(nb.reported_at, now)} for node, nb in page.rows
+    ]
     failures = session.scalars(
         select(ProgressRow.id).where(
             ProgressRow.bin_id == bin_.id,
@@ -254,6 +310,7 @@ def release_page(session: Session, bin_: Bin, release: Release, now: datetime) -
         "publishedAgo": ago(release.published_at, now),
         "latest": _latest(session, bin_).get(release.arch) == release.sha256,
         "nodes": nodes,
+        "pager": pager(page, where),
         "failures": len(failures),
     }
 

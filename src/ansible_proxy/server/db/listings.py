@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from ansible_proxy.server.db.models import (
     ProgressRow,
     Release,
 )
+from ansible_proxy.server.db.pages import Cursor, Page, by_node_name
 
 HISTORY_LIMIT = 200
 
@@ -73,15 +75,11 @@ def releases(session: Session, bin_: Bin) -> list[dict[str, Any]]:
     ]
 
 
-def bin_nodes(session: Session, bin_: Bin) -> list[dict[str, Any]]:
-    """Who runs what of this bin, from each node's last report."""
-    rows = session.execute(
-        select(Node, NodeBin)
-        .join(NodeBin, NodeBin.node_id == Node.id)
-        .where(NodeBin.bin_id == bin_.id)
-        .order_by(Node.name)
-    )
-    return [
+def bin_nodes(session: Session, bin_: Bin, where: Cursor) -> Page:
+    """Who runs what of this bin, from each node's last report: one page by node name."""
+    query = select(Node, NodeBin).join(NodeBin, NodeBin.node_id == Node.id)
+    page = by_node_name(session, query.where(NodeBin.bin_id == bin_.id), where)
+    rows = [
         {
             "nodeName": node.name,
             "cpuArch": node.cpu_arch,
@@ -89,8 +87,9 @@ def bin_nodes(session: Session, bin_: Bin) -> list[dict[str, Any]]:
             "version": report.version,
             "reportedAt": iso(report.reported_at),
         }
-        for node, report in rows
+        for node, report in page.rows
     ]
+    return replace(page, rows=rows)
 
 
 def _progress_rows(session: Session, where: Any) -> list[dict[str, Any]]:
@@ -131,8 +130,10 @@ def _node_summary(node: Node) -> dict[str, Any]:
     }
 
 
-def nodes(session: Session) -> list[dict[str, Any]]:
-    return [_node_summary(node) for node in session.scalars(select(Node).order_by(Node.name))]
+def nodes(session: Session, where: Cursor) -> Page:
+    """One page of nodes by name."""
+    page = by_node_name(session, select(Node), where)
+    return replace(page, rows=[_node_summary(node) for (node,) in page.rows])
 
 
 def node_detail(session: Session, node: Node) -> dict[str, Any]:
