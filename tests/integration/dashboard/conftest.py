@@ -138,7 +138,8 @@ def fleet(bin_manager: BinManager) -> Fleet:
     with httpx.Client() as http:
         _register(http, api, "web-01", "x86_64", "Debian GNU/Linux 12 (bookworm)")
         _register(http, api, "web-02", "x86_64", "Ubuntu 22.04.4 LTS")
-        _register(http, api, "arm-<b>01</b>", "aarch64", "Debian GNU/Linux 12 (bookworm)")
+        # Node names are A-Z a-z 0-9 . _ - only; free text (the OS) may hold markup.
+        _register(http, api, "arm-01", "aarch64", "Debian <b>12</b>")
         for sha in (v1, v2):
             _progress(http, api, "web-01", sha, "in_progress")
             _progress(http, api, "web-01", sha, "success")
@@ -146,6 +147,6 @@ def fleet(bin_manager: BinManager) -> Fleet:
         _report(http, api, "web-02", v1)
         _progress(http, api, "web-02", v2, "in_progress")
         _progress(http, api, "web-02", v2, "failed")
-        _report(http, api, "arm-<b>01</b>", arm)
+        _report(http, api, "arm-01", arm)
     backdate(bin_manager, "web-02", minutes=10)
     return Fleet(bin_manager, v1, v2, arm)

@@ -2,7 +2,8 @@
 
 Under /api/v1/admin with the admin token, like api/admin.py; `bin-manager nodes …` and
 `bin-manager proxies …` (server/cli/credentials.py) and the dashboard call the same
-functions of db/credentials.py. Each change clears the credential cache of this process.
+functions (services/credentials.py, db/credentials.py). Each change clears the credential
+cache of this process.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ansible_proxy.server.deps import (
 )
 from ansible_proxy.server.inputs import check_text
 from ansible_proxy.server.problems import BadRequest
+from ansible_proxy.server.services import credentials as service
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -61,19 +63,13 @@ def show(node_name: str, session: DbSession) -> dict[str, Any]:
 def approve(
     node_name: str, body: Approval, session: DbSession, nodes: NodeCredentials, now: Now
 ) -> dict[str, Any]:
-    row = db.approve(session, check_text(node_name, "node name"), body.fingerprint, now)
-    session.commit()
-    nodes.forget()
-    log.info("node %r approved", node_name)
-    return ok(db.describe(row))
+    name = check_text(node_name, "node name")
+    return ok(service.approve(session, nodes, name, body.fingerprint, now))
 
 
 @router.post("/credentials/{node_name}/revoke", summary="Revoke a node's credential")
 def revoke(node_name: str, session: DbSession, nodes: NodeCredentials, now: Now) -> dict[str, Any]:
-    db.revoke(session, check_text(node_name, "node name"), now)
-    session.commit()
-    nodes.forget()
-    log.info("node %r revoked", node_name)
+    service.revoke(session, nodes, check_text(node_name, "node name"), now)
     return ok(db.credential_of(session, node_name))
 
 
@@ -96,8 +92,5 @@ def create_proxy(body: NewProxy, session: DbSession, now: Now) -> dict[str, Any]
 
 @router.post("/proxies/{name}/revoke", summary="Revoke a cluster proxy's token")
 def revoke_proxy(name: str, session: DbSession, nodes: NodeCredentials, now: Now) -> dict[str, Any]:
-    db.revoke_proxy(session, check_text(name, "proxy name"), now)
-    session.commit()
-    nodes.forget()
-    log.info("proxy %r revoked", name)
+    service.revoke_proxy(session, nodes, check_text(name, "proxy name"), now)
     return ok()

@@ -1,4 +1,5 @@
-"""The dashboard's forms: log in and out, pin a release fleet-wide, pause and resume a bin.
+"""The dashboard's forms: log in and out, pin a release fleet-wide, pause and resume a bin
+(approve and revoke: dashboard/credentials.py).
 
 Every POST checks the form's CSRF token against the session cookie first; pin, pause and
 resume also need a logged-in admin. Each action is logged (never the token).
@@ -26,7 +27,7 @@ from ansible_proxy.server.dashboard.render import (
     set_cookie,
 )
 from ansible_proxy.server.db import queries
-from ansible_proxy.server.deps import AppSettings, DbSession, Now, Pointers
+from ansible_proxy.server.deps import AppSettings, Caller, DbSession, Now, Pointers, Throttles
 from ansible_proxy.server.inputs import check_arch, check_bin_name, check_sha256
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.services import releases
@@ -49,14 +50,26 @@ def login_page(visitor: CurrentVisitor, next: str = f"{PREFIX}/") -> Response:
 def login(
     visitor: CurrentVisitor,
     settings: AppSettings,
+    caller: Caller,
+    throttle: Throttles,
     token: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = f"{PREFIX}/",
 ) -> Response:
     if visitor.fresh or not sessions.csrf_ok(visitor.key, visitor.session, csrf):
         return refused(visitor)
+    # The admin API's failed-auth budget (server/throttle.py): no guessing at speed here.
+    wait = throttle.failures.retry_after(caller.address)
+    if wait is not None:
+        error = f"Too many failed logins from this address: try again in {wait} s."
+        page = render(
+            visitor, "login.html", 429, title="Log in", next=_safe_next(next), error=error
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
     expected = settings.admin_token.get_secret_value() if settings.admin_token else None
     if expected is None or not sessions.token_ok(expected, token):
+        throttle.failures.take(caller.address)
         log.warning("dashboard: a login with a wrong admin token was refused")
         error = (
             "Wrong admin token." if expected else "This server has no admin token to log in with."
@@ -79,12 +92,12 @@ def logout(visitor: CurrentVisitor, csrf: Annotated[str, Form()] = "") -> Respon
     return response
 
 
-def _admin_action(visitor: Visitor, csrf: str) -> Response | None:
+def admin_action(visitor: Visitor, csrf: str) -> Response | None:
     """None when the visitor may act; else the refusal to send."""
     if visitor.fresh or not sessions.csrf_ok(visitor.key, visitor.session, csrf):
         return refused(visitor)
     if not visitor.admin:
-        message = "Log in with the admin token to pin, pause or resume."
+        message = "Log in with the admin token to pin, pause, resume, approve or revoke."
         return render(visitor, "error.html", 403, title="Refused", message=message)
     return None
 
@@ -104,7 +117,7 @@ def pin(
     sha256: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = _admin_action(visitor, csrf)
+    refusal = admin_action(visitor, csrf)
     if refusal is not None:
         return refusal
     try:
@@ -143,7 +156,7 @@ def pause(
     now: Now,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = _admin_action(visitor, csrf)
+    refusal = admin_action(visitor, csrf)
     return refusal or _set_paused(bin_name, True, visitor, session, pointers, now)
 
 
@@ -156,5 +169,5 @@ def resume(
     now: Now,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = _admin_action(visitor, csrf)
+    refusal = admin_action(visitor, csrf)
     return refusal or _set_paused(bin_name, False, visitor, session, pointers, now)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from ansible_proxy.server.dashboard import admin as dashboard_admin
+from ansible_proxy.server.dashboard import credentials as dashboard_credentials
 from ansible_proxy.server.dashboard import views
 from ansible_proxy.server.dashboard.render import (
     DASHBOARD_DIR,
@@ -114,6 +115,7 @@ def node_page(
     except ApiProblem as exc:
         return problem(visitor, exc)
     data = views.node_page(session, node, now)
+    data.update(dashboard_credentials.node_credential(session, node.name, request))
     return render(visitor, "node.html", title=f"Node {node.name}", **data)
 
 
@@ -128,3 +130,4 @@ def activity_page(
 
 
 router.include_router(dashboard_admin.router)
+router.include_router(dashboard_credentials.router)

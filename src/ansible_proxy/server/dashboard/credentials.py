@@ -1,0 +1,121 @@
+"""The dashboard's enrolments page and its forms: approve a pending node, revoke a node's
+or a cluster proxy's credential (docs/security.md "Enrolling, approving and revoking").
+
+The forms are CSRF-checked admin actions like dashboard/admin.py's, and call the same
+functions as the admin API (services/credentials.py): no second implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from ansible_proxy.server.dashboard.admin import admin_action
+from ansible_proxy.server.dashboard.render import (
+    PREFIX,
+    CurrentVisitor,
+    login_redirect,
+    problem,
+    render,
+)
+from ansible_proxy.server.db import credentials as db
+from ansible_proxy.server.deps import DbSession, NodeCredentials, Now
+from ansible_proxy.server.inputs import check_node_name, check_text
+from ansible_proxy.server.problems import ApiProblem
+from ansible_proxy.server.services import credentials as service
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+MESSAGES = {
+    "approved": "Enrolment approved: the node's next tick goes on with its own token.",
+    "revoked": "Credential revoked: the node's next write is refused (401).",
+    "proxy-revoked": "Proxy revoked: its token no longer works.",
+}
+
+
+def node_credential(session: Session, node_name: str, request: Request) -> dict[str, Any]:
+    """What the node page shows of the node's credential, and the message of a revoke."""
+    return {
+        "credential": db.credential_of(session, node_name),
+        "message": MESSAGES.get(request.query_params.get("done", "")),
+    }
+
+
+@router.get(f"{PREFIX}/enrolments")
+def enrolments_page(request: Request, visitor: CurrentVisitor, session: DbSession) -> Response:
+    if not visitor.can_view:
+        return login_redirect(request)
+    return render(
+        visitor,
+        "enrolments.html",
+        title="Enrolments",
+        message=MESSAGES.get(request.query_params.get("done", "")),
+        pending=db.pending(session),
+        proxies=db.proxies(session),
+    )
+
+
+@router.post(PREFIX + "/enrolments/{node_name}/approve")
+def approve(
+    node_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    nodes: NodeCredentials,
+    now: Now,
+    fingerprint: Annotated[str, Form(max_length=64)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    refusal = admin_action(visitor, csrf)
+    if refusal is not None:
+        return refusal
+    try:
+        service.approve(session, nodes, check_node_name(node_name), fingerprint or None, now)
+    except ApiProblem as exc:
+        return problem(visitor, exc)
+    log.info("dashboard: approved the enrolment of %r", node_name)
+    return RedirectResponse(f"{PREFIX}/enrolments?done=approved", status_code=303)
+
+
+@router.post(PREFIX + "/nodes/{node_name}/revoke")
+def revoke(
+    node_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    nodes: NodeCredentials,
+    now: Now,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    refusal = admin_action(visitor, csrf)
+    if refusal is not None:
+        return refusal
+    try:
+        service.revoke(session, nodes, check_node_name(node_name), now)
+    except ApiProblem as exc:
+        return problem(visitor, exc)
+    log.info("dashboard: revoked the credential of %r", node_name)
+    return RedirectResponse(f"{PREFIX}/nodes/{quote(node_name)}?done=revoked", status_code=303)
+
+
+@router.post(PREFIX + "/proxies/{name}/revoke")
+def revoke_proxy(
+    name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    nodes: NodeCredentials,
+    now: Now,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    refusal = admin_action(visitor, csrf)
+    if refusal is not None:
+        return refusal
+    try:
+        service.revoke_proxy(session, nodes, check_text(name, "proxy name"), now)
+    except ApiProblem as exc:
+        return problem(visitor, exc)
+    log.info("dashboard: revoked proxy %r", name)
+    return RedirectResponse(f"{PREFIX}/enrolments?done=proxy-revoked", status_code=303)
