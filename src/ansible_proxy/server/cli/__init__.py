@@ -2,5 +2,5 @@
 
 main.py         the parser, `serve` and main(): the only place that exits
 client.py       the admin subcommands over HTTP (publish, pin, pause, ...)
-admin_token.py  where the admin token comes from (flag, environment, file)
+admin_token.py  where the admin and enrolment tokens come from (flag, environment, file)
 """

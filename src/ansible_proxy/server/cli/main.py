@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ansible_proxy import __version__
 from ansible_proxy.errors import AnsibleProxyError, ConfigError
 from ansible_proxy.server.cli import client as admin_client
-from ansible_proxy.server.cli.admin_token import admin_token
+from ansible_proxy.server.cli.admin_token import admin_token, enrolment_token
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -41,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="run the HTTP API",
         description="Run the API. Admin token: --admin-token-file, else BIN_MANAGER_ADMIN_TOKEN, "
-        "else the file named by BIN_MANAGER_ADMIN_TOKEN_FILE; optional agent token: "
-        "BIN_MANAGER_AGENT_TOKEN; upload limit: BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
+        "else the file named by BIN_MANAGER_ADMIN_TOKEN_FILE; the enrolment token likewise "
+        "(docs/security.md); optional agent token: BIN_MANAGER_AGENT_TOKEN; upload limit: "
+        "BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8080, help="TCP port (8080)")
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="file holding the admin token (wins over BIN_MANAGER_ADMIN_TOKEN and "
         "BIN_MANAGER_ADMIN_TOKEN_FILE)",
+    )
+    serve.add_argument(
+        "--enrolment-token-file",
+        type=Path,
+        help="file holding the token that enrols a new node at once (wins over "
+        "BIN_MANAGER_ENROLMENT_TOKEN and BIN_MANAGER_ENROLMENT_TOKEN_FILE)",
     )
     serve.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate")
     serve.add_argument("--ssl-keyfile", type=Path, help="private key of --ssl-certfile")
@@ -128,10 +135,12 @@ def _serve(args: argparse.Namespace) -> int:
     from ansible_proxy.server.settings import insecure_refusal, load_settings
 
     token = admin_token(args.admin_token_file, os.environ)
+    enrolment = enrolment_token(args.enrolment_token_file, os.environ)
     if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
         raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
     settings = load_settings(
         admin_token=token,
+        enrolment_token=enrolment,
         data_dir=args.data_dir,
         database_url=args.database_url,
         insecure_no_auth=args.insecure_no_auth,
@@ -185,6 +194,8 @@ def _serve_workers(settings: Settings, args: argparse.Namespace, options: dict[s
         raise ConfigError(f"cannot use the data directory {settings.data_dir}: {exc}") from None
     os.environ["BIN_MANAGER_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["BIN_MANAGER_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
+    if settings.enrolment_token is not None:  # it may have come from a file
+        os.environ["BIN_MANAGER_ENROLMENT_TOKEN"] = settings.enrolment_token.get_secret_value()
     if settings.database_url:
         os.environ["BIN_MANAGER_DATABASE_URL"] = settings.database_url
     os.environ[_WORKER_LOG_LEVEL] = args.log_level
