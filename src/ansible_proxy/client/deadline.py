@@ -3,7 +3,7 @@
 httpx's and xmlrpc's timeouts apply to each socket operation, so a peer that sends one
 byte a second, or a stopped supervisord that accepted the connection, holds a call for
 ever. `deadline(seconds)` arms a one-shot ITIMER_REAL; when it fires inside the block,
-the blocking call raises `DeadlineExceeded` (a TimeoutError, so libraries that map
+the blocking call raises `DeadlineExceeded` (a socket timeout, so libraries that map
 socket timeouts report it as theirs). Deadlines nest: the soonest one fires.
 
 Main thread only: the agent and the inspector are single-threaded. Elsewhere (a test
@@ -13,6 +13,7 @@ runner's worker thread, say) a deadline is a no-op and only the per-read timeout
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +22,14 @@ from types import FrameType
 from typing import Any
 
 
-class DeadlineExceeded(TimeoutError):
-    """A deadline passed while the block was still running."""
+class DeadlineExceeded(socket.timeout):
+    """A deadline passed while the block was still running.
+
+    A `socket.timeout`, so that HTTP libraries reading a socket when it fires report a
+    timeout (httpcore maps socket.timeout to ReadTimeout): on Python 3.10 and newer that is
+    TimeoutError itself, on 3.9 a distinct subclass of OSError, which they would report
+    as a broken connection instead.
+    """
 
 
 class Deadline:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
@@ -158,7 +159,7 @@ def fetch(
                     # No fsync: store files are re-hashed before every use (Store.has), and
                     # the copy into BIN_DIR is fsynced; a lost page costs a re-download.
             except OSError as exc:  # the store's disk: full, read-only, gone
-                if isinstance(exc, TimeoutError):
+                if isinstance(exc, (TimeoutError, socket.timeout)):  # 3.9: distinct types
                     raise
                 _discard(part, etag_file)
                 raise DeployError(

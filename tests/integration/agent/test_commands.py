@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.support.agent import AGENT, Agent, program
 from tests.support.procs import Service, wait_until
 from tests.support.server import BinManager
@@ -50,6 +52,7 @@ def test_daemon_ticks_until_stopped(
     assert daemon.proc.returncode == 0
 
 
+@pytest.mark.host_only
 def test_install_cron_writes_the_run_line(agent: Agent, tmp_path: Path) -> None:
     target = tmp_path / "cron.d" / "ansible-proxy"
     result = agent.run("--path", str(target), command="install-cron")

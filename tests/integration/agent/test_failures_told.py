@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
+
 from tests.integration.agent.faults import answer, fault_server, trickle
 from tests.support.agent import Agent, program, sha256
 from tests.support.procs import wait_until
@@ -136,6 +138,7 @@ def test_a_206_to_a_request_without_range_is_taken_when_it_is_the_whole_file(
     assert agent.installed_sha("app") == sha
 
 
+@pytest.mark.host_only
 def test_full_store_disk_names_the_path_and_removes_the_partial_download(
     bin_manager: BinManager, supervisord: Supervisord, agent: Agent
 ) -> None:
@@ -157,6 +160,7 @@ def test_full_store_disk_names_the_path_and_removes_the_partial_download(
     assert progress(bin_manager)[-1] == (sha, "failed")
 
 
+@pytest.mark.host_only
 def test_read_only_manifest_directory_is_a_configuration_error(
     bin_manager: BinManager, agent: Agent
 ) -> None:
@@ -285,6 +289,7 @@ def test_supervisor_socket_not_ours_to_open_is_a_configuration_error(
     assert service["action"] == "none"
 
 
+@pytest.mark.host_only
 def test_cron_line_keeps_stderr_so_cron_mails_the_failure(
     bin_manager: BinManager, supervisord: Supervisord, agent: Agent, tmp_path: Path
 ) -> None:
