@@ -47,7 +47,9 @@ class Story:
 
     def __init__(self, stack: Stack, port: int) -> None:
         self.stack = stack
-        self.manager = BinManager(stack.dir, port=free_port(port))
+        # Node credentials as in production (docs/security.md): the agent enrols on its
+        # first tick with the enrolment token in its config, no approval needed.
+        self.manager = BinManager(stack.dir, port=free_port(port), node_auth="required")
         self.url = self.manager.url
         self.api = self.manager.api
         self.supervisord = Supervisord(
@@ -103,7 +105,12 @@ class Story:
         }
 
     def start_agent(self) -> None:
-        (self.host / "etc" / "config").write_text(f'export BIN_MANAGER_API="{self.api}"\n')
+        config = self.host / "etc" / "config"
+        config.write_text(
+            f'export BIN_MANAGER_API="{self.api}"\n'
+            f'export ENROLMENT_TOKEN="{self.manager.enrolment_token}"\n'
+        )
+        config.chmod(0o600)
         entries = [
             {"serviceName": name, "binaryName": name, "port": port, "version": "",
              "previousVersion": ""}
@@ -113,6 +120,7 @@ class Story:
         say(f"writing the host's bin-manifests ({self.manifest}): hello and greeter, with ports")
         say(f"starting the agent: `ansible-proxy daemon --interval {TICK_SECONDS}`")
         detail("(in production cron runs `ansible-proxy run` every minute; the demo ticks faster)")
+        detail("its first tick enrols this node with the enrolment token in its config")
         argv = [str(VENV_BIN / "ansible-proxy"), "daemon", "--interval", str(TICK_SECONDS)]
         agent = Service(
             argv, self.stack.dir / "agent.out", env=self.agent_env(), cwd=self.stack.dir

@@ -123,7 +123,9 @@ class ClusterLab:
             )
             for i, arch in enumerate(arches, start=1)
         ]
-        self.bin_manager = BinManager(root / "bin-manager")
+        # Node credentials as in production: the cluster proxy writes with its own token
+        # (start() creates it), the role tests' agents enrol with the enrolment token.
+        self.bin_manager = BinManager(root / "bin-manager", node_auth="required")
         self.nginx: Service | None = None
         self.nginx_port = free_port()
         self.cache_url = f"http://{BRIDGE_ADDRESS}:{self.nginx_port}"

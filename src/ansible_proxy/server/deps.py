@@ -46,6 +46,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing or wrong bearer token"),
         (404, "Unknown bin, node or release"),
         (422, "Body or parameters of the wrong shape"),
+        (429, "Too many failed authentications from this address: see Retry-After"),
     )
 }
 

@@ -67,6 +67,11 @@ def test_a_new_package_reaches_every_host_with_its_arch_build(cluster_lab: Clust
     assert lab.origin_downloads() - before == len(ARCHES)
     nodes = lab.bin_manager.admin_get("/bins/hello-pkg/nodes").json()["data"]
     assert "node-h3" in json.dumps(nodes)
+    # The proxy's token enrolled its inventory's nodes as its own (node auth required).
+    for host in lab.hosts:
+        credential = lab.bin_manager.credential(f"node-{host.name}")
+        assert (credential["status"], credential["proxy"]) == ("enrolled", "cluster-lab")
+    assert lab.bin_manager.admin_get("/proxies").json()["data"][0]["nodes"] == len(lab.hosts)
     # one ansible-runner artifact dir per arch group, kept for later reading
     assert len(runs(lab)) == 2
     assert all((lab.work_dir / "runs" / "hello" / r / "artifacts").is_dir() for r in runs(lab))

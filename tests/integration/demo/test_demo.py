@@ -30,10 +30,13 @@ def test_demo_story_upgrades_rolls_back_and_stops_everything(tmp_path: Path) -> 
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
 
+    # The agent enrolled on its first tick (node credentials), and never waited for approval.
+    assert "enrolled with the bin-manager (fingerprint " in out
+    assert "waiting for approval" not in out
     # v1 installed on both services, answering on their ports.
     assert re.search(r"supervisor: hello is RUNNING, pid \d+; port \d+ answers: 'hello v1'", out)
     assert re.search(r"greeter is RUNNING, pid \d+; port \d+ answers: 'greeter v1'", out)
-    assert "│ hello   │" in out  # the inspector's table
+    assert re.search(r"^ +hello +[0-9a-f]{12} +healthy: RUNNING", out, re.M)  # the inspector
     # v2: upgraded and restarted with a new pid.
     upgrade = re.search(r"hello upgraded to v2 and restarted: pid (\d+) -> (\d+)", out)
     assert upgrade, out

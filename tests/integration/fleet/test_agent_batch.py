@@ -55,7 +55,10 @@ def _installed_host(agent: Agent, bm: BinManager, supervisord: Supervisord) -> d
 def test_noop_tick_makes_two_requests(
     bin_manager: BinManager, supervisord: Supervisord, tmp_path: Path
 ) -> None:
-    agent = Agent(tmp_path / "host", bin_manager.api, supervisord.socket_url)
+    # enrolled on the first tick: later ticks send the node token, no more enrolment
+    agent = Agent(
+        tmp_path / "host", bin_manager.api, supervisord.socket_url, bin_manager.enrolment_token
+    )
     shas = _installed_host(agent, bin_manager, supervisord)
 
     mark = _mark(bin_manager)
@@ -85,7 +88,9 @@ def test_agent_falls_back_to_per_bin_polls(
         tmp_path / "nginx", [bin_manager.port], bin_manager.data_dir / "artifacts", HIDE_BATCH
     ).start()
     try:
-        agent = Agent(tmp_path / "host", nginx.api, supervisord.socket_url)
+        agent = Agent(
+            tmp_path / "host", nginx.api, supervisord.socket_url, bin_manager.enrolment_token
+        )
         shas = _installed_host(agent, bin_manager, supervisord)
         mark = _mark(bin_manager)
         again = agent.run()

@@ -43,6 +43,8 @@ def _host_vars(lab: ClusterLab, host: LabHost) -> dict[str, object]:
             "SUPERVISOR_URL": f"unix://{host.sock}",
             "NODE_NAME": f"node-{host.name}",
             "WATCH_SECONDS": 1,
+            # the agent enrols on its first tick (the lab's server requires node credentials)
+            "ENROLMENT_TOKEN": lab.bin_manager.enrolment_token,
         },
         "ansible_proxy_binaries": [
             {"serviceName": "hello", "binaryName": "hello", "port": SERVICE_PORT}
@@ -163,6 +165,12 @@ def test_role_configures_hosts_idempotently_and_the_agent_then_deploys(tmp_path:
 
         nodes = lab.bin_manager.admin_get("/nodes").json()["data"]
         assert sorted(node["nodeName"] for node in nodes) == ["node-h1", "node-h2"]
+        for host in lab.hosts:  # each with its own token, kept 0600 beside STORE_DIR
+            token_file = host.root / "node-token"
+            assert os.stat(token_file).st_mode & 0o777 == 0o600
+            credential = lab.bin_manager.credential(f"node-{host.name}")
+            assert credential["status"] == "enrolled"
+            assert credential["proxy"] is None
         running = lab.bin_manager.admin_get("/bins/hello/nodes").json()["data"]
         assert {row["sha256"] for row in running} == {sha}
 

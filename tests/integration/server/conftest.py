@@ -26,11 +26,12 @@ def server(
     if request.param == "postgres":
         pg = request.getfixturevalue("postgres_server")
         database = pg.create_database()
+    options = dict(getattr(request.module, "SERVER_OPTIONS", {}))
     manager = BinManager(
         tmp_path_factory.mktemp(f"bm-{request.param}"),
         database_url=pg.url(database) if pg and database else None,
-        extra_env={"BIN_MANAGER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)},
-        **getattr(request.module, "SERVER_OPTIONS", {}),
+        extra_env={"BIN_MANAGER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD), **options.pop("extra_env", {})},
+        **options,
     )
     try:
         yield manager.start()

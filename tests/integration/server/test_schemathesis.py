@@ -15,7 +15,12 @@ from tests.support.server import BinManager
 EXAMPLES_PER_OPERATION = 20
 # With an agent token every operation but the open ones requires a bearer token, so
 # schemathesis' auth check holds (the admin token is accepted on agent endpoints too).
-SERVER_OPTIONS = {"agent_token": "agent-token-for-the-fuzzer-0123456789"}
+# Its wrong tokens would soon be throttled (429, not the 401 it checks for): throttling off,
+# tested on its own in test_node_credentials.py.
+SERVER_OPTIONS: dict[str, Any] = {
+    "agent_token": "agent-token-for-the-fuzzer-0123456789",
+    "extra_env": {"BIN_MANAGER_AUTH_FAILURE_BURST": "0", "BIN_MANAGER_ENROL_BURST": "0"},
+}
 
 
 def test_every_operation_conforms_to_its_schema(server: BinManager) -> None:
