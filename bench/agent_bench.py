@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.py39 import build_onefile
 from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
 
@@ -40,6 +41,7 @@ BIG_BIN = "bench-big"
 NODE = "bench-node"
 SHELL_TICK = Path(__file__).parent / "noop_tick.sh"
 AGENT = VENV_BIN / "ansible-proxy"
+HOST_PYTHON = "/usr/bin/python3"  # Debian's: no site-packages of ours
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,10 @@ class AgentHost:
         self.log = ws.path("logs") / "agent-runs.log"
         config = ws.root / "host" / "config"
         config.write_text("# all settings come from the environment\n")
+        self.command = [str(AGENT)]  # or the one-file agent under the host's python3
         self.env = env_with(
+            ENROLMENT_TOKEN=manager.enrolment_token or "",
+            NODE_TOKEN_FILE=str(ws.root / "host" / "node-token"),
             ANSIBLE_PROXY_CONFIG=str(config),
             BIN_MANAGER_API=manager.api,
             BIN_DIR=str(self.bin_dir),
@@ -134,7 +139,7 @@ class AgentHost:
         )
 
     def agent(self) -> Run:
-        return run_child([str(AGENT), "run"], self.env, self.log, timeout=120)
+        return run_child([*self.command, "run"], self.env, self.log, timeout=120)
 
     def shell(self) -> Run:
         return run_child([str(SHELL_TICK)], self.env, self.log, timeout=60)
@@ -217,9 +222,27 @@ def run() -> list[str]:
         lines.append(report("agent_noop_tick_ms", agent_s * 1000, 1))
         lines.append(report("shell_noop_tick_ms", shell_s * 1000, 1))
         lines += python_baseline(host.log)
+        lines += onefile_noop_ticks(ws, host)
 
         lines += upgrade_big(ws, manager, host, supervisord)
     return lines
+
+
+def onefile_noop_ticks(ws: Workspace, host: AgentHost) -> list[str]:
+    """The same no-op ticks by what hosts run: `make dist`'s file under /usr/bin/python3."""
+    note("no-op ticks of the one-file agent (building it)")
+    onefile = build_onefile(ws.path("dist"))
+    host.command = [HOST_PYTHON, str(onefile)]
+    host.env["SHIV_ROOT"] = str(ws.path("shiv"))
+    try:
+        agent_s, shell_s, rss_kib = noop_ticks(host)
+    finally:
+        host.command = [str(AGENT)]
+    return [
+        report("agent_onefile_noop_tick_vs_shell", agent_s / shell_s),
+        report("agent_onefile_noop_tick_peak_rss_mb", rss_kib / 1024, 1),
+        report("agent_onefile_mb", onefile.stat().st_size / 1e6, 2),
+    ]
 
 
 def upgrade_big(ws: Workspace, manager: BinManager, host: AgentHost, sup: Supervisord) -> list[str]:
