@@ -24,6 +24,7 @@ from ansible_proxy.server.db.models import Bin, Event, Latest, Node, NodeBin, Pr
 from ansible_proxy.server.db.pages import DEFAULT_LIMIT, Cursor, Page, by_node_name
 
 STALE_AFTER = timedelta(minutes=3)
+AGENT_BIN = "ansible-proxy"  # the one-file agent, published like any bin (self-update)
 ACTIVITY_LIMIT = 200
 # Who, by the first word of a reason; another first word is shown as part of the reason.
 DECIDERS = {
@@ -101,13 +102,20 @@ def fleet(session: Session, now: datetime, where: Cursor) -> dict[str, Any]:
     """One page of nodes, how many there are (and stale), every bin's convergence."""
     page = by_node_name(session, select(Node), where)
     nodes = [_node_row(node, now) for (node,) in page.rows]
+    agent = session.scalar(select(Bin).where(Bin.name == AGENT_BIN))
+    if agent is not None:
+        _mark_agents_behind(session, agent, [node for (node,) in page.rows], nodes)
     on_sha = _on_sha(session)
     bins = []
+    node_total = listings.node_count(session)
+    agents: dict[str, int] | None = None
     for bin_ in session.scalars(select(Bin).order_by(Bin.name)):
         latest = _latest(session, bin_)
         counts = on_sha.get(bin_.id, Counter())
         total = sum(counts.values())
         current = sum(n for (arch, sha), n in counts.items() if latest.get(arch) == sha)
+        if bin_.name == AGENT_BIN:  # a node that reports no agent release is behind too
+            agents = {"behind": node_total - current, "nodes": node_total}
         bins.append(
             {
                 "name": bin_.name,
@@ -125,10 +133,31 @@ def fleet(session: Session, now: datetime, where: Cursor) -> dict[str, Any]:
     return {
         "nodes": nodes,
         "pager": pager(page, where),
-        "total": listings.node_count(session),
+        "total": node_total,
         "bins": bins,
         "stale": stale or 0,
+        # How many nodes do not run the latest published agent for their arch
+        # (docs/agent.md, Self-update).
+        "agents": agents,
     }
+
+
+def _mark_agents_behind(
+    session: Session, agent: Bin, page: list[Node], rows: list[dict[str, Any]]
+) -> None:
+    """`agentBehind` on each row of this page whose node runs another agent than the
+    latest published for its arch (one query for the page, not one per node)."""
+    latest = _latest(session, agent)
+    running = dict(
+        session.execute(
+            select(NodeBin.node_id, NodeBin.sha256).where(
+                NodeBin.bin_id == agent.id, NodeBin.node_id.in_([node.id for node in page])
+            )
+        ).all()
+    )
+    for node, row in zip(page, rows, strict=True):
+        published = latest.get(_arch(node.cpu_arch))
+        row["agentBehind"] = published is not None and running.get(node.id) != published
 
 
 def _on_sha(session: Session, bin_: Bin | None = None) -> dict[int, Counter[tuple[str, str]]]:
