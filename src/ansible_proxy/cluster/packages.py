@@ -3,6 +3,9 @@
 Every member is pre-validated before a byte is written: no absolute path, no `..`, no
 link leaving the tree (symlinks resolved through the archive's other symlinks, as
 realpath would), no device or fifo, no setuid/setgid bit, caps on entries and total size.
+Before tarfile parses a header, two more caps hold: the decompressed stream stops at
+`max_bytes` plus header room (a gzip bomb is not inflated past it), and a GNU long-name
+or PAX header bigger than `max_header_bytes` is refused before its data is read.
 Only then is it extracted with tarfile's `data` filter into a temp dir beside the target
 and renamed into place. This machine's Python 3.11.7 predates the tarfile filter fixes
 of 3.11.13 (CVE-2025-4517 and friends: realpath overflow and link tricks that slip past
@@ -11,6 +14,7 @@ the `data` filter), so the pre-validation, not the filter, is what makes this sa
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import stat
@@ -18,6 +22,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO, Any, cast
 
 from ansible_proxy.client.files import fsync_dir
 from ansible_proxy.errors import DeployError
@@ -36,6 +41,13 @@ class Limits:
 
     max_entries: int = 10_000
     max_bytes: int = 1024**3
+    max_header_bytes: int = 1024**2  # one GNU long name or PAX header's data
+
+    @property
+    def max_stream_bytes(self) -> int:
+        """The decompressed tar stream: contents, a 512-byte header (and its padding) per
+        entry, headers' data, and the end-of-archive blocks."""
+        return self.max_bytes + self.max_entries * 2048 + 4 * self.max_header_bytes + 10240
 
 
 def extract_release(archive: Path, releases: Path, service: str, sha: str, limits: Limits) -> Path:
@@ -48,7 +60,14 @@ def extract_release(archive: Path, releases: Path, service: str, sha: str, limit
         return target  # a rerun: the release is already unpacked, whole (renamed in)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with tarfile.open(archive, "r:gz") as tar:
+        with (
+            gzip.open(archive) as raw,
+            tarfile.open(
+                fileobj=cast(IO[bytes], _Capped(raw, limits.max_stream_bytes)),
+                mode="r:",
+                tarinfo=_header_capped(limits.max_header_bytes),
+            ) as tar,
+        ):
             members = validate(tar, limits)
             if PLAYBOOK not in {_normal(m.name) for m in members if m.isfile()}:
                 raise DeployError(f"package {archive.name}: no {PLAYBOOK} at its top level")
@@ -94,6 +113,63 @@ def validate(tar: tarfile.TarFile, limits: Limits) -> list[tarfile.TarInfo]:
             if target not in seen or not seen[target].isfile():
                 raise UnsafePackage(f"{member.name!r}: hardlink to {member.linkname!r} outside")
     return members
+
+
+class _Capped:
+    """A seekable read-only stream that refuses to go past `cap` bytes (never reads more)."""
+
+    def __init__(self, inner: gzip.GzipFile, cap: int) -> None:
+        self._inner = inner
+        self._cap = cap
+
+    def _check(self) -> None:
+        if self._inner.tell() > self._cap:
+            raise UnsafePackage(f"unpacks to more than {self._cap} bytes of tar stream")
+
+    def read(self, size: int = -1) -> bytes:
+        room = self._cap - self._inner.tell() + 1  # one byte past the cap shows the excess
+        data = self._inner.read(room if size < 0 else min(size, room))
+        self._check()
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == os.SEEK_CUR:
+            offset, whence = self._inner.tell() + offset, os.SEEK_SET
+        if whence != os.SEEK_SET:
+            raise OSError("only absolute or relative seeks")
+        position = self._inner.seek(min(offset, self._cap + 1))
+        self._check()
+        return position
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+
+def _header_capped(limit: int) -> type[tarfile.TarInfo]:
+    """A TarInfo that refuses a long-name or PAX header with more than `limit` bytes of
+    data, and GNU sparse files, before tarfile reads any of it."""
+
+    class CappedTarInfo(tarfile.TarInfo):
+        def _proc_member(self, tar: tarfile.TarFile) -> Any:
+            if self.type in _HEADER_TYPES and self.size > limit:
+                raise UnsafePackage(
+                    f"{self.name!r}: a {self.size}-byte extended header (more than {limit} bytes)"
+                )
+            if self.type == _SPARSE:
+                raise UnsafePackage(f"{self.name!r}: GNU sparse file")
+            return super()._proc_member(tar)  # type: ignore[misc]
+
+    return CappedTarInfo
+
+
+_HEADER_TYPES = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+_SPARSE = tarfile.GNUTYPE_SPARSE
 
 
 def _checked_name(raw: str, what: str) -> str:

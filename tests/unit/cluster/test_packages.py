@@ -9,6 +9,7 @@ import io
 import os
 import stat
 import tarfile
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,6 +175,49 @@ def test_a_header_claiming_terabytes_is_refused_before_reading_it(box: Path) -> 
     archive.write_bytes(gzip.compress(raw.getvalue()))
     with pytest.raises(UnsafePackage, match="unpacks to more than"):
         extract_release(archive, box / "work", "svc", SHA, Limits())
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME], ids=["pax", "gnu"])
+def test_a_gzip_bomb_in_an_extended_header_is_refused_before_it_is_read(
+    box: Path, kind: bytes
+) -> None:
+    """256 MiB of header data (a PAX header or a GNU long name) in a ~250 KiB package:
+    refused from the header's 512 bytes, memory bounded (tarfile would read it whole)."""
+    size = 256 * 1024**2
+    header = tarfile.TarInfo("././@PaxHeader" if kind == tarfile.XHDTYPE else "././@LongLink")
+    header.type, header.size = kind, size
+    archive = box / "bomb.tar.gz"
+    with gzip.open(archive, "wb", compresslevel=9) as out:
+        out.write(header.tobuf(tarfile.GNU_FORMAT))
+        chunk = b"0" * 1024**2
+        for _ in range(size // len(chunk)):
+            out.write(chunk)
+    assert archive.stat().st_size < 1024**2
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnsafePackage, match=f"a {size}-byte extended header"):
+            extract_release(archive, box / "work", "svc", SHA, Limits())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024**2
+    assert list((box / "work" / "svc").iterdir()) == []
+
+
+def test_many_headers_under_the_header_cap_stop_at_the_stream_cap(box: Path) -> None:
+    """PAX headers are no entries and no content: only the stream cap bounds them."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for i in range(60):
+            info = tarfile.TarInfo(f"f{i}")
+            info.pax_headers = {"comment": "x" * 60_000}
+            tar.addfile(info)
+    archive = box / "headers.tar.gz"
+    archive.write_bytes(gzip.compress(raw.getvalue()))
+    limits = Limits(max_entries=100, max_bytes=1024**2, max_header_bytes=64 * 1024)
+    with pytest.raises(UnsafePackage, match="bytes of tar stream"):
+        extract_release(archive, box / "work", "svc", SHA, limits)
+    assert list((box / "work" / "svc").iterdir()) == []
 
 
 def test_real_content_over_the_size_cap_is_refused(box: Path) -> None:
