@@ -21,12 +21,14 @@ from ansible_proxy.server.dashboard.render import (
     PREFIX,
     CurrentVisitor,
     Visitor,
+    expiry,
     problem,
     refused,
     render,
     set_cookie,
 )
 from ansible_proxy.server.db import queries
+from ansible_proxy.server.db import sessions as revocations
 from ansible_proxy.server.deps import AppSettings, Caller, DbSession, Now, Pointers, Throttles
 from ansible_proxy.server.inputs import check_arch, check_bin_name, check_sha256
 from ansible_proxy.server.problems import ApiProblem
@@ -84,9 +86,15 @@ def login(
 
 
 @router.post(f"{PREFIX}/logout")
-def logout(visitor: CurrentVisitor, csrf: Annotated[str, Form()] = "") -> Response:
+def logout(
+    visitor: CurrentVisitor, session: DbSession, now: Now, csrf: Annotated[str, Form()] = ""
+) -> Response:
     if visitor.fresh or not sessions.csrf_ok(visitor.key, visitor.session, csrf):
         return refused(visitor)
+    # Ended on the server, not only in this browser: a copy of the cookie stops working.
+    revocations.revoke(session, visitor.session.nonce, expiry(visitor.session), now)
+    session.commit()
+    log.info("dashboard: an operator logged out")
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     set_cookie(response, visitor, sessions.new_session(False, time.time()))
     return response

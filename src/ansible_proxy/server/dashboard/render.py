@@ -9,16 +9,19 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
 from ansible_proxy import __version__
 from ansible_proxy.server.dashboard import session as sessions
+from ansible_proxy.server.db import sessions as revocations
 from ansible_proxy.server.deps import AppSettings
 from ansible_proxy.server.problems import ApiProblem
 
@@ -74,6 +77,8 @@ async def get_visitor(request: Request, settings: AppSettings) -> Visitor:
     key = _key(request, settings)
     now = time.time()
     session = sessions.decode(key, request.cookies.get(sessions.COOKIE_NAME), now)
+    if session is not None and session.admin and await _revoked(request, session):
+        session = None  # logged out: a copy of the cookie is worth nothing
     fresh = session is None
     session = session or sessions.new_session(False, now)
     open_admin = settings.insecure_no_auth or settings.admin_token is None
@@ -89,6 +94,19 @@ async def get_visitor(request: Request, settings: AppSettings) -> Visitor:
 
 
 CurrentVisitor = Annotated[Visitor, Depends(get_visitor)]
+
+
+async def _revoked(request: Request, session: sessions.DashboardSession) -> bool:
+    def check() -> bool:
+        with request.app.state.sessions() as db:
+            return revocations.is_revoked(db, session.nonce)
+
+    return await anyio.to_thread.run_sync(check)
+
+
+def expiry(session: sessions.DashboardSession) -> datetime:
+    """When the session's cookie expires, naive UTC as the database stores times."""
+    return datetime.fromtimestamp(session.expires, UTC).replace(tzinfo=None)
 
 
 def set_cookie(response: Response, visitor: Visitor, session: sessions.DashboardSession) -> None:
