@@ -24,6 +24,7 @@ from ansible_proxy.server.api import admin as admin_api
 from ansible_proxy.server.api import agent as agent_api
 from ansible_proxy.server.api import credentials as credentials_api
 from ansible_proxy.server.api import enrolment as enrolment_api
+from ansible_proxy.server.apidocs import add_api_docs
 from ansible_proxy.server.bodies import BodyLimit
 from ansible_proxy.server.credentials import Credentials, NodeAuth
 from ansible_proxy.server.dashboard import routes as dashboard
@@ -92,6 +93,9 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
         # FastAPI's native OpenTelemetry looks up the global providers on every request
         # (~30 µs); the server has its own metrics (/metrics) and JSON access log instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Swagger UI and ReDoc come from a CDN: server/apidocs.py serves /docs instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
