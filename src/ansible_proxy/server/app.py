@@ -130,6 +130,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
     _add_operations(app)
+    add_api_docs(app)
     _add_error_handlers(app)
     if settings.fast_path:
         app.add_middleware(
