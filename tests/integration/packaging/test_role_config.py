@@ -1,0 +1,78 @@
+"""The role's config file, rendered by real Ansible (the role run on localhost): every value
+comes out as one literal, read back the same by the agent's parser and by sh."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+
+from ansible_proxy.client.config import parse_config_text
+from tests.support.cluster import VENV_BIN
+
+ROLES = Path(__file__).resolve().parents[3] / "packaging" / "ansible" / "roles"
+HOSTILE = {
+    "BIN_MANAGER_API": "http://127.0.0.1:9/api/v1",
+    "BIN_MANAGER_TOKEN": 'it\'s a "secret" with $HOME, ${PATH}, `id` and $(id); \\ # end',
+    "SUPERVISOR_PASSWORD": "'; touch /tmp/pwned; echo '",
+    "NODE_NAME": "  spaced  ",
+}
+
+
+def _run_role(tmp_path: Path, config: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    variables = {
+        "ansible_proxy_install": False,
+        "ansible_proxy_link": "",
+        "ansible_proxy_schedule": "none",
+        "ansible_proxy_logrotate_file": "",
+        "ansible_proxy_config_path": str(tmp_path / "etc" / "config"),
+        "ansible_proxy_manifest_path": str(tmp_path / "etc" / "bin-manifests.json"),
+        "ansible_proxy_config": config,
+    }
+    (tmp_path / "vars.json").write_text(json.dumps(variables))
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(
+        textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          roles: [ansible_proxy_agent]
+        """)
+    )
+    argv = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
+    argv += ["-e", f"@{tmp_path / 'vars.json'}"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "ANSIBLE_ROLES_PATH": str(ROLES)}
+    env["ANSIBLE_NOCOLOR"] = "1"
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240, check=False)
+
+
+def test_hostile_values_come_out_as_one_literal_each(tmp_path: Path) -> None:
+    done = _run_role(tmp_path, HOSTILE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = (tmp_path / "etc" / "config").read_text()
+    values, warnings = parse_config_text(text, "config", {})
+    assert warnings == []
+    assert {key: values[key] for key in HOSTILE} == HOSTILE
+    # and a shell reading it (it should not, but may) gets the same, running nothing
+    script = '. "$1" && printf "%s\\0" "$BIN_MANAGER_TOKEN" "$SUPERVISOR_PASSWORD"'
+    shell = subprocess.run(
+        ["sh", "-c", script, "-", str(tmp_path / "etc" / "config")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nowhere"},
+        check=True,
+    )
+    assert shell.stdout.split("\0")[:2] == [
+        HOSTILE["BIN_MANAGER_TOKEN"],
+        HOSTILE["SUPERVISOR_PASSWORD"],
+    ]
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_a_value_with_a_newline_is_refused_by_the_role(tmp_path: Path) -> None:
+    done = _run_role(tmp_path, {**HOSTILE, "BIN_MANAGER_TOKEN": "two\nlines"})
+    assert done.returncode != 0
+    assert "values hold no newline" in done.stdout
+    assert not (tmp_path / "etc" / "config").exists()
