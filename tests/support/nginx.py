@@ -2,8 +2,9 @@
 or serving static files (bench/'s baseline for the bin-manager).
 
 `fleet_nginx_conf()` is the configuration docs/scale-out.md shows; `NginxProxy` runs it,
-`StaticNginx` serves the files under its `www`, `CacheNginx` is the cluster's cache. Each
-is `daemon off` (our child, ended by PID) with its pid, logs and temp paths in `root`.
+`StaticNginx` serves the files under its `www`, `CacheNginx` is the cluster's cache,
+`TlsNginx` a TLS proxy (for supervisord). Each is `daemon off` (our child, ended by PID)
+with its pid, logs and temp paths in `root`.
 """
 
 from __future__ import annotations
@@ -201,3 +202,27 @@ class CacheNginx(Nginx):
         # pytest's tmp dirs are 0700: the workers run as root so they can use the cache.
         argv = [NGINX, "-p", str(root), "-c", str(self.conf), "-g", "daemon off; user root;"]
         self.service = Service(argv, root / "nginx.out")
+
+
+class TlsNginx(Nginx):
+    """nginx terminating TLS (`cert` and `key`, PEM) on a free loopback port, passing
+    everything to `upstream` (http://host:port): supervisord's inet server has no TLS."""
+
+    def __init__(self, root: Path, upstream: str, cert: Path, key: Path) -> None:
+        super().__init__(root)
+        self.url = f"https://{LOOPBACK}:{self.port}"
+        head = _HEAD.format(workers=1, user="root", root=root, connections=256)
+        self.conf.write_text(
+            head
+            + f"""\
+    server {{
+        listen {LOOPBACK}:{self.port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{
+            proxy_pass {upstream};
+        }}
+    }}
+}}
+"""
+        )

@@ -71,6 +71,7 @@ class Host:
                 cfg.supervisor_user,
                 cfg.supervisor_password,
                 cfg.supervisor_timeout,
+                cfg.ca_bundle,
             )
         return self._supervisor
 

@@ -43,9 +43,12 @@ KEYS: dict[str, tuple[str, str]] = {
         "this node's own token, made on first run, mode 0600 (default: beside STORE_DIR, "
         "/var/lib/ansible-proxy/node-token)",
     ),
-    "CA_BUNDLE": ("", "CA file for a private bin-manager certificate"),
+    "CA_BUNDLE": ("", "CA file for a private bin-manager (or https:// supervisor) certificate"),
     "INSECURE_SKIP_VERIFY": ("", "exactly 1 turns TLS verification off (warned every tick)"),
-    "SUPERVISOR_URL": ("unix:///var/run/supervisor.sock", "unix:///path.sock or http://IP:9001"),
+    "SUPERVISOR_URL": (
+        "unix:///var/run/supervisor.sock",
+        "unix:///path.sock, http://IP:9001 or https://host:port (a TLS proxy; CA_BUNDLE)",
+    ),
     "SUPERVISOR_USER": ("", "user for a remote supervisor"),
     "SUPERVISOR_PASSWORD": ("", "password for a remote supervisor"),
     "PROMETHEUS_URL": ("", "Prometheus base URL (inspector only)"),
@@ -121,8 +124,10 @@ def build_config(
     download = merged["DOWNLOAD_BASE_URL"].rstrip("/") or f"{api}/download"
     _check_url("DOWNLOAD_BASE_URL", download)
     supervisor_url = merged["SUPERVISOR_URL"] or KEYS["SUPERVISOR_URL"][0]
-    if not supervisor_url.startswith(("unix://", "http://")):
-        raise ConfigError(f"SUPERVISOR_URL must start with unix:// or http://: {supervisor_url}")
+    if not supervisor_url.startswith(("unix://", "http://", "https://")):
+        raise ConfigError(
+            f"SUPERVISOR_URL must start with unix://, http:// or https://: {supervisor_url}"
+        )
     insecure = merged["INSECURE_SKIP_VERIFY"].strip()
     if insecure not in ("", "0", "1"):
         raise ConfigError(f"INSECURE_SKIP_VERIFY must be 1 or empty, not {insecure!r}")

@@ -10,6 +10,7 @@ import trustme
 
 from tests.integration.agent.faults import fault_server
 from tests.support.agent import Agent, program
+from tests.support.nginx import TlsNginx
 from tests.support.server import BinManagerFactory
 from tests.support.supervisor import Supervisord
 
@@ -91,3 +92,41 @@ def test_the_token_goes_to_the_api_origin_only_not_to_another_download_origin(
     assert host.installed_sha("app") == sha
     assert [r["path"].split("?")[0] for r in cache.requests] == ["/api/v1/download/app"]
     assert not any(k.lower() == "authorization" for r in cache.requests for k in r), cache.requests
+
+
+def test_remote_supervisor_over_https_is_verified_with_ca_bundle(
+    bin_manager_factory: BinManagerFactory, supervisord: Supervisord, tmp_path: Path
+) -> None:
+    ca, other = trustme.CA(), trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca_pem, other_pem = tmp_path / "ca.pem", tmp_path / "other.pem"
+    cert_pem, key_pem = tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_pem))
+    other.cert_pem.write_to_path(str(other_pem))
+    cert.private_key_pem.write_to_path(str(key_pem))
+    cert.cert_chain_pems[0].write_to_path(str(cert_pem))
+    proxy = TlsNginx(tmp_path / "nginx", supervisord.http_url, cert_pem, key_pem).start()
+    try:
+        manager = bin_manager_factory()
+        sha = manager.publish("remote", program("1"))
+        host = Agent(tmp_path / "host", manager.api, proxy.url)
+        host.write_manifest("remote")
+        supervisord.add_program("remote", host.binary("remote"))
+        creds = {"SUPERVISOR_USER": supervisord.user, "SUPERVISOR_PASSWORD": supervisord.password}
+
+        wrong = host.run(**creds, CA_BUNDLE=str(other_pem))
+        assert wrong.returncode == 2, host.debug(wrong)
+        said = [line for line in wrong.stderr.splitlines() if "SUPERVISOR_URL" in line]
+        assert len(said) == 1, wrong.stderr
+        assert "certificate not trusted" in said[0]
+        assert "set CA_BUNDLE" in said[0]
+        assert not host.binary("remote").exists()
+
+        result = host.run(**creds, CA_BUNDLE=str(ca_pem))
+        assert result.returncode == 0, host.debug(result)
+        assert host.installed_sha("remote") == sha
+        supervisord.wait_running("remote")
+        assert supervisord.password not in host.log()
+        assert "POST /RPC2" in proxy.access_log()  # through the TLS proxy, not around it
+    finally:
+        proxy.stop()

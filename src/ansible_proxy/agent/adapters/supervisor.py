@@ -1,18 +1,22 @@
-"""supervisord through its XML-RPC interface (local unix socket or remote HTTP).
+"""supervisord through its XML-RPC interface (local unix socket, remote HTTP or HTTPS).
 
 Uses the supervisor package's own transport; translates faults and socket errors
 into our errors. `supervisorctl` exit codes are too coarse to trust, so nothing here
-shells out.
+shells out. supervisord has no TLS of its own: an https:// URL is a TLS proxy in front
+of its inet_http_server, verified against CA_BUNDLE (else the system's CAs).
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import socket
+import ssl
 import time
 import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,21 +52,51 @@ class ProcessInfo:
     spawnerr: str
 
 
+class _HttpsTransport(xmlrpc.client.SafeTransport):
+    """XML-RPC over verified TLS with basic auth (the password goes only inside TLS)."""
+
+    def __init__(self, user: str, password: str, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
+        credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._auth = [("Authorization", f"Basic {credentials}")] if user or password else []
+
+    def send_headers(self, connection: http.client.HTTPConnection, headers: Any) -> None:
+        super().send_headers(connection, [*headers, *self._auth])
+
+
 class Supervisor:
-    """One supervisord, local (unix://) or remote (http:// with basic auth)."""
+    """One supervisord, local (unix://) or remote (http:// or https:// with basic auth)."""
 
-    def __init__(self, url: str, user: str = "", password: str = "", timeout: float = 10.0) -> None:
-        from supervisor.xmlrpc import SupervisorTransport  # start-up: only for a unix:// URL
-
+    def __init__(
+        self,
+        url: str,
+        user: str = "",
+        password: str = "",
+        timeout: float = 10.0,
+        ca_bundle: Path | None = None,
+    ) -> None:
         self.url = url
         self.timeout = timeout  # SUPERVISOR_TIMEOUT: one whole XML-RPC call
         self._hung = ""
-        transport = SupervisorTransport(user or None, password or None, url)
-        self._transport = transport
-        # The host part is ignored by the transport: it connects to `url` itself.
-        self._proxy: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
         parts = urlsplit(url)
-        self.service_host = (parts.hostname if parts.scheme == "http" else None) or "127.0.0.1"
+        self._transport: Any
+        if parts.scheme == "https":
+            try:
+                context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"CA_BUNDLE {ca_bundle}: {exc}") from None
+            self._transport = _HttpsTransport(user, password, context)
+            self._proxy: Any = xmlrpc.client.ServerProxy(
+                url.rstrip("/") + "/RPC2", transport=self._transport
+            )
+        else:
+            from supervisor.xmlrpc import SupervisorTransport  # start-up: unix:// and http://
+
+            self._transport = SupervisorTransport(user or None, password or None, url)
+            # The host part is ignored by the transport: it connects to `url` itself.
+            self._proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=self._transport)
+        remote = parts.scheme in ("http", "https")
+        self.service_host = (parts.hostname if remote else None) or "127.0.0.1"
 
     def _call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:
         if self._hung:  # once it failed to answer, do not wait again in this run
@@ -84,6 +118,12 @@ class Supervisor:
             raise ConfigError(
                 f"SUPERVISOR_URL {self.url}: permission denied: run as root, or give this "
                 "user the socket (chown= in supervisord.conf's [unix_http_server])"
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            self._transport.close()
+            raise ConfigError(
+                f"SUPERVISOR_URL {self.url}: certificate not trusted ({exc.verify_message}): "
+                "set CA_BUNDLE to the CA that signed it"
             ) from None
         except xmlrpc.client.ProtocolError as exc:
             if exc.errcode == 401:
