@@ -20,9 +20,10 @@ Offline, with every download made first:
   inside the machine with this machine's network (after `apt-get update`) and caches the
   lists and .debs, keyed by that command; offline, the guide's `apt-get update` cannot
   reach the mirror (a warning, exit 0) and its `apt-get install` installs those .debs.
-- pip: the project's dependencies, its build requirements and pip are built on this
-  machine into a wheelhouse (cached, keyed by pyproject.toml's requirements and the Python
-  version, which must be 3.11 like bookworm's) copied to /wheelhouse; the blocks get
+- pip: the project's dependencies (with the server extra), its build requirements and
+  pip are built on this machine into a wheelhouse (cached, keyed by pyproject.toml's
+  requirements and the Python version, which must be 3.11 like bookworm's) copied to
+  /wheelhouse; the blocks get
   `PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheelhouse` in their environment, which pip and pipx
   read, so the guide's text stays what an operator types. The project's own wheel is the
   one the guide builds.
@@ -125,6 +126,7 @@ def wheelhouse() -> Path:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     requirements = [
         *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["server"],  # the guide's host: [server]
         *project["build-system"]["requires"],
         "pip",
     ]
@@ -326,7 +328,7 @@ def _v2_by_cron(guide: Guide, result: BlockResult) -> None:
 
 
 def _inspector_healthy(guide: Guide, result: BlockResult) -> None:
-    assert re.search(r"│ hello +│ .*│ healthy +│ none +│", result.stdout), result.stdout
+    assert re.search(r"^hello +\S+ +healthy: .* healthy +none$", result.stdout, re.M), result.stdout
     report = _json_after(result.stdout, "{")
     assert report["exitCode"] == 0
     assert [(s["service"], s["outcome"]) for s in report["services"]] == [("hello", "healthy")]
@@ -494,7 +496,7 @@ class Step:
 
 STEPS = [
     Step("apt-get install", _installed, timeout=900),
-    Step("pipx install dist/", _built_and_linked, timeout=900),
+    Step('pipx install "$wheel[server]"', _built_and_linked, timeout=900),
     Step("service supervisor start", _supervisor_up),
     Step("useradd --system", _token_made),
     Step("[program:bin-manager]", _bin_manager_serving),
