@@ -1,4 +1,4 @@
-"""Wire one tick together: log, one httpx client, the API, then `run_tick`."""
+"""Wire one tick together: log, one HTTP client, the API, then `run_tick`."""
 
 from __future__ import annotations
 

@@ -1,23 +1,20 @@
-"""The bin-manager API (docs/api.md, the wire contract) over one reused httpx.Client.
+"""The bin-manager API (docs/api.md, the wire contract) over one reused transport.Client.
 
-Owns every HTTP call of the agent: keepalive, latest sha256, progress and version
+Owns every API call of the agent: keepalive, latest sha256, progress and version
 reports. Network errors, timeouts, 5xx and garbage answers become RetryableError.
-The bearer token lives in the client's headers and is never logged.
+The bearer token lives in the client (sent to the API's origin only) and is never logged.
 """
 
 from __future__ import annotations
 
-import ssl
 import unicodedata
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ansible_proxy import __version__
 from ansible_proxy.client.deadline import DeadlineExceeded, deadline
+from ansible_proxy.client.transport import Client, HttpError, HttpTimeout, OriginBearer, Response
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_sha256
 
@@ -52,14 +49,6 @@ class Enrolled:
     legacy_writes: bool
 
 
-class _NoAuth(httpx.Auth):
-    """No Authorization header at all (an enrolment without the enrolment token)."""
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers.pop("Authorization", None)
-        yield request
-
-
 # A progress reason: one line of at most this many characters (the server refuses more).
 MAX_REASON = 300
 
@@ -82,61 +71,18 @@ def make_client(
     ca_bundle: Path | None,
     insecure: bool,
     timeout: float,
-) -> httpx.Client:
-    """One client for the whole tick; redirects to another host or scheme are refused.
+) -> Client:
+    """One client for the whole tick; redirects to another scheme, host or port are refused.
 
     `urls[0]` is BIN_MANAGER_API: the token goes to its origin (scheme, host and port)
     only, never to a DOWNLOAD_BASE_URL elsewhere (a cluster's plain-HTTP cache).
     """
-    origins = {httpx.URL(u).copy_with(path="/", query=None).netloc for u in urls}
-    schemes = {httpx.URL(u).scheme for u in urls}
-
-    def refuse_foreign_redirect(request: httpx.Request) -> None:
-        if request.url.netloc not in origins or request.url.scheme not in schemes:
-            where = request.url.copy_with(query=None)
-            raise RetryableError(
-                f"refused a redirect to {where}: not the scheme, host and port of "
-                "BIN_MANAGER_API or DOWNLOAD_BASE_URL"
-            )
-
-    verify: ssl.SSLContext | bool
-    if insecure:
-        verify = False
-    elif "https" not in schemes:
-        # No TLS can happen (redirects may not change scheme): skip building a context.
-        verify = False
-    else:
-        try:
-            verify = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"CA_BUNDLE {ca_bundle}: {exc}") from None
-    return httpx.Client(
-        headers={"User-Agent": "ansible-proxy"},
-        auth=OriginBearer(token, urls[0]) if token else None,
-        verify=verify,
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=True,
-        max_redirects=5,
-        event_hooks={"request": [refuse_foreign_redirect]},
+    client = Client(
+        urls, OriginBearer(token, urls[0]) if token else None, ca_bundle, insecure, timeout
     )
-
-
-class OriginBearer(httpx.Auth):
-    """`Authorization: Bearer <token>` on requests to one origin only (the API's)."""
-
-    def __init__(self, token: str, api: str) -> None:
-        self._header = f"Bearer {token}"
-        self._origin = _origin(httpx.URL(api))
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if _origin(request.url) == self._origin:
-            request.headers["Authorization"] = self._header
-        yield request
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return (url.scheme, url.host, url.port or default)
+    if any(url.lower().startswith("https://") for url in urls):
+        client.tls_context()  # an unreadable CA_BUNDLE is a configuration error, now
+    return client
 
 
 class Api:
@@ -144,15 +90,15 @@ class Api:
 
     def __init__(
         self,
-        client: httpx.Client,
+        client: Client,
         base: str,
         node_name: str,
         arch: str,
         timeout: float | None = None,
     ) -> None:
         self.client = client
-        # HTTP_TIMEOUT bounds each whole request; httpx's own timeout is per read.
-        self.timeout = timeout if timeout is not None else (client.timeout.read or 10.0)
+        # HTTP_TIMEOUT bounds each whole request; the client's own timeout is per read.
+        self.timeout = timeout if timeout is not None else client.timeout
         self.base = base.rstrip("/")
         self.node_name = node_name
         self.arch = arch
@@ -161,26 +107,23 @@ class Api:
         # of latest() and latest_all(); servers that never say so leave it empty.
         self.withdrawn: dict[str, list[str]] = {}
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, **kwargs: Any) -> Response:
         url = f"{self.base}{path}"
         try:
             with deadline(self.timeout):
                 return self.client.request(method, url, **kwargs)
-        except (httpx.TimeoutException, DeadlineExceeded):
+        except (HttpTimeout, DeadlineExceeded):
             raise RetryableError(
                 f"API {method} {url}: no complete answer within {self.timeout:g} s (HTTP_TIMEOUT)"
             ) from None
-        except httpx.HTTPError as exc:
-            reason = str(exc) or type(exc).__name__
-            raise RetryableError(f"API {method} {url}: unreachable: {reason}") from None
+        except HttpError as exc:
+            raise RetryableError(f"API {method} {url}: unreachable: {exc}") from None
 
-    def _data(self, response: httpx.Response, what: str) -> Any:
-        if response.status_code in (401, 403) and "revoked" in _message(response):
-            raise CredentialRefused(
-                f"API {what}: HTTP {response.status_code}: {_message(response)}"
-            )
-        if response.status_code >= 300:
-            raise RetryableError(f"API {what}: HTTP {response.status_code}: {_message(response)}")
+    def _data(self, response: Response, what: str) -> Any:
+        if response.status in (401, 403) and "revoked" in _message(response):
+            raise CredentialRefused(f"API {what}: HTTP {response.status}: {_message(response)}")
+        if response.status >= 300:
+            raise RetryableError(f"API {what}: HTTP {response.status}: {_message(response)}")
         try:
             body = response.json()
         except ValueError:
@@ -191,7 +134,7 @@ class Api:
 
     def use_token(self, token: str) -> None:
         """Send `token` (this node's own) as the bearer from now on, to the API's origin."""
-        self.client.auth = OriginBearer(token, self.base)
+        self.client.bearer = OriginBearer(token, self.base)
 
     def enrol(self, node_info: dict[str, str], node_token: str | None, enrolment: str) -> Enrolled:
         """POST /enrol: this node's token (None for a cluster proxy's node), shown with the
@@ -199,11 +142,11 @@ class Api:
         body: dict[str, object] = dict(node_info)
         if node_token is not None:
             body["nodeToken"] = node_token
-        auth = OriginBearer(enrolment, self.base) if enrolment else _NoAuth()
+        auth = OriginBearer(enrolment, self.base)  # none at all without an enrolment token
         response = self._request("POST", "/enrol", json=body, auth=auth)
-        if response.status_code == 404 and _message(response).startswith("no such endpoint"):
+        if response.status == 404 and _message(response).startswith("no such endpoint"):
             return Enrolled("unsupported", "", False)
-        if response.status_code in (401, 409):
+        if response.status in (401, 409):
             raise CredentialRefused(f"API POST /enrol: {_message(response)}")
         data = self._data(response, "POST /enrol")
         if not isinstance(data, dict) or data.get("status") not in ("enrolled", "pending"):
@@ -215,7 +158,7 @@ class Api:
     def node_known(self) -> bool:
         """GET /keepalive: False when the bin-manager does not know this node."""
         response = self._request("GET", "/keepalive", params={"nodeName": self.node_name})
-        if response.status_code == 404:
+        if response.status == 404:
             return False
         self._data(response, "GET /keepalive")
         return True
@@ -230,7 +173,7 @@ class Api:
         response = self._request(
             "GET", f"/bins/{bin_name}", params={"nodeName": self.node_name, "arch": self.arch}
         )
-        if response.status_code == 404:
+        if response.status == 404:
             raise UnknownBin(f"API {what}: not published: {_message(response)}")
         data = self._data(response, what)
         sha = data.get("sha256") if isinstance(data, dict) else None
@@ -255,11 +198,11 @@ class Api:
         headers = {"If-None-Match": previous.etag} if previous and previous.etag else {}
         params = {"nodeName": self.node_name, "arch": self.arch}
         response = self._request("GET", "/bins", params=params, headers=headers)
-        if response.status_code in (404, 405):
+        if response.status in (404, 405):
             self.batch_offered = False
             return None
         self.batch_offered = True
-        if response.status_code == 304 and previous is not None:
+        if response.status == 304 and previous is not None:
             # Saved by the caller (a state file): checked like an answer.
             self.withdrawn = _withdrawn_map(previous.withdrawn)
             return previous
@@ -272,7 +215,7 @@ class Api:
             raise RetryableError("API GET /bins: no valid {bin: sha256} map in answer")
         withdrawn = _withdrawn_map(data.get("withdrawn"))
         self.withdrawn = {name: list(shas) for name, shas in withdrawn.items()}
-        return Batch(dict(bins), response.headers.get("ETag"), withdrawn)
+        return Batch(dict(bins), response.headers.get("etag"), withdrawn)
 
     def report_bin(self, bin_name: str, sha: str) -> None:
         """POST /bins/{bin}: what the node now runs."""
@@ -327,11 +270,11 @@ def _withdrawn_map(value: object) -> dict[str, list[str]]:
     return {name: shas for name, shas in found.items() if shas}
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:80].strip() or response.reason_phrase
+        return response.text[:80].strip() or response.reason
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return str(body["message"])[:200]
-    return response.reason_phrase
+    return response.reason

@@ -1,10 +1,10 @@
 """Deadlines for blocking calls: a limit on the whole call, whatever the peer does.
 
-httpx's and xmlrpc's timeouts apply to each socket operation, so a peer that sends one
-byte a second, or a stopped supervisord that accepted the connection, holds a call for
-ever. `deadline(seconds)` arms a one-shot ITIMER_REAL; when it fires inside the block,
-the blocking call raises `DeadlineExceeded` (a socket timeout, so libraries that map
-socket timeouts report it as theirs). Deadlines nest: the soonest one fires.
+Socket timeouts (the HTTP client's, xmlrpc's) apply to each socket operation, so a peer
+that sends one byte a second, or a stopped supervisord that accepted the connection,
+holds a call for ever. `deadline(seconds)` arms a one-shot ITIMER_REAL; when it fires
+inside the block, the blocking call raises `DeadlineExceeded` (a socket timeout, so
+libraries that map socket timeouts report it as theirs). Deadlines nest: the soonest one fires.
 
 Main thread only: the agent and the inspector are single-threaded. Elsewhere (a test
 runner's worker thread, say) a deadline is a no-op and only the per-read timeouts hold.
@@ -25,9 +25,9 @@ from typing import Any
 class DeadlineExceeded(socket.timeout):
     """A deadline passed while the block was still running.
 
-    A `socket.timeout`, so that HTTP libraries reading a socket when it fires report a
-    timeout (httpcore maps socket.timeout to ReadTimeout): on Python 3.10 and newer that is
-    TimeoutError itself, on 3.9 a distinct subclass of OSError, which they would report
+    A `socket.timeout`, so that code reading a socket when it fires reports a timeout
+    (transport.py maps socket.timeout to HttpTimeout): on Python 3.10 and newer that is
+    TimeoutError itself, on 3.9 a distinct subclass of OSError, which would be reported
     as a broken connection instead.
     """
 

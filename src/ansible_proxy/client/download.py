@@ -17,10 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
 
-import httpx
-
 from ansible_proxy.client.deadline import DeadlineExceeded, deadline
 from ansible_proxy.client.files import CHUNK
+from ansible_proxy.client.transport import Client, HttpError, HttpTimeout, StreamResponse
 from ansible_proxy.errors import DeployError, RetryableError
 
 # (bytes so far, total or None); Optional, not `| None`: aliases are evaluated, on 3.9 too
@@ -48,7 +47,7 @@ def release_urls(download_base_url: str, api: str, name: str, sha: str, arch: st
 
 
 def fetch_release(
-    client: httpx.Client,
+    client: Client,
     urls: list[str],
     part: Path,
     expected: str,
@@ -83,7 +82,7 @@ def fetch_release(
 
 
 def fetch(
-    client: httpx.Client,
+    client: Client,
     url: str,
     part: Path,
     expected: str,
@@ -111,16 +110,16 @@ def fetch(
             deadline(stall) as window,
             client.stream("GET", url, headers=headers, timeout=stall) as response,
         ):
-            if response.status_code == 404:
+            if response.status == 404:
                 raise NotFound(url)
-            if response.status_code == 416:
+            if response.status == 416:
                 _discard(part, etag_file)
                 raise RetryableError(f"download {url}: server refused the resume range")
-            if response.status_code not in (200, 206):
-                raise RetryableError(f"download {url}: HTTP {response.status_code}")
+            if response.status not in (200, 206):
+                raise RetryableError(f"download {url}: HTTP {response.status}")
             content_type = response.headers.get("content-type", "")
             appending = False
-            if response.status_code == 206:
+            if response.status == 206:
                 # Only a range we asked for is appended; an unasked 206 must start at 0.
                 appending = bool(headers) and _starts_at(response, offset)
                 if not appending and not _starts_at(response, 0):
@@ -143,7 +142,7 @@ def fetch(
                     etag_file.write_text(new_etag)
                 with part.open("ab" if appending else "wb") as fh:
                     mark = size
-                    # No re-chunking: httpx copying into 1 MiB pieces costs more than it saves.
+                    # No re-chunking: copying into 1 MiB pieces costs more than it saves.
                     for chunk in response.iter_bytes():
                         size += len(chunk)
                         if size > max_bytes:
@@ -166,14 +165,13 @@ def fetch(
                     f"STORE_DIR: cannot write {part}: {exc.strerror or exc} "
                     "(partial download removed)"
                 ) from None
-    except (httpx.TimeoutException, DeadlineExceeded):
+    except (HttpTimeout, DeadlineExceeded):
         raise Stalled(
             f"download {url}: stalled: less than 64 KiB in {stall:g} s "
             "(DOWNLOAD_STALL_TIMEOUT); partial file kept for the next tick"
         ) from None
-    except httpx.HTTPError as exc:
-        reason = str(exc) or type(exc).__name__
-        raise RetryableError(f"download {url}: interrupted: {reason} (partial kept)") from None
+    except HttpError as exc:
+        raise RetryableError(f"download {url}: interrupted: {exc} (partial kept)") from None
     actual = digest.hexdigest()
     if actual != expected:
         _discard(part, etag_file)
@@ -194,12 +192,12 @@ def _looks_like(content_type: str) -> str:
     return f" of {kind}" if kind else ""
 
 
-def _starts_at(response: httpx.Response, offset: int) -> bool:
+def _starts_at(response: StreamResponse, offset: int) -> bool:
     content_range = response.headers.get("content-range", "")
     return bool(content_range.startswith(f"bytes {offset}-"))
 
 
-def _total(response: httpx.Response, offset: int) -> int | None:
+def _total(response: StreamResponse, offset: int) -> int | None:
     length = response.headers.get("content-length")
     if length is None or not length.isdigit():
         return None

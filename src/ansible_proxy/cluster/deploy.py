@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from ansible_proxy.client import download, locks
 from ansible_proxy.client.api import Api, UnknownBin
 from ansible_proxy.client.files import fsync_dir
 from ansible_proxy.client.logs import Log
+from ansible_proxy.client.transport import Client
 from ansible_proxy.cluster.health import healthy
 from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import ServiceSpec
@@ -47,7 +46,7 @@ class Rollout:
 
     settings: ClusterSettings
     spec: ServiceSpec
-    client: httpx.Client
+    client: Client
     apis: dict[str, Api]
     state: ClusterState
     log: Log

@@ -10,8 +10,7 @@ import socket
 import time
 from collections.abc import Callable
 
-import httpx
-
+from ansible_proxy.client.transport import Client, HttpError
 from ansible_proxy.cluster.manifests import Health
 
 
@@ -26,8 +25,9 @@ def probe(health: Health, address: str) -> bool:
     url = health.url.replace("{host}", address)
     try:
         # Its own client: the API client refuses any host but the bin-manager's.
-        return httpx.get(url, timeout=2.0, follow_redirects=False).status_code < 400
-    except httpx.HTTPError:
+        with Client(timeout=2.0, max_redirects=0) as client:
+            return client.request("GET", url).status < 400
+    except HttpError:
         return False
 
 

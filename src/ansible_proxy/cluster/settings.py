@@ -7,9 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from ansible_proxy.client.api import make_client
+from ansible_proxy.client.transport import Client
 from ansible_proxy.cluster.packages import Limits
 
 
@@ -40,7 +39,7 @@ class ClusterSettings:
 
 
 @contextmanager
-def api_client(settings: ClusterSettings) -> Iterator[httpx.Client]:
+def api_client(settings: ClusterSettings) -> Iterator[Client]:
     urls = [settings.api, settings.download_base_url]
     with make_client(
         urls, settings.token, settings.ca_bundle, settings.insecure, settings.http_timeout

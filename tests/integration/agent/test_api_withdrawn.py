@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 
-import httpx
 import pytest
 
 from ansible_proxy.client.api import MAX_REASON, Api, Batch, make_client
+from ansible_proxy.client.transport import Client
 from tests.integration.agent.faults import Handler, answer, fault_server
 from tests.support.server import BinManager
 
@@ -24,7 +24,7 @@ MakeApi = Callable[[str], Api]
 @pytest.fixture
 def make_api() -> Iterator[MakeApi]:
     """Api(base) as the agent builds it (node web-01, x86_64); its clients closed after."""
-    clients: list[httpx.Client] = []
+    clients: list[Client] = []
 
     def make(base: str) -> Api:
         clients.append(make_client([base], "", None, False, 10.0))

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
-
 from ansible_proxy.client.deadline import DeadlineExceeded, deadline
+from ansible_proxy.client.transport import Client, HttpError, HttpTimeout
 
 DEFAULT_QUERY = 'ALERTS{alertstate="firing", service="{service}"}'
 
@@ -31,30 +30,30 @@ def render_query(template: str, service: str) -> str:
 
 
 def query_alerts(
-    client: httpx.Client, base_url: str, query: str, timeout: float | None = None
+    client: Client, base_url: str, query: str, timeout: float | None = None
 ) -> AlertAnswer:
     """Run `query`; a non-empty vector means an alert is firing.
 
     `timeout` (PROMETHEUS_TIMEOUT) bounds the whole query, however slowly it answers.
     """
     url = f"{base_url.rstrip('/')}/api/v1/query"
-    seconds = timeout if timeout is not None else (client.timeout.read or 3.0)
+    seconds = timeout if timeout is not None else client.timeout
     try:
         with deadline(seconds):
-            response = client.get(url, params={"query": query})
-    except (httpx.TimeoutException, DeadlineExceeded):
+            response = client.request("GET", url, params={"query": query})
+    except (HttpTimeout, DeadlineExceeded):
         return AlertAnswer(
             None, f"prometheus {url}: no answer within {seconds:g} s (PROMETHEUS_TIMEOUT)"
         )
-    except httpx.HTTPError as exc:
-        return AlertAnswer(None, f"prometheus: unreachable: {str(exc) or type(exc).__name__}")
+    except HttpError as exc:
+        return AlertAnswer(None, f"prometheus: unreachable: {exc}")
     try:
         body = response.json()
     except ValueError:
-        return AlertAnswer(None, f"prometheus: HTTP {response.status_code}, answer is not JSON")
+        return AlertAnswer(None, f"prometheus: HTTP {response.status}, answer is not JSON")
     if not isinstance(body, dict) or body.get("status") != "success":
         error = body.get("error") if isinstance(body, dict) else None
-        return AlertAnswer(None, f"prometheus: HTTP {response.status_code}: {str(error)[:120]}")
+        return AlertAnswer(None, f"prometheus: HTTP {response.status}: {str(error)[:120]}")
     data = body.get("data")
     if not isinstance(data, dict) or data.get("resultType") != "vector":
         return AlertAnswer(None, "prometheus: answer is not an instant vector")

@@ -21,7 +21,7 @@ from ansible_proxy.client.processes import running_named
 from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
 if TYPE_CHECKING:
-    import httpx
+    from ansible_proxy.client.transport import Client
 
 PORT_TIMEOUT = 1.0
 _FATAL = "FATAL"
@@ -33,7 +33,7 @@ class Probes:
     """The outside things the checks talk to, built once by the inspector."""
 
     supervisor: Supervisor
-    http: httpx.Client
+    http: Client
     prometheus_url: str
     prometheus_query: str
     prometheus_timeout: float = 3.0

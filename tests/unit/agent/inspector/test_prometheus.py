@@ -10,14 +10,15 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
 from ansible_proxy.agent.adapters.prometheus import DEFAULT_QUERY, query_alerts, render_query
 from ansible_proxy.agent.inspector.check import run_check
 from ansible_proxy.client.config import build_config
 from ansible_proxy.client.logs import Log
+from ansible_proxy.client.transport import Client
 from tests.support.procs import LOOPBACK, free_port
 
 
@@ -32,7 +33,7 @@ class Answers:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                answers.queries.append(httpx.URL(self.path).params.get("query", ""))
+                answers.queries.append(parse_qs(urlsplit(self.path).query).get("query", [""])[0])
                 answers.authorization.append(self.headers.get("Authorization"))
                 self.send_response(answers.status)
                 self.send_header("Content-Length", str(len(answers.body)))
@@ -65,8 +66,8 @@ def answers() -> Iterator[Answers]:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=2) as http:
+def client() -> Iterator[Client]:
+    with Client(timeout=2) as http:
         yield http
 
 
@@ -82,9 +83,7 @@ def test_render_query_substitutes_and_escapes_the_service() -> None:
     assert render_query('up{job="{service}"} == 0', 'a"b') == 'up{job="a\\"b"} == 0'
 
 
-def test_empty_vector_is_no_alert_and_samples_are_firing(
-    answers: Answers, client: httpx.Client
-) -> None:
+def test_empty_vector_is_no_alert_and_samples_are_firing(answers: Answers, client: Client) -> None:
     answers.body = vector()
     quiet = query_alerts(client, answers.url, "Q1")
     assert (quiet.firing, quiet.detail) == (False, "no firing alert")
@@ -106,13 +105,13 @@ def test_empty_vector_is_no_alert_and_samples_are_firing(
     ],
 )
 def test_errors_and_garbage_are_unknown(
-    answers: Answers, client: httpx.Client, status: int, body: bytes
+    answers: Answers, client: Client, status: int, body: bytes
 ) -> None:
     answers.status, answers.body = status, body
     assert query_alerts(client, answers.url, "Q").firing is None
 
 
-def test_unreachable_is_unknown(client: httpx.Client) -> None:
+def test_unreachable_is_unknown(client: Client) -> None:
     answer = query_alerts(client, f"http://{LOOPBACK}:{free_port()}", "Q")
     assert answer.firing is None
     assert "unreachable" in answer.detail
