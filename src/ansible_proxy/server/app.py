@@ -24,19 +24,19 @@ from ansible_proxy.server.api import admin as admin_api
 from ansible_proxy.server.api import agent as agent_api
 from ansible_proxy.server.api import credentials as credentials_api
 from ansible_proxy.server.api import enrolment as enrolment_api
-from ansible_proxy.server.apidocs import add_api_docs
-from ansible_proxy.server.bodies import BodyLimit
-from ansible_proxy.server.credentials import Credentials, NodeAuth
+from ansible_proxy.server.api.docs import add_api_docs
+from ansible_proxy.server.auth.credentials import Credentials, NodeAuth
 from ansible_proxy.server.dashboard import routes as dashboard
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.deps import DbSession, require_metrics
 from ansible_proxy.server.hotpath.fastpath import AgentFastPath
 from ansible_proxy.server.hotpath.pointers import PointerCache
+from ansible_proxy.server.limits.bodies import BodyLimit
+from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.metrics import AccessLog, Metrics
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
-from ansible_proxy.server.throttle import Throttle
 from ansible_proxy.server.writepath.heartbeats import Heartbeats, known_ttl
 from ansible_proxy.server.writepath.retention import from_settings as retention_from_settings
 from ansible_proxy.server.writepath.writes import WriteBatcher

@@ -15,16 +15,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
-from ansible_proxy.server import credentials as node_auth
+from ansible_proxy.server.auth import credentials as node_auth
 from ansible_proxy.server.auth import token_ok
-from ansible_proxy.server.credentials import Bearer, bearer_of
+from ansible_proxy.server.auth.credentials import Bearer, bearer_of
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
+from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.problems import Unauthorized
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
-from ansible_proxy.server.throttle import Throttle
 from ansible_proxy.server.writepath.heartbeats import Heartbeats as HeartbeatBuffer
 from ansible_proxy.server.writepath.writes import WriteBatcher
 

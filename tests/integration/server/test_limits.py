@@ -57,6 +57,28 @@ def answer(raw: bytes) -> tuple[int, dict[str, str], dict[str, object]]:
     return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, json.loads(body)
 
 
+def read_response(sock: socket.socket) -> bytes:
+    """One whole response: its head, then Content-Length bytes (TCP may split them)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(": ")
+        if name.lower() == "content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
 def send_until_closed(sock: socket.socket, total: int, chunk: bytes) -> int:
     """Send up to `total` bytes of `chunk`s; how many went out before the server closed."""
     sent = 0
@@ -78,7 +100,7 @@ def test_a_declared_300_mib_body_is_refused_before_it_is_read(server: BinManager
             b"POST /api/v1/keepalive HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n" % (300 * MIB)
         )
-        status, headers, body = answer(sock.recv(65536))  # before a byte of the body
+        status, headers, body = answer(read_response(sock))  # before a byte of the body
         assert status == 413
         assert body["code"] == 413
         assert "larger than the limit of 65536" in str(body["message"])

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from ansible_proxy.protocol import API_PREFIX, Enrolment, ok
 from ansible_proxy.server.auth import token_ok
-from ansible_proxy.server.credentials import NodeAuth
+from ansible_proxy.server.auth.credentials import NodeAuth
 from ansible_proxy.server.db import credentials as db
 from ansible_proxy.server.db.credentials import Binding, Outcome
 from ansible_proxy.server.deps import (

@@ -208,7 +208,7 @@ def _serve_workers(settings: Settings, args: argparse.Namespace, options: dict[s
 def _connection_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for the connection limits; raises the open-files limit first."""
     # Imported here, not at the top: the admin commands never load uvicorn (start-up time).
-    from ansible_proxy.server.connections import (
+    from ansible_proxy.server.limits.connections import (
         ConnectionLimits,
         protocol_factory,
         raise_fd_limit,

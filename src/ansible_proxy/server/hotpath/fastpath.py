@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_node_name, normalize_arch, ok
-from ansible_proxy.server.credentials import Bearer, Credentials, bearer_of, decide
+from ansible_proxy.server.auth.credentials import Bearer, Credentials, bearer_of, decide
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.hotpath import batch
 from ansible_proxy.server.hotpath.pointers import PointerCache, latest_data

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ansible_proxy.server.credentials import Credentials
+from ansible_proxy.server.auth.credentials import Credentials
 from ansible_proxy.server.db import credentials as db
 
 log = logging.getLogger(__name__)

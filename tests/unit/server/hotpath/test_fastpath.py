@@ -11,14 +11,14 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Message, Receive, Scope, Send
 
-from ansible_proxy.server.credentials import Credentials, NodeAuth
+from ansible_proxy.server.auth.credentials import Credentials, NodeAuth
 from ansible_proxy.server.db.credentials import Binding, NameState, Principal, token_hash
 from ansible_proxy.server.db.queries import Pointer
 from ansible_proxy.server.hotpath.batch import Snapshot, build_answer
 from ansible_proxy.server.hotpath.fastpath import AgentFastPath
 from ansible_proxy.server.hotpath.pointers import PointerCache
+from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.settings import Settings
-from ansible_proxy.server.throttle import Throttle
 from ansible_proxy.server.writepath.heartbeats import Heartbeats
 from ansible_proxy.server.writepath.retention import Policy, Retention
 

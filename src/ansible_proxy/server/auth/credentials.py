@@ -25,8 +25,8 @@ from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.db import credentials as db
 from ansible_proxy.server.db.credentials import Binding, NameState, Principal
 from ansible_proxy.server.db.engine import stored_now
+from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.problems import Forbidden, Unauthorized
-from ansible_proxy.server.throttle import Throttle
 
 DEFAULT_TTL = 5.0
 _MAX_ENTRIES = 200_000
