@@ -25,6 +25,7 @@ SERVER_MODULES = (
     "prometheus_client",
     "jinja2",
     "multipart",
+    "httpx",  # the admin CLI
 )
 CLUSTER_MODULES = ("ansible", "ansible_runner", "jinja2")
 
