@@ -65,7 +65,7 @@ def key(*parts: str) -> str:
 
 
 @contextlib.contextmanager
-def _cache_lock() -> Iterator[None]:
+def cache_lock() -> Iterator[None]:
     """One builder of cache entries at a time (two test runs may start together)."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with (CACHE_DIR / ".lock").open("w") as handle:
@@ -80,7 +80,7 @@ def cached(name: str, make: Callable[[Path], None]) -> Path:
     """CACHE_DIR/name (a file or a directory), made by `make(path)` when absent; made under
     a temp name and renamed, so a failed or interrupted make leaves nothing behind."""
     path = CACHE_DIR / name
-    with _cache_lock():
+    with cache_lock():
         if not path.exists():
             partial = path.with_name(f".{path.name}.{os.getpid()}")
             try:

@@ -14,6 +14,8 @@ import venv
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.debian_root import cache_lock
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,12 +32,13 @@ class Footprint:
 def build_wheel(out: Path) -> Path:
     """This checkout as a wheel in `out` (the agent's and every extra's code)."""
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    with cache_lock():  # pip builds the checkout in place: one build at a time (py39.py)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return next(out.glob("ansible_proxy-*.whl"))
 
 

@@ -15,6 +15,7 @@ on this machine, on loopback, as in every other test.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import shutil
 import subprocess
@@ -23,30 +24,47 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.debian_root import DebianRoot, base_tarball
+from tests.support.debian_root import DebianRoot, base_tarball, cached
 
 ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "packaging" / "dist" / "build.py"
 SUITE = "bullseye"
 INCLUDE = ("ca-certificates", "python3")
 
 
 def build_onefile(out: Path) -> Path:
-    """This checkout's one-file agent for this machine's arch (packaging/dist/build.py)."""
+    """This checkout's one-file agent for this machine's arch, copied into `out`.
+
+    Built once per source (cached under CACHE_DIR, keyed by the files that go into it)
+    and under the cache lock: pip builds a checkout in place (build/, *.egg-info), so two
+    test workers building at once would trip over each other.
+    """
     arch = platform.machine()
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "packaging" / "dist" / "build.py"),
-            "--out",
-            str(out),
-            "--arch",
-            arch,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=900,
+    sources = sorted(
+        p
+        for p in (*(ROOT / "src").rglob("*"), ROOT / "pyproject.toml", BUILD)
+        if p.is_file() and "__pycache__" not in p.parts and ".egg-info" not in str(p)
     )
-    return next(out.glob(f"ansible-proxy-*-{arch}.pyz"))
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+
+    def make(target: Path) -> None:
+        done = subprocess.run(
+            [sys.executable, str(BUILD), "--out", str(target), "--arch", arch],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"make dist failed ({done.returncode}):\n{done.stderr[-3000:]}")
+
+    built = cached(f"onefile-{arch}-{digest.hexdigest()[:16]}", make)
+    onefile = next(built.glob(f"ansible-proxy-*-{arch}.pyz"))
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(onefile, out / onefile.name)
+    return out / onefile.name
 
 
 @contextmanager
