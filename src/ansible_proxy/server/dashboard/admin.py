@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -100,7 +101,7 @@ def logout(
     return response
 
 
-def admin_action(visitor: Visitor, csrf: str) -> Response | None:
+def _admin_refusal(visitor: Visitor, csrf: str) -> Response | None:
     """None when the visitor may act; else the refusal to send."""
     if visitor.fresh or not sessions.csrf_ok(visitor.key, visitor.session, csrf):
         return refused(visitor)
@@ -110,8 +111,21 @@ def admin_action(visitor: Visitor, csrf: str) -> Response | None:
     return None
 
 
-def _done(bin_name: str, what: str) -> RedirectResponse:
-    return RedirectResponse(f"{PREFIX}/bins/{quote(bin_name)}?done={what}", status_code=303)
+def admin_form(visitor: Visitor, csrf: str, act: Callable[[], str]) -> Response:
+    """An admin form's POST: the CSRF and admin checks, then `act` (it does the change,
+    logs it and returns the page to go to next); a refused input is the error page."""
+    refusal = _admin_refusal(visitor, csrf)
+    if refusal is not None:
+        return refusal
+    try:
+        target = act()
+    except ApiProblem as exc:
+        return problem(visitor, exc)
+    return RedirectResponse(target, status_code=303)
+
+
+def _done(bin_name: str, what: str) -> str:
+    return f"{PREFIX}/bins/{quote(bin_name)}?done={what}"
 
 
 @router.post(PREFIX + "/bins/{bin_name}/pin")
@@ -125,34 +139,27 @@ def pin(
     sha256: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = admin_action(visitor, csrf)
-    if refusal is not None:
-        return refusal
-    try:
+
+    def act() -> str:
         bin_ = queries.require_bin(session, check_bin_name(bin_name))
         canonical = check_arch(arch)
         releases.pin(session, pointers, bin_, canonical, check_sha256(sha256), now)
-    except ApiProblem as exc:
-        return problem(visitor, exc)
-    log.info("dashboard: pinned %s %s to %s", bin_.name, canonical, sha256[:12])
-    return _done(bin_.name, "pinned")
+        log.info("dashboard: pinned %s %s to %s", bin_.name, canonical, sha256[:12])
+        return _done(bin_.name, "pinned")
+
+    return admin_form(visitor, csrf, act)
 
 
 def _set_paused(
-    bin_name: str,
-    paused: bool,
-    visitor: Visitor,
-    session: DbSession,
-    pointers: Pointers,
-    now: datetime,
-) -> Response:
-    try:
+    bin_name: str, paused: bool, session: DbSession, pointers: Pointers, now: datetime
+) -> Callable[[], str]:
+    def act() -> str:
         bin_ = queries.require_bin(session, check_bin_name(bin_name))
-    except ApiProblem as exc:
-        return problem(visitor, exc)
-    releases.set_paused(session, pointers, bin_, paused, now)
-    log.info("dashboard: %s %s", "paused" if paused else "resumed", bin_.name)
-    return _done(bin_.name, "paused" if paused else "resumed")
+        releases.set_paused(session, pointers, bin_, paused, now)
+        log.info("dashboard: %s %s", "paused" if paused else "resumed", bin_.name)
+        return _done(bin_.name, "paused" if paused else "resumed")
+
+    return act
 
 
 @router.post(PREFIX + "/bins/{bin_name}/pause")
@@ -164,8 +171,7 @@ def pause(
     now: Now,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = admin_action(visitor, csrf)
-    return refusal or _set_paused(bin_name, True, visitor, session, pointers, now)
+    return admin_form(visitor, csrf, _set_paused(bin_name, True, session, pointers, now))
 
 
 @router.post(PREFIX + "/bins/{bin_name}/resume")
@@ -177,5 +183,4 @@ def resume(
     now: Now,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = admin_action(visitor, csrf)
-    return refusal or _set_paused(bin_name, False, visitor, session, pointers, now)
+    return admin_form(visitor, csrf, _set_paused(bin_name, False, session, pointers, now))

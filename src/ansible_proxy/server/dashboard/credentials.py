@@ -12,21 +12,19 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from ansible_proxy.server.dashboard.admin import admin_action
+from ansible_proxy.server.dashboard.admin import admin_form
 from ansible_proxy.server.dashboard.render import (
     PREFIX,
     CurrentVisitor,
     login_redirect,
-    problem,
     render,
 )
 from ansible_proxy.server.db import credentials as db
 from ansible_proxy.server.deps import DbSession, NodeCredentials, Now
 from ansible_proxy.server.inputs import check_node_name, check_text
-from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.services import credentials as service
 
 log = logging.getLogger(__name__)
@@ -70,15 +68,13 @@ def approve(
     fingerprint: Annotated[str, Form(max_length=64)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = admin_action(visitor, csrf)
-    if refusal is not None:
-        return refusal
-    try:
+
+    def act() -> str:
         service.approve(session, nodes, check_node_name(node_name), fingerprint or None, now)
-    except ApiProblem as exc:
-        return problem(visitor, exc)
-    log.info("dashboard: approved the enrolment of %r", node_name)
-    return RedirectResponse(f"{PREFIX}/enrolments?done=approved", status_code=303)
+        log.info("dashboard: approved the enrolment of %r", node_name)
+        return f"{PREFIX}/enrolments?done=approved"
+
+    return admin_form(visitor, csrf, act)
 
 
 @router.post(PREFIX + "/nodes/{node_name}/revoke")
@@ -90,15 +86,13 @@ def revoke(
     now: Now,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = admin_action(visitor, csrf)
-    if refusal is not None:
-        return refusal
-    try:
+
+    def act() -> str:
         service.revoke(session, nodes, check_node_name(node_name), now)
-    except ApiProblem as exc:
-        return problem(visitor, exc)
-    log.info("dashboard: revoked the credential of %r", node_name)
-    return RedirectResponse(f"{PREFIX}/nodes/{quote(node_name)}?done=revoked", status_code=303)
+        log.info("dashboard: revoked the credential of %r", node_name)
+        return f"{PREFIX}/nodes/{quote(node_name)}?done=revoked"
+
+    return admin_form(visitor, csrf, act)
 
 
 @router.post(PREFIX + "/proxies/{name}/revoke")
@@ -110,12 +104,10 @@ def revoke_proxy(
     now: Now,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    refusal = admin_action(visitor, csrf)
-    if refusal is not None:
-        return refusal
-    try:
+
+    def act() -> str:
         service.revoke_proxy(session, nodes, check_text(name, "proxy name"), now)
-    except ApiProblem as exc:
-        return problem(visitor, exc)
-    log.info("dashboard: revoked proxy %r", name)
-    return RedirectResponse(f"{PREFIX}/enrolments?done=proxy-revoked", status_code=303)
+        log.info("dashboard: revoked proxy %r", name)
+        return f"{PREFIX}/enrolments?done=proxy-revoked"
+
+    return admin_form(visitor, csrf, act)
