@@ -1,7 +1,8 @@
 """`python -m bench.agent_download URL SHA256 PART`: time the agent's own download + verify.
 
 Runs `ansible_proxy.client.download.fetch` (stream, sha256 while streaming,
-write + fsync into the store's part file) in a fresh process and prints its seconds.
+write into the store's part file, no fsync: the store re-hashes) in a fresh process and
+prints its seconds.
 """
 
 from __future__ import annotations
