@@ -97,6 +97,32 @@ def _wait_running(host: LabHost) -> None:
     wait_until(running, 20, f"hello RUNNING on {host.name}")
 
 
+def _supervise_hello(host: LabHost) -> None:
+    """A cron.d directory (as on any Debian host) and the hello program in its supervisord."""
+    (host.root / "etc" / "cron.d").mkdir(parents=True)
+    (host.root / "conf.d" / "hello.conf").write_text(
+        f"[program:hello]\ncommand={host.app_dir}/bin/hello\nautostart=true\n"
+        f"startsecs=1\nstartretries=1\nstdout_logfile={host.root}/hello.log\n"
+    )
+    host.supervisor("reloadConfig")
+    host.supervisor("addProcessGroup", "hello")
+
+
+def _cron_tick(host: LabHost, command: str) -> str:
+    """Run cron's `run` line inside the host's network namespace, as cron would; its log."""
+    tick = subprocess.run(
+        ["ip", "netns", "exec", host.netns, "sh", "-c", command],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(host.root), "SHELL": "/bin/sh"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    log = (host.root / "ansible-proxy.log").read_text()
+    assert tick.returncode == 0, f"{shlex.join(tick.args)}\n{tick.stderr}\n{log}"
+    return log
+
+
 def _recap_changed(output: str) -> list[int]:
     return [int(n) for n in re.findall(r"changed=(\d+)", output)]
 
@@ -106,13 +132,7 @@ def test_role_configures_hosts_idempotently_and_the_agent_then_deploys(tmp_path:
         released = program("1", port=SERVICE_PORT)
         sha = lab.bin_manager.publish("hello", released)
         for host in lab.hosts:
-            (host.root / "etc" / "cron.d").mkdir(parents=True)  # as on any Debian host
-            (host.root / "conf.d" / "hello.conf").write_text(
-                f"[program:hello]\ncommand={host.app_dir}/bin/hello\nautostart=true\n"
-                f"startsecs=1\nstartretries=1\nstdout_logfile={host.root}/hello.log\n"
-            )
-            host.supervisor("reloadConfig")
-            host.supervisor("addProcessGroup", "hello")
+            _supervise_hello(host)
 
         first = _playbook(lab, tmp_path)
         assert first.returncode == 0, first.stdout + first.stderr
@@ -142,16 +162,7 @@ def test_role_configures_hosts_idempotently_and_the_agent_then_deploys(tmp_path:
 
             # Run the `run` line as cron would, inside the host's network namespace.
             command = _cron_command(cron_file, "run").replace(">/dev/null", "").strip()
-            tick = subprocess.run(
-                ["ip", "netns", "exec", host.netns, "sh", "-c", command],
-                env={"PATH": "/usr/bin:/bin", "HOME": str(host.root), "SHELL": "/bin/sh"},
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            log = (host.root / "ansible-proxy.log").read_text()
-            assert tick.returncode == 0, f"{shlex.join(tick.args)}\n{tick.stderr}\n{log}"
+            log = _cron_tick(host, command)
             assert sha256((host.app_dir / "bin" / "hello").read_bytes()) == sha
             _wait_running(host)
             entry = json.loads((etc / "ansible-proxy" / "bin-manifests.json").read_text())
@@ -185,13 +196,7 @@ def test_role_installs_the_one_file_agent_which_then_deploys(tmp_path: Path) -> 
     with running_lab(tmp_path / "lab", ["x86_64"]) as lab:
         sha = lab.bin_manager.publish("hello", program("1", port=SERVICE_PORT))
         host = lab.hosts[0]
-        (host.root / "etc" / "cron.d").mkdir(parents=True)
-        (host.root / "conf.d" / "hello.conf").write_text(
-            f"[program:hello]\ncommand={host.app_dir}/bin/hello\nautostart=true\n"
-            f"startsecs=1\nstartretries=1\nstdout_logfile={host.root}/hello.log\n"
-        )
-        host.supervisor("reloadConfig")
-        host.supervisor("addProcessGroup", "hello")
+        _supervise_hello(host)
         dest = host.root / "lib" / "ansible-proxy.pyz"
         done = _playbook(
             lab,
@@ -207,15 +212,6 @@ def test_role_installs_the_one_file_agent_which_then_deploys(tmp_path: Path) -> 
         cron_file = host.root / "etc" / "cron.d" / "ansible-proxy"
         command = _cron_command(cron_file, "run").replace(">/dev/null", "").strip()
         assert command.startswith(str(dest))
-        tick = subprocess.run(
-            ["ip", "netns", "exec", host.netns, "sh", "-c", command],
-            env={"PATH": "/usr/bin:/bin", "HOME": str(host.root), "SHELL": "/bin/sh"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        log = (host.root / "ansible-proxy.log").read_text()
-        assert tick.returncode == 0, f"{shlex.join(tick.args)}\n{tick.stderr}\n{log}"
+        _cron_tick(host, command)
         assert sha256((host.app_dir / "bin" / "hello").read_bytes()) == sha
         _wait_running(host)
