@@ -7,6 +7,7 @@ A new GET route under /keepalive or /bins must be reviewed against it (`SHADOWED
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -24,7 +25,7 @@ from ansible_proxy.protocol import (
 )
 from ansible_proxy.server.db import progress, queries
 from ansible_proxy.server.db.credentials import Binding
-from ansible_proxy.server.db.models import Release
+from ansible_proxy.server.db.models import Bin, Node, Release
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
@@ -54,6 +55,7 @@ from ansible_proxy.server.problems import BadRequest, NotFound
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
 from ansible_proxy.server.storage.downloads import NOT_CACHEABLE, accel_response, artifact_response
+from ansible_proxy.server.writepath.writes import WriteBatcher
 
 router = APIRouter(
     prefix=API_PREFIX,
@@ -156,15 +158,13 @@ async def report_progress(
     _check_body_bin(name, report.binName)
     if report.processingTime > MAX_PROCESSING_TIME:
         raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
-    node_name = report.nodeName  # NodeName: checked by the model
-    await nodes.require_write(caller, node_name)
-
-    def change(session: Session) -> None:
-        bin_ = queries.require_bin(session, name)
-        node = queries.require_node(session, node_name)
-        progress.add_progress(session, bin_, node, report, now)
-
-    await writes.submit(change)
+    await nodes.require_write(caller, report.nodeName)  # NodeName: checked by the model
+    await _record(
+        writes,
+        name,
+        report.nodeName,
+        lambda session, bin_, node: progress.add_progress(session, bin_, node, report, now),
+    )
     return ok()
 
 
@@ -215,16 +215,31 @@ async def report_running(
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     version = check_text(report.version, "version")
-    node_name = report.nodeName  # NodeName: checked by the model
-    await nodes.require_write(caller, node_name)
+    await nodes.require_write(caller, report.nodeName)  # NodeName: checked by the model
+    await _record(
+        writes,
+        name,
+        report.nodeName,
+        lambda session, bin_, node: queries.report_bin(
+            session, bin_, node, report.sha256, version, now
+        ),
+    )
+    return ok()
+
+
+async def _record(
+    writes: WriteBatcher,
+    bin_name: str,
+    node_name: str,
+    record: Callable[[Session, Bin, Node], None],
+) -> None:
+    """One write about (bin, node), both known, in the next group commit."""
 
     def change(session: Session) -> None:
-        bin_ = queries.require_bin(session, name)
-        node = queries.require_node(session, node_name)
-        queries.report_bin(session, bin_, node, report.sha256, version, now)
+        bin_ = queries.require_bin(session, bin_name)
+        record(session, bin_, queries.require_node(session, node_name))
 
     await writes.submit(change)
-    return ok()
 
 
 def _check_body_bin(path_name: str, body_name: str) -> None:
