@@ -50,3 +50,45 @@ def is_sha256(value: str) -> bool:
 def normalize_arch(arch: str) -> str | None:
     """The canonical cpu arch for `arch` (amd64 → x86_64, arm64 → aarch64), or None."""
     return _ARCH_ALIASES.get(arch.strip().lower())
+
+
+# NODE_LABELS="k=v,k=v": labels choose a staged rollout's canary (`--canary-label k=v`).
+MAX_LABELS = 16
+_LABEL_PART_RE = re.compile(r"[A-Za-z0-9._-]{1,63}")
+LABEL_RULE = f"at most {MAX_LABELS} k=v pairs, each side 1-63 of A-Z a-z 0-9 . _ -"
+
+
+def label_refusal(labels: dict[str, str]) -> str | None:
+    """Why these labels are refused (one phrase), or None when they are fine."""
+    if len(labels) > MAX_LABELS:
+        return f"{len(labels)} labels: {LABEL_RULE}"
+    for key, value in labels.items():
+        for part in (key, value):
+            if not isinstance(part, str) or _LABEL_PART_RE.fullmatch(part) is None:
+                return f"invalid label {key!s:.70}={value!s:.70}: {LABEL_RULE}"
+    return None
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """`k=v,k=v` (spaces around items ignored) → dict; ValueError naming the bad item."""
+    labels: dict[str, str] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"label {item!r:.80} has no '=': write k=v,k=v")
+        key, value = key.strip(), value.strip()
+        if key in labels:
+            raise ValueError(f"label {key!r:.70} is given twice")
+        labels[key] = value
+    problem = label_refusal(labels)
+    if problem is not None:
+        raise ValueError(problem)
+    return labels
+
+
+def format_labels(labels: dict[str, str]) -> str:
+    """The stored and shown form: `k=v,k=v`, sorted by key."""
+    return ",".join(f"{key}={labels[key]}" for key in sorted(labels))

@@ -34,6 +34,7 @@ from ansible_proxy.names import (
     is_bin_name,
     is_node_name,
     is_sha256,
+    label_refusal,
     node_name_refusal,
     normalize_arch,
 )
@@ -99,6 +100,13 @@ class Envelope(_Model, Generic[T]):
     data: T | None = None
 
 
+def _check_labels(labels: dict[str, str] | None) -> dict[str, str] | None:
+    problem = label_refusal(labels) if labels else None
+    if problem is not None:
+        raise PydanticCustomError("labels", problem)
+    return labels or None
+
+
 class NodeInfo(_Model):
     """What a node tells about itself in POST /keepalive (and keeps in its manifest)."""
 
@@ -106,6 +114,8 @@ class NodeInfo(_Model):
     osRelease: ShortText
     nodeName: NodeName
     binProxyVersion: ShortText
+    # NODE_LABELS (names.LABEL_RULE); left out by agents that have none, and by older ones.
+    labels: Annotated[dict[str, str] | None, AfterValidator(_check_labels)] = None
 
 
 class NodeStatus(_Model):

@@ -105,6 +105,9 @@ class BinManager:
         env["BIN_MANAGER_NODE_AUTH"] = node_auth
         if self.enrolment_token is not None:
             env["BIN_MANAGER_ENROLMENT_TOKEN"] = self.enrolment_token
+        # Every release to every node at once, as before staged rollouts (the product's
+        # default stages them): the rollout tests, bench/ and the demo set what they need.
+        env["BIN_MANAGER_DEFAULT_ROLLOUT"] = "--immediate"
         env.update(extra_env or {})
         self.service = Service(argv, workdir / "bin-manager.log", env=env, cwd=workdir)
 

@@ -63,7 +63,7 @@ def _write_private(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
-def ensure_enrolled(host: Host, info: dict[str, str]) -> None:
+def ensure_enrolled(host: Host, info: dict[str, object]) -> None:
     """Enrol when the bin-manager has not taken this node's token yet; then send it.
 
     Pending approval: one log line and RetryableError (exit 75), nothing else done —

@@ -119,7 +119,7 @@ class Host:
             manifest.save()
         return entry
 
-    def set_node_info(self, info: dict[str, str]) -> bool:
+    def set_node_info(self, info: dict[str, object]) -> bool:
         """Write nodeInfo into the manifest when it changed; True when it was written."""
         if self.manifest().node_info() == info:
             return False  # a no-op tick writes nothing

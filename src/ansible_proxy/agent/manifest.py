@@ -23,6 +23,9 @@ from ansible_proxy.names import is_bin_name, is_sha256  # pydantic-free: the tic
 
 RESULTS = ("", "ok", "err")
 NODE_INFO_KEYS = ("cpuArch", "osRelease", "nodeName", "binProxyVersion")
+# nodeInfo's optional NODE_LABELS mapping, as sent: absent when there are none (and in
+# manifests of agents from before labels, which load unchanged).
+LABELS_KEY = "labels"
 # The entry of this name is the agent itself (agent/selfupdate.py), not a supervised binary.
 SELF_NAME = "ansible-proxy"
 
@@ -67,13 +70,22 @@ class Manifest:
                 return entry
         raise EntryRemoved(f"manifest {self.path}: {binary_name} is no longer listed")
 
-    def node_info(self) -> dict[str, str]:
+    def node_info(self) -> dict[str, object]:
+        """nodeInfo as the keepalive sends it: the four keys, and `labels` when any."""
         raw = self.doc.get("nodeInfo") or {}
-        return {k: str(raw.get(k) or "") for k in NODE_INFO_KEYS}
+        info: dict[str, object] = {k: str(raw.get(k) or "") for k in NODE_INFO_KEYS}
+        labels = _labels(raw.get(LABELS_KEY))
+        if labels:
+            info[LABELS_KEY] = labels
+        return info
 
-    def set_node_info(self, info: Mapping[str, str]) -> bool:
+    def set_node_info(self, info: Mapping[str, object]) -> bool:
         """Store `info` as nodeInfo; True when anything changed."""
-        if self.node_info() == {k: info[k] for k in NODE_INFO_KEYS}:
+        wanted: dict[str, object] = {k: info[k] for k in NODE_INFO_KEYS}
+        labels = _labels(info.get(LABELS_KEY))
+        if labels:
+            wanted[LABELS_KEY] = labels
+        if self.node_info() == wanted:
             return False
         raw = self.doc.get("nodeInfo")
         if not isinstance(raw, MutableMapping):
@@ -81,6 +93,10 @@ class Manifest:
             self.doc["nodeInfo"] = raw
         for key in NODE_INFO_KEYS:
             raw[key] = info[key]
+        if labels:
+            raw[LABELS_KEY] = labels
+        elif LABELS_KEY in raw:  # NODE_LABELS emptied: the manifest must not keep old ones
+            del raw[LABELS_KEY]
         return True
 
     def update(
@@ -139,6 +155,13 @@ class Manifest:
         except OSError as exc:  # read-only directory, dangling link: for the operator
             reason = exc.strerror or str(exc)
             raise ConfigError(f"manifest {self.path}: cannot write: {reason}") from None
+
+
+def _labels(value: object) -> dict[str, str]:
+    """nodeInfo's labels as a plain dict sorted by key; {} for none (or not a mapping)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): str(value[k]) for k in sorted(value, key=str)}
 
 
 def is_yaml(path: Path) -> bool:

@@ -48,7 +48,7 @@ def run_tick(host: Host) -> TickResult:
             raise ConfigError(f"{key} {directory}: cannot create: {exc.strerror}") from None
     if cfg.insecure:
         log("warning", "INSECURE_SKIP_VERIFY=1: TLS certificates are NOT verified")
-    info = nodeinfo.collect(cfg.node_name)
+    info = nodeinfo.collect(cfg.node_name, cfg.node_labels)
     enrolment.ensure_enrolled(host, info)  # pending: one line, exit 75, nothing else done
     keepalive(host, info)  # before any write: an unreachable API changes nothing on disk
     if host.set_node_info(info):
@@ -77,7 +77,7 @@ def run_tick(host: Host) -> TickResult:
     return result
 
 
-def keepalive(host: Host, info: dict[str, str]) -> None:
+def keepalive(host: Host, info: dict[str, object]) -> None:
     """GET /keepalive; POST it when the node is unknown or its info changed."""
     known = host.api.node_known()
     if known and host.state.get("node", "info") == info:

@@ -8,6 +8,7 @@ The bearer token lives in the client (sent to the API's origin only) and is neve
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,23 @@ from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_sha256
 
 
-def node_info(cpu_arch: str, os_release: str, node_name: str) -> dict[str, str]:
-    """The body of POST /keepalive (and the manifest's nodeInfo), with our version."""
-    return {
+def node_info(
+    cpu_arch: str, os_release: str, node_name: str, labels: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The body of POST /keepalive (and the manifest's nodeInfo), with our version.
+
+    `labels` (NODE_LABELS) only when there are some: a server from before labels, and the
+    wire contract, see exactly the four fields they always saw.
+    """
+    info: dict[str, object] = {
         "cpuArch": cpu_arch,
         "osRelease": os_release,
         "nodeName": node_name,
         "binProxyVersion": __version__,
     }
+    if labels:
+        info["labels"] = {key: labels[key] for key in sorted(labels)}
+    return info
 
 
 class UnknownBin(RetryableError):
@@ -136,7 +146,9 @@ class Api:
         """Send `token` (this node's own) as the bearer from now on, to the API's origin."""
         self.client.bearer = OriginBearer(token, self.base)
 
-    def enrol(self, node_info: dict[str, str], node_token: str | None, enrolment: str) -> Enrolled:
+    def enrol(
+        self, node_info: Mapping[str, object], node_token: str | None, enrolment: str
+    ) -> Enrolled:
         """POST /enrol: this node's token (None for a cluster proxy's node), shown with the
         enrolment token when there is one. None from a server without enrolment (404)."""
         body: dict[str, object] = dict(node_info)
@@ -163,7 +175,7 @@ class Api:
         self._data(response, "GET /keepalive")
         return True
 
-    def register(self, node_info: dict[str, str]) -> None:
+    def register(self, node_info: Mapping[str, object]) -> None:
         """POST /keepalive with this node's info."""
         self._data(self._request("POST", "/keepalive", json=node_info), "POST /keepalive")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ansible_proxy.errors import ConfigError
+from ansible_proxy.names import parse_labels
 
 DEFAULT_CONFIG_PATH = Path("/etc/ansible-proxy/config")
 GIB = 1024**3
@@ -57,6 +58,10 @@ KEYS: dict[str, tuple[str, str]] = {
         "alert query (inspector only)",
     ),
     "NODE_NAME": ("", "node name reported to the API (default: hostname)"),
+    "NODE_LABELS": (
+        "",
+        "labels k=v,k=v sent with the keepalive (a rollout's --canary-label picks nodes by them)",
+    ),
     "WATCH_SECONDS": ("10", "seconds a restarted service must keep its pid"),
     "CHECK_FAILURES": ("2", "unhealthy inspector runs before a rollback"),
     "MAX_DOWNLOAD_BYTES": (str(2 * GIB), "largest download accepted, in bytes"),
@@ -102,6 +107,7 @@ class AgentConfig:
     prometheus_timeout: float = 3.0
     enrolment_token: str = ""
     node_token_file: Path = Path("/var/lib/ansible-proxy/node-token")
+    node_labels: Mapping[str, str] = field(default_factory=dict)  # NODE_LABELS, parsed
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return f"AgentConfig(api={self.api!r}, node_name={self.node_name!r}, ...)"
@@ -164,6 +170,7 @@ def build_config(
         node_token_file=Path(
             merged["NODE_TOKEN_FILE"] or Path(merged["STORE_DIR"]).parent / "node-token"
         ),
+        node_labels=_labels(merged, "NODE_LABELS"),
     )
 
 
@@ -175,6 +182,16 @@ def _enrolment_token(values: Mapping[str, str]) -> str:
         return Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"ENROLMENT_TOKEN_FILE {path}: cannot read: {exc}") from None
+
+
+def _labels(values: Mapping[str, str], key: str) -> dict[str, str]:
+    """`k=v,k=v` (names.LABEL_RULE); a bad value is one line naming the key."""
+    try:
+        return parse_labels(values[key])
+    except ValueError as exc:
+        # an environment value may hold a newline or escape: keep the error one line
+        shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(exc))
+        raise ConfigError(f"{key}: {shown}") from None
 
 
 def _check_url(key: str, url: str) -> None:

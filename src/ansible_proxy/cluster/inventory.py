@@ -8,7 +8,7 @@ Any parse error or missing host var is one ConfigError naming the file and host.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from ansible_proxy.errors import ConfigError
-from ansible_proxy.names import is_bin_name, is_node_name, node_name_refusal, normalize_arch
+from ansible_proxy.names import (
+    is_bin_name,
+    is_node_name,
+    label_refusal,
+    node_name_refusal,
+    normalize_arch,
+    parse_labels,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class Node:
     cpu_arch: str
     os_release: str
     services: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)  # `node_labels`, for rollouts
 
 
 def load_inventory(path: Path) -> tuple[Node, ...]:
@@ -102,4 +110,28 @@ def node_from_vars(name: str, hostvars: Mapping[str, Any], source: Path) -> Node
         cpu_arch=arch,
         os_release=str(hostvars.get("os_release", "")),
         services=tuple(str(s) for s in services),
+        labels=_labels(hostvars.get("node_labels"), where),
     )
+
+
+def _labels(value: object, where: str) -> dict[str, str]:
+    """`node_labels`: `k=v,k=v` (as NODE_LABELS) or a mapping; absent or empty: none."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            return parse_labels(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: `node_labels`: {exc}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: `node_labels` must be k=v,k=v or a mapping")
+    labels: dict[str, str] = {}
+    for key, item in value.items():
+        # YAML turns `zone: 1` into a number; `true`, lists and nulls are no label values
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise ConfigError(f"{where}: `node_labels` {key!r}: the value must be text")
+        labels[str(key)] = str(item)
+    problem = label_refusal(labels)
+    if problem is not None:
+        raise ConfigError(f"{where}: `node_labels`: {problem}")
+    return labels

@@ -51,4 +51,5 @@ def run_cluster(settings: ClusterSettings, log: Log) -> int:
 def keepalive(nodes: tuple[Node, ...], apis: dict[str, Api]) -> None:
     """Register (or refresh) every node on the bin-manager on its behalf."""
     for node in nodes:
-        apis[node.name].register(node_info(node.cpu_arch, node.os_release, node.node_name))
+        info = node_info(node.cpu_arch, node.os_release, node.node_name, node.labels)
+        apis[node.name].register(info)

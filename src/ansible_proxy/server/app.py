@@ -7,15 +7,18 @@ left by a crash and migrates the database schema to the newest revision.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -24,6 +27,7 @@ from ansible_proxy.server.api import admin as admin_api
 from ansible_proxy.server.api import agent as agent_api
 from ansible_proxy.server.api import credentials as credentials_api
 from ansible_proxy.server.api import enrolment as enrolment_api
+from ansible_proxy.server.api import rollouts as rollouts_api
 from ansible_proxy.server.api.docs import add_api_docs
 from ansible_proxy.server.auth.credentials import Credentials, NodeAuth
 from ansible_proxy.server.dashboard import routes as dashboard
@@ -35,8 +39,13 @@ from ansible_proxy.server.limits.bodies import BodyLimit
 from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.metrics import AccessLog, Metrics
 from ansible_proxy.server.problems import ApiProblem
+from ansible_proxy.server.rollouts.engine import RolloutChecker
+from ansible_proxy.server.rollouts.lifecycle import Context as RolloutContext
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
+from ansible_proxy.server.webhooks.queue import enqueue
+from ansible_proxy.server.webhooks.sender import WebhookSender
+from ansible_proxy.server.webhooks.targets import parse_targets
 from ansible_proxy.server.writepath.heartbeats import Heartbeats, known_ttl
 from ansible_proxy.server.writepath.retention import from_settings as retention_from_settings
 from ansible_proxy.server.writepath.writes import WriteBatcher
@@ -53,11 +62,17 @@ def error(status: int, message: str) -> JSONResponse:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Heartbeats are flushed while serving and once more at a graceful shutdown."""
     heartbeats: Heartbeats = app.state.heartbeats
+    checker: RolloutChecker = app.state.rollout_checker
+    sender: WebhookSender = app.state.webhooks
     heartbeats.start()
+    checker.start()
+    sender.start()
     try:
         yield
     finally:
+        await checker.stop()
         await heartbeats.stop()
+        await anyio.to_thread.run_sync(sender.stop)
 
 
 def prepare_storage(settings: Settings) -> None:
@@ -102,7 +117,29 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.pointers = PointerCache()
-    app.state.metrics = Metrics(sessions)
+    targets = parse_targets(
+        settings.webhook_urls.get_secret_value() if settings.webhook_urls else None
+    )
+    app.state.webhooks = WebhookSender(sessions, targets)
+
+    def notify(
+        session: Session, event: str, text: str, data: Mapping[str, Any], now: datetime
+    ) -> None:
+        if targets:
+            enqueue(session, targets, event, text, data, now)
+
+    app.state.rollouts = RolloutContext(
+        default_policy=settings.rollout_policy,
+        silent_seconds=settings.rollout_silent_seconds,
+        notify=notify,
+    )
+    app.state.rollout_checker = RolloutChecker(
+        sessions,
+        app.state.rollouts,
+        settings.rollout_interval_seconds,
+        app.state.pointers.clear,
+    )
+    app.state.metrics = Metrics(sessions, lambda: app.state.webhooks if targets else None)
     app.state.retention = retention_from_settings(settings, sessions)
     app.state.writes = WriteBatcher(sessions, app.state.retention)
     app.state.heartbeats = Heartbeats(
@@ -127,6 +164,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app.include_router(enrolment_api.router)
     app.include_router(credentials_api.router)
     app.include_router(agent_api.router)
+    app.include_router(rollouts_api.router)  # before admin's /bins/{bin_name:path}/… routes
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
     _add_operations(app)

@@ -23,6 +23,7 @@ from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
 from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.problems import Unauthorized
+from ansible_proxy.server.rollouts.lifecycle import Context as RolloutContext
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
 from ansible_proxy.server.writepath.heartbeats import Heartbeats as HeartbeatBuffer
@@ -83,6 +84,7 @@ Heartbeats = Annotated[HeartbeatBuffer, Depends(_app_state("heartbeats"))]
 Writes = Annotated[WriteBatcher, Depends(_app_state("writes"))]
 NodeCredentials = Annotated[node_auth.Credentials, Depends(_app_state("credentials"))]
 Throttles = Annotated[Throttle, Depends(_app_state("throttle"))]
+Rollouts = Annotated[RolloutContext, Depends(_app_state("rollouts"))]
 
 
 async def get_bearer(request: Request) -> Bearer:

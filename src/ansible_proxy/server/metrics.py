@@ -49,10 +49,70 @@ class _FleetCollector(Collector):
         yield running
 
 
+class _RolloutCollector(Collector):
+    """Staged rollouts (the newest per bin and arch), their steps, and the webhook queue."""
+
+    def __init__(self, sessions: Callable[[], Session], webhooks: Callable[[], Any]) -> None:
+        self._sessions = sessions
+        self._webhooks = webhooks
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        with self._sessions() as session:
+            rollouts = listings.newest_rollouts(session)
+            steps = listings.rollout_step_counts(session)
+        wave = GaugeMetricFamily(
+            "bin_manager_rollout_wave",
+            "The newest staged rollout of a bin and arch: its current wave (0: the canary)",
+            labels=["bin", "arch", "state"],
+        )
+        halted = GaugeMetricFamily(
+            "bin_manager_rollout_halted",
+            "1 while the newest rollout of a bin and arch is halted (2: halted and reverted)",
+            labels=["bin", "arch"],
+        )
+        for name, arch, state, current, reverted in rollouts:
+            wave.add_metric([name, arch, state], current)
+            halted.add_metric([name, arch], (2 if reverted else 1) if state == "halted" else 0)
+        yield wave
+        yield halted
+        counted = GaugeMetricFamily(
+            "bin_manager_rollout_steps",
+            "Rollout steps in the activity log, by kind (rollout-start, rollout-promote, …)",
+            labels=["kind"],
+        )
+        for kind, count in steps:
+            counted.add_metric([kind], count)
+        yield counted
+        sender = self._webhooks()
+        if sender is None:
+            return
+        for metric, text, value in (
+            ("bin_manager_webhook_queued", "Webhook deliveries waiting", sender.queued),
+            (
+                "bin_manager_webhook_delivered",
+                "Webhook deliveries made by this process",
+                sender.delivered,
+            ),
+            (
+                "bin_manager_webhook_failed_attempts",
+                "Failed webhook attempts of this process",
+                sender.failed_attempts,
+            ),
+        ):
+            family = GaugeMetricFamily(metric, text)
+            family.add_metric([], value)
+            yield family
+
+
 class Metrics:
     """The app's own registry: request counters and the fleet gauges."""
 
-    def __init__(self, sessions: Callable[[], Session]) -> None:
+    def __init__(
+        self, sessions: Callable[[], Session], webhooks: Callable[[], Any] = lambda: None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = Counter(
             "bin_manager_requests",
@@ -67,6 +127,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_FleetCollector(sessions))
+        self.registry.register(_RolloutCollector(sessions, webhooks))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ansible_proxy.errors import ConfigError
+from ansible_proxy.server.rollouts.policy import Policy, PolicyError, parse_policy_text
 
 MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_BITS = 64
@@ -163,6 +164,14 @@ class Settings(BaseSettings):
     # Off: every request goes through the FastAPI routes (server/hotpath/fastpath.py says why not).
     fast_path: bool = True
     x_accel_redirect: str = ""  # e.g. /_artifacts/: nginx sends the file; empty = off
+    # Staged rollouts (docs/bin-manager.md "Rollouts"; server/rollouts/policy.py): the
+    # policy of a bin that has none of its own, "immediate" or `rollout set`'s options.
+    default_rollout: str = "--canary 1 --waves 25%,100% --bake 300 --max-failures 1"
+    rollout_interval_seconds: float = Field(default=2.0, gt=0, le=300)  # promotion checks
+    # A member of a started wave silent this long (no call at all) counts as failed.
+    rollout_silent_seconds: float = Field(default=180.0, gt=0, le=86400)
+    # Notifications (server/webhooks/): URL[#secret=S] entries, comma or newline separated.
+    webhook_urls: SecretStr | None = None
 
     @field_validator(
         "admin_token", "agent_token", "metrics_token", "enrolment_token", mode="before"
@@ -172,6 +181,20 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("default_rollout")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        try:
+            parse_policy_text(value)
+        except PolicyError as exc:
+            raise ValueError(f"BIN_MANAGER_DEFAULT_ROLLOUT: {exc}") from None
+        return value
+
+    @property
+    def rollout_policy(self) -> Policy:
+        """The policy of bins without one of their own (checked when the settings were built)."""
+        return parse_policy_text(self.default_rollout)
 
     @property
     def resolved_database_url(self) -> str:

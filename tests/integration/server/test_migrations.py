@@ -3,6 +3,7 @@ on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,17 +17,18 @@ from tests.integration.server.checks import envelope
 from tests.support.server import BinManagerFactory
 
 SHA_1, SHA_2 = "1" * 64, "2" * 64
+# Days relative to today: the server prunes history older than 30 days on start.
 ROWS = """
-INSERT INTO bins (id, name, paused, created_at) VALUES (1, 'web', false, '2026-11-01 10:00:00');
+INSERT INTO bins (id, name, paused, created_at) VALUES (1, 'web', false, '{D1} 10:00:00');
 INSERT INTO releases (id, bin_id, arch, sha256, size, published_at)
-  VALUES (1, 1, 'x86_64', '{SHA_1}', 7, '2026-11-01 10:00:00'),
-         (2, 1, 'x86_64', '{SHA_2}', 7, '2026-11-02 10:00:00');
+  VALUES (1, 1, 'x86_64', '{SHA_1}', 7, '{D1} 10:00:00'),
+         (2, 1, 'x86_64', '{SHA_2}', 7, '{D2} 10:00:00');
 INSERT INTO latest (bin_id, arch, release_id, paused_release_id, updated_at)
-  VALUES (1, 'x86_64', 1, NULL, '2026-11-03 10:00:00');
+  VALUES (1, 'x86_64', 1, NULL, '{D3} 10:00:00');
 INSERT INTO nodes (id, name, cpu_arch, os_release, agent_version, first_seen, last_seen)
-  VALUES (1, 'web-01', 'x86_64', 'Debian 12', '1.0', '2026-11-01 10:00:00', '2026-11-03 10:00:00');
+  VALUES (1, 'web-01', 'x86_64', 'Debian 12', '1.0', '{D1} 10:00:00', '{D3} 10:00:00');
 INSERT INTO progress (id, node_id, bin_id, target_hash, processing_time, status, reported_at)
-  VALUES (1, 1, 1, '{SHA_2}', 12, 'failed', '2026-11-02 11:00:00');
+  VALUES (1, 1, 1, '{SHA_2}', 12, 'failed', '{D2} 11:00:00');
 """
 
 
@@ -44,7 +46,9 @@ def _database_at_0001(url: str) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
         assert "reason" not in {c["name"] for c in inspect(connection).get_columns("progress")}
-        for statement in ROWS.format(SHA_1=SHA_1, SHA_2=SHA_2).split(";"):
+        today = datetime.now(UTC).date()
+        days = {f"D{n}": (today - timedelta(days=4 - n)).isoformat() for n in (1, 2, 3)}
+        for statement in ROWS.format(SHA_1=SHA_1, SHA_2=SHA_2, **days).split(";"):
             if statement.strip():
                 connection.execute(text(statement))
     engine.dispose()

@@ -201,3 +201,44 @@ def test_save_into_a_read_only_directory_is_a_config_error_and_changes_nothing(
         assert target.read_bytes() == before
         assert [p.name for p in ro.iterdir()] == ["m.json"]
         assert path.is_symlink() is through_link
+
+
+INFO = {"cpuArch": "x86_64", "osRelease": "Debian", "nodeName": "n", "binProxyVersion": "1"}
+
+
+def test_node_labels_live_in_node_info_only_when_set(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(ORIGINAL))  # an older agent's manifest: no labels
+    manifest = load_manifest(path)
+    assert manifest.node_info() == {k: "" for k in INFO}
+    assert manifest.set_node_info(INFO)
+    manifest.save()
+    assert "labels" not in json.loads(path.read_text())["nodeInfo"]  # nothing new without
+    assert not load_manifest(path).set_node_info(INFO)
+
+    labelled = {**INFO, "labels": {"zone": "a", "tier": "canary"}}
+    manifest = load_manifest(path)
+    assert manifest.set_node_info(labelled)
+    manifest.save()
+    assert json.loads(path.read_text())["nodeInfo"] == {
+        **INFO, "labels": {"tier": "canary", "zone": "a"}
+    }  # fmt: skip
+    again = load_manifest(path)
+    assert again.node_info() == labelled  # what the keepalive sends: compared as sent
+    assert not again.set_node_info(labelled)
+    assert again.set_node_info({**INFO, "labels": {"tier": "stable", "zone": "a"}})
+    assert again.set_node_info(INFO)  # NODE_LABELS emptied: the labels go
+    again.save()
+    assert "labels" not in json.loads(path.read_text())["nodeInfo"]
+
+
+def test_node_labels_in_a_yaml_manifest_keep_its_comments(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("# mine\nbinaries:\n  - binaryName: web   # inline\n")
+    manifest = load_manifest(path)
+    assert manifest.set_node_info({**INFO, "labels": {"tier": "canary"}})
+    manifest.save()
+    text = path.read_text()
+    assert text.startswith("# mine\nbinaries:\n  - binaryName: web   # inline\n")
+    assert "  labels:\n    tier: canary\n" in text
+    assert load_manifest(path).node_info()["labels"] == {"tier": "canary"}

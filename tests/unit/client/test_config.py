@@ -118,3 +118,43 @@ def test_missing_file_only_fine_at_the_default_path(tmp_path: Path) -> None:
     assert read_config_file(tmp_path / "none", explicit=False, env={}) == ({}, [])
     with pytest.raises(ConfigError, match="no such file"):
         read_config_file(tmp_path / "none", explicit=True, env={})
+
+
+def test_node_labels_are_parsed_once_and_layered() -> None:
+    cfg = build_config(
+        {"BIN_MANAGER_API": API, "NODE_LABELS": "tier=stable"},
+        {"NODE_LABELS": " zone=a , tier=canary ,"},
+        {},
+        "h",
+    )
+    assert cfg.node_labels == {"zone": "a", "tier": "canary"}
+    assert build_config({"BIN_MANAGER_API": API}, {}, {}, "h").node_labels == {}
+    assert build_config({"BIN_MANAGER_API": API, "NODE_LABELS": " "}, {}, {}, "h").node_labels == {}
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [
+        ("tier", "label 'tier' has no '='"),
+        ("tier=canary,tier=stable", "label 'tier' is given twice"),
+        ("tier=", "invalid label tier=: at most 16 k=v pairs"),
+        ("=canary", "invalid label =canary"),
+        ("tier=can ary", "invalid label tier=can ary"),
+        ("a/b=c", "invalid label a/b=c"),
+        ("k=" + "v" * 64, "invalid label k=v"),
+        (",".join(f"k{i}=v" for i in range(17)), "17 labels: at most 16"),
+    ],
+)
+def test_a_bad_node_labels_is_one_line_naming_the_key(labels: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({"BIN_MANAGER_API": API}, {"NODE_LABELS": labels}, {}, "h")
+    message = str(caught.value)
+    assert message.startswith(f"NODE_LABELS: {problem}")
+    assert "\n" not in message
+
+
+def test_a_newline_in_node_labels_stays_on_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({"BIN_MANAGER_API": API}, {"NODE_LABELS": "tier=a\nb"}, {}, "h")
+    assert str(caught.value).startswith("NODE_LABELS: invalid label tier=a\\nb: ")
+    assert "\n" not in str(caught.value)

@@ -78,3 +78,42 @@ def test_malformed_manifests_are_one_clear_error(tmp_path: Path, text: str, mess
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_manifests(path)
+
+
+def test_node_labels_from_ini_and_yaml_inventories(tmp_path: Path) -> None:
+    ini = tmp_path / "hosts.ini"
+    ini.write_text(
+        "[web]\n"
+        "a cpu_arch=x86_64 node_labels=tier=canary,zone=a\n"
+        "b cpu_arch=x86_64\n"
+        "[web:vars]\nservices=api\n"
+    )
+    a, b = load_inventory(ini)
+    assert a.labels == {"tier": "canary", "zone": "a"}
+    assert b.labels == {}
+    yml = tmp_path / "hosts.yml"
+    yml.write_text(
+        "all:\n  hosts:\n"
+        "    c: {cpu_arch: arm64, services: [api], node_labels: {tier: canary, rack: 7}}\n"
+        "    d: {cpu_arch: arm64, services: [api], node_labels: 'zone=b'}\n"
+    )
+    c, d = load_inventory(yml)
+    assert c.labels == {"tier": "canary", "rack": "7"}
+    assert d.labels == {"zone": "b"}
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ("tier", r"host h1: `node_labels`: label 'tier' has no '='"),
+        ("'tier=a,tier=b'", r"host h1: `node_labels`: label 'tier' is given twice"),
+        ('\'{"tier": "a b"}\'', r"host h1: `node_labels`: invalid label tier=a b"),
+        ("'{\"tier\": True}'", r"host h1: `node_labels` 'tier': the value must be text"),
+        ("'[\"tier=a\"]'", r"host h1: `node_labels` must be k=v,k=v or a mapping"),
+    ],
+)
+def test_a_bad_node_labels_names_the_host(tmp_path: Path, labels: str, message: str) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_text(f"h1 cpu_arch=x86_64 services=a node_labels={labels}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_inventory(path)

@@ -1,9 +1,11 @@
-"""What this node says about itself: uname -m, /etc/os-release PRETTY_NAME, name, version."""
+"""What this node says about itself: uname -m, /etc/os-release PRETTY_NAME, name, version,
+and its NODE_LABELS."""
 
 from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 
 from ansible_proxy.client.api import node_info
@@ -33,6 +35,6 @@ def os_release(path: Path = Path("/etc/os-release")) -> str:
     return ""
 
 
-def collect(node_name: str) -> dict[str, str]:
+def collect(node_name: str, labels: Mapping[str, str] | None = None) -> dict[str, object]:
     """The nodeInfo block of the manifest and the body of POST /keepalive."""
-    return node_info(cpu_arch(), os_release(), node_name)
+    return node_info(cpu_arch(), os_release(), node_name, labels)

@@ -35,6 +35,7 @@ from ansible_proxy.server.deps import (
     NodeCredentials,
     Now,
     Pointers,
+    Rollouts,
     Sessions,
     Store,
     Writes,
@@ -52,6 +53,7 @@ from ansible_proxy.server.inputs import (
     choose_arch,
 )
 from ansible_proxy.server.problems import BadRequest, NotFound
+from ansible_proxy.server.rollouts import members
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
 from ansible_proxy.server.storage.downloads import NOT_CACHEABLE, accel_response, artifact_response
@@ -153,18 +155,24 @@ async def report_progress(
     now: Now,
     caller: Caller,
     nodes: NodeCredentials,
+    rollouts: Rollouts,
 ) -> dict[str, Any]:
-    """One event of the node's history; `reason` (optional, one line) says who and why."""
+    """One event of the node's history; `reason` (optional, one line) says who and why.
+
+    A staged rollout counts it (server/rollouts/members.py): the write rule has accepted
+    the caller as this node (its own credential, or its cluster proxy's).
+    """
     _check_body_bin(name, report.binName)
     if report.processingTime > MAX_PROCESSING_TIME:
         raise BadRequest(f"processingTime {report.processingTime} is not a plausible duration")
     await nodes.require_write(caller, report.nodeName)  # NodeName: checked by the model
-    await _record(
-        writes,
-        name,
-        report.nodeName,
-        lambda session, bin_, node: progress.add_progress(session, bin_, node, report, now),
-    )
+
+    def record(session: Session, bin_: Bin, node: Node) -> None:
+        progress.add_progress(session, bin_, node, report, now)
+        status, reason = report.status.value, report.reason or None
+        members.note_progress(session, rollouts, bin_, node, report.targetHash, status, reason, now)
+
+    await _record(writes, name, report.nodeName, record)
     return ok()
 
 
@@ -212,18 +220,17 @@ async def report_running(
     now: Now,
     caller: Caller,
     nodes: NodeCredentials,
+    rollouts: Rollouts,
 ) -> dict[str, Any]:
     _check_body_bin(name, report.binName)
     version = check_text(report.version, "version")
     await nodes.require_write(caller, report.nodeName)  # NodeName: checked by the model
-    await _record(
-        writes,
-        name,
-        report.nodeName,
-        lambda session, bin_, node: queries.report_bin(
-            session, bin_, node, report.sha256, version, now
-        ),
-    )
+
+    def record(session: Session, bin_: Bin, node: Node) -> None:
+        queries.report_bin(session, bin_, node, report.sha256, version, now)
+        members.note_running(session, rollouts, bin_, node, report.sha256, now)
+
+    await _record(writes, name, report.nodeName, record)
     return ok()
 
 

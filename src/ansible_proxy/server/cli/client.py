@@ -18,7 +18,7 @@ import httpx
 
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_sha256
-from ansible_proxy.server.cli import credentials, paging
+from ansible_proxy.server.cli import credentials, paging, rollouts
 from ansible_proxy.server.cli.admin_token import WHERE_TO_SET, admin_token
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -78,6 +78,7 @@ def add_subcommands(sub: Any) -> None:
         "withdrew it (publish a new release first).",
     )
     credentials.add_subcommands(sub, common)
+    rollouts.add_subcommands(sub, common)
     delete.add_argument("bin")
     delete.add_argument("sha256")
     delete.add_argument(
@@ -116,6 +117,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             print(f"{args.bin}: {'paused' if args.command == 'pause' else 'resumed'}")
         elif args.command in ("nodes", "proxies"):
             credentials.run(args, http, base, _call)
+        elif args.command == "rollout":
+            rollouts.run(args, http, base, _call)
         elif args.command == "delete-release":
             print(_delete_release(http, base, args.bin, args.sha256, args.arch))
         elif args.what == "nodes":

@@ -92,6 +92,7 @@ def _node_row(node: Node, now: datetime) -> dict[str, Any]:
         "arch": node.cpu_arch,
         "os": node.os_release,
         "agent": node.agent_version,
+        "labels": node.labels or "",
         "lastSeen": listings.iso(node.last_seen),
         "ago": ago(node.last_seen, now),
         "stale": now - node.last_seen > STALE_AFTER,

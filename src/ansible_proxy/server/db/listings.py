@@ -18,6 +18,7 @@ from ansible_proxy.server.db.models import (
     NodeBin,
     ProgressRow,
     Release,
+    Rollout,
 )
 from ansible_proxy.server.db.pages import Cursor, Page, by_node_name
 
@@ -125,6 +126,7 @@ def _node_summary(node: Node) -> dict[str, Any]:
         "cpuArch": node.cpu_arch,
         "osRelease": node.os_release,
         "binProxyVersion": node.agent_version,
+        "labels": node.labels or "",
         "firstSeen": iso(node.first_seen),
         "lastSeen": iso(node.last_seen),
     }
@@ -202,3 +204,28 @@ def nodes_per_bin_sha(session: Session) -> list[tuple[str, str, int]]:
         .order_by(Bin.name, NodeBin.sha256)
     )
     return [(name, sha, count) for name, sha, count in rows]
+
+
+def newest_rollouts(session: Session) -> list[tuple[str, str, str, int, bool]]:
+    """(bin, arch, state, wave, reverted) of the newest staged rollout of each bin and arch."""
+    newest = (
+        select(func.max(Rollout.id).label("id")).group_by(Rollout.bin_id, Rollout.arch).subquery()
+    )
+    rows = session.execute(
+        select(Bin.name, Rollout.arch, Rollout.state, Rollout.wave, Rollout.reverted)
+        .join(Bin, Bin.id == Rollout.bin_id)
+        .where(Rollout.id.in_(select(newest.c.id)))
+        .order_by(Bin.name, Rollout.arch)
+    ).all()
+    return [(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
+
+
+def rollout_step_counts(session: Session) -> list[tuple[str, int]]:
+    """How many of each rollout step the activity log holds (kinds `rollout-…`)."""
+    rows = session.execute(
+        select(Event.kind, func.count())
+        .where(Event.kind.like("rollout-%"))
+        .group_by(Event.kind)
+        .order_by(Event.kind)
+    ).all()
+    return [(row[0], int(row[1])) for row in rows]

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -35,6 +45,9 @@ class Release(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(BigInteger)
     published_at: Mapped[datetime] = mapped_column(DateTime)
+    # Set when a staged rollout of it was reverted (server/rollouts/): withdrawn, so never
+    # offered again, until an operator pins it or resumes its rollout.
+    bad_since: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
 
 class Latest(Base):
@@ -61,6 +74,8 @@ class Node(Base):
     agent_version: Mapped[str] = mapped_column(String(255))
     first_seen: Mapped[datetime] = mapped_column(DateTime)
     last_seen: Mapped[datetime] = mapped_column(DateTime)
+    # NODE_LABELS as "k=v,k=v" (sorted by key), from the keepalive; None: none sent.
+    labels: Mapped[str | None] = mapped_column(String(1024), default=None)
 
 
 class NodeBin(Base):
@@ -105,7 +120,7 @@ class ProgressRow(Base):
 
 
 class Event(Base):
-    """Operator activity: publish, pin, pause, resume."""
+    """Operator activity: publish, pin, pause, resume, delete, and every rollout step."""
 
     __tablename__ = "events"
 
@@ -115,6 +130,95 @@ class Event(Base):
     bin_name: Mapped[str] = mapped_column(String(128))
     arch: Mapped[str | None] = mapped_column(String(16))
     sha256: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(300), default=None)  # why, for rollouts
+
+
+class RolloutPolicy(Base):
+    """How a bin's new releases reach the fleet (docs/bin-manager.md "Rollouts").
+
+    `arch` "" is the bin's policy for every arch; a row for one arch overrides it.
+    Counts are kept as the operator wrote them ("3", "10%"), resolved at each start.
+    """
+
+    __tablename__ = "rollout_policies"
+
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), primary_key=True)
+    arch: Mapped[str] = mapped_column(String(16), primary_key=True)
+    immediate: Mapped[bool] = mapped_column(Boolean, default=False)
+    canary: Mapped[str] = mapped_column(String(16))
+    waves: Mapped[str] = mapped_column(String(128))
+    bake_seconds: Mapped[int] = mapped_column(Integer)
+    max_failures: Mapped[str] = mapped_column(String(16))
+    canary_label: Mapped[str | None] = mapped_column(String(128), default=None)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Rollout(Base):
+    """One release of a bin and arch walking the fleet wave by wave.
+
+    Active while `state` is rolling or halted and not reverted: then each member node is
+    told `release_sha` once its wave started, every other node `previous_sha`.
+    `revision` grows with every change: a change is written only where the revision is
+    still the one read, so two processes never both promote (or halt) the same wave.
+    """
+
+    __tablename__ = "rollouts"
+    __table_args__ = (Index("ix_rollouts_bin_arch_state", "bin_id", "arch", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"))
+    arch: Mapped[str] = mapped_column(String(16))
+    release_sha: Mapped[str] = mapped_column(String(64))
+    previous_sha: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(512))  # JSON: the policy in force at start
+    state: Mapped[str] = mapped_column(String(16))  # rolling, halted, completed, superseded
+    reverted: Mapped[bool] = mapped_column(Boolean, default=False)
+    wave: Mapped[int] = mapped_column(Integer)  # the newest started wave (0: the canary)
+    wave_count: Mapped[int] = mapped_column(Integer)
+    wave_started_at: Mapped[datetime] = mapped_column(DateTime)
+    reason: Mapped[str | None] = mapped_column(String(300), default=None)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class RolloutMember(Base):
+    """A node of a rollout, its wave and what it showed of the release.
+
+    The node's name, not its id: retention may forget a silent node's row, never this.
+    """
+
+    __tablename__ = "rollout_members"
+
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id"), primary_key=True)
+    node_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)  # silent when its wave began
+    succeeded_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    baked_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    reason: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class WebhookDelivery(Base):
+    """One event for one receiver, kept until delivered (a persistent queue).
+
+    `url` never holds the secret: it is read from the settings at each attempt. A row is
+    claimed by setting `lease_until` where it is unset or past, so one process sends it.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    event: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime, default=None, index=True)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
 
 
 class NodeCredential(Base):

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from ansible_proxy.names import format_labels
 from ansible_proxy.protocol import NodeInfo
 from ansible_proxy.server.db.models import (
     Bin,
@@ -21,6 +23,7 @@ from ansible_proxy.server.db.models import (
     Node,
     NodeBin,
     Release,
+    Rollout,
 )
 from ansible_proxy.server.problems import NotFound
 from ansible_proxy.server.storage.artifacts import StoredArtifact
@@ -64,6 +67,7 @@ def register_node(session: Session, info: NodeInfo, now: datetime) -> Node:
     node.cpu_arch = info.cpuArch
     node.os_release = info.osRelease
     node.agent_version = info.binProxyVersion
+    node.labels = format_labels(info.labels) if info.labels else None
     node.last_seen = now
     session.flush()
     return node
@@ -95,6 +99,30 @@ def find_release(session: Session, bin_: Bin, sha256: str, arch: str | None) -> 
     return session.scalars(query.order_by(Release.id)).first()
 
 
+# A staged rollout (server/rollouts/) answers nodes while it is in one of these states and
+# was not reverted: the nodes of its started waves its release, the others the previous.
+ROLLOUT_ANSWERING = ("rolling", "halted")
+
+
+@dataclass(frozen=True)
+class RolloutRef:
+    """The staged rollout of a pointer's latest release: who is told it, who the previous.
+
+    `started` (the members of the started waves) is filled in by hotpath/waves.py, which
+    keeps it per (id, revision): a revision changes with every promotion, halt or resume.
+    """
+
+    id: int
+    revision: int
+    release_sha: str
+    previous_sha: str
+    wave: int
+    started: frozenset[str] = frozenset()
+
+    def sha_for(self, node_name: str | None) -> str:
+        return self.release_sha if node_name in self.started else self.previous_sha
+
+
 @dataclass(frozen=True)
 class Pointer:
     """A bin's latest release for one arch, as one query reads it (None: no release)."""
@@ -103,34 +131,62 @@ class Pointer:
     paused: bool
     sha256: str | None
     paused_release_id: int | None
+    rollout: RolloutRef | None = None
+
+    def sha_for(self, node_name: str | None) -> str | None:
+        """What this node is told (unpaused): the latest, or its rollout's answer."""
+        rollout = self.rollout
+        if rollout is not None and rollout.release_sha == self.sha256:
+            return rollout.sha_for(node_name)
+        return self.sha256
+
+
+def _pointer_query(arch: str) -> Select[*tuple[Any, ...]]:
+    answering = (
+        (Rollout.bin_id == Bin.id)
+        & (Rollout.arch == arch)
+        & Rollout.state.in_(ROLLOUT_ANSWERING)
+        & Rollout.reverted.is_(False)
+    )
+    return (
+        select(
+            Bin.name,
+            Bin.id,
+            Bin.paused,
+            Release.sha256,
+            Latest.paused_release_id,
+            Rollout.id,
+            Rollout.revision,
+            Rollout.release_sha,
+            Rollout.previous_sha,
+            Rollout.wave,
+        )
+        .select_from(Bin)
+        .outerjoin(Latest, (Latest.bin_id == Bin.id) & (Latest.arch == arch))
+        .outerjoin(Release, Release.id == Latest.release_id)
+        .outerjoin(Rollout, answering)
+        .order_by(Bin.id, Rollout.id)  # the newest rollout of a bin last (there is one)
+    )
+
+
+def _pointer(row: Any) -> Pointer:
+    rollout = None
+    if row[5] is not None:
+        rollout = RolloutRef(row[5], row[6], row[7], row[8], row[9])
+    return Pointer(
+        bin_id=row[1], paused=row[2], sha256=row[3], paused_release_id=row[4], rollout=rollout
+    )
 
 
 def load_pointer(session: Session, name: str, arch: str) -> Pointer | None:
     """The bin's pointer for `arch` in one query; None when the bin is unknown."""
-    row = session.execute(
-        select(Bin.id, Bin.paused, Release.sha256, Latest.paused_release_id)
-        .select_from(Bin)
-        .outerjoin(Latest, (Latest.bin_id == Bin.id) & (Latest.arch == arch))
-        .outerjoin(Release, Release.id == Latest.release_id)
-        .where(Bin.name == name)
-    ).first()
-    if row is None:
-        return None
-    return Pointer(bin_id=row[0], paused=row[1], sha256=row[2], paused_release_id=row[3])
+    rows = session.execute(_pointer_query(arch).where(Bin.name == name)).all()
+    return _pointer(rows[-1]) if rows else None
 
 
 def load_pointers(session: Session, arch: str) -> dict[str, Pointer]:
     """Every bin's pointer for `arch` in one query (sha256 None: no release for `arch`)."""
-    rows = session.execute(
-        select(Bin.name, Bin.id, Bin.paused, Release.sha256, Latest.paused_release_id)
-        .select_from(Bin)
-        .outerjoin(Latest, (Latest.bin_id == Bin.id) & (Latest.arch == arch))
-        .outerjoin(Release, Release.id == Latest.release_id)
-    ).all()
-    return {
-        row[0]: Pointer(bin_id=row[1], paused=row[2], sha256=row[3], paused_release_id=row[4])
-        for row in rows
-    }
+    return {row[0]: _pointer(row) for row in session.execute(_pointer_query(arch)).all()}
 
 
 def paused_target(session: Session, pointer: Pointer, node: Node | None) -> str | None:
@@ -184,7 +240,7 @@ def publish(
         )
         session.add(release)
         session.flush()
-    _point_latest(session, bin_, arch, release, now)
+    point_latest(session, bin_, arch, release, now)
     session.add(Event(at=now, kind="publish", bin_name=name, arch=arch, sha256=artifact.sha256))
     return release
 
@@ -194,12 +250,13 @@ def pin(session: Session, bin_: Bin, arch: str, sha256: str, now: datetime) -> R
     release = find_release(session, bin_, sha256, arch)
     if release is None:
         raise NotFound(f"bin {bin_.name!r} has no {arch} release with sha256 {sha256}")
-    _point_latest(session, bin_, arch, release, now)
+    point_latest(session, bin_, arch, release, now)
     session.add(Event(at=now, kind="pin", bin_name=bin_.name, arch=arch, sha256=sha256))
     return release
 
 
-def _point_latest(session: Session, bin_: Bin, arch: str, release: Release, now: datetime) -> None:
+def point_latest(session: Session, bin_: Bin, arch: str, release: Release, now: datetime) -> None:
+    """Make `release` the latest of `bin_` for `arch` (a publish, a pin, a revert)."""
     pointer = latest_row(session, bin_, arch)
     if pointer is None:
         session.add(Latest(bin_id=bin_.id, arch=arch, release_id=release.id, updated_at=now))

@@ -2,7 +2,9 @@
 
 With no bin paused the answer depends only on the arch: it is built once per arch and
 kept (with the pointers) in the PointerCache for its TTL, so a poll costs no database
-query; a paused bin makes the answer per node (what that node last reported).
+query; a staged rollout makes it depend on whether the node's wave has started, still
+from memory (one answer per combination); a paused bin makes the answer per node (what
+that node last reported), from the database.
 When a pin left releases behind (db/withdrawn.py) the answer lists them under
 `withdrawn`; without any, answer and ETag are those of the original batch poll.
 """
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.protocol import CODE_OK, MESSAGE_OK
 from ansible_proxy.server.db import queries
-from ansible_proxy.server.db.queries import Pointer
+from ansible_proxy.server.db.queries import Pointer, RolloutRef
 from ansible_proxy.server.db.withdrawn import withdrawn_by_bin
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.inputs import check_arch, check_node_name, choose_arch
@@ -38,8 +40,29 @@ class BatchAnswer:
 @dataclass(frozen=True)
 class Snapshot:
     pointers: dict[str, Pointer]
-    shared: BatchAnswer | None  # the answer of every node, when no bin is paused
+    shared: BatchAnswer | None  # the answer of every node, when no bin is paused nor staged
     withdrawn: Withdrawn = field(default_factory=dict)  # bin → withdrawn, for the latest
+    arch: str = ""
+    # Bins whose staged rollout answers per node (none paused): the node's answer depends
+    # only on which of them told it their release, so one answer per such signature.
+    staged: tuple[tuple[str, RolloutRef], ...] = ()
+    answers: dict[tuple[bool, ...], BatchAnswer] = field(default_factory=dict)
+
+    def for_node(self, node_name: str | None) -> BatchAnswer | None:
+        """This node's answer from memory; None when a paused bin needs the database."""
+        if self.shared is not None:
+            return self.shared
+        if not self.staged or any(pointer.paused for pointer in self.pointers.values()):
+            return None
+        key = tuple(node_name in ref.started for _, ref in self.staged)
+        found = self.answers.get(key)
+        if found is None:
+            bins = {name: p.sha256 for name, p in self.pointers.items() if p.sha256 is not None}
+            for (name, ref), told in zip(self.staged, key, strict=True):
+                bins[name] = ref.release_sha if told else ref.previous_sha
+            found = build_answer(self.arch, bins, self.withdrawn)
+            self.answers[key] = found  # at most 2 ** len(staged) of them
+        return found
 
 
 def build_answer(
@@ -67,9 +90,16 @@ def _snapshot(session: Session, arch: str, pointers: dict[str, Pointer]) -> Snap
     by_id = withdrawn_by_bin(session, arch, latest)
     withdrawn = {name: by_id[p.bin_id] for name, p in pointers.items() if p.bin_id in by_id}
     if any(pointer.paused for pointer in pointers.values()):
-        return Snapshot(pointers, None, withdrawn)
+        return Snapshot(pointers, None, withdrawn, arch)
+    staged = tuple(
+        (name, p.rollout)
+        for name, p in sorted(pointers.items())
+        if p.rollout is not None and p.rollout.release_sha == p.sha256
+    )
+    if staged:
+        return Snapshot(pointers, None, withdrawn, arch, staged=staged)
     bins = {name: p.sha256 for name, p in pointers.items() if p.sha256 is not None}
-    return Snapshot(pointers, build_answer(arch, bins, withdrawn), withdrawn)
+    return Snapshot(pointers, build_answer(arch, bins, withdrawn), withdrawn, arch)
 
 
 def _for_node(session: Session, arch: str, snap: Snapshot, node_name: str | None) -> BatchAnswer:
@@ -77,7 +107,7 @@ def _for_node(session: Session, arch: str, snap: Snapshot, node_name: str | None
     bins: dict[str, str] = {}
     withdrawn: Withdrawn = {}
     for name, pointer in snap.pointers.items():
-        sha = pointer.sha256
+        sha = pointer.sha_for(node_name)
         if pointer.paused and sha is not None:
             sha = queries.paused_target(session, pointer, node)
         if sha is not None:
@@ -96,8 +126,9 @@ async def batch_for_node(
     chosen = check_arch(arch) if arch and arch.strip() else None
     if chosen is not None:
         cached = cache.get_batch(chosen)
-        if isinstance(cached, Snapshot) and cached.shared is not None:
-            return cached.shared
+        answer = cached.for_node(node_name) if isinstance(cached, Snapshot) else None
+        if answer is not None:
+            return answer
 
     def work() -> BatchAnswer:
         with sessions() as session:
@@ -108,11 +139,10 @@ async def batch_for_node(
             cached = cache.get_batch(wanted)
             snap = cached if isinstance(cached, Snapshot) else None
             if snap is None:
-                snap = _snapshot(session, wanted, queries.load_pointers(session, wanted))
+                loaded = cache.started.attach_all(session, queries.load_pointers(session, wanted))
+                snap = _snapshot(session, wanted, loaded)
                 cache.put_batch(wanted, snap)
-            if snap.shared is not None:
-                return snap.shared
-            return _for_node(session, wanted, snap, node_name)
+            return snap.for_node(node_name) or _for_node(session, wanted, snap, node_name)
 
     return await anyio.to_thread.run_sync(work)
 

@@ -112,7 +112,10 @@ class AgentFastPath:
         if arch is None:
             return None
         cached = self.pointers.get_batch(arch)
-        shared = cached.shared if isinstance(cached, batch.Snapshot) else None
+        assert query is not None  # _arch() said the query is usable
+        shared = (
+            cached.for_node(query.get("nodeName")) if isinstance(cached, batch.Snapshot) else None
+        )
         if shared is None:
             return None
         headers = [(b"etag", shared.etag.encode()), (b"cache-control", b"no-cache")]
@@ -124,16 +127,18 @@ class AgentFastPath:
     def _one_bin(self, scope: Scope, name: str) -> tuple[_Route, int, list[Any], bytes] | None:
         if not is_bin_name(name):
             return None
-        arch = _arch(_query(scope))
-        if arch is None:
+        query = _query(scope)
+        arch = _arch(query)
+        if arch is None or query is None:
             return None
         cached = self.pointers.peek(name, arch)
         if cached is None:
             return None
         pointer, withdrawn = cached
-        if pointer.paused or pointer.sha256 is None:
+        sha = pointer.sha_for(query.get("nodeName"))
+        if pointer.paused or sha is None:
             return None
-        body = ok(latest_data(pointer.sha256, withdrawn))
+        body = ok(latest_data(sha, withdrawn))
         return _ONE_BIN_ROUTE, 200, *_json(body)
 
     def _authorized(self, bearer: Bearer) -> bool:

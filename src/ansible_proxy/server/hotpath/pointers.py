@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.queries import Pointer
 from ansible_proxy.server.db.withdrawn import withdrawn_of
+from ansible_proxy.server.hotpath.waves import StartedWaves
 from ansible_proxy.server.inputs import check_arch, check_node_name, choose_arch
 from ansible_proxy.server.problems import NotFound
 
@@ -59,6 +60,7 @@ class PointerCache:
         self.clock = clock
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._batches: dict[str, tuple[float, object]] = {}
+        self.started = StartedWaves()  # staged rollouts' started members (kept across clear())
 
     def get(self, name: str, arch: str) -> tuple[bool, Pointer | None]:
         """(hit, pointer): a miss is (False, None) and asks the caller to refresh."""
@@ -142,25 +144,27 @@ async def resolve(
     arch: str | None,
     node_name: str | None,
 ) -> Target:
-    """The target of this node; from the cache when that cannot depend on the node."""
+    """The target of this node; from the cache unless the bin is paused (a staged rollout's
+    answer per node is in the cached pointer: hotpath/waves.py)."""
     if node_name:
         check_node_name(node_name)
     if arch and arch.strip():
         chosen = check_arch(arch)
         hit, pointer, withdrawn = cache.lookup(name, chosen)
         if hit and (pointer is None or not pointer.paused):
-            return _answer(name, chosen, pointer, pointer.sha256 if pointer else None, withdrawn)
+            sha = pointer.sha_for(node_name) if pointer else None
+            return _answer(name, chosen, pointer, sha, withdrawn)
 
     def work() -> Target:
         with sessions() as session:
             node = queries.find_node(session, node_name) if node_name else None
             chosen = choose_arch(arch, node.cpu_arch if node else None)
-            pointer = queries.load_pointer(session, name, chosen)
+            pointer = cache.started.attach(session, queries.load_pointer(session, name, chosen))
             withdrawn = (
                 withdrawn_of(session, pointer.bin_id, chosen, pointer.sha256) if pointer else ()
             )
             cache.put(name, chosen, pointer, withdrawn)
-            sha = pointer.sha256 if pointer else None
+            sha = pointer.sha_for(node_name) if pointer else None
             if pointer is not None and pointer.paused:
                 sha = queries.paused_target(session, pointer, node)
             return _answer(name, chosen, pointer, sha, withdrawn)

@@ -25,11 +25,16 @@ from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import Bin, Release
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.problems import BadRequest, Conflict, NotFound
+from ansible_proxy.server.rollouts import lifecycle
+from ansible_proxy.server.rollouts.lifecycle import Context
+from ansible_proxy.server.rollouts.policy import IMMEDIATE
 from ansible_proxy.server.storage.artifacts import ArtifactStore, StoredArtifact
 
 log = logging.getLogger(__name__)
 
 NODE_NAMES_SHOWN = 5
+# Without a server's rollout settings (unit tests, tools): every release goes to all at once.
+IMMEDIATE_CONTEXT = Context(default_policy=IMMEDIATE, silent_seconds=180.0)
 
 
 @dataclass(frozen=True)
@@ -58,21 +63,40 @@ def publish(
     arch: str,
     artifact: StoredArtifact,
     now: datetime,
+    ctx: Context = IMMEDIATE_CONTEXT,
 ) -> Release:
-    """Record a stored upload as the latest `arch` release of `name` (the bin is made if new)."""
+    """Record a stored upload as the latest `arch` release of `name` (the bin is made if new),
+    and start its staged rollout when the bin's policy stages it (server/rollouts/)."""
     with store.adding():  # a concurrent delete of the same content waits for the commit
         if not store.has(artifact.sha256):
             raise Conflict("a delete of the same content removed the upload: publish again")
+        known = queries.find_bin(session, name)
+        previous = None
+        if known is not None:
+            lifecycle.refuse_bad(queries.find_release(session, known, artifact.sha256, arch), name)
+            row = queries.latest_row(session, known, arch)
+            latest = queries.release_by_id(session, row.release_id) if row else None
+            previous = latest.sha256 if latest else None
         release = queries.publish(session, name, arch, artifact, now)
+        bin_ = queries.require_bin(session, name)
+        lifecycle.on_publish(session, ctx, bin_, arch, release, previous, now)
         _commit(session, pointers)
     return release
 
 
 def pin(
-    session: Session, pointers: PointerCache, bin_: Bin, arch: str, sha256: str, now: datetime
+    session: Session,
+    pointers: PointerCache,
+    bin_: Bin,
+    arch: str,
+    sha256: str,
+    now: datetime,
+    ctx: Context = IMMEDIATE_CONTEXT,
 ) -> Release:
-    """Make an earlier `arch` release of `bin_` the latest again (fleet-wide rollback)."""
+    """Make an earlier `arch` release of `bin_` the latest again (fleet-wide rollback): for
+    every node at once, ending any staged rollout, re-enabling a release marked bad."""
     release = queries.pin(session, bin_, arch, sha256, now)
+    lifecycle.on_pin(session, ctx, bin_, arch, release, now)
     _commit(session, pointers)
     return release
 
@@ -105,6 +129,12 @@ def delete_release(
         reasons.append(
             "it is withdrawn by the pin in force (agents are told never to roll back to it): "
             f"publish a new {bin_.name} release first, which ends the pin"
+        )
+    rollout = lifecycle.answering(session, bin_.id, release.arch)
+    if rollout is not None and sha256 in (rollout.release_sha, rollout.previous_sha):
+        reasons.append(
+            "the staged rollout in progress still answers it to nodes: "
+            f"let it complete, or `bin-manager rollout abort {bin_.name}` first"
         )
     if reasons:
         raise Conflict(

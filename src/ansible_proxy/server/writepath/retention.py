@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db.models import BinReportRow, Node, NodeBin, ProgressRow
 from ansible_proxy.server.settings import Settings
+from ansible_proxy.server.webhooks.queue import prune_delivered
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +56,7 @@ def prune(session: Session, policy: Policy, now: datetime) -> Pruned:
     """One pruning pass (the caller commits)."""
     cutoff = now - timedelta(days=policy.days)
     counts = [_prune_history(session, table, cutoff, policy.max_rows) for table in _HISTORY]
+    prune_delivered(session, cutoff)  # webhook deliveries made: kept as long as history
     nodes = 0
     if policy.forget_nodes_days > 0:
         nodes = _forget_nodes(session, now - timedelta(days=policy.forget_nodes_days))

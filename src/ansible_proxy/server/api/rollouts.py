@@ -1,0 +1,116 @@
+"""Staged rollouts under /api/v1/admin (admin token): the policy, status and the
+operator's commands (docs/bin-manager.md "Rollouts"). Thin: server/services/rollouts.py
+makes the changes, server/rollouts/status.py reads them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from ansible_proxy.protocol import API_PREFIX, ok
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.deps import (
+    ERROR_RESPONSES,
+    BinName,
+    DbSession,
+    Now,
+    Pointers,
+    Rollouts,
+    require_admin,
+)
+from ansible_proxy.server.inputs import check_arch
+from ansible_proxy.server.problems import BadRequest
+from ansible_proxy.server.rollouts.policy import PolicyError, make_policy
+from ansible_proxy.server.rollouts.status import bin_status
+from ansible_proxy.server.services import rollouts
+
+router = APIRouter(
+    prefix=f"{API_PREFIX}/admin",
+    tags=["rollouts"],
+    dependencies=[Depends(require_admin)],
+    responses={**ERROR_RESPONSES, 409: ERROR_RESPONSES[400] | {"description": "Not in that state"}},
+)
+
+
+class PolicyRequest(BaseModel):
+    """PUT /admin/bins/{bin}/rollout/policy: `rollout set`'s options (all but `arch` and
+    `canaryLabel` required unless `immediate`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arch: str | None = Field(default=None, max_length=64, description="only this arch")
+    immediate: bool = False
+    canary: str | None = Field(default=None, max_length=16, description="N or P%")
+    waves: str | None = Field(default=None, max_length=128, description="P%,P%,… of the fleet")
+    bakeSeconds: int | None = Field(default=None, ge=0)
+    maxFailures: str | None = Field(default=None, max_length=16, description="N or P% a wave")
+    canaryLabel: str | None = Field(default=None, max_length=128, description="k=v")
+
+
+class ActionRequest(BaseModel):
+    """POST /admin/bins/{bin}/rollout/{action}: every arch, or only `arch`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arch: str | None = Field(default=None, max_length=64)
+
+
+Action = Annotated[
+    str, Path(description="promote, halt, resume or abort", pattern="^(promote|halt|resume|abort)$")
+]
+
+
+def _arch(arch: str | None) -> str | None:
+    return check_arch(arch) if arch and arch.strip() else None
+
+
+@router.get(
+    "/bins/{bin_name:path}/rollout", summary="A bin's rollout policy and its rollouts, wave by wave"
+)
+def status(name: BinName, session: DbSession, ctx: Rollouts, now: Now) -> dict[str, Any]:
+    return ok(bin_status(session, ctx, queries.require_bin(session, name), now))
+
+
+@router.put("/bins/{bin_name:path}/rollout/policy", summary="Set a bin's rollout policy")
+def set_policy(
+    name: BinName, body: PolicyRequest, session: DbSession, pointers: Pointers, now: Now
+) -> dict[str, Any]:
+    """Used from the bin's next publish; a rollout in progress keeps the policy it started with."""
+    arch = _arch(body.arch)
+    try:
+        policy = make_policy(
+            immediate=body.immediate,
+            canary=body.canary,
+            waves=body.waves,
+            bake=body.bakeSeconds,
+            max_failures=body.maxFailures,
+            canary_label=body.canaryLabel,
+        )
+    except PolicyError as exc:
+        raise BadRequest(str(exc)) from None
+    bin_ = queries.require_bin(session, name)
+    rollouts.set_policy(session, pointers, bin_, arch, policy, now)
+    return ok(
+        {"binName": name, "arch": arch, "policy": policy.to_dict(), "describe": policy.describe()}
+    )
+
+
+@router.post(
+    "/bins/{bin_name:path}/rollout/{action}", summary="Promote, halt, resume or abort a rollout"
+)
+def act(
+    name: BinName,
+    action: Action,
+    session: DbSession,
+    pointers: Pointers,
+    ctx: Rollouts,
+    now: Now,
+    body: ActionRequest | None = None,
+) -> dict[str, Any]:
+    """409 when no rollout of the bin is in a state the action fits (the message says which)."""
+    arch = _arch(body.arch if body else None)
+    bin_ = queries.require_bin(session, name)
+    done = rollouts.act(session, pointers, ctx, bin_, arch, action, now)
+    return ok({"binName": name, "action": action, "done": done})

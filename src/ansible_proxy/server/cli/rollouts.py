@@ -1,0 +1,140 @@
+"""`bin-manager rollout …`: staged rollouts from the shell (docs/bin-manager.md "Rollouts").
+
+rollout set BIN [--arch A] (--immediate | --canary N|P% --waves P%,… --bake S
+--max-failures N|P% [--canary-label k=v]) | rollout status BIN [--json] |
+rollout promote | halt | resume | abort BIN [--arch A]. Calls the admin API
+(server/api/rollouts.py) with client.py's HTTP client and error handling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from ansible_proxy.errors import ConfigError
+
+Call = Callable[..., Any]
+
+ACTIONS = {
+    "promote": "start the next wave now, without waiting for the bake",
+    "halt": "tell no more nodes the release; those told keep it",
+    "resume": "go on after a halt (a reverted release is re-enabled, its failures forgiven)",
+    "abort": "halt and revert: every node is told the previous release again",
+}
+
+
+def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
+    rollout = sub.add_parser(
+        "rollout",
+        parents=[common],
+        help="staged rollouts: set a bin's policy, show its waves, promote, halt, resume, abort",
+        description="A staged rollout tells a new release to a canary wave first, then to each "
+        "wave in turn once the one before stayed healthy for the bake time; a wave whose "
+        "failures reach --max-failures halts it and reverts the fleet (docs/bin-manager.md).",
+    )
+    verbs = rollout.add_subparsers(dest="verb", required=True)
+    setting = verbs.add_parser(
+        "set",
+        help="set a bin's rollout policy (used from its next publish)",
+        description="Example: rollout set web --canary 1 --waves 25%,100% --bake 600 "
+        "--max-failures 1. Shares in --waves are of the whole fleet, cumulative.",
+    )
+    setting.add_argument("bin")
+    setting.add_argument("--arch", help="only for this arch (default: every arch)")
+    setting.add_argument("--immediate", action="store_true", help="every node at once (no staging)")
+    setting.add_argument("--canary", help="the first wave: N nodes or P%% of them (at least 1)")
+    setting.add_argument("--waves", help="then waves up to these shares of the fleet: 25%%,100%%")
+    setting.add_argument("--bake", help="seconds each wave's nodes must stay healthy")
+    setting.add_argument(
+        "--max-failures", help="failed nodes that halt a wave: N, or P%% of the wave"
+    )
+    setting.add_argument("--canary-label", help="k=v: the nodes with this label are the canary")
+    status = verbs.add_parser("status", help="the bin's rollouts, wave by wave")
+    status.add_argument("bin")
+    status.add_argument("--json", action="store_true", help="the whole status as JSON")
+    for verb, text in ACTIONS.items():
+        action = verbs.add_parser(verb, help=text)
+        action.add_argument("bin")
+        action.add_argument("--arch", help="only this arch's rollout (default: every arch)")
+
+
+def run(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
+    """Run one `rollout …` verb; print its result on stdout."""
+    url = f"{base}/bins/{args.bin}/rollout"
+    if args.verb == "set":
+        body = {
+            "arch": args.arch,
+            "immediate": args.immediate,
+            "canary": args.canary,
+            "waves": args.waves,
+            "bakeSeconds": _seconds(args.bake),
+            "maxFailures": args.max_failures,
+            "canaryLabel": args.canary_label,
+        }
+        data = call(http, "PUT", f"{url}/policy", json=body)
+        where = f" ({data['arch']})" if data.get("arch") else ""
+        print(f"{args.bin}{where}: rollout policy {data['describe']} (from the next publish)")
+    elif args.verb == "status":
+        data = call(http, "GET", url)
+        print(json.dumps(data, indent=2) if args.json else describe(data))
+    else:
+        data = call(http, "POST", f"{url}/{args.verb}", json={"arch": args.arch})
+        for line in data["done"]:
+            print(line)
+
+
+def _seconds(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.strip().isdigit():
+        raise ConfigError(f"--bake {text!r}: a number of seconds")
+    return int(text)
+
+
+def describe(data: dict[str, Any]) -> str:
+    """`rollout status` as text: each arch's rollout, its waves and their nodes."""
+    lines = []
+    policies = data.get("policies") or {}
+    own = "; ".join(f"{arch}: {_policy(p)}" for arch, p in sorted(policies.items()))
+    lines.append(
+        f"{data['binName']}: policy {own or _policy(data['defaultPolicy']) + ' (the default)'}"
+    )
+    if not data.get("rollouts"):
+        lines.append("  no staged rollout yet")
+    for rollout in data.get("rollouts", []):
+        state = rollout["state"] + (" and reverted" if rollout["reverted"] else "")
+        lines.append(
+            f"{rollout['arch']}: {state}: {rollout['release'][:12]} "
+            f"(previous {rollout['previous'][:12]}), started {rollout['startedAt']}"
+        )
+        if rollout.get("reason"):
+            lines.append(f"  why: {rollout['reason']}")
+        for wave in rollout["waves"]:
+            limit = wave.get("failureLimit")
+            bake = f", bake {wave['bakeRemaining']} s left" if wave.get("bakeRemaining") else ""
+            lines.append(
+                f"  {wave['name']:<11} {wave['state']:<8} {wave['size']} nodes, "
+                f"failures {wave['failures']}/{limit}{bake}"
+            )
+            for node in wave["nodes"]:
+                why = f"  ({node['reason']})" if node.get("reason") else ""
+                left = f"  {node['bakeRemaining']} s to bake" if node.get("bakeRemaining") else ""
+                lines.append(f"    {node['name']:<24} {node['state']}{left}{why}")
+            hidden = wave["size"] - len(wave["nodes"])
+            if hidden > 0:
+                lines.append(f"    … and {hidden} more")
+    return "\n".join(lines)
+
+
+def _policy(policy: dict[str, Any]) -> str:
+    if policy.get("immediate"):
+        return "--immediate"
+    text = (
+        f"--canary {policy['canary']} --waves {policy['waves']} --bake {policy['bakeSeconds']} "
+        f"--max-failures {policy['maxFailures']}"
+    )
+    return text + (f" --canary-label {policy['canaryLabel']}" if policy.get("canaryLabel") else "")

@@ -1,0 +1,55 @@
+"""Who a staged rollout has told its release: the members of its started waves, in memory.
+
+A pointer read from the database names its answering rollout with the rollout's revision
+(db/queries.RolloutRef); the names of the started waves' members are read once per
+(rollout, revision) and kept, so a poll costs a set lookup, and a promotion (which
+changes the revision) is seen by every process at its next pointer refresh (at most the
+pointer cache's TTL later, as for a publish on another replica).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ansible_proxy.server.db.models import RolloutMember
+from ansible_proxy.server.db.queries import Pointer
+
+_MAX_ROLLOUTS = 1000
+
+
+class StartedWaves:
+    """rollout id → (revision, the names of its started waves' members)."""
+
+    def __init__(self) -> None:
+        self._names: dict[int, tuple[int, frozenset[str]]] = {}
+
+    def attach(self, session: Session, pointer: Pointer | None) -> Pointer | None:
+        """`pointer` with its rollout's started members filled in (unchanged without one)."""
+        if pointer is None or pointer.rollout is None:
+            return pointer
+        ref = pointer.rollout
+        found = self._names.get(ref.id)
+        if found is None or found[0] != ref.revision:
+            names = frozenset(
+                session.scalars(
+                    select(RolloutMember.node_name).where(
+                        RolloutMember.rollout_id == ref.id, RolloutMember.wave <= ref.wave
+                    )
+                )
+            )
+            if len(self._names) >= _MAX_ROLLOUTS:
+                self._names.clear()
+            found = (ref.revision, names)
+            self._names[ref.id] = found
+        return replace(pointer, rollout=replace(ref, started=found[1]))
+
+    def attach_all(self, session: Session, pointers: dict[str, Pointer]) -> dict[str, Pointer]:
+        attached = {}
+        for name, pointer in pointers.items():
+            filled = self.attach(session, pointer)
+            assert filled is not None
+            attached[name] = filled
+        return attached

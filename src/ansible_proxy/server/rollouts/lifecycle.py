@@ -1,0 +1,433 @@
+"""Every change of a rollout's state: start (at a publish), promote, halt, revert, resume,
+complete, supersede. None commits: the caller commits, then clears the read caches.
+
+Each change that two server processes could both make (the background check runs in
+every process, replicas share the database) first claims the rollout's revision with a
+guarded UPDATE (`claim`): only the process whose UPDATE matched goes on, so a wave is
+promoted once, a halt is announced once. Every step is an Event (the activity log) and a
+webhook notification queued in the same transaction (server/webhooks/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ansible_proxy.names import normalize_arch, parse_labels
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.models import (
+    Bin,
+    Event,
+    Node,
+    NodeBin,
+    Release,
+    Rollout,
+    RolloutMember,
+    RolloutPolicy,
+)
+from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
+from ansible_proxy.server.problems import Conflict, NotFound
+from ansible_proxy.server.rollouts.policy import (
+    Policy,
+    make_policy,
+    plan_waves,
+    policy_from_json,
+    policy_to_json,
+)
+
+# (session, event, text, data, now): queues one notification per webhook receiver.
+Notify = Callable[[Session, str, str, Mapping[str, Any], datetime], None]
+
+
+def no_notify(
+    _session: Session, _event: str, _text: str, _data: Mapping[str, Any], _now: datetime
+) -> None:
+    """The notifier when no webhook is configured."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What rollout changes need besides the session: the server's settings, the notifier."""
+
+    default_policy: Policy
+    silent_seconds: float
+    notify: Notify = no_notify
+
+
+def wave_name(wave: int) -> str:
+    return "the canary" if wave == 0 else f"wave {wave}"
+
+
+def step(
+    session: Session,
+    ctx: Context,
+    rollout: Rollout,
+    bin_name: str,
+    kind: str,
+    webhook: str | None,
+    text: str,
+    now: datetime,
+) -> None:
+    """One step in the activity log (`text` as its detail) and, when `webhook`, notified."""
+    session.add(
+        Event(
+            at=now,
+            kind=kind,
+            bin_name=bin_name,
+            arch=rollout.arch,
+            sha256=rollout.release_sha,
+            detail=text[:300],
+        )
+    )
+    if webhook is not None:
+        data = {
+            "binName": bin_name,
+            "arch": rollout.arch,
+            "release": rollout.release_sha,
+            "previous": rollout.previous_sha,
+            "wave": rollout.wave,
+            "waveCount": rollout.wave_count,
+            "state": rollout.state,
+            "reverted": rollout.reverted,
+        }
+        ctx.notify(session, webhook, f"{bin_name} ({rollout.arch}): {text}", data, now)
+
+
+def claim(session: Session, rollout: Rollout, now: datetime) -> bool:
+    """Take the rollout's next revision; False when another process changed it first."""
+    result = session.execute(
+        update(Rollout)
+        .where(Rollout.id == rollout.id, Rollout.revision == rollout.revision)
+        .values(revision=rollout.revision + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        return False
+    rollout.revision += 1
+    rollout.updated_at = now
+    return True
+
+
+# -- policies ------------------------------------------------------------------------
+
+
+def policy_row(session: Session, bin_id: int, arch: str) -> RolloutPolicy | None:
+    """The bin's own policy for `arch`, else its policy for every arch (`arch` "")."""
+    return session.get(RolloutPolicy, (bin_id, arch)) or session.get(RolloutPolicy, (bin_id, ""))
+
+
+def policy_of_row(row: RolloutPolicy) -> Policy:
+    if row.immediate:
+        return make_policy(immediate=True)
+    return make_policy(
+        canary=row.canary,
+        waves=row.waves,
+        bake=row.bake_seconds,
+        max_failures=row.max_failures,
+        canary_label=row.canary_label,
+    )
+
+
+def effective_policy(session: Session, ctx: Context, bin_id: int, arch: str) -> tuple[Policy, str]:
+    """(policy, where it comes from: "bin", "bin/arch" or "default")."""
+    row = policy_row(session, bin_id, arch)
+    if row is None:
+        return ctx.default_policy, "default"
+    return policy_of_row(row), ("bin" if row.arch == "" else "bin/arch")
+
+
+def set_policy(
+    session: Session, bin_: Bin, arch: str | None, policy: Policy, now: datetime
+) -> None:
+    """Record `policy` for the bin (every arch when `arch` is None); used from the next publish."""
+    key = (bin_.id, arch or "")
+    row = session.get(RolloutPolicy, key)
+    if row is None:
+        row = RolloutPolicy(bin_id=bin_.id, arch=arch or "")
+        session.add(row)
+    label = "=".join(policy.canary_label) if policy.canary_label else None
+    row.immediate = policy.immediate
+    row.canary = str(policy.canary)
+    row.waves = ",".join(f"{share}%" for share in policy.waves)
+    row.bake_seconds = policy.bake_seconds
+    row.max_failures = str(policy.max_failures)
+    row.canary_label = label
+    row.updated_at = now
+    session.add(
+        Event(
+            at=now,
+            kind="rollout-policy",
+            bin_name=bin_.name,
+            arch=arch,
+            sha256=None,
+            detail=policy.describe(),
+        )
+    )
+    session.flush()
+
+
+# -- start and end -------------------------------------------------------------------
+
+
+def answering(session: Session, bin_id: int, arch: str) -> Rollout | None:
+    """The rollout that answers nodes for (bin, arch) now, if any."""
+    return session.scalars(
+        select(Rollout)
+        .where(
+            Rollout.bin_id == bin_id,
+            Rollout.arch == arch,
+            Rollout.state.in_(ROLLOUT_ANSWERING),
+            Rollout.reverted.is_(False),
+        )
+        .order_by(Rollout.id.desc())
+    ).first()
+
+
+def open_rollout(session: Session, bin_id: int, arch: str) -> Rollout | None:
+    """The rollout of (bin, arch) not yet ended: rolling, or halted (reverted or not)."""
+    return session.scalars(
+        select(Rollout)
+        .where(Rollout.bin_id == bin_id, Rollout.arch == arch, Rollout.state.in_(ROLLOUT_ANSWERING))
+        .order_by(Rollout.id.desc())
+    ).first()
+
+
+def latest_rollout(session: Session, bin_id: int, arch: str) -> Rollout | None:
+    """The newest rollout of (bin, arch), in any state."""
+    return session.scalars(
+        select(Rollout)
+        .where(Rollout.bin_id == bin_id, Rollout.arch == arch)
+        .order_by(Rollout.id.desc())
+    ).first()
+
+
+def refuse_bad(release: Release | None, bin_name: str) -> None:
+    """A release reverted fleet-wide is not published again until an operator re-enables it."""
+    if release is not None and release.bad_since is not None:
+        raise Conflict(
+            f"release {release.sha256} of {bin_name} ({release.arch}) was reverted fleet-wide "
+            f"as bad at {release.bad_since:%Y-%m-%d %H:%M:%S} UTC: re-enable it with "
+            f"`bin-manager rollout resume {bin_name}` or `bin-manager pin`"
+        )
+
+
+def on_publish(
+    session: Session,
+    ctx: Context,
+    bin_: Bin,
+    arch: str,
+    release: Release,
+    previous_sha: str | None,
+    now: datetime,
+) -> Rollout | None:
+    """Start the rollout of a just-published release (the caller made it the latest).
+
+    A bin's first release for an arch, and a bin with an immediate policy, go to every
+    node at once: with nothing installed there is nothing to protect nor to revert to.
+    """
+    good = previous_sha
+    old = open_rollout(session, bin_.id, arch)
+    if old is not None:
+        if old.release_sha == release.sha256 and not old.reverted:
+            return old  # the same content published again: its rollout goes on
+        if not old.reverted:
+            # The superseded release was not proven good: the previous good one stays the
+            # answer of every node outside the new rollout's started waves.
+            good = old.previous_sha
+        supersede(
+            session, ctx, old, bin_.name, f"superseded by the publish of {release.sha256[:12]}", now
+        )
+    if good is None or good == release.sha256:
+        return None
+    policy, _ = effective_policy(session, ctx, bin_.id, arch)
+    if policy.immediate:
+        return None
+    nodes = _fleet(session, bin_.id, arch)
+    waves = plan_waves(bin_.name, {name: labels for name, (labels, _) in nodes.items()}, policy)
+    if not waves:
+        return None  # no node runs the bin yet: nothing to stage
+    rollout = Rollout(
+        bin_id=bin_.id,
+        arch=arch,
+        release_sha=release.sha256,
+        previous_sha=good,
+        policy=policy_to_json(policy),
+        state="rolling",
+        reverted=False,
+        wave=0,
+        wave_count=len(waves),
+        wave_started_at=now,
+        revision=0,
+        started_at=now,
+        updated_at=now,
+    )
+    session.add(rollout)
+    session.flush()
+    silent_before = now - timedelta(seconds=ctx.silent_seconds)
+    for index, names in enumerate(waves):
+        for name in names:
+            seen = nodes[name][1]
+            offline = index == 0 and (seen is None or seen < silent_before)
+            session.add(
+                RolloutMember(rollout_id=rollout.id, node_name=name, wave=index, offline=offline)
+            )
+    session.flush()
+    canary = ", ".join(waves[0][:5]) + (
+        f" and {len(waves[0]) - 5} more" if len(waves[0]) > 5 else ""
+    )
+    sizes = "+".join(str(len(names)) for names in waves)
+    text = (
+        f"rollout of {release.sha256[:12]} started ({policy.describe()}): {len(waves)} waves "
+        f"({sizes} nodes), the canary {canary}; every other node stays on {good[:12]}"
+    )
+    step(session, ctx, rollout, bin_.name, "rollout-start", "rollout-started", text, now)
+    return rollout
+
+
+def _fleet(
+    session: Session, bin_id: int, arch: str
+) -> dict[str, tuple[dict[str, str], datetime | None]]:
+    """The nodes of `arch` that run the bin (they reported it): name → (labels, last seen)."""
+    rows = session.execute(
+        select(Node.name, Node.cpu_arch, Node.labels, Node.last_seen)
+        .join(NodeBin, NodeBin.node_id == Node.id)
+        .where(NodeBin.bin_id == bin_id)
+    ).all()
+    fleet: dict[str, tuple[dict[str, str], datetime | None]] = {}
+    for name, cpu_arch, labels, seen in rows:
+        if normalize_arch(cpu_arch or "") != arch:
+            continue
+        try:
+            parsed = parse_labels(labels) if labels else {}
+        except ValueError:
+            parsed = {}
+        fleet[name] = (parsed, seen)
+    return fleet
+
+
+def supersede(
+    session: Session, ctx: Context, rollout: Rollout, bin_name: str, why: str, now: datetime
+) -> None:
+    """End an answering rollout because the latest changed under it (publish, pin)."""
+    rollout.state = "superseded"
+    rollout.reason = why[:300]
+    rollout.revision += 1
+    rollout.updated_at = now
+    step(session, ctx, rollout, bin_name, "rollout-superseded", None, why, now)
+
+
+def on_pin(
+    session: Session, ctx: Context, bin_: Bin, arch: str, release: Release, now: datetime
+) -> None:
+    """A pin is the emergency brake: it ends the rollout and re-enables a release marked bad."""
+    old = open_rollout(session, bin_.id, arch)
+    if old is not None:
+        supersede(session, ctx, old, bin_.name, f"ended by the pin of {release.sha256[:12]}", now)
+    release.bad_since = None
+
+
+# -- changes of state ----------------------------------------------------------------
+
+
+def start_wave(
+    session: Session, ctx: Context, rollout: Rollout, bin_name: str, now: datetime, why: str
+) -> None:
+    """The next wave starts (or the rollout completes after its last)."""
+    if rollout.wave + 1 >= rollout.wave_count:
+        rollout.state = "completed"
+        rollout.reason = None
+        text = f"rollout of {rollout.release_sha[:12]} completed: every wave is healthy ({why})"
+        step(session, ctx, rollout, bin_name, "rollout-complete", "rollout-completed", text, now)
+        return
+    rollout.wave += 1
+    rollout.wave_started_at = now
+    silent_before = now - timedelta(seconds=ctx.silent_seconds)
+    members = session.execute(
+        select(RolloutMember, Node.last_seen)
+        .outerjoin(Node, Node.name == RolloutMember.node_name)
+        .where(RolloutMember.rollout_id == rollout.id, RolloutMember.wave == rollout.wave)
+    ).all()
+    offline = 0
+    for member, seen in members:
+        member.offline = seen is None or seen < silent_before
+        offline += member.offline
+    note = f", {offline} of them offline (told when they come back)" if offline else ""
+    told = f"{len(members)} nodes told {rollout.release_sha[:12]}"
+    text = f"{wave_name(rollout.wave)} started: {told}{note} ({why})"
+    step(session, ctx, rollout, bin_name, "rollout-promote", "wave-promoted", text, now)
+
+
+def halt(
+    session: Session,
+    ctx: Context,
+    rollout: Rollout,
+    bin_: Bin,
+    now: datetime,
+    reason: str,
+    *,
+    revert: bool,
+) -> None:
+    """Stop telling more nodes; with `revert`, every node is told the previous release again.
+
+    A revert makes the previous release the latest again (so the reverted one is withdrawn:
+    db/withdrawn.py) and marks the reverted release bad: not offered again until an
+    operator resumes the rollout or pins it.
+    """
+    rollout.state = "halted"
+    rollout.reason = reason[:300]
+    step(
+        session, ctx, rollout, bin_.name, "rollout-halt", "rollout-halted", f"halted: {reason}", now
+    )
+    if revert:
+        revert_fleet(session, ctx, rollout, bin_, now)
+
+
+def revert_fleet(
+    session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime
+) -> None:
+    release = queries.find_release(session, bin_, rollout.release_sha, rollout.arch)
+    previous = queries.find_release(session, bin_, rollout.previous_sha, rollout.arch)
+    if previous is None:
+        raise NotFound(
+            f"the previous release {rollout.previous_sha} of {bin_.name} is gone: pin another one"
+        )
+    rollout.reverted = True
+    if release is not None:
+        release.bad_since = now
+    queries.point_latest(session, bin_, rollout.arch, previous, now)
+    text = (
+        f"reverted: every node is told {rollout.previous_sha[:12]} again; "
+        f"{rollout.release_sha[:12]} is marked bad and is not offered again"
+    )
+    step(session, ctx, rollout, bin_.name, "rollout-revert", "rollout-reverted", text, now)
+
+
+def resume(session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime) -> None:
+    """Go on from the current wave; a reverted release is re-enabled and its failures forgiven."""
+    if rollout.reverted:
+        release = queries.find_release(session, bin_, rollout.release_sha, rollout.arch)
+        if release is None:
+            raise NotFound(f"the release {rollout.release_sha} of {bin_.name} is gone")
+        release.bad_since = None
+        rollout.reverted = False
+        queries.point_latest(session, bin_, rollout.arch, release, now)
+    session.execute(
+        update(RolloutMember)
+        .where(RolloutMember.rollout_id == rollout.id, RolloutMember.failed_at.is_not(None))
+        .values(failed_at=None, succeeded_at=None, baked_at=None, reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    rollout.state = "rolling"
+    rollout.reason = None
+    rollout.wave_started_at = now
+    text = f"resumed at {wave_name(rollout.wave)}: its failures are forgiven"
+    step(session, ctx, rollout, bin_.name, "rollout-resume", None, text, now)
+
+
+def load_policy(rollout: Rollout) -> Policy:
+    return policy_from_json(rollout.policy)

@@ -1,0 +1,261 @@
+"""Pure: a rollout policy, parsed and checked; the waves of a fleet; failure thresholds.
+
+A policy is what `bin-manager rollout set` takes: `--canary N|P%`, `--waves P%,P%,…`
+(cumulative shares of the fleet, the last one made 100 % when it is less), `--bake
+SECONDS`, `--max-failures N|P%` (of each wave), `--canary-label k=v`; or `--immediate`.
+Nodes are ordered by a stable hash of (bin, node name), so every server replica, and the
+same server after a restart, makes the same waves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_proxy.names import parse_labels
+
+MAX_WAVES = 10
+MAX_BAKE_SECONDS = 7 * 86_400
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be used; the message names the option and the problem."""
+
+
+@dataclass(frozen=True)
+class Count:
+    """A number of nodes, or a percentage of some whole (`3`, `10%`)."""
+
+    value: int
+    percent: bool
+
+    def of(self, whole: int) -> int:
+        """How many nodes of `whole` this is: a percentage rounds up, never below 1."""
+        if not self.percent:
+            return self.value
+        return max(1, math.ceil(self.value * whole / 100))
+
+    def __str__(self) -> str:
+        return f"{self.value}%" if self.percent else str(self.value)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a bin's new releases reach its nodes; `immediate`: all at once, as before."""
+
+    immediate: bool
+    canary: Count = Count(1, False)
+    waves: tuple[int, ...] = (100,)
+    bake_seconds: int = 0
+    max_failures: Count = Count(1, False)
+    canary_label: tuple[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The policy as the API and `rollout status --json` show it."""
+        if self.immediate:
+            return {"immediate": True}
+        label = "=".join(self.canary_label) if self.canary_label else None
+        return {
+            "immediate": False,
+            "canary": str(self.canary),
+            "waves": ",".join(f"{share}%" for share in self.waves),
+            "bakeSeconds": self.bake_seconds,
+            "maxFailures": str(self.max_failures),
+            "canaryLabel": label,
+        }
+
+    def describe(self) -> str:
+        """One line, in `rollout set`'s own words."""
+        if self.immediate:
+            return "--immediate"
+        text = (
+            f"--canary {self.canary} --waves {','.join(f'{s}%' for s in self.waves)} "
+            f"--bake {self.bake_seconds} --max-failures {self.max_failures}"
+        )
+        if self.canary_label:
+            text += f" --canary-label {'='.join(self.canary_label)}"
+        return text
+
+
+IMMEDIATE = Policy(immediate=True)
+
+
+def parse_count(text: str, option: str, *, allow_zero: bool = False) -> Count:
+    """`N` or `P%` (1-100 %); PolicyError naming `option` otherwise."""
+    raw = text.strip()
+    percent = raw.endswith("%")
+    digits = raw[:-1].strip() if percent else raw
+    if not digits.isdigit() or len(digits) > 6:
+        raise PolicyError(f"{option} {text!r:.40}: expected a number of nodes or a percentage")
+    value = int(digits)
+    lowest = 0 if allow_zero and not percent else 1
+    if value < lowest or (percent and value > 100):
+        limit = "1-100 %" if percent else f"at least {lowest}"
+        raise PolicyError(f"{option} {text!r:.40}: must be {limit}")
+    return Count(value, percent)
+
+
+def parse_waves(text: str) -> tuple[int, ...]:
+    """`25%,50%,100%` → (25, 50, 100): rising shares of the fleet, 100 added when missing."""
+    shares: list[int] = []
+    for item in text.split(","):
+        share = parse_count(item, "--waves")
+        if not share.percent:
+            raise PolicyError(f"--waves {item.strip()!r:.40}: each wave is a share, like 50%")
+        if shares and share.value <= shares[-1]:
+            raise PolicyError(
+                f"--waves {text!r:.80}: each share must be larger than the one before"
+            )
+        shares.append(share.value)
+    if not shares:
+        raise PolicyError("--waves is empty: give shares like 25%,100%")
+    if shares[-1] < 100:
+        shares.append(100)
+    if len(shares) > MAX_WAVES:
+        raise PolicyError(f"--waves: at most {MAX_WAVES} waves after the canary")
+    return tuple(shares)
+
+
+def make_policy(
+    *,
+    immediate: bool = False,
+    canary: str | None = None,
+    waves: str | None = None,
+    bake: int | str | None = None,
+    max_failures: str | None = None,
+    canary_label: str | None = None,
+) -> Policy:
+    """A checked policy from `rollout set`'s option values (all required unless immediate)."""
+    staged = {"--canary": canary, "--waves": waves, "--bake": bake, "--max-failures": max_failures}
+    if immediate:
+        given = [name for name, value in staged.items() if value is not None]
+        if given or canary_label:
+            raise PolicyError(
+                f"--immediate takes no other option (got {', '.join(given) or '--canary-label'})"
+            )
+        return IMMEDIATE
+    missing = [name for name, value in staged.items() if value is None]
+    if missing:
+        raise PolicyError(f"missing {', '.join(missing)} (or say --immediate)")
+    assert canary is not None
+    assert waves is not None
+    assert max_failures is not None
+    bake_text = str(bake).strip()
+    if not bake_text.isdigit() or int(bake_text) > MAX_BAKE_SECONDS:
+        raise PolicyError(f"--bake {bake!r:.40}: seconds from 0 to {MAX_BAKE_SECONDS}")
+    label: tuple[str, str] | None = None
+    if canary_label:
+        try:
+            parsed = parse_labels(canary_label)
+        except ValueError as exc:
+            raise PolicyError(f"--canary-label: {exc}") from None
+        if len(parsed) != 1:
+            raise PolicyError(f"--canary-label {canary_label!r:.60}: exactly one k=v")
+        label = next(iter(parsed.items()))
+    return Policy(
+        immediate=False,
+        canary=parse_count(canary, "--canary"),
+        waves=parse_waves(waves),
+        bake_seconds=int(bake_text),
+        max_failures=parse_count(max_failures, "--max-failures"),
+        canary_label=label,
+    )
+
+
+_OPTIONS = {
+    "--canary": "canary",
+    "--waves": "waves",
+    "--bake": "bake",
+    "--max-failures": "max_failures",
+    "--canary-label": "canary_label",
+}
+
+
+def parse_policy_text(text: str) -> Policy:
+    """`--immediate` (or `immediate`) or `rollout set`'s options in one string (a setting)."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise PolicyError(f"{text!r:.80}: {exc}") from None
+    if words in (["immediate"], ["--immediate"]):
+        return IMMEDIATE
+    values: dict[str, str] = {}
+    for index in range(0, len(words), 2):
+        option = words[index].split("=", 1)[0]
+        if option not in _OPTIONS or index + 1 >= len(words):
+            raise PolicyError(
+                f"{words[index]!r:.40}: expected --immediate or {', '.join(_OPTIONS)} VALUE"
+            )
+        values[_OPTIONS[option]] = words[index + 1]
+    return make_policy(**values)  # type: ignore[arg-type]
+
+
+def policy_to_json(policy: Policy) -> str:
+    return json.dumps(policy.to_dict(), sort_keys=True)
+
+
+def policy_from_json(text: str) -> Policy:
+    """The policy a rollout recorded at its start (policy_to_json)."""
+    data = json.loads(text)
+    if data.get("immediate"):
+        return IMMEDIATE
+    return make_policy(
+        canary=data["canary"],
+        waves=data["waves"],
+        bake=data["bakeSeconds"],
+        max_failures=data["maxFailures"],
+        canary_label=data.get("canaryLabel"),
+    )
+
+
+def node_order(bin_name: str, names: Sequence[str]) -> list[str]:
+    """`names` in the rollout order of `bin_name`: a stable hash, the same on every replica."""
+
+    def key(name: str) -> tuple[bytes, str]:
+        return hashlib.sha256(f"{bin_name}\0{name}".encode()).digest(), name
+
+    return sorted(names, key=key)
+
+
+def plan_waves(
+    bin_name: str, nodes: Mapping[str, Mapping[str, str]], policy: Policy
+) -> list[list[str]]:
+    """The waves of `nodes` (name → labels): wave 0 the canary, then each share; no empty wave.
+
+    With `--canary-label` the canary is the nodes with that label; when none has it, the
+    first node in hash order (a canary is at least one node).
+    """
+    order = node_order(bin_name, list(nodes))
+    if not order:
+        return []
+    if policy.immediate:
+        return [order]
+    if policy.canary_label is not None:
+        key, value = policy.canary_label
+        canary = [name for name in order if nodes[name].get(key) == value] or order[:1]
+    else:
+        canary = order[: min(len(order), policy.canary.of(len(order)))]
+    chosen = set(canary)
+    rest = [name for name in order if name not in chosen]
+    waves = [canary]
+    done = len(canary)
+    for share in policy.waves:
+        upto = len(order) if share >= 100 else math.ceil(share * len(order) / 100)
+        take = max(0, upto - done)
+        if take:
+            waves.append(rest[:take])
+            rest = rest[take:]
+            done += take
+    if rest:
+        waves.append(rest)
+    return waves
+
+
+def failure_limit(policy: Policy, wave_size: int) -> int:
+    """How many failed nodes halt a wave of `wave_size` nodes."""
+    return max(1, policy.max_failures.of(wave_size))

@@ -1,0 +1,139 @@
+"""`rollout status`: a bin's policy and, per arch, its newest rollout wave by wave."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ansible_proxy.server.db.listings import iso
+from ansible_proxy.server.db.models import Bin, Latest, Node, Rollout, RolloutMember, RolloutPolicy
+from ansible_proxy.server.rollouts import lifecycle
+from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
+from ansible_proxy.server.rollouts.policy import failure_limit
+
+MAX_NODES_SHOWN = 200  # per wave; the counts are always whole
+
+
+def _node_state(rollout: Rollout, member: RolloutMember, started: bool) -> str:
+    if member.failed_at is not None:
+        return "failed"
+    if not started:
+        return "waiting"
+    if member.baked_at is not None or (rollout.state == "completed"):
+        return "healthy"
+    if member.succeeded_at is not None:
+        return "baking"
+    if member.offline:
+        return "offline"
+    return "upgrading"
+
+
+def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime) -> dict[str, Any]:
+    """One rollout: its state, policy, and each wave's nodes, failures and bake remaining."""
+    policy = lifecycle.load_policy(rollout)
+    rows = session.execute(
+        select(RolloutMember, Node.last_seen)
+        .outerjoin(Node, Node.name == RolloutMember.node_name)
+        .where(RolloutMember.rollout_id == rollout.id)
+        .order_by(RolloutMember.wave, RolloutMember.node_name)
+    ).all()
+    waves: list[dict[str, Any]] = [
+        {
+            "index": index,
+            "name": wave_name(index),
+            "nodes": [],
+            "size": 0,
+            "failures": 0,
+            "counts": {},
+        }
+        for index in range(rollout.wave_count)
+    ]
+    bake = timedelta(seconds=policy.bake_seconds)
+    for member, seen in rows:
+        if member.wave >= len(waves):
+            continue
+        wave = waves[member.wave]
+        started = member.wave <= rollout.wave or rollout.state == "completed"
+        state = _node_state(rollout, member, started)
+        wave["size"] += 1
+        wave["counts"][state] = wave["counts"].get(state, 0) + 1
+        wave["failures"] += state == "failed"
+        remaining = None
+        if state == "baking" and member.succeeded_at is not None:
+            remaining = max(0, int((member.succeeded_at + bake - now).total_seconds()))
+        if len(wave["nodes"]) < MAX_NODES_SHOWN:
+            wave["nodes"].append(
+                {
+                    "name": member.node_name,
+                    "state": state,
+                    "reason": member.reason,
+                    "bakeRemaining": remaining,
+                    "lastSeen": iso(seen) if seen else None,
+                }
+            )
+    for wave in waves:
+        index = wave["index"]
+        wave["failureLimit"] = failure_limit(policy, wave["size"]) if wave["size"] else None
+        if rollout.state == "completed" or index < rollout.wave:
+            wave["state"] = "done"
+        elif index == rollout.wave:
+            wave["state"] = {"rolling": "active", "halted": "halted"}.get(
+                rollout.state, rollout.state
+            )
+        else:
+            wave["state"] = "waiting"
+        baking = [
+            node["bakeRemaining"] for node in wave["nodes"] if node["bakeRemaining"] is not None
+        ]
+        wave["bakeRemaining"] = max(baking) if baking and index == rollout.wave else None
+    return {
+        "id": rollout.id,
+        "arch": rollout.arch,
+        "state": rollout.state,
+        "halted": rollout.state == "halted",
+        "reverted": rollout.reverted,
+        "release": rollout.release_sha,
+        "previous": rollout.previous_sha,
+        "policy": policy.to_dict(),
+        "wave": rollout.wave,
+        "waveCount": rollout.wave_count,
+        "reason": rollout.reason,
+        "startedAt": iso(rollout.started_at),
+        "waveStartedAt": iso(rollout.wave_started_at),
+        "updatedAt": iso(rollout.updated_at),
+        "waves": waves,
+    }
+
+
+def bin_status(session: Session, ctx: Context, bin_: Bin, now: datetime) -> dict[str, Any]:
+    """The bin's policies (its own, per arch, and the default) and its newest rollout per arch."""
+    policies = {
+        (row.arch or "*"): lifecycle.policy_of_row(row).to_dict()
+        for row in session.scalars(select(RolloutPolicy).where(RolloutPolicy.bin_id == bin_.id))
+    }
+    arches = set(session.scalars(select(Latest.arch).where(Latest.bin_id == bin_.id)))
+    arches |= set(session.scalars(select(Rollout.arch).where(Rollout.bin_id == bin_.id)))
+    rollouts = []
+    for arch in sorted(arches):
+        rollout = lifecycle.latest_rollout(session, bin_.id, arch)
+        if rollout is not None:
+            rollouts.append(rollout_view(session, ctx, rollout, now))
+    return {
+        "binName": bin_.name,
+        "policies": policies,
+        "defaultPolicy": ctx.default_policy.to_dict(),
+        "rollouts": rollouts,
+        "state": _overall(rollouts),
+    }
+
+
+def _overall(rollouts: list[dict[str, Any]]) -> str:
+    """The bin's one-word state: halted beats rolling beats the rest."""
+    states = {rollout["state"] for rollout in rollouts}
+    for state in ("halted", "rolling", "completed", "superseded"):
+        if state in states:
+            return state
+    return "none"

@@ -1,0 +1,435 @@
+"""Webhook notifications against a real HTTP receiver on 127.0.0.1 and a real SQLite
+database: signed JSON POSTs, retries with backoff through an outage, the queue kept over a
+sender restart, exactly one delivery with two senders, and no secret in rows or logs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ansible_proxy import __version__
+from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate, stored_now
+from ansible_proxy.server.db.models import WebhookDelivery
+from ansible_proxy.server.webhooks.queue import enqueue
+from ansible_proxy.server.webhooks.sender import WebhookSender
+from ansible_proxy.server.webhooks.targets import WebhookTarget, parse_targets
+from tests.support.procs import LOOPBACK, free_port, wait_until
+
+SECRET = "hunter2-s3cr3t"
+START = datetime(2026, 12, 12, 9, 0, 0)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 recording every request; `status` is what it answers."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.status = 200
+        self.delay = 0.0
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://{LOOPBACK}:{self.port}{path}"
+
+    def received(self) -> list[Request]:
+        with self._lock:
+            return list(self.requests)
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver._lock:
+                    receiver.requests.append(
+                        Request(
+                            "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                        )
+                    )
+                time.sleep(receiver.delay)
+                try:
+                    self.send_response(receiver.status)
+                    self.send_header("Location", receiver.url("/elsewhere"))
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:  # the sender gave up waiting (a timeout test)
+                    pass
+
+            do_GET = do_POST  # a followed redirect would show up as a request too
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # quiet: the test reads `requests`
+
+        self._server = ThreadingHTTPServer((LOOPBACK, self.port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close the port (an outage); `start()` opens it again on the same port."""
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(5)
+        self._server = self._thread = None
+
+
+class Clock:
+    """A settable clock in the database's form (naive UTC), for backoff without waiting."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx honours proxy variables; these tests talk to 127.0.0.1 only, directly."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("all_proxy", raising=False)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    return f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}"
+
+
+@pytest.fixture
+def engines(database: str) -> Iterator[Callable[[], sessionmaker[Session]]]:
+    """Sessions on the one database, each call a new engine: as another server process."""
+    made: list[Engine] = []
+
+    def open_sessions() -> sessionmaker[Session]:
+        engine = make_engine(database)
+        migrate(engine)
+        made.append(engine)
+        return make_sessionmaker(engine)
+
+    yield open_sessions
+    for engine in made:
+        engine.dispose()
+
+
+@pytest.fixture
+def sessions(engines: Callable[[], sessionmaker[Session]]) -> sessionmaker[Session]:
+    return engines()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def senders() -> Iterator[Callable[..., WebhookSender]]:
+    """Make senders that are all stopped (thread joined, client closed) at the end."""
+    made: list[WebhookSender] = []
+
+    def make(
+        sessions: sessionmaker[Session], targets: tuple[WebhookTarget, ...], **options: Any
+    ) -> WebhookSender:
+        sender = WebhookSender(sessions, targets, **options)
+        made.append(sender)
+        return sender
+
+    yield make
+    for sender in made:
+        sender.stop()
+
+
+def _enqueue(
+    sessions: sessionmaker[Session],
+    targets: tuple[WebhookTarget, ...],
+    event: str = "rollout.started",
+    now: datetime = START,
+    **data: object,
+) -> None:
+    with sessions() as session:
+        enqueue(session, targets, event, f"Rollout of hello: {event}", data, now)
+        session.commit()
+
+
+def _rows(sessions: sessionmaker[Session]) -> list[WebhookDelivery]:
+    with sessions() as session:
+        return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def test_an_event_is_posted_once_as_signed_json(
+    sessions: sessionmaker[Session],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+) -> None:
+    targets = parse_targets(f"{receiver.url('/signed')}#secret={SECRET}, {receiver.url('/plain')}")
+    clock = Clock()
+    sender = senders(sessions, targets, clock=clock)
+    _enqueue(sessions, targets, "wave.promoted", rollout=7, wave=2)
+
+    assert sender.deliver_due() == 2
+    assert sender.deliver_due() == 0  # delivered once, never again
+    signed, plain = receiver.received()
+    rows = _rows(sessions)
+    for request, row in zip((signed, plain), rows, strict=True):
+        assert request.method == "POST"
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["user-agent"] == f"bin-manager/{__version__}"
+        assert request.headers["x-bin-manager-event"] == "wave.promoted"
+        assert request.headers["x-bin-manager-delivery"] == str(row.id)
+        assert json.loads(request.body) == {
+            "event": "wave.promoted",
+            "text": "Rollout of hello: wave.promoted",
+            "at": "2026-12-12T09:00:00Z",
+            "data": {"rollout": 7, "wave": 2},
+        }
+        assert row.delivered_at == START
+        assert (row.attempts, row.lease_until, row.last_error) == (0, None, None)
+    assert (signed.path, plain.path) == ("/signed", "/plain")
+    expected = "sha256=" + hmac.new(SECRET.encode(), signed.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(signed.headers["x-bin-manager-signature"], expected)
+    assert "x-bin-manager-signature" not in plain.headers
+    assert (sender.delivered, sender.failed_attempts, sender.queued) == (2, 0, 0)
+
+
+def test_an_outage_keeps_the_event_queued_and_backs_off_until_the_receiver_is_back(
+    sessions: sessionmaker[Session],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+) -> None:
+    targets = parse_targets(f"{receiver.url()}#secret={SECRET}")
+    clock = Clock()
+    sender = senders(sessions, targets, clock=clock, timeout=2.0)
+    _enqueue(sessions, targets, "rollout.halted")
+    _enqueue(sessions, targets, "rollout.reverted")
+
+    receiver.stop()  # the port is closed: connection refused
+    assert sender.deliver_due() == 0
+    first, second = _rows(sessions)
+    assert first.attempts == 1
+    assert first.next_attempt_at == START + timedelta(seconds=1)
+    assert first.last_error is not None
+    assert first.last_error.startswith("ConnectError")
+    assert (first.lease_until, first.delivered_at) == (None, None)
+    assert second.attempts == 0  # held back behind the first: order is kept
+    assert (sender.failed_attempts, sender.queued) == (1, 2)
+
+    receiver.start()
+    receiver.status = 503
+    assert sender.deliver_due() == 0  # not due yet: nothing is sent
+    assert receiver.received() == []
+    clock.advance(1)
+    assert sender.deliver_due() == 0
+    assert len(receiver.received()) == 1
+    first = _rows(sessions)[0]
+    assert (first.attempts, first.last_error) == (2, "HTTP 503 Service Unavailable")
+    assert first.next_attempt_at == START + timedelta(seconds=1 + 2)
+
+    receiver.status = 200
+    clock.advance(1)
+    assert sender.deliver_due() == 0  # still backing off
+    clock.advance(1)
+    assert sender.deliver_due() == 2
+    events = [json.loads(r.body)["event"] for r in receiver.received()]
+    assert events == ["rollout.halted", "rollout.halted", "rollout.reverted"]
+    assert all(row.delivered_at == START + timedelta(seconds=3) for row in _rows(sessions))
+    assert (sender.delivered, sender.failed_attempts) == (2, 2)
+
+
+def test_a_redirect_is_a_failure_and_is_not_followed(
+    sessions: sessionmaker[Session],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+) -> None:
+    targets = parse_targets(receiver.url())
+    sender = senders(sessions, targets, clock=Clock())
+    _enqueue(sessions, targets)
+    receiver.status = 302
+    assert sender.deliver_due() == 0
+    assert [r.path for r in receiver.received()] == ["/hook"]
+    (row,) = _rows(sessions)
+    assert row.last_error == "HTTP 302 Found (redirects are not followed)"
+
+
+def test_a_receiver_slower_than_the_timeout_is_retried_later(
+    sessions: sessionmaker[Session],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+) -> None:
+    targets = parse_targets(receiver.url())
+    clock = Clock()
+    sender = senders(sessions, targets, clock=clock, timeout=0.2)
+    _enqueue(sessions, targets)
+    receiver.delay = 1.0
+    assert sender.deliver_due() == 0
+    (row,) = _rows(sessions)
+    assert row.last_error is not None
+    assert row.last_error.startswith("ReadTimeout")
+    receiver.delay = 0.0
+    clock.advance(1)
+    assert sender.deliver_due() == 1
+
+
+def test_queued_events_survive_a_stop_and_a_new_sender_delivers_them_in_order(
+    engines: Callable[[], sessionmaker[Session]],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+) -> None:
+    targets = parse_targets(f"{receiver.url()}#secret={SECRET}")
+    first_process = engines()
+    receiver.stop()
+    before = senders(first_process, targets, interval=0.05, max_backoff=1.0)
+    before.start()
+    assert before.running
+    for event in ("rollout.started", "wave.promoted", "rollout.completed"):
+        _enqueue(first_process, targets, event, now=stored_now())
+    wait_until(lambda: _rows(first_process)[0].attempts >= 1, 10, "a first failed attempt")
+    before.stop()  # as a server stop would
+    assert not before.running
+    assert all(row.delivered_at is None for row in _rows(first_process))
+
+    receiver.start()
+    after = senders(engines(), targets, interval=0.05, max_backoff=1.0)  # a new process
+    after.start()
+    wait_until(lambda: len(receiver.received()) == 3, 10, "three deliveries after the restart")
+    after.stop()
+    got = receiver.received()
+    assert [json.loads(r.body)["event"] for r in got] == [
+        "rollout.started",
+        "wave.promoted",
+        "rollout.completed",
+    ]
+    ids = [int(r.headers["x-bin-manager-delivery"]) for r in got]
+    assert ids == sorted(ids)
+    assert all(row.delivered_at is not None for row in _rows(first_process))
+
+
+def test_two_senders_on_one_database_deliver_each_event_exactly_once(
+    engines: Callable[[], sessionmaker[Session]],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+) -> None:
+    targets = parse_targets(f"{receiver.url('/a')}#secret={SECRET} {receiver.url('/b')}")
+    sessions = engines()
+    for number in range(25):
+        _enqueue(sessions, targets, "node.rollback", now=stored_now(), number=number)
+    receiver.delay = 0.005  # widen the window in which both could pick the same row
+    pair = [senders(engines(), targets, interval=0.01) for _ in range(2)]
+    for sender in pair:
+        sender.start()
+    wait_until(lambda: len(receiver.received()) >= 50, 15, "fifty deliveries")
+    time.sleep(0.3)  # a duplicate would arrive now
+    for sender in pair:
+        sender.stop()
+
+    got = receiver.received()
+    ids = [int(r.headers["x-bin-manager-delivery"]) for r in got]
+    assert len(ids) == len(set(ids)) == 50
+    assert sum(sender.delivered for sender in pair) == 50
+    for path in ("/a", "/b"):
+        numbers = [json.loads(r.body)["data"]["number"] for r in got if r.path == path]
+        assert numbers == list(range(25))  # in order for each receiver
+    assert all(row.delivered_at is not None for row in _rows(sessions))
+
+
+def test_a_row_for_a_url_no_longer_configured_is_kept_and_logged_once(
+    sessions: sessionmaker[Session],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    removed = parse_targets(f"{receiver.url('/removed/token')}#secret={SECRET}")
+    kept = parse_targets(receiver.url("/kept"))
+    _enqueue(sessions, removed + kept)
+    sender = senders(sessions, kept, clock=Clock())
+    caplog.set_level(logging.WARNING, logger="ansible_proxy.server.webhooks")
+    assert sender.deliver_due() == 1
+    assert sender.deliver_due() == 0
+    orphan = _rows(sessions)[0]
+    assert (orphan.url, orphan.attempts, orphan.delivered_at) == (removed[0].url, 0, None)
+    assert [r.path for r in receiver.received()] == ["/kept"]
+    notes = [r.getMessage() for r in caplog.records if "no longer configured" in r.getMessage()]
+    assert notes == [
+        f"1 webhook deliveries to http://{LOOPBACK}:{receiver.port}/… are kept: "
+        "that URL is no longer configured"
+    ]
+    assert (sender.queued, sender.unconfigured) == (0, 1)
+
+
+def test_no_secret_in_the_rows_the_requests_or_the_log(
+    sessions: sessionmaker[Session],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    targets = parse_targets(f"{receiver.url()}#secret={SECRET}")
+    assert SECRET not in repr(targets)
+    clock = Clock()
+    sender = senders(sessions, targets, clock=clock)
+    _enqueue(sessions, targets)
+    receiver.status = 500
+    assert sender.deliver_due() == 0
+    receiver.stop()
+    clock.advance(1)
+    assert sender.deliver_due() == 0
+    receiver.start()
+    receiver.status = 200
+    clock.advance(2)
+    assert sender.deliver_due() == 1
+    assert sender.failed_attempts == 2
+
+    (row,) = _rows(sessions)
+    stored = [str(getattr(row, column.key)) for column in WebhookDelivery.__table__.columns]
+    assert row.url == receiver.url()
+    assert not [value for value in stored if SECRET in value]
+    for request in receiver.received():
+        assert SECRET.encode() not in request.body
+        assert SECRET not in request.path
+        assert not [value for value in request.headers.values() if SECRET in value]
+    assert "failed" in caplog.text  # the failures were logged...
+    assert SECRET not in caplog.text  # ...without the secret
+
+
+def test_without_targets_start_is_a_no_op(
+    sessions: sessionmaker[Session], senders: Callable[..., WebhookSender]
+) -> None:
+    sender = senders(sessions, ())
+    sender.start()
+    assert not sender.running
+    assert sender.deliver_due() == 0
