@@ -347,6 +347,15 @@ def _v3_rolled_back(guide: Guide, result: BlockResult) -> None:
     assert entry["history"][v3] == "err"
 
 
+def _v3_halted(guide: Guide, result: BlockResult) -> None:
+    """The default staged rollout halted at its canary and reverted the fleet to v2."""
+    v2, v3 = guide.sha("hello-v2"), guide.sha("hello-v3")
+    assert re.search(
+        rf"^x86_64: halted and reverted: {v3[:12]} \(previous {v2[:12]}\)", result.stdout, re.M
+    ), result.stdout
+    assert "1 of 1 nodes of the canary failed" in result.stdout
+
+
 def _pinned(guide: Guide, result: BlockResult) -> None:
     assert result.stdout == f"hello x86_64: latest is now {guide.sha('hello-v2')}\n"
 
@@ -508,6 +517,7 @@ STEPS = [
     Step("waiting for cron's next tick", _v2_by_cron),
     Step("ansible-proxy check --json", _inspector_healthy),
     Step("/root/hello-v3)", _v3_rolled_back),
+    Step("bin-manager rollout status", _v3_halted),
     Step("pin --admin-token-file", _pinned),
     Step("delete-release", _fixed_and_deleted),
     Step("ansible-proxy hold", _held_and_released),

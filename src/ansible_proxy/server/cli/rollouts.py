@@ -37,8 +37,10 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
         "failures reach --max-failures halts it and reverts the fleet (docs/bin-manager.md).",
     )
     verbs = rollout.add_subparsers(dest="verb", required=True)
+    late = _after_the_verb(common)
     setting = verbs.add_parser(
         "set",
+        parents=[late],
         help="set a bin's rollout policy (used from its next publish)",
         description="Example: rollout set web --canary 1 --waves 25%,100% --bake 600 "
         "--max-failures 1. Shares in --waves are of the whole fleet, cumulative.",
@@ -53,13 +55,29 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
         "--max-failures", help="failed nodes that halt a wave: N, or P%% of the wave"
     )
     setting.add_argument("--canary-label", help="k=v: the nodes with this label are the canary")
-    status = verbs.add_parser("status", help="the bin's rollouts, wave by wave")
+    status = verbs.add_parser("status", parents=[late], help="the bin's rollouts, wave by wave")
     status.add_argument("bin")
     status.add_argument("--json", action="store_true", help="the whole status as JSON")
     for verb, text in ACTIONS.items():
-        action = verbs.add_parser(verb, help=text)
+        action = verbs.add_parser(verb, parents=[late], help=text)
         action.add_argument("bin")
         action.add_argument("--arch", help="only this arch's rollout (default: every arch)")
+
+
+def _after_the_verb(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`common`'s flags once more for after the verb (`rollout status web --server URL`);
+    unset they leave alone what was given before the verb (argparse would reset it)."""
+    late = argparse.ArgumentParser(add_help=False)
+    for action in common._actions:
+        late.add_argument(
+            *action.option_strings,
+            dest=action.dest,
+            type=action.type,
+            metavar=action.metavar,
+            help=action.help,
+            default=argparse.SUPPRESS,
+        )
+    return late
 
 
 def run(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
