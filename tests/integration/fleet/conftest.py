@@ -11,16 +11,17 @@ from tests.support.nginx import NginxProxy
 from tests.support.server import BinManager
 
 ACCEL = {"BIN_MANAGER_X_ACCEL_REDIRECT": "/_artifacts/"}
-Replicas = Callable[[str, int], list[BinManager]]
+Replicas = Callable[..., list[BinManager]]
 
 
 @pytest.fixture
 def replicas(tmp_path: Path) -> Iterator[Replicas]:
-    """replicas(database_url, count): servers sharing one database and one data dir."""
+    """replicas(database_url, count[, env]): servers sharing one database and one data dir."""
     started: list[BinManager] = []
 
-    def make(database_url: str, count: int) -> list[BinManager]:
-        first = BinManager(tmp_path / "replica-1", database_url=database_url, extra_env=ACCEL)
+    def make(database_url: str, count: int, env: dict[str, str] | None = None) -> list[BinManager]:
+        extra_env = {**ACCEL, **(env or {})}
+        first = BinManager(tmp_path / "replica-1", database_url=database_url, extra_env=extra_env)
         started.append(first)
         first.start()
         for index in range(2, count + 1):
@@ -28,7 +29,7 @@ def replicas(tmp_path: Path) -> Iterator[Replicas]:
             home.mkdir()
             (home / "data").symlink_to(first.data_dir)
             replica = BinManager(
-                home, database_url=database_url, extra_env=ACCEL, admin_token=first.admin_token
+                home, database_url=database_url, extra_env=extra_env, admin_token=first.admin_token
             )
             started.append(replica)
             replica.start()
