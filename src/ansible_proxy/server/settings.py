@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.server.rollouts.policy import Policy, PolicyError, parse_policy_text
+from ansible_proxy.server.webhooks.targets import parse_targets
 
 MIN_TOKEN_LENGTH = 16
 MIN_TOKEN_BITS = 64
@@ -247,6 +248,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"invalid setting {field}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {field}: {message}") from None
     settings.check_secrets()
+    if settings.webhook_urls is not None:  # one ConfigError naming the bad entry (no secret)
+        parse_targets(settings.webhook_urls.get_secret_value())
     return settings

@@ -140,3 +140,20 @@ def test_a_bad_setting_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_default_data_dir_is_relative() -> None:
     assert Settings(insecure_no_auth=True).data_dir == Path("bin-manager-data")
+
+
+def test_a_bad_default_rollout_or_webhook_entry_is_one_line_naming_it() -> None:
+    token = "Zq8-2kLmP0xYw7Rt4VbN6sJd"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            admin_token=token, default_rollout="--canary 0 --waves 100% --bake 1 --max-failures 1"
+        )
+    assert str(caught.value) == (
+        "invalid setting default_rollout: BIN_MANAGER_DEFAULT_ROLLOUT: "
+        "--canary '0': must be at least 1"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(admin_token=token, webhook_urls="https://ok.example/a#secret=s3cr3t, ftp://x")
+    assert "entry 2 (ftp://x)" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+    assert load_settings(admin_token=token, default_rollout="--immediate").rollout_policy.immediate
