@@ -69,14 +69,12 @@ def _after_the_verb(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     unset they leave alone what was given before the verb (argparse would reset it)."""
     late = argparse.ArgumentParser(add_help=False)
     for action in common._actions:
-        late.add_argument(
-            *action.option_strings,
-            dest=action.dest,
-            type=action.type,
-            metavar=action.metavar,
-            help=action.help,
-            default=argparse.SUPPRESS,
-        )
+        options: dict[str, Any] = {"dest": action.dest, "help": action.help}
+        if action.type is not None:
+            options["type"] = action.type
+        if action.metavar is not None:
+            options["metavar"] = action.metavar
+        late.add_argument(*action.option_strings, default=argparse.SUPPRESS, **options)
     return late
 
 

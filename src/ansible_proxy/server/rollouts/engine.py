@@ -8,7 +8,6 @@ checks first decides the same, and `lifecycle.claim` lets only one of them write
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
+from ansible_proxy.server.periodic import Periodic
 from ansible_proxy.server.rollouts import lifecycle
 from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
 from ansible_proxy.server.rollouts.policy import failure_limit
@@ -125,7 +125,7 @@ def check_all(sessions: sessionmaker[Session], ctx: Context, now: datetime) -> b
     return changed
 
 
-class RolloutChecker:
+class RolloutChecker(Periodic):
     """Runs check_all every `interval` seconds in the app's event loop (lifespan)."""
 
     def __init__(
@@ -135,11 +135,11 @@ class RolloutChecker:
         interval: float,
         on_change: Callable[[], None],
     ) -> None:
+        super().__init__()
         self.sessions = sessions
         self.ctx = ctx
         self.interval = interval
         self.on_change = on_change
-        self._task: asyncio.Task[None] | None = None
 
     def check_now(self) -> bool:
         changed = check_all(self.sessions, self.ctx, stored_now())
@@ -158,13 +158,3 @@ class RolloutChecker:
                 )
             except Exception:  # never let one bad rollout stop the checks of the others
                 log.exception("rollout check failed")
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

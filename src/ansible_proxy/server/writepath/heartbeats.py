@@ -17,7 +17,6 @@ most that long, then 404 (and the agent registers again).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.engine import error_name
 from ansible_proxy.server.db.models import Node
+from ansible_proxy.server.periodic import Periodic
 from ansible_proxy.server.writepath.retention import Retention
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def known_ttl(forget_nodes_days: float) -> float:
     return min(DEFAULT_KNOWN_TTL, forget_nodes_days * 86_400 / 2)
 
 
-class Heartbeats:
+class Heartbeats(Periodic):
     """Known node names and their pending `last_seen`, flushed by `run()`."""
 
     def __init__(
@@ -68,6 +68,7 @@ class Heartbeats:
         known_ttl: float = DEFAULT_KNOWN_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__()
         self.sessions = sessions
         self.retention = retention
         self.interval = interval
@@ -75,11 +76,6 @@ class Heartbeats:
         self.clock = clock
         self._known: dict[str, float] = {}  # name → known until (clock)
         self._pending: dict[str, datetime] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     def seen(self, name: str, now: datetime) -> bool:
         """Record a keepalive of a node known to exist; False: ask the database."""
@@ -138,15 +134,7 @@ class Heartbeats:
             await asyncio.sleep(self.interval)
             await self.flush()
 
-    def start(self) -> None:
-        """Start flushing in the running event loop (the app's lifespan calls this)."""
-        self._task = asyncio.get_running_loop().create_task(self.run())
-
     async def stop(self) -> None:
         """Stop flushing and write what is pending (at shutdown)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         await self.flush()
