@@ -73,7 +73,7 @@ class _RolloutCollector(Collector):
             "1 while the newest rollout of a bin and arch is halted (2: halted and reverted)",
             labels=["bin", "arch"],
         )
-        for name, arch, state, current, reverted in rollouts:
+        for name, arch, state, current, _count, reverted in rollouts:
             wave.add_metric([name, arch, state], current)
             halted.add_metric([name, arch], (2 if reverted else 1) if state == "halted" else 0)
         yield wave

@@ -35,8 +35,8 @@ def test_fleet_page_lists_every_node_the_api_knows(
             node["osRelease"],
             node["binProxyVersion"],
         ]
-    assert _cells(page, "web-02", "#nodes")[5] == "stale"  # backdated 10 minutes
-    assert _cells(page, "web-01", "#nodes")[5] == "active"
+    assert _cells(page, "web-02", "#nodes")[6] == "stale"  # backdated 10 minutes
+    assert _cells(page, "web-01", "#nodes")[6] == "active"
     # What a node says of itself is shown as text, never interpreted as markup.
     assert page.locator("#nodes b").count() == 0
     assert page.get_by_text("Debian <b>12</b>").count() == 1

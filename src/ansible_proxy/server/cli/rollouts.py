@@ -115,7 +115,10 @@ def describe(data: dict[str, Any]) -> str:
     """`rollout status` as text: each arch's rollout, its waves and their nodes."""
     lines = []
     policies = data.get("policies") or {}
-    own = "; ".join(f"{arch}: {_policy(p)}" for arch, p in sorted(policies.items()))
+    own = "; ".join(
+        f"{'every arch' if arch == '*' else arch}: {_policy(p)}"
+        for arch, p in sorted(policies.items())
+    )
     lines.append(
         f"{data['binName']}: policy {own or _policy(data['defaultPolicy']) + ' (the default)'}"
     )
@@ -133,7 +136,7 @@ def describe(data: dict[str, Any]) -> str:
             limit = wave.get("failureLimit")
             bake = f", bake {wave['bakeRemaining']} s left" if wave.get("bakeRemaining") else ""
             lines.append(
-                f"  {wave['name']:<11} {wave['state']:<8} {wave['size']} nodes, "
+                f"  {wave['name']:<11} {wave['state']:<8} {_nodes(wave['size'])}, "
                 f"failures {wave['failures']}/{limit}{bake}"
             )
             for node in wave["nodes"]:
@@ -146,11 +149,9 @@ def describe(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _nodes(count: int) -> str:
+    return "1 node" if count == 1 else f"{count} nodes"
+
+
 def _policy(policy: dict[str, Any]) -> str:
-    if policy.get("immediate"):
-        return "--immediate"
-    text = (
-        f"--canary {policy['canary']} --waves {policy['waves']} --bake {policy['bakeSeconds']} "
-        f"--max-failures {policy['maxFailures']}"
-    )
-    return text + (f" --canary-label {policy['canaryLabel']}" if policy.get("canaryLabel") else "")
+    return str(policy.get("describe", policy))

@@ -1,8 +1,11 @@
 """The fleet dashboard under /dashboard: server-rendered pages and the admin's forms.
 
-routes.py  the read-only pages and the static files
-admin.py   the forms: log in and out, pin, pause, resume
-views.py   what each page shows, read from the database
-render.py  the visitor (session, CSRF, rights) and Jinja2 rendering of templates/
-session.py the signed session cookie and the CSRF token
+routes.py       the read-only pages and the static files
+admin.py        the forms: log in and out, pin, pause, resume
+credentials.py  the enrolments page, approve and revoke
+rollouts.py     staged rollouts: the bin page's waves, the fleet's badges, and the
+                promote, halt, resume and abort forms
+views.py        what each page shows, read from the database
+render.py       the visitor (session, CSRF, rights) and Jinja2 rendering of templates/
+session.py      the signed session cookie and the CSRF token
 """

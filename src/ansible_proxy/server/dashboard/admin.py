@@ -106,7 +106,9 @@ def _admin_refusal(visitor: Visitor, csrf: str) -> Response | None:
     if visitor.fresh or not sessions.csrf_ok(visitor.key, visitor.session, csrf):
         return refused(visitor)
     if not visitor.admin:
-        message = "Log in with the admin token to pin, pause, resume, approve or revoke."
+        message = (
+            "Log in with the admin token to pin, pause, resume, approve, revoke or steer a rollout."
+        )
         return render(visitor, "error.html", 403, title="Refused", message=message)
     return None
 

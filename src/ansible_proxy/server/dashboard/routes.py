@@ -1,5 +1,6 @@
 """The fleet dashboard's pages under /dashboard (read-only; the buttons post to
-dashboard/admin.py, included here): fleet, bin, release, node, activity.
+dashboard/admin.py, credentials.py and rollouts.py, included here): fleet, bin, release,
+node, activity.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from ansible_proxy.server.dashboard import admin as dashboard_admin
 from ansible_proxy.server.dashboard import credentials as dashboard_credentials
+from ansible_proxy.server.dashboard import rollouts as dashboard_rollouts
 from ansible_proxy.server.dashboard import views
 from ansible_proxy.server.dashboard.render import (
     DASHBOARD_DIR,
@@ -19,7 +21,7 @@ from ansible_proxy.server.dashboard.render import (
     render,
 )
 from ansible_proxy.server.db import pages, queries
-from ansible_proxy.server.deps import DbSession, Now
+from ansible_proxy.server.deps import DbSession, Now, Rollouts
 from ansible_proxy.server.inputs import check_arch, check_bin_name, check_node_name, check_sha256
 from ansible_proxy.server.problems import ApiProblem
 
@@ -29,7 +31,12 @@ STATIC_TYPES = {
     "dashboard.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
 }
-MESSAGES = {"pinned": "Release pinned.", "paused": "Rollout paused.", "resumed": "Rollout resumed."}
+MESSAGES = {
+    "pinned": "Release pinned.",
+    "paused": "Rollout paused.",
+    "resumed": "Rollout resumed.",
+    **dashboard_rollouts.MESSAGES,
+}
 
 
 def _cursor(request: Request) -> pages.Cursor:
@@ -61,12 +68,20 @@ def fleet_page(request: Request, visitor: CurrentVisitor, session: DbSession, no
     except ApiProblem as exc:
         return problem(visitor, exc)
     stale_minutes = int(views.STALE_AFTER.total_seconds() // 60)
-    return render(visitor, "fleet.html", title="Fleet", stale_minutes=stale_minutes, **data)
+    rollouts = dashboard_rollouts.fleet_badges(session)
+    return render(
+        visitor, "fleet.html", title="Fleet", stale_minutes=stale_minutes, rollouts=rollouts, **data
+    )
 
 
 @router.get(PREFIX + "/bins/{bin_name}")
 def bin_page(
-    request: Request, bin_name: str, visitor: CurrentVisitor, session: DbSession, now: Now
+    request: Request,
+    bin_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    ctx: Rollouts,
+    now: Now,
 ) -> Response:
     if not visitor.can_view:
         return login_redirect(request)
@@ -77,7 +92,10 @@ def bin_page(
         return problem(visitor, exc)
     message = MESSAGES.get(request.query_params.get("done", ""))
     data = views.bin_page(session, bin_, now, where)
-    return render(visitor, "bin.html", title=f"Bin {bin_.name}", message=message, bin=data)
+    rollout = dashboard_rollouts.bin_rollouts(session, ctx, bin_, now)
+    return render(
+        visitor, "bin.html", title=f"Bin {bin_.name}", message=message, bin=data, rollout=rollout
+    )
 
 
 @router.get(PREFIX + "/bins/{bin_name}/releases/{arch}/{sha256}")
@@ -131,3 +149,4 @@ def activity_page(
 
 router.include_router(dashboard_admin.router)
 router.include_router(dashboard_credentials.router)
+router.include_router(dashboard_rollouts.router)

@@ -26,6 +26,19 @@ from ansible_proxy.server.db.pages import DEFAULT_LIMIT, Cursor, Page, by_node_n
 STALE_AFTER = timedelta(minutes=3)
 AGENT_BIN = "ansible-proxy"  # the one-file agent, published like any bin (self-update)
 ACTIVITY_LIMIT = 200
+# The badge of an activity kind (others are "ok"): what went wrong, what an operator forced.
+TONES = {
+    "rollback": "bad",
+    "rollout-halt": "bad",
+    "rollout-revert": "bad",
+    "rollout-node-failed": "bad",
+    "pin": "warn",
+    "pause": "warn",
+    "rollout-superseded": "warn",
+    "rollout-start": "info",
+    "rollout-promote": "info",
+    "rollout-policy": "info",
+}
 # Who, by the first word of a reason; another first word is shown as part of the reason.
 DECIDERS = {
     "watch": "the agent's watch",
@@ -346,10 +359,11 @@ def release_page(
 
 
 def activity(session: Session, now: datetime) -> list[dict[str, Any]]:
-    """Publishes, pins, pauses, resumes, and the fleet's upgrades and rollbacks, newest first."""
+    """Publishes, pins, pauses, resumes, rollout steps (with their detail), and the fleet's
+    upgrades and rollbacks, newest first."""
     items: list[dict[str, Any]] = [
         {"at": event.at, "kind": event.kind, "bin": event.bin_name, "arch": event.arch,
-         "sha256": event.sha256, "node": None, "because": None}
+         "sha256": event.sha256, "node": None, "because": event.detail}
         for event in session.scalars(
             select(Event).order_by(Event.id.desc()).limit(ACTIVITY_LIMIT)
         )
@@ -377,6 +391,7 @@ def activity(session: Session, now: datetime) -> list[dict[str, Any]]:
         )  # fmt: skip
     items.sort(key=lambda item: item["at"], reverse=True)
     for item in items:
+        item["tone"] = TONES.get(item["kind"], "ok")
         item["ago"] = ago(item["at"], now)
         item["at"] = listings.iso(item["at"])
     return items[:ACTIVITY_LIMIT]

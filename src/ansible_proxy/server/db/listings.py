@@ -186,6 +186,7 @@ def events(session: Session) -> list[dict[str, Any]]:
             "binName": event.bin_name,
             "arch": event.arch,
             "sha256": event.sha256,
+            "detail": event.detail,
         }
         for event in rows
     ]
@@ -206,18 +207,26 @@ def nodes_per_bin_sha(session: Session) -> list[tuple[str, str, int]]:
     return [(name, sha, count) for name, sha, count in rows]
 
 
-def newest_rollouts(session: Session) -> list[tuple[str, str, str, int, bool]]:
-    """(bin, arch, state, wave, reverted) of the newest staged rollout of each bin and arch."""
+def newest_rollouts(session: Session) -> list[tuple[str, str, str, int, int, bool]]:
+    """(bin, arch, state, wave, wave count, reverted) of the newest staged rollout of each
+    bin and arch."""
     newest = (
         select(func.max(Rollout.id).label("id")).group_by(Rollout.bin_id, Rollout.arch).subquery()
     )
     rows = session.execute(
-        select(Bin.name, Rollout.arch, Rollout.state, Rollout.wave, Rollout.reverted)
+        select(
+            Bin.name,
+            Rollout.arch,
+            Rollout.state,
+            Rollout.wave,
+            Rollout.wave_count,
+            Rollout.reverted,
+        )
         .join(Bin, Bin.id == Rollout.bin_id)
         .where(Rollout.id.in_(select(newest.c.id)))
         .order_by(Bin.name, Rollout.arch)
     ).all()
-    return [(row[0], row[1], row[2], row[3], bool(row[4])) for row in rows]
+    return [(row[0], row[1], row[2], row[3], row[4], bool(row[5])) for row in rows]
 
 
 def rollout_step_counts(session: Session) -> list[tuple[str, int]]:

@@ -56,12 +56,14 @@ class Policy:
     canary_label: tuple[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The policy as the API and `rollout status --json` show it."""
+        """The policy as the API and `rollout status --json` show it (`describe`: in
+        `rollout set`'s words)."""
         if self.immediate:
-            return {"immediate": True}
+            return {"immediate": True, "describe": self.describe()}
         label = "=".join(self.canary_label) if self.canary_label else None
         return {
             "immediate": False,
+            "describe": self.describe(),
             "canary": str(self.canary),
             "waves": ",".join(f"{share}%" for share in self.waves),
             "bakeSeconds": self.bake_seconds,

@@ -21,6 +21,10 @@ def upgrade() -> None:
     op.add_column("releases", sa.Column("bad_since", sa.DateTime(), nullable=True))
     op.add_column("nodes", sa.Column("labels", sa.String(1024), nullable=True))
     op.add_column("events", sa.Column("detail", sa.String(300), nullable=True))
+    # Rollout steps have longer kinds (rollout-node-failed). SQLite ignores VARCHAR lengths
+    # and would need a table copy to change one: only the others are altered.
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("events", "kind", type_=sa.String(32), existing_nullable=False)
     op.create_table(
         "rollout_policies",
         sa.Column("bin_id", sa.Integer(), sa.ForeignKey("bins.id"), primary_key=True),
@@ -88,6 +92,8 @@ def downgrade() -> None:
     op.drop_index("ix_rollouts_bin_arch_state", table_name="rollouts")
     op.drop_table("rollouts")
     op.drop_table("rollout_policies")
+    if op.get_bind().dialect.name != "sqlite":
+        op.alter_column("events", "kind", type_=sa.String(16), existing_nullable=False)
     for table, column in (("events", "detail"), ("nodes", "labels"), ("releases", "bad_since")):
         with op.batch_alter_table(table) as batch:
             batch.drop_column(column)

@@ -1,0 +1,208 @@
+"""The dashboard's staged rollouts: the bin page's Rollout section, the fleet page's rollout
+badges, and the Promote / Halt / Resume / Abort forms (docs/bin-manager.md "Rollouts").
+
+What is shown comes from rollouts/status.py (as `bin-manager rollout status` shows it);
+the forms are CSRF-checked admin actions (admin.admin_form) calling services/rollouts.py,
+the same function as the admin API: no second implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from ansible_proxy.server.dashboard.admin import admin_form
+from ansible_proxy.server.dashboard.render import PREFIX, CurrentVisitor
+from ansible_proxy.server.dashboard.views import ago
+from ansible_proxy.server.db import listings, queries
+from ansible_proxy.server.db.models import Bin
+from ansible_proxy.server.deps import DbSession, Now, Pointers, Rollouts
+from ansible_proxy.server.inputs import check_arch, check_bin_name
+from ansible_proxy.server.problems import NotFound
+from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
+from ansible_proxy.server.rollouts.status import bin_status
+from ansible_proxy.server.services import rollouts as service
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+NODES_SHOWN = 12  # per wave on the page; the counts above the list are always whole
+MESSAGES = {
+    "rollout-promote": "Rollout promoted: the next wave is told the new release.",
+    "rollout-halt": "Rollout halted: no more nodes are told the new release.",
+    "rollout-resume": "Rollout resumed from its current wave.",
+    "rollout-abort": "Rollout aborted: every node is told the previous release again.",
+}
+# Failed nodes first: on a capped list the reasons of a halt are what must not be cut off.
+_NODE_ORDER = {"failed": 0, "offline": 1, "upgrading": 2, "baking": 3, "healthy": 4, "waiting": 5}
+_WAVE_STATES = {
+    "done": ("done", "ok"),
+    "active": ("in progress", "info"),
+    "halted": ("halted", "bad"),
+    "waiting": ("not started", "muted"),
+}
+
+
+def duration(seconds: int | None) -> str:
+    """'1 h 5 min', '4 min 10 s', '7 s' (two units at most); '' for None."""
+    if seconds is None:
+        return ""
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if n]
+    return " ".join(parts[:2]) or "0 s"
+
+
+def progress_text(state: str, wave: int, wave_count: int, reverted: bool) -> str:
+    """A rollout's state in a few words: 'rolling: wave 1 of 2' (waves after the canary)."""
+    if state == "rolling":
+        return "rolling: the canary" if wave == 0 else f"rolling: wave {wave} of {wave_count - 1}"
+    if state == "halted":
+        return "halted and reverted" if reverted else "halted"
+    return state
+
+
+def policy_text(policy: dict[str, Any]) -> str:
+    """A policy (Policy.to_dict) in words: 'canary 1 node, then 50%, 100% of the fleet; …'."""
+    if policy.get("immediate"):
+        return "immediate: every node is told a new release at once"
+    canary = str(policy["canary"])
+    who = f"the nodes labelled {policy['canaryLabel']}" if policy.get("canaryLabel") else None
+    first = who or (f"{canary} of the nodes" if canary.endswith("%") else f"{canary} node(s)")
+    shares = ", ".join(str(policy["waves"]).split(","))
+    limit = str(policy["maxFailures"])
+    failures = f"{limit} of a wave's nodes" if limit.endswith("%") else f"{limit} node(s)"
+    bake = duration(int(policy["bakeSeconds"]))
+    return (
+        f"canary {first}, then {shares} of the fleet; each wave bakes {bake}; "
+        f"a wave halts the rollout (and reverts it) when {failures} fail"
+    )
+
+
+def policy_cli(policy: dict[str, Any]) -> str:
+    """The same policy in `bin-manager rollout set`'s words."""
+    return str(policy["describe"])
+
+
+def _actions(rollout: dict[str, Any]) -> list[str]:
+    """The buttons that apply (as services/rollouts.py decides what fits)."""
+    state, reverted = rollout["state"], rollout["reverted"]
+    actions = ["promote", "halt"] if state == "rolling" else []
+    if state == "halted":
+        actions.append("resume")
+    if state in queries.ROLLOUT_ANSWERING and not reverted:
+        actions.append("abort")
+    return actions
+
+
+def _wave(wave: dict[str, Any]) -> dict[str, Any]:
+    label, tone = _WAVE_STATES.get(wave["state"], (wave["state"], "muted"))
+    if wave["state"] == "done" and set(wave["counts"]) - {"healthy", "failed"}:
+        label, tone = "promoted", "info"  # passed on (by an operator) before all baked
+    nodes = sorted(wave["nodes"], key=lambda node: _NODE_ORDER.get(node["state"], 9))
+    shown = [{**node, "bake": duration(node["bakeRemaining"])} for node in nodes[:NODES_SHOWN]]
+    limit = wave["failureLimit"]
+    counts = ", ".join(
+        f"{n} {state}"
+        for state, n in sorted(wave["counts"].items(), key=lambda item: _NODE_ORDER.get(item[0], 9))
+    )
+    return {
+        "name": wave["name"],
+        "state": wave["state"],
+        "label": label,
+        "tone": tone,
+        "size": wave["size"],
+        "counts": counts,
+        "failures": wave["failures"],
+        "failureLimit": limit,
+        "failTone": "bad" if limit and wave["failures"] >= limit else "warn",
+        "bake": duration(wave["bakeRemaining"]),
+        "nodes": shown,
+        "more": wave["size"] - len(shown),
+    }
+
+
+def shape_rollout(rollout: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What the page shows of one rollout (given in rollouts/status.py's shape)."""
+    state = rollout["state"]
+    tone = {"rolling": "info", "halted": "bad", "completed": "ok"}.get(state, "muted")
+    following = rollout["wave"] + 1
+    return {
+        "arch": rollout["arch"],
+        "state": state,
+        "tone": tone,
+        "label": progress_text(state, rollout["wave"], rollout["waveCount"], rollout["reverted"]),
+        "halted": rollout["halted"],
+        "reverted": rollout["reverted"],
+        "release": rollout["release"],
+        "previous": rollout["previous"],
+        "reason": rollout["reason"],
+        "startedAt": rollout["startedAt"],
+        "startedAgo": ago(datetime.fromisoformat(rollout["startedAt"].rstrip("Z")), now),
+        "policyCli": policy_cli(rollout["policy"]),
+        "actions": _actions(rollout),
+        # What Promote does: start the next wave, or complete after the last one.
+        "promotes": wave_name(following) if following < rollout["waveCount"] else None,
+        "waves": [_wave(wave) for wave in rollout["waves"]],
+    }
+
+
+def bin_rollouts(session: Session, ctx: Context, bin_: Bin, now: datetime) -> dict[str, Any]:
+    """The bin page's Rollout section: the policies in force and each arch's newest rollout."""
+    status = bin_status(session, ctx, bin_, now)
+    policies = [
+        {
+            "scope": "every arch" if scope == "*" else f"{scope} only",
+            "text": policy_text(policy),
+            "cli": policy_cli(policy),
+        }
+        for scope, policy in sorted(status["policies"].items())
+    ]
+    default = status["defaultPolicy"]
+    return {
+        "policies": policies,
+        "default": {"text": policy_text(default), "cli": policy_cli(default)},
+        "rollouts": [shape_rollout(rollout, now) for rollout in status["rollouts"]],
+    }
+
+
+def fleet_badges(session: Session) -> dict[str, list[dict[str, str]]]:
+    """Per bin, a badge for each arch whose newest rollout is rolling or halted."""
+    badges: dict[str, list[dict[str, str]]] = {}
+    for name, arch, state, wave, wave_count, reverted in listings.newest_rollouts(session):
+        if state not in queries.ROLLOUT_ANSWERING:
+            continue
+        text = progress_text(state, wave, wave_count, reverted)
+        tone = "bad" if state == "halted" else "info"
+        badges.setdefault(name, []).append({"arch": arch, "text": text, "tone": tone})
+    return badges
+
+
+@router.post(PREFIX + "/bins/{bin_name}/rollout/{action}")
+def rollout_action(
+    bin_name: str,
+    action: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    pointers: Pointers,
+    ctx: Rollouts,
+    now: Now,
+    arch: Annotated[str, Form(max_length=64)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+
+    def act() -> str:
+        if action not in service.ACTIONS:
+            raise NotFound("no such rollout action: promote, halt, resume or abort")
+        bin_ = queries.require_bin(session, check_bin_name(bin_name))
+        canonical = check_arch(arch) if arch.strip() else None
+        done = service.act(session, pointers, ctx, bin_, canonical, action, now)
+        log.info("dashboard: rollout %s: %s", action, "; ".join(done))
+        return f"{PREFIX}/bins/{quote(bin_.name)}?done=rollout-{action}"
+
+    return admin_form(visitor, csrf, act)
