@@ -2,9 +2,11 @@
 
 A bin-manager (SQLite, 127.0.0.1), a supervisord with two demo services, the agent
 ticking every 3 s: v1 is installed, v2 upgraded (new pid), a broken v3 rolled back
-and quarantined. Everything started is recorded by PID in DIR/pids; `make demo-stop`
-(--stop) ends exactly that; rerunning stops the previous demo first. --stop-at-end: CI.
-The bin-manager and supervisord are started by tests/support, as the tests start them.
+and quarantined. Then three hosts (demo_rollout.py): a staged rollout halts a broken
+release at the canary and walks a good one through its waves. Everything started is
+recorded by PID in DIR/pids; `make demo-stop` (--stop) ends exactly that; rerunning
+stops the previous demo first. --stop-at-end: CI. The bin-manager and supervisord are
+started by tests/support, as the tests start them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.support: the launchers the tests and bench/ use too
 
+from demo_rollout import tell_rollout  # noqa: E402
 from demo_stack import Stack, ask_port, detail, say, service_program  # noqa: E402
 from tests.support.procs import Service, free_port, wait_until  # noqa: E402
 from tests.support.server import BinManager  # noqa: E402
@@ -33,9 +36,10 @@ from tests.support.supervisor import Supervisord  # noqa: E402
 VENV_BIN = Path(sys.executable).parent
 DEMO_DIR = ROOT / ".demo"  # --dir changes it (tests run the demo in a temp dir)
 SERVICES = ("hello", "greeter")
-STATE_DIRS = ("data", "host", "supervisor")  # wiped on each run: every story starts fresh
+STATE_DIRS = ("data", "host", "hosts", "supervisor")  # wiped on each run: each story starts anew
 TICK_SECONDS = 3
 WAIT_SECONDS = 60
+ROLLOUT_CHECK_SECONDS = "0.5"  # how often the bin-manager promotes or halts (default 2)
 
 
 class StoryError(Exception):
@@ -49,7 +53,12 @@ class Story:
         self.stack = stack
         # Node credentials as in production (docs/security.md): the agent enrols on its
         # first tick with the enrolment token in its config, no approval needed.
-        self.manager = BinManager(stack.dir, port=free_port(port), node_auth="required")
+        self.manager = BinManager(
+            stack.dir,
+            port=free_port(port),
+            node_auth="required",
+            extra_env={"BIN_MANAGER_ROLLOUT_INTERVAL_SECONDS": ROLLOUT_CHECK_SECONDS},
+        )
         self.url = self.manager.url
         self.api = self.manager.api
         self.supervisord = Supervisord(
@@ -72,7 +81,7 @@ class Story:
         self.token_file.write_text(token + "\n")
         self.token_file.chmod(0o600)
         env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
-        self.admin_env = {**env, "BIN_MANAGER_ADMIN_TOKEN": token}
+        self.admin_env = {**env, "BIN_MANAGER_ADMIN_TOKEN": token, "BIN_MANAGER_URL": self.url}
         say(f"starting the bin-manager on {self.url} (SQLite, artifacts: {self.manager.data_dir})")
         try:
             self.manager.start(timeout=WAIT_SECONDS)
@@ -121,10 +130,12 @@ class Story:
         say(f"starting the agent: `ansible-proxy daemon --interval {TICK_SECONDS}`")
         detail("(in production cron runs `ansible-proxy run` every minute; the demo ticks faster)")
         detail("its first tick enrols this node with the enrolment token in its config")
+        self.start_daemon(self.agent_env(), self.stack.dir)
+
+    def start_daemon(self, env: dict[str, str], workdir: Path) -> None:
+        """An agent ticking every TICK_SECONDS with `env`; its output in workdir/agent.out."""
         argv = [str(VENV_BIN / "ansible-proxy"), "daemon", "--interval", str(TICK_SECONDS)]
-        agent = Service(
-            argv, self.stack.dir / "agent.out", env=self.agent_env(), cwd=self.stack.dir
-        )
+        agent = Service(argv, workdir / "agent.out", env=env, cwd=workdir)
         self.stack.keep(agent.start())
 
     # -- observing ---------------------------------------------------------------------
@@ -164,20 +175,40 @@ class Story:
         return state, pid
 
     def publish(self, name: str, version: str, broken: bool = False) -> str:
+        program = service_program(name, version, self.ports[name], broken)
+        note = " (broken: it exits at start)" if broken else ""
+        return self.release(name, version, program, note)
+
+    def release(self, name: str, version: str, program: bytes, note: str = "") -> str:
+        """`bin-manager publish` the file `program` as `name`; returns its sha256."""
         path = self.stack.dir / "releases" / f"{name}-{version}"
         path.parent.mkdir(exist_ok=True)
-        path.write_bytes(service_program(name, version, self.ports[name], broken))
-        argv = [str(VENV_BIN / "bin-manager"), "publish", str(path), "--name", name]
-        argv += ["--arch", os.uname().machine, "--server", self.url]
+        path.write_bytes(program)
+        out = self.run_bin_manager(
+            "publish", str(path), "--name", name, "--arch", os.uname().machine
+        )
+        sha = out.strip().split()[-1]
+        say(f"published {name} {version}{note}: sha256 {sha[:12]}")
+        return sha
+
+    def run_bin_manager(self, *argv: str) -> str:
+        """`bin-manager ARGV` as the operator (BIN_MANAGER_URL and the admin token set)."""
         done = subprocess.run(
-            argv, env=self.admin_env, check=False, capture_output=True, text=True, timeout=60
+            [str(VENV_BIN / "bin-manager"), *argv],
+            env=self.admin_env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if done.returncode != 0:
-            raise StoryError(f"bin-manager publish failed: {done.stderr.strip()}")
-        sha = done.stdout.strip().split()[-1]
-        say(f"published {name} {version}{' (broken: it exits at start)' if broken else ''}: "
-            f"sha256 {sha[:12]}")  # fmt: skip
-        return sha
+            raise StoryError(f"bin-manager {argv[0]} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def bin_manager(self, *argv: str) -> None:
+        """Run `bin-manager ARGV` and print it as the operator sees it."""
+        say(f"$ bin-manager {' '.join(argv)}")
+        detail(self.run_bin_manager(*argv))
 
     def show_reports(self) -> None:
         """What the bin-manager recorded about the demo node's hello (its admin API)."""
@@ -248,6 +279,7 @@ def tell(story: Story) -> None:
     detail("retried automatically; publish a fix (or pin v2 in the dashboard) to move on")
     say("`ansible-proxy status` on the host now shows:")
     story.run_command("status")
+    tell_rollout(story)
 
 
 def main() -> int:
@@ -285,7 +317,8 @@ def main() -> int:
         f"""
 Dashboard: {story.url}/dashboard/  (log in with the admin token: cat {story.token_file})
 API reference: {story.url}/docs    Prometheus metrics: {story.url}/metrics
-The bin-manager, supervisord, both services and the agent keep running: publish a fix with
+The bin-manager, supervisord, the services and the four agents keep running; the rollout of
+web, wave by wave: {story.url}/dashboard/bins/web   Publish a fix for hello with
   BIN_MANAGER_ADMIN_TOKEN=$(cat {story.token_file}) .venv/bin/bin-manager publish FILE \\
       --name hello --server {story.url}
 Stop everything with: make demo-stop""",
