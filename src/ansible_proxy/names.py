@@ -92,3 +92,21 @@ def parse_labels(text: str) -> dict[str, str]:
 def format_labels(labels: dict[str, str]) -> str:
     """The stored and shown form: `k=v,k=v`, sorted by key."""
     return ",".join(f"{key}={labels[key]}" for key in sorted(labels))
+
+
+# Container images (docs/containers.md). A repository as docker and podman name one: an
+# optional registry host[:port], then lower-case path components; no tag, no digest.
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REPOSITORY_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?/)?"
+    rf"{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
+)
+MAX_IMAGE_REPOSITORY = 200
+# A registry release: `REPO@sha256:DIGEST`, the one line of the file published for it.
+IMAGE_REFERENCE_RE = re.compile(rf"(?:{IMAGE_REPOSITORY_RE.pattern})@sha256:[0-9a-f]{{64}}")
+
+
+def is_image_reference(value: str) -> bool:
+    return (
+        len(value) <= MAX_IMAGE_REPOSITORY + 72 and IMAGE_REFERENCE_RE.fullmatch(value) is not None
+    )

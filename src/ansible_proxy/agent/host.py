@@ -24,6 +24,7 @@ from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.logs import Log
 
 if TYPE_CHECKING:
+    from ansible_proxy.agent.adapters.engine import Engine
     from ansible_proxy.agent.adapters.supervisor import Supervisor
     from ansible_proxy.agent.switch import SwitchContext
 
@@ -42,6 +43,7 @@ class Host:
     store: Store = field(init=False)
     state: State = field(init=False)
     _supervisor: Supervisor | None = field(default=None, init=False)
+    _engine: Engine | None = field(default=None, init=False)
     _manifest: Manifest | None = field(default=None, init=False)
     _manifest_stamp: tuple[int, int, int] | None = field(default=None, init=False)
 
@@ -75,6 +77,22 @@ class Host:
             )
         return self._supervisor
 
+    @property
+    def engine(self) -> Engine:
+        """The container engine's CLI (CONTAINER_ENGINE), chosen on first use."""
+        if self._engine is None:
+            # Start-up time: only hosts with image entries look for an engine.
+            from ansible_proxy.agent.adapters.engine import Engine, choose_engine
+
+            self._engine = Engine(choose_engine(self.cfg.container_engine))
+        return self._engine
+
+    def installed_sha(self, entry: ManagedBinary) -> str | None:
+        """The release in place now: BIN_DIR's file hashed, or an image entry's `:current`."""
+        if entry.image:
+            return self.engine.current(entry.image, prefer=entry.version)
+        return self.state.file_sha(self.binary_path(entry.binary_name))
+
     def binary_path(self, binary_name: str) -> Path:
         """Where a binary is installed: BIN_DIR/name, or for the agent itself its own file."""
         if binary_name == SELF_NAME and self.agent_path is not None:
@@ -91,6 +109,7 @@ class Host:
             self.cfg.watch_seconds,
             self.log,
             self.crash,
+            lambda: self.engine,
         )
 
     def manifest(self, fresh: bool = False) -> Manifest:

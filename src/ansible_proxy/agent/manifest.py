@@ -46,6 +46,9 @@ class ManagedBinary:
     history: Mapping[str, str] = field(default_factory=dict)
     upgrade_path: Mapping[str, str] = field(default_factory=dict)
     hold: str = ""  # set by `ansible-proxy hold`: why upgrades and rollbacks are paused
+    # A container image's repository (docs/containers.md): releases become images tagged
+    # `<image>:current` instead of a file in BIN_DIR; "" for a binary.
+    image: str = ""
 
 
 class Manifest:
@@ -223,9 +226,19 @@ def _entry(path: Path, index: int, raw: Any) -> ManagedBinary:
         hold = "held"
     elif not isinstance(hold, str):
         raise ConfigError(f"{where}: hold must be true, false or a text (the reason)")
+    image = raw.get("image")
+    if image in (None, ""):
+        image = ""
+    else:
+        # adapters/engine.py's rule, imported here: only image entries pay for it.
+        from ansible_proxy.agent.adapters.engine import repository_refusal
+
+        problem = repository_refusal(image)
+        if problem is not None:
+            raise ConfigError(f"{where}: {problem}")
     return ManagedBinary(
         service, name, port, shas["version"], shas["previousVersion"], history, upgrade_path,
-        hold,
+        hold, str(image),
     )  # fmt: skip
 
 

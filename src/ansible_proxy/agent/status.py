@@ -1,4 +1,5 @@
-"""`ansible-proxy status`: one row per managed binary, from the manifest and state file."""
+"""`ansible-proxy status`: one row per managed binary (an image entry's row names its
+repository), from the manifest and state file."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def render_status(cfg: AgentConfig) -> str:
         latest = state.get("latest", entry.binary_name)
         rows.append(
             (
-                entry.binary_name,
+                f"{entry.binary_name} ({entry.image})" if entry.image else entry.binary_name,
                 entry.service_name,
                 _short(entry.version),
                 _short(latest if isinstance(latest, str) else ""),

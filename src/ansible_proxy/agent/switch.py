@@ -1,4 +1,4 @@
-"""Switch a service's binary to a stored version: replace, restart, watch, roll back.
+"""Switch a service's binary (or image) to a stored version: replace, restart, watch, roll back.
 
 One reusable function for the agent's upgrade, its crash recovery and the
 inspector's rollback. The caller holds the lock and records the result.
@@ -10,12 +10,21 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ansible_proxy.agent.adapters.store import Store
 from ansible_proxy.agent.adapters.supervisor import Supervisor, watch
 from ansible_proxy.agent.manifest import ManagedBinary
-from ansible_proxy.client.files import replace_with_copy
+from ansible_proxy.client.files import replace_with_copy, sha256_file
 from ansible_proxy.client.logs import Log
+from ansible_proxy.errors import ConfigError, DeployError
+
+if TYPE_CHECKING:
+    from ansible_proxy.agent.adapters.engine import Engine
+
+
+def _no_engine() -> Engine:
+    raise ConfigError("no container engine given for an image entry")
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,20 @@ class SwitchContext:
     watch_seconds: float
     log: Log
     crash: Callable[[str], None] = lambda point: None
+    engine: Callable[[], Engine] = _no_engine  # made on first use: image entries only
+
+
+def put_in_place(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> None:
+    """The stored release `sha` in place: copied over BIN_DIR's file, or for an image entry
+    loaded (or found) in the engine and tagged `<image>:current` (adapters/engine.py)."""
+    stored = ctx.store.path(entry.binary_name, sha)
+    if not entry.image:
+        replace_with_copy(stored, ctx.bin_dir / entry.binary_name, expected_sha=sha)
+        return
+    engine = ctx.engine()
+    if not engine.has_release(entry.image, sha) and sha256_file(stored) != sha:
+        raise DeployError(f"{entry.binary_name}@{sha[:12]}: the stored file does not match")
+    engine.install(entry.image, stored, sha)
 
 
 def switch_binary(
@@ -36,8 +59,7 @@ def switch_binary(
     On failure, and when `previous` is not None, the stored `previous` binary is put
     back and restarted ("" = there was none: the service is stopped, the file removed).
     """
-    binary = ctx.bin_dir / entry.binary_name
-    replace_with_copy(ctx.store.path(entry.binary_name, target), binary, expected_sha=target)
+    put_in_place(ctx, entry, target)
     ctx.crash("after-replace")
     ctx.supervisor.restart(entry.service_name)
     ctx.crash("after-restart")
@@ -54,16 +76,22 @@ def roll_back(ctx: SwitchContext, entry: ManagedBinary, previous: str, why: str,
     binary = ctx.bin_dir / name
     if not previous:
         ctx.supervisor.stop(entry.service_name)
-        with contextlib.suppress(FileNotFoundError):
-            binary.unlink()
-        ctx.log("warning", "no previous version: service stopped, binary removed", name, bad)
+        if entry.image:
+            ctx.engine().remove_current(entry.image)
+            what = f"{entry.image}:current untagged"
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                binary.unlink()
+            what = "binary removed"
+        ctx.log("warning", f"no previous version: service stopped, {what}", name, bad)
         return
-    if not ctx.store.has(name, previous):
+    in_engine = bool(entry.image) and ctx.engine().has_release(entry.image, previous)
+    if not in_engine and not ctx.store.has(name, previous):
         ctx.log(
             "error", "previous version missing from the store: cannot roll back", name, previous
         )
         return
-    replace_with_copy(ctx.store.path(name, previous), binary, expected_sha=previous)
+    put_in_place(ctx, entry, previous)
     ctx.supervisor.restart(entry.service_name)
     reason = watch(ctx.supervisor, entry.service_name, ctx.watch_seconds, entry.port)
     if reason:

@@ -151,14 +151,14 @@ def process_binary(host: Host, name: str, batch: dict[str, str] | None) -> None:
             )
             host.state.set("warned", name, "not-one-file")
         return
-    file_sha = host.state.file_sha(host.binary_path(name))
+    file_sha = host.installed_sha(entry)
     recovery = plan.recover(entry, file_sha, latest)
     if recovery.kind != plan.Recovery.NONE:
         recovered = _upgrade().recover(host, entry, recovery, latest)
         if recovered is None:
             return
         entry = recovered
-        file_sha = host.state.file_sha(host.binary_path(name))
+        file_sha = host.installed_sha(entry)
     if unknown is not None or latest is None:
         raise unknown or RetryableError(f"no latest version known for {name}")
     action = plan.decide(entry, latest)

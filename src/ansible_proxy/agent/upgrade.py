@@ -49,7 +49,7 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
         # Decided again under the lock, from the manifest and the file as they are now:
         # another run may have finished, or moved the binary on, while we waited.
         entry = host.entry(name, fresh=True)
-        file_sha = host.state.file_sha(host.binary_path(name))
+        file_sha = host.installed_sha(entry)
         if entry.hold:
             host.log("info", f"held meanwhile ({entry.hold}): left as it is", name, target)
             return
@@ -66,7 +66,8 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
             old = entry.version
             binary = host.binary_path(name)
             if file_sha is not None and (not old or file_sha == old):
-                host.store.keep(name, file_sha, binary)  # the installed version, backed up
+                if not entry.image:  # an image's release stays in the engine and the store
+                    host.store.keep(name, file_sha, binary)  # the installed version, backed up
                 old = file_sha
             withdrawn = frozenset(host.api.withdrawn.get(name, ()))
             apply(host, entry, target, old, held, withdrawn)
@@ -260,7 +261,7 @@ def recover(
         entry = host.entry(name, fresh=True)
         if entry.hold:
             return None  # held meanwhile: `ansible-proxy release` hands it back
-        if plan.recover(entry, host.state.file_sha(host.binary_path(name)), latest) != recovery:
+        if plan.recover(entry, host.installed_sha(entry), latest) != recovery:
             return entry  # another run converged it meanwhile
         binary = host.binary_path(name)
         if recovery.kind == plan.Recovery.ADOPT:
@@ -283,7 +284,8 @@ def recover(
             )  # fmt: skip
         if recovery.kind == plan.Recovery.FINISH:
             host.log("info", "finishing an interrupted upgrade", name, recovery.target)
-            host.store.keep(name, recovery.target, binary)
+            if not entry.image:
+                host.store.keep(name, recovery.target, binary)
             with _failed_on_error(host, entry, recovery.target, held):
                 apply(host, entry, recovery.target, recovery.previous, held)
         elif recovery.kind == plan.Recovery.ABANDON:

@@ -71,6 +71,10 @@ KEYS: dict[str, tuple[str, str]] = {
         "seconds in which a download must receive 64 KiB (or finish) before it is abandoned",
     ),
     "SUPERVISOR_TIMEOUT": ("10", "seconds for one supervisor XML-RPC call"),
+    "CONTAINER_ENGINE": (
+        "",
+        "podman or docker, for manifest entries with an image (default: the one installed)",
+    ),
     "PROMETHEUS_TIMEOUT": ("3", "seconds for one whole Prometheus query (inspector only)"),
 }
 CONFIG_FILE_KEY = "ANSIBLE_PROXY_CONFIG"
@@ -108,6 +112,7 @@ class AgentConfig:
     enrolment_token: str = ""
     node_token_file: Path = Path("/var/lib/ansible-proxy/node-token")
     node_labels: Mapping[str, str] = field(default_factory=dict)  # NODE_LABELS, parsed
+    container_engine: str = ""  # CONTAINER_ENGINE: podman, docker or "" (the one installed)
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return f"AgentConfig(api={self.api!r}, node_name={self.node_name!r}, ...)"
@@ -171,7 +176,15 @@ def build_config(
             merged["NODE_TOKEN_FILE"] or Path(merged["STORE_DIR"]).parent / "node-token"
         ),
         node_labels=_labels(merged, "NODE_LABELS"),
+        container_engine=_engine(merged["CONTAINER_ENGINE"]),
     )
+
+
+def _engine(value: str) -> str:
+    engine = value.strip()
+    if engine not in ("", "podman", "docker"):
+        raise ConfigError(f"CONTAINER_ENGINE must be podman or docker, not {engine[:40]!r}")
+    return engine
 
 
 def _enrolment_token(values: Mapping[str, str]) -> str:

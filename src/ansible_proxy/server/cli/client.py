@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from ansible_proxy.errors import ConfigError, RetryableError
+from ansible_proxy.names import is_image_reference
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_sha256
 from ansible_proxy.server.cli import credentials, paging, rollouts
 from ansible_proxy.server.cli.admin_token import WHERE_TO_SET, admin_token
@@ -46,6 +47,18 @@ def add_subcommands(sub: Any) -> None:
     publish.add_argument("file", type=Path)
     publish.add_argument("--name", required=True, help="bin name")
     publish.add_argument("--arch", default="x86_64", help="x86_64 (default) or aarch64")
+
+    image = sub.add_parser(
+        "publish-image",
+        parents=[common],
+        help="publish a registry image by digest (REPO@sha256:DIGEST) as the latest release",
+        description="The release is a one-line file holding the reference; agents managing "
+        "the bin as an image pull exactly that digest (docs/containers.md). An image archive "
+        "(docker save, podman save) is published with `publish` like any file.",
+    )
+    image.add_argument("reference", help="REPO@sha256:DIGEST, e.g. registry:5000/web@sha256:…")
+    image.add_argument("--name", required=True, help="bin name")
+    image.add_argument("--arch", default="x86_64", help="x86_64 (default) or aarch64")
 
     pin = sub.add_parser("pin", parents=[common], help="make an earlier release the latest")
     pin.add_argument("bin")
@@ -108,6 +121,14 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if args.command == "publish":
             data = _publish(http, base, args.file, args.name, args.arch)
             print(data["sha256"])
+        elif args.command == "publish-image":
+            if not is_image_reference(args.reference):
+                raise ConfigError(
+                    f"{args.reference[:120]!r} is not an image reference by digest: "
+                    "expected REPO@sha256:<64 hex digits> (a tag is not enough)"
+                )
+            data = _upload(http, base, f"{args.reference}\n".encode(), args.name, args.arch)
+            print(data["sha256"])
         elif args.command == "pin":
             body = {"sha256": args.sha256, "arch": args.arch}
             _call(http, "POST", f"{base}/bins/{args.bin}/pin", json=body)
@@ -157,6 +178,17 @@ def _publish(http: httpx.Client, base: str, path: Path, name: str, arch: str) ->
         params={"arch": arch},
         content=chunks(),
         headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+    )
+
+
+def _upload(http: httpx.Client, base: str, content: bytes, name: str, arch: str) -> Any:
+    return _call(
+        http,
+        "POST",
+        f"{base}/bins/{name}/releases",
+        params={"arch": arch},
+        content=content,
+        headers={"Content-Type": "application/octet-stream"},
     )
 
 

@@ -1,0 +1,188 @@
+"""The container engine: the `podman` or `docker` CLI (docs/containers.md).
+
+Owns every engine call: always an argument list, never a shell string. A manifest entry
+with `"image": "<repository>"` keeps its releases as files in STORE_DIR like a binary —
+an image archive (`docker save` / OCI archive), or a registry reference
+`REPO@sha256:DIGEST` published as a small text file — and installing one makes the
+image `<repository>:current` (the tag the supervisor program runs), and
+`<repository>:sha256-<release sha256>`, the tag by which the agent knows which release
+an image is, so that every installed version stays in the engine and a rollback needs
+no network. Errors become the error tree: an engine that is missing is a ConfigError,
+one that does not answer in time a RetryableError, an image that does not load or pull
+a DeployError.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from ansible_proxy.errors import ConfigError, DeployError, RetryableError
+from ansible_proxy.names import IMAGE_REPOSITORY_RE, MAX_IMAGE_REPOSITORY, is_image_reference
+
+ENGINES = ("podman", "docker")
+CURRENT = "current"
+TAG_PREFIX = "sha256-"
+MAX_REFERENCE_FILE = 1024
+LOAD_TIMEOUT = 900.0  # seconds for one load or pull of a large image
+CALL_TIMEOUT = 60.0  # any other engine call
+
+
+def repository_refusal(value: object) -> str | None:
+    """Why `value` is not an image repository (one phrase), or None when it is one."""
+    if not isinstance(value, str) or not value:
+        return "image must be a repository name, e.g. localhost/web"
+    if len(value) > MAX_IMAGE_REPOSITORY or IMAGE_REPOSITORY_RE.fullmatch(value) is None:
+        return (
+            f"image {value[:80]!r} is not a repository name ([registry[:port]/]name, lower "
+            "case, no tag or digest), e.g. localhost/web"
+        )
+    return None
+
+
+def release_tag(repository: str, sha256: str) -> str:
+    return f"{repository}:{TAG_PREFIX}{sha256}"
+
+
+def reference_in(path: Path) -> str | None:
+    """The `REPO@sha256:…` a registry release's file holds, or None for an archive."""
+    try:
+        if path.stat().st_size > MAX_REFERENCE_FILE:
+            return None
+        text = path.read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if is_image_reference(text) else None
+
+
+def choose_engine(configured: str) -> str:
+    """CONTAINER_ENGINE, or the one installed (podman first); ConfigError when none is."""
+    if configured:
+        if configured not in ENGINES:
+            raise ConfigError(f"CONTAINER_ENGINE {configured!r}: expected podman or docker")
+        if shutil.which(configured) is None:
+            raise ConfigError(f"CONTAINER_ENGINE {configured}: not found on PATH")
+        return configured
+    for engine in ENGINES:
+        if shutil.which(engine) is not None:
+            return engine
+    raise ConfigError(
+        "a manifest entry manages an image, but neither podman nor docker is installed "
+        "(install one, or set CONTAINER_ENGINE)"
+    )
+
+
+class Engine:
+    """One container engine's CLI, called with `env` (None: the agent's own environment)."""
+
+    def __init__(self, command: str, env: Mapping[str, str] | None = None) -> None:
+        self.command = command
+        self.env = dict(env) if env is not None else None
+
+    def _run(self, *args: str, timeout: float = CALL_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        argv = [self.command, *args]
+        try:
+            return subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise ConfigError(f"container engine {self.command!r} not found on PATH") from None
+        except subprocess.TimeoutExpired:
+            raise RetryableError(
+                f"{self.command} {args[0]} did not answer within {timeout:.0f} s"
+            ) from None
+
+    def _checked(self, *args: str, timeout: float = CALL_TIMEOUT) -> str:
+        result = self._run(*args, timeout=timeout)
+        if result.returncode != 0:
+            raise DeployError(f"{self.command} {args[0]} failed: {_last_line(result.stderr)}")
+        return result.stdout
+
+    def _tags(self, ref: str) -> list[str] | None:
+        """The tags of the image `ref` names; None when the engine has no such image."""
+        result = self._run("image", "inspect", "--format", "{{json .RepoTags}}", ref)
+        if result.returncode != 0:
+            if _missing(result.stderr):
+                return None
+            raise RetryableError(
+                f"{self.command} image inspect failed: {_last_line(result.stderr)}"
+            )
+        try:
+            tags = json.loads(result.stdout.strip().splitlines()[0])
+        except (ValueError, IndexError):
+            return []
+        return [str(tag) for tag in tags or []]
+
+    def has_release(self, repository: str, sha256: str) -> bool:
+        return self._tags(release_tag(repository, sha256)) is not None
+
+    def current(self, repository: str, prefer: str = "") -> str | None:
+        """The release sha256 of `<repository>:current`; None when there is none (or it is
+        an image the agent did not install)."""
+        tags = self._tags(f"{repository}:{CURRENT}")
+        if tags is None:
+            return None
+        found = [
+            tag.rsplit(":", 1)[1][len(TAG_PREFIX) :]
+            for tag in tags
+            if ":" in tag and tag.rsplit(":", 1)[1].startswith(TAG_PREFIX)
+        ]
+        if prefer and prefer in found:
+            return prefer
+        return found[0] if found else None
+
+    def install(self, repository: str, artifact: Path, sha256: str) -> None:
+        """Make the release `sha256` (its file `artifact` in the store) `<repository>:current`.
+
+        An image already in the engine under its release tag is tagged again (no load,
+        no network); else the archive is loaded, or the reference pulled by its digest.
+        """
+        release = release_tag(repository, sha256)
+        if not self.has_release(repository, sha256):
+            reference = reference_in(artifact)
+            if reference is not None:
+                self._checked("pull", "--quiet", reference, timeout=LOAD_TIMEOUT)
+                image = reference
+            else:
+                out = self._checked("load", "--input", str(artifact), timeout=LOAD_TIMEOUT)
+                loaded = _loaded(out)
+                if loaded is None:
+                    raise DeployError(f"{self.command} load: no image in {artifact.name}")
+                image = loaded
+            self._checked("tag", image, release)
+        self._checked("tag", release, f"{repository}:{CURRENT}")
+
+    def remove_current(self, repository: str) -> None:
+        """Untag `<repository>:current` (the release tags, and so the images, stay)."""
+        result = self._run("rmi", f"{repository}:{CURRENT}")
+        if result.returncode != 0 and not _missing(result.stderr):
+            raise RetryableError(f"{self.command} rmi failed: {_last_line(result.stderr)}")
+
+
+def _loaded(out: str) -> str | None:
+    """The image `load` printed: `Loaded image: REF` (podman, docker) or `Loaded image ID:
+    sha256:…` (docker), or `Loaded image(s): A,B` (older podman): the first one."""
+    for line in reversed(out.strip().splitlines()):
+        if line.startswith("Loaded image"):
+            value = line.split(":", 1)[1].strip()
+            return value.split(",")[0].strip() or None
+    return None
+
+
+def _missing(stderr: str) -> bool:
+    text = stderr.lower()
+    return "no such image" in text or "image not known" in text or "not found" in text
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return (lines[-1] if lines else "no message")[:300]

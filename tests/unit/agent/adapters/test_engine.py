@@ -1,0 +1,67 @@
+"""The container engine's pure parts: repository names, registry releases, load output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ansible_proxy.agent.adapters.engine import (
+    _loaded,
+    choose_engine,
+    reference_in,
+    release_tag,
+    repository_refusal,
+)
+from ansible_proxy.agent.manifest import parse_manifest
+from ansible_proxy.errors import ConfigError
+
+DIGEST = "a" * 64
+
+
+@pytest.mark.parametrize(
+    "name", ["localhost/web", "web", "127.0.0.1:5000/team/web-api", "registry.example/a__b/c.d"]
+)
+def test_repositories_accepted(name: str) -> None:
+    assert repository_refusal(name) is None
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Web", "web:latest", f"web@sha256:{DIGEST}", "../web", "web/", "a b", "-web"]
+)
+def test_repositories_refused(name: str) -> None:
+    assert repository_refusal(name) is not None
+
+
+def test_a_manifest_entry_with_a_bad_image_is_one_error_naming_it(tmp_path: Path) -> None:
+    text = '{"binaries": [{"binaryName": "web", "image": "Web:latest"}]}'
+    with pytest.raises(ConfigError, match=r"binaries\[0\]: image 'Web:latest' is not a"):
+        parse_manifest(tmp_path / "m.json", text)
+    entry = parse_manifest(tmp_path / "m.json", text.replace("Web:latest", "localhost/web"))
+    assert entry.binaries[0].image == "localhost/web"
+
+
+def test_a_registry_release_is_a_one_line_reference(tmp_path: Path) -> None:
+    ref = tmp_path / "ref"
+    ref.write_text(f"127.0.0.1:5000/web@sha256:{DIGEST}\n")
+    assert reference_in(ref) == f"127.0.0.1:5000/web@sha256:{DIGEST}"
+    ref.write_text("127.0.0.1:5000/web:latest\n")  # a tag moves: not a release
+    assert reference_in(ref) is None
+    archive = tmp_path / "archive"
+    archive.write_bytes(b"\x00" * 2048)
+    assert reference_in(archive) is None
+
+
+def test_release_tags_and_load_output() -> None:
+    assert release_tag("localhost/web", DIGEST) == f"localhost/web:sha256-{DIGEST}"
+    assert _loaded("Getting image source signatures\nLoaded image: localhost/web:v2\n") == (
+        "localhost/web:v2"
+    )
+    assert _loaded("Loaded image ID: sha256:abc\n") == "sha256:abc"
+    assert _loaded("Loaded image(s): localhost/a:1,localhost/b:2\n") == "localhost/a:1"
+    assert _loaded("nothing\n") is None
+
+
+def test_an_unknown_engine_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="expected podman or docker"):
+        choose_engine("rkt")
