@@ -19,6 +19,7 @@ from tests.support.server import BinManager, BinManagerFactory
 
 NODES = [f"web-{n}" for n in range(6)]
 FAST = {"BIN_MANAGER_ROLLOUT_INTERVAL_SECONDS": "0.3"}
+STALE = 1.2  # hotpath/pointers.py: each process caches a pointer for up to 1 s
 
 
 class Node:
@@ -87,6 +88,7 @@ def _walk(servers: list[BinManager], nodes: list[Node], v1: str, v2: str) -> Non
     by_name = {node.name: node for node in nodes}
     for index, wave in enumerate(waves):
         later = {name for other in waves[index + 1 :] for name in other}
+        time.sleep(STALE)  # another process's cached pointer may be this much older
         for _ in range(3):  # new connections: whichever process answers, the same
             for node in nodes:
                 assert node.told() == (v1 if node.name in later else v2), node.name
@@ -108,6 +110,7 @@ def _walk(servers: list[BinManager], nodes: list[Node], v1: str, v2: str) -> Non
 
         wait_until(next_wave, 30, f"the rollout past wave {index}")
     assert _status(first)["state"] == "completed"
+    time.sleep(STALE)
     assert {node.told() for node in nodes} == {v2}
     for server in servers:  # every process's view, one database
         assert _steps(server, "rollout-promote") == len(waves) - 1
@@ -148,3 +151,24 @@ def test_replicas_on_postgresql_tell_each_node_the_same(
     for node in nodes:
         assert node.running(v1) == 200
     _walk(servers, nodes, v1, hashlib.sha256(b"web v2").hexdigest())
+
+
+def test_a_bin_without_a_policy_follows_the_servers_default(
+    bin_manager_factory: BinManagerFactory,
+) -> None:
+    staged = "--canary 1 --waves 100% --bake 3600 --max-failures 1"
+    server = bin_manager_factory(extra_env={**FAST, "BIN_MANAGER_DEFAULT_ROLLOUT": staged})
+    nodes = [Node(server.api, name) for name in NODES[:3]]
+    for node in nodes:
+        assert node.post("/keepalive", node.info()) == 200
+    v1 = server.publish("web", b"web v1")  # a first release: every node at once
+    assert {node.told() for node in nodes} == {v1}
+    for node in nodes:
+        assert node.running(v1) == 200
+    v2 = server.publish("web", b"web v2")
+    told = [node.told() for node in nodes]
+    assert sorted(told) == sorted([v2, v1, v1])  # the canary only
+    status = _status(server)
+    assert status["policies"] == {}
+    assert status["defaultPolicy"]["describe"] == staged
+    assert status["rollouts"][0]["state"] == "rolling"

@@ -18,6 +18,7 @@ from ansible_proxy.server.deps import (
     DbSession,
     Now,
     Pointers,
+    Rollouts,
     Store,
     require_admin,
 )
@@ -120,9 +121,11 @@ async def publish(
     pointers: Pointers,
     settings: AppSettings,
     now: Now,
+    ctx: Rollouts,
     arch: ArchQuery = DEFAULT_ARCH,
 ) -> dict[str, Any]:
-    """Stream the raw body to the store, then commit the release and make it latest."""
+    """Stream the raw body to the store, then commit the release and make it latest (its
+    staged rollout starts when the bin's policy stages it)."""
     canonical = check_arch(arch)
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length", "")
@@ -131,7 +134,7 @@ async def publish(
     artifact = await store.receive(request.stream(), limit)
     # The file is in place: only now may a row point at it.
     release = await anyio.to_thread.run_sync(
-        releases.publish, session, store, pointers, name, canonical, artifact, now
+        releases.publish, session, store, pointers, name, canonical, artifact, now, ctx
     )
     return ok(
         {
@@ -169,10 +172,16 @@ def list_bin_progress(name: BinName, session: DbSession) -> dict[str, Any]:
 
 @router.post("/bins/{bin_name:path}/pin", summary="Make an earlier release the latest")
 def pin(
-    name: BinName, body: PinRequest, session: DbSession, pointers: Pointers, now: Now
+    name: BinName,
+    body: PinRequest,
+    session: DbSession,
+    pointers: Pointers,
+    now: Now,
+    ctx: Rollouts,
 ) -> dict[str, Any]:
     canonical = check_arch(body.arch)
-    releases.pin(session, pointers, queries.require_bin(session, name), canonical, body.sha256, now)
+    bin_ = queries.require_bin(session, name)
+    releases.pin(session, pointers, bin_, canonical, body.sha256, now, ctx)
     return ok({"binName": name, "arch": canonical, "sha256": body.sha256, "latest": True})
 
 

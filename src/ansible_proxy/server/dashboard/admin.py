@@ -30,7 +30,15 @@ from ansible_proxy.server.dashboard.render import (
 )
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db import sessions as revocations
-from ansible_proxy.server.deps import AppSettings, Caller, DbSession, Now, Pointers, Throttles
+from ansible_proxy.server.deps import (
+    AppSettings,
+    Caller,
+    DbSession,
+    Now,
+    Pointers,
+    Rollouts,
+    Throttles,
+)
 from ansible_proxy.server.inputs import check_arch, check_bin_name, check_sha256
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.services import releases
@@ -137,6 +145,7 @@ def pin(
     session: DbSession,
     pointers: Pointers,
     now: Now,
+    ctx: Rollouts,
     arch: Annotated[str, Form()] = "",
     sha256: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
@@ -145,7 +154,7 @@ def pin(
     def act() -> str:
         bin_ = queries.require_bin(session, check_bin_name(bin_name))
         canonical = check_arch(arch)
-        releases.pin(session, pointers, bin_, canonical, check_sha256(sha256), now)
+        releases.pin(session, pointers, bin_, canonical, check_sha256(sha256), now, ctx)
         log.info("dashboard: pinned %s %s to %s", bin_.name, canonical, sha256[:12])
         return _done(bin_.name, "pinned")
 

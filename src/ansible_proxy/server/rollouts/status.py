@@ -22,7 +22,11 @@ def _node_state(rollout: Rollout, member: RolloutMember, started: bool) -> str:
         return "failed"
     if not started:
         return "waiting"
-    if member.baked_at is not None or (rollout.state == "completed"):
+    if member.baked_at is not None:
+        return "healthy"
+    if member.offline and member.succeeded_at is None:
+        return "offline"  # never reported the release: not "healthy" when the rollout completed
+    if rollout.state == "completed":
         return "healthy"
     if member.succeeded_at is not None:
         return "baking"
