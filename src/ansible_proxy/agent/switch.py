@@ -38,6 +38,22 @@ class SwitchContext:
     engine: Callable[[], Engine] = _no_engine  # made on first use: image entries only
 
 
+def stage_image(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> None:
+    """An image entry's stored release `sha` loaded (or pulled) into the engine under its
+    release tag, `:current` untouched: done before an upgrade is recorded, so that a
+    release that does not load or pull changes nothing."""
+    engine, name = ctx.engine(), entry.binary_name
+    if engine.has_release(entry.image, sha):
+        return
+    stored = ctx.store.path(name, sha)
+    if sha256_file(stored) != sha:
+        raise DeployError(f"{name}@{sha[:12]}: the stored file does not match")
+    try:
+        engine.load(entry.image, stored, sha)
+    except DeployError as exc:
+        raise DeployError(f"{name}@{sha[:12]}: {exc}") from None
+
+
 def put_in_place(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> None:
     """The stored release `sha` in place: copied over BIN_DIR's file, or for an image entry
     loaded (or found) in the engine and tagged `<image>:current` (adapters/engine.py)."""
@@ -45,10 +61,8 @@ def put_in_place(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> None:
     if not entry.image:
         replace_with_copy(stored, ctx.bin_dir / entry.binary_name, expected_sha=sha)
         return
-    engine = ctx.engine()
-    if not engine.has_release(entry.image, sha) and sha256_file(stored) != sha:
-        raise DeployError(f"{entry.binary_name}@{sha[:12]}: the stored file does not match")
-    engine.install(entry.image, stored, sha)
+    stage_image(ctx, entry, sha)
+    ctx.engine().install(entry.image, stored, sha)  # a re-tag now: no load, no network
 
 
 def switch_binary(

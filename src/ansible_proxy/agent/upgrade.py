@@ -15,7 +15,7 @@ from ansible_proxy.agent import plan
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.agent.selfupdate import is_self, switch_self
-from ansible_proxy.agent.switch import switch_binary
+from ansible_proxy.agent.switch import stage_image, switch_binary
 from ansible_proxy.client import download, history, locks
 from ansible_proxy.errors import DeployError, RetryableError, describe
 
@@ -62,6 +62,8 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
         _report(host, entry, target, held, "in_progress")
         with _failed_on_error(host, entry, target, held):
             ensure_stored(host, entry, target, held)
+            if entry.image:  # an archive that does not load, a digest not there: no change
+                stage_image(host.switch_context(), entry, target)
             host.crash("after-download")
             old = entry.version
             binary = host.binary_path(name)

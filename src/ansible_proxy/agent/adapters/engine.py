@@ -140,26 +140,33 @@ class Engine:
             return prefer
         return found[0] if found else None
 
+    def load(self, repository: str, artifact: Path, sha256: str) -> None:
+        """Have the release `sha256` (its file `artifact` in the store) in the engine under
+        its release tag, `:current` untouched: the archive loaded, or the reference pulled
+        by its digest; nothing done when the engine has it already.
+        """
+        if self.has_release(repository, sha256):
+            return
+        reference = reference_in(artifact)
+        if reference is not None:
+            self._checked("pull", "--quiet", reference, timeout=LOAD_TIMEOUT)
+            image = reference
+        else:
+            out = self._checked("load", "--input", str(artifact), timeout=LOAD_TIMEOUT)
+            loaded = _loaded(out)
+            if loaded is None:
+                raise DeployError(f"{self.command} load: no image in {artifact.name}")
+            image = loaded
+        self._checked("tag", image, release_tag(repository, sha256))
+
     def install(self, repository: str, artifact: Path, sha256: str) -> None:
         """Make the release `sha256` (its file `artifact` in the store) `<repository>:current`.
 
         An image already in the engine under its release tag is tagged again (no load,
-        no network); else the archive is loaded, or the reference pulled by its digest.
+        no network); else it is loaded first (`load`).
         """
-        release = release_tag(repository, sha256)
-        if not self.has_release(repository, sha256):
-            reference = reference_in(artifact)
-            if reference is not None:
-                self._checked("pull", "--quiet", reference, timeout=LOAD_TIMEOUT)
-                image = reference
-            else:
-                out = self._checked("load", "--input", str(artifact), timeout=LOAD_TIMEOUT)
-                loaded = _loaded(out)
-                if loaded is None:
-                    raise DeployError(f"{self.command} load: no image in {artifact.name}")
-                image = loaded
-            self._checked("tag", image, release)
-        self._checked("tag", release, f"{repository}:{CURRENT}")
+        self.load(repository, artifact, sha256)
+        self._checked("tag", release_tag(repository, sha256), f"{repository}:{CURRENT}")
 
     def remove_current(self, repository: str) -> None:
         """Untag `<repository>:current` (the release tags, and so the images, stay)."""
@@ -184,5 +191,11 @@ def _missing(stderr: str) -> bool:
 
 
 def _last_line(text: str) -> str:
+    """The engine's reason: its last `Error: …` line (podman load lists a detail line per
+    format it tried after it: the last of those names only the last format), else the
+    last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    if errors:
+        return errors[-1][len("Error: ") :].rstrip(":")[:300]
     return (lines[-1] if lines else "no message")[:300]

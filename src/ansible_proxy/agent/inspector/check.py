@@ -52,6 +52,7 @@ class ServiceResult:
     action: str  # what was actually done (may differ from verdict: busy, failed)
     detail: str = ""
     news: bool = False  # a person should hear of it, and has not yet (see `tell_once`)
+    image: str = ""  # the repository of an image entry (docs/containers.md)
 
 
 def state_path(cfg: AgentConfig) -> Path:
@@ -166,13 +167,13 @@ def _inspect_safely(
     host: Host, probes: Probes, state: State, entry: ManagedBinary, query: str | None
 ) -> ServiceResult:
     try:
-        return inspect(host, probes, state, entry, query)
+        return dataclasses.replace(inspect(host, probes, state, entry, query), image=entry.image)
     except (AnsibleProxyError, OSError) as exc:
         host.log("error", f"check failed: {exc}", entry.binary_name, entry.version)
         health = Health((Check("process", Outcome.UNKNOWN, str(exc)),))
         return ServiceResult(
             entry.service_name, entry.binary_name, entry.version, health,
-            Verdict(Remedy.NONE), "error", str(exc),
+            Verdict(Remedy.NONE), "error", str(exc), image=entry.image,
         )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ def as_dict(result: ServiceResult) -> dict[str, Any]:
     return {
         "service": result.service,
         "binary": result.binary,
+        "image": result.image or None,
         "version": result.version,
         "outcome": str(result.health.outcome),
         "checks": {
@@ -55,7 +56,8 @@ def render_table(results: Sequence[ServiceResult]) -> str:
             f"{checks[n].outcome}: {checks[n].detail}" if n in checks else "-" for n in CHECK_NAMES
         ]
         action = r.action if not r.detail or r.action == "none" else f"{r.action}: {r.detail}"
-        rows.append((r.service, r.version[:12] or "-", *cells, str(r.health.outcome), action))
+        service = f"{r.service} ({r.image})" if r.image else r.service
+        rows.append((service, r.version[:12] or "-", *cells, str(r.health.outcome), action))
     header = ("SERVICE", "VERSION", "PROCESS", "PORT", "ALERTS", "RESULT", "ACTION")
     return table.render_table(header, rows)
 

@@ -1,0 +1,340 @@
+"""The agent and the inspector keep an image entry at the published release, for real:
+podman, supervisord running `podman run`, the bin-manager, the agent's console script.
+
+Releases are OCI archives (`podman save`) published like any file, or a registry digest
+published with `bin-manager publish-image`. Archives are built once per worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.support.agent import Agent
+from tests.support.containers import (
+    ContainerEnv,
+    Registry,
+    build_image,
+    failing_script,
+    http_answer,
+    run_script,
+    web_script,
+)
+from tests.support.procs import free_port, wait_until
+from tests.support.server import BIN_MANAGER_SCRIPT, BinManager
+from tests.support.supervisor import Supervisord
+
+IMAGE = "localhost/web"
+CURRENT = f"{IMAGE}:current"
+SCRIPTS = {
+    "v1": web_script("web v1"),
+    "v2": web_script("web v2"),
+    "v3": failing_script("v3 cannot start"),
+    "v4": web_script("web v4"),
+    # Healthy through the agent's watch (startsecs 3 + WATCH_SECONDS 2), then its port closes.
+    "v5": web_script("web v5", stop_after=8),
+}
+
+
+class Archives:
+    """The releases as OCI archives, each built on first use (about a second each)."""
+
+    def __init__(self, env: ContainerEnv, root: Path) -> None:
+        self.env = env
+        self.root = root
+
+    def __getitem__(self, tag: str) -> Path:
+        out = self.root / f"web-{tag}.oci"
+        if not out.exists():
+            build_image(self.env, IMAGE, tag, SCRIPTS[tag], out)
+        return out
+
+
+@pytest.fixture(scope="session")
+def archives(container_store: ContainerEnv, tmp_path_factory: pytest.TempPathFactory) -> Archives:
+    return Archives(container_store, tmp_path_factory.mktemp("archives"))
+
+
+class ImageHost(Agent):
+    """A host whose manifest manages `localhost/web` run by supervisord as program `web`."""
+
+    def __init__(
+        self,
+        root: Path,
+        bin_manager: BinManager,
+        supervisord: Supervisord,
+        env: ContainerEnv,
+        archives: Archives,
+    ) -> None:
+        super().__init__(root, bin_manager.api, supervisord.socket_url, bin_manager.enrolment_token)
+        self.bin_manager = bin_manager
+        self.supervisord = supervisord
+        self.podman_env = env
+        self.archives = archives
+        self.env.update(env.env)  # the agent's podman calls use the worker's test store
+        self.env["WATCH_SECONDS"] = "2"
+        self.port = free_port()
+        self.container = f"web-{uuid.uuid4().hex[:8]}"
+        doc = {
+            "binaries": [
+                {
+                    "serviceName": "web",
+                    "binaryName": "web",
+                    "image": IMAGE,
+                    "port": self.port,
+                    "version": "",
+                    "previousVersion": "",
+                }
+            ],
+            "nodeInfo": {"cpuArch": "", "osRelease": "", "nodeName": "", "binProxyVersion": ""},
+        }
+        self.manifest_path.write_text(json.dumps(doc, indent=2))
+        # startsecs 3: `podman run` of an image that exits at once still lives ~1 s.
+        command = run_script(root / "run-web", self.container, CURRENT, self.port)
+        supervisord.add_program("web", command, startsecs=3)
+
+    def publish(self, tag: str) -> str:
+        return self.bin_manager.publish("web", self.archives[tag])
+
+    def install(self, tag: str) -> str:
+        """Publish release `tag` and let the agent install it; its sha256."""
+        sha = self.publish(tag)
+        result = self.run()
+        assert result.returncode == 0, self.debug(result)
+        self.wait_answer(f"web {tag}")
+        return sha
+
+    def wait_answer(self, line: str) -> None:
+        wait_until(lambda: http_answer(self.port) == line, 20, f"{line!r} on {self.port}")
+
+    def current_release(self) -> str | None:
+        """The release sha256 `localhost/web:current` carries (the agent's `sha256-` tag)."""
+        out = self.podman_env.podman("image", "inspect", "--format", "{{json .RepoTags}}", CURRENT)
+        tags = json.loads(out.stdout)
+        found = [t.rsplit(":sha256-", 1)[1] for t in tags if ":sha256-" in t]
+        return found[0] if len(found) == 1 else None
+
+    def release_image(self, sha: str) -> str:
+        return self.podman_env.image_id(f"{IMAGE}:sha256-{sha}")
+
+    def running_image(self) -> str:
+        """The image ID of the running container."""
+        out = self.podman_env.podman("inspect", "--format", "{{.Image}}", self.container)
+        return out.stdout.strip()
+
+    def check(self) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        result = self.run("--json", command="check")
+        assert result.returncode in (0, 1, 3), self.debug(result)
+        answer: dict[str, Any] = json.loads(result.stdout)
+        return result, answer
+
+
+@pytest.fixture
+def host(
+    tmp_path: Path,
+    bin_manager: BinManager,
+    container_supervisord: Supervisord,
+    container_env: ContainerEnv,
+    archives: Archives,
+) -> ImageHost:
+    return ImageHost(tmp_path / "host", bin_manager, container_supervisord, container_env, archives)
+
+
+@pytest.fixture(autouse=True)
+def nothing_left(container_env: ContainerEnv) -> Iterator[None]:
+    """After supervisord has stopped (its teardown runs first): no container, no podman or
+    conmon process of this store is left."""
+    yield
+    wait_until(lambda: container_env.containers() == [], 15, "every container removed")
+    root = str(container_env.root)
+
+    def ours() -> list[str]:
+        """conmon names the store in its arguments; podman (run, load, pull) has it in its
+        environment."""
+        left = []
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            try:
+                conf = proc.environ().get("CONTAINERS_CONF", "")
+            except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+                conf = ""
+            if root in cmdline or conf.startswith(root):
+                left.append(f"{proc.pid}: {cmdline[:200]}")
+        return left
+
+    wait_until(lambda: ours() == [], 15, "no podman/conmon process of the test store")
+
+
+def cli(bin_manager: BinManager, *args: str) -> subprocess.CompletedProcess[str]:
+    """`bin-manager ARGS` as an operator runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
+    env["BIN_MANAGER_URL"] = bin_manager.url
+    env["BIN_MANAGER_ADMIN_TOKEN"] = bin_manager.admin_token
+    return subprocess.run(
+        [str(BIN_MANAGER_SCRIPT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_archive_release_is_loaded_run_and_upgraded(host: ImageHost) -> None:
+    v1 = host.install("v1")
+    assert host.current_release() == v1
+    pid1 = host.supervisord.pid("web")
+
+    v2 = host.install("v2")
+    assert host.supervisord.pid("web") != pid1
+    assert host.current_release() == v2
+    assert host.running_image() == host.release_image(v2) == host.podman_env.image_id(f"{IMAGE}:v2")
+    assert host.release_image(v1) != host.release_image(v2)  # v1 stays for a rollback
+    entry = host.entry("web")
+    assert (entry["version"], entry["previousVersion"]) == (v2, v1)
+    assert entry["history"] == {v1: "ok", v2: "ok"}
+    assert entry["upgradePath"][v2] == v1
+
+    status = host.run(command="status")
+    assert status.returncode == 0, host.debug(status)
+    row = next(line for line in status.stdout.splitlines() if line.startswith("web "))
+    assert f"web ({IMAGE})" in row
+    assert v2[:12] in row
+    assert f"ok ({v2[:12]})" in row
+
+
+def test_release_that_exits_at_start_is_rolled_back_and_quarantined(host: ImageHost) -> None:
+    v2 = host.install("v2")
+    v3 = host.publish("v3")
+
+    result = host.run()
+    assert result.returncode == 1, host.debug(result)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"ansible-proxy: web: web@{v3[:12]}: ")
+    assert lines[0].endswith("; rolled back")
+    host.wait_answer("web v2")
+    assert host.current_release() == v2
+    assert host.running_image() == host.release_image(v2)
+    entry = host.entry("web")
+    assert entry["version"] == v2
+    assert entry["history"] == {v2: "ok", v3: "err"}
+
+    pid = host.supervisord.pid("web")
+    again = host.run()
+    assert again.returncode == 0, host.debug(again)
+    assert "latest is known bad" in host.log()
+    assert host.supervisord.pid("web") == pid  # not retried: no restart
+    assert host.current_release() == v2
+
+
+def test_registry_release_is_pulled_by_its_digest(
+    host: ImageHost, container_env: ContainerEnv, registry: Registry
+) -> None:
+    v2 = host.install("v2")
+    container_env.podman("load", "--input", str(host.archives["v4"]))
+    v4_id = container_env.image_id(f"{IMAGE}:v4")
+    reference = registry.push(container_env, f"{IMAGE}:v4")
+    container_env.podman("rmi", f"{IMAGE}:v4")  # only the registry has it now
+
+    published = cli(host.bin_manager, "publish-image", reference, "--name", "web")
+    assert published.returncode == 0, published.stderr
+    v4 = published.stdout.strip()
+
+    result = host.run()
+    assert result.returncode == 0, host.debug(result)
+    host.wait_answer("web v4")
+    assert host.current_release() == v4
+    assert host.running_image() == host.release_image(v4) == v4_id
+    digest = reference.split("@", 1)[1]
+    pulled = container_env.podman("image", "inspect", "--format", "{{.Digest}}", CURRENT)
+    assert pulled.stdout.strip() == digest
+    entry = host.entry("web")
+    assert (entry["version"], entry["previousVersion"]) == (v4, v2)
+    assert entry["history"] == {v2: "ok", v4: "ok"}
+
+
+def test_corrupt_archive_and_missing_digest_change_nothing(
+    host: ImageHost, registry: Registry
+) -> None:
+    v2 = host.install("v2")
+    pid = host.supervisord.pid("web")
+    before = host.entry("web")
+
+    corrupt = host.bin_manager.publish("web", os.urandom(64 * 1024))
+    missing = f"{registry.host}/web@sha256:{uuid.uuid4().hex * 2}"
+    for bad, what, why in (
+        (corrupt, "load", "payload does not match any of the supported image formats"),
+        (None, "pull", "manifest unknown"),
+    ):
+        if bad is None:
+            published = cli(host.bin_manager, "publish-image", missing, "--name", "web")
+            assert published.returncode == 0, published.stderr
+            bad = published.stdout.strip()
+        result = host.run()
+        assert result.returncode == 1, host.debug(result)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"ansible-proxy: web: web@{bad[:12]}: podman {what} "), lines
+        assert why in lines[0], lines
+        assert host.supervisord.pid("web") == pid
+        assert host.current_release() == v2
+        assert http_answer(host.port) == "web v2"
+        assert host.entry("web") == before, host.log()
+
+
+@pytest.mark.parametrize("point", ["after-download", "after-replace"])
+def test_agent_killed_between_load_and_restart_converges(host: ImageHost, point: str) -> None:
+    """after-download: v2 loaded and release-tagged, nothing recorded; after-replace: v2 is
+    `current` too, the upgrade recorded pending, the v1 container still running."""
+    v1 = host.install("v1")
+    v2 = host.publish("v2")
+
+    crashed = host.run(ANSIBLE_PROXY_TEST_CRASH_AT=point)
+    assert crashed.returncode == -9, host.debug(crashed)
+    assert host.release_image(v2) != host.release_image(v1)  # v2 is in the engine
+    assert host.current_release() == (v2 if point == "after-replace" else v1)
+    assert http_answer(host.port) == "web v1"  # not restarted yet
+
+    result = host.run()
+    assert result.returncode == 0, host.debug(result)
+    host.wait_answer("web v2")
+    assert host.current_release() == v2
+    assert host.running_image() == host.release_image(v2)
+    entry = host.entry("web")
+    assert (entry["version"], entry["previousVersion"]) == (v2, v1)
+    assert entry["history"] == {v1: "ok", v2: "ok"}
+    assert entry["upgradePath"][v2] == v1
+    finished = "finishing an interrupted upgrade" in host.log()
+    assert finished == (point == "after-replace"), host.log()
+
+
+def test_inspector_rolls_back_an_image_whose_port_closed_without_network(
+    host: ImageHost,
+) -> None:
+    host.env["CHECK_FAILURES"] = "1"
+    v1 = host.install("v1")
+    v5 = host.install("v5")
+    bad_pid = host.supervisord.pid("web")
+    wait_until(lambda: http_answer(host.port) is None, 20, "v5 to close its port")
+    host.bin_manager.stop()  # the rollback needs no network: v1 is still in the engine
+
+    result, answer = host.check()
+    row = next(s for s in answer["services"] if s["service"] == "web")
+    assert (result.returncode, row["action"], row["rollbackTo"]) == (1, "rolled-back", v1), answer
+    assert row["checks"]["port"]["outcome"] == "unhealthy"
+    host.wait_answer("web v1")
+    assert host.supervisord.pid("web") != bad_pid
+    assert host.current_release() == v1
+    assert host.running_image() == host.release_image(v1)
+    entry = host.entry("web")
+    assert entry["version"] == v1
+    assert entry["history"] == {v1: "ok", v5: "err"}
