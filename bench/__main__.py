@@ -1,5 +1,5 @@
 """`python -m bench [GROUP …]`: every group (server, agent, inspector, cluster, fleet,
-install, dashboard), or the named ones.
+rollout, install, dashboard), or the named ones.
 
 Prints `name: value` lines on stdout (progress remarks go to stderr) and keeps the
 last figures in bench/results/latest.txt (not committed).
@@ -55,6 +55,7 @@ GROUPS: dict[str, Callable[[], list[str]]] = {
     "inspector": standalone("inspector_bench"),
     "cluster": standalone("cluster_bench"),
     "fleet": standalone("fleet_sim"),
+    "rollout": standalone("fleet_rollout"),
     "install": install_bench.run,
     "dashboard": dashboard_bench.run,
 }

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import anyio.to_thread
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,16 +22,27 @@ from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
 from ansible_proxy.server.periodic import Periodic
 from ansible_proxy.server.rollouts import lifecycle
 from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
-from ansible_proxy.server.rollouts.policy import failure_limit
+from ansible_proxy.server.rollouts.policy import Policy, failure_limit
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Wave:
-    size: int = 0
-    failed: list[str] = field(default_factory=list)
-    waiting: int = 0  # not yet healthy for the bake time, and not offline
+_M = RolloutMember
+
+
+def _open(rollout: Rollout) -> ColumnElement[bool]:
+    """Members of the current wave still to prove themselves: online, not baked, not failed."""
+    return and_(
+        _M.rollout_id == rollout.id,
+        _M.wave == rollout.wave,
+        _M.failed_at.is_(None),
+        _M.baked_at.is_(None),
+        _M.offline.is_(False),
+    )
+
+
+def _seen_since(moment: datetime) -> Select[str]:
+    return select(Node.name).where(Node.last_seen >= moment)
 
 
 def check_rollout(
@@ -42,60 +52,96 @@ def check_rollout(
 
     Marks silent members failed and healthy ones baked; a wave whose failures reach the
     policy's limit halts the rollout and reverts the fleet; a wave whose every online
-    member stayed healthy for the bake time starts the next.
+    member stayed healthy for the bake time (and at least one did: a wave of offline
+    nodes proved nothing) starts the next. Set-based: a check that changes nothing reads
+    counts, not rows, however large the wave.
     """
     policy = lifecycle.load_policy(rollout)
     bake = timedelta(seconds=policy.bake_seconds)
     silent_before = now - timedelta(seconds=ctx.silent_seconds)
-    rows = session.execute(
-        select(RolloutMember, Node.last_seen)
-        .outerjoin(Node, Node.name == RolloutMember.node_name)
-        .where(RolloutMember.rollout_id == rollout.id, RolloutMember.wave <= rollout.wave)
-    ).all()
-    waves: dict[int, _Wave] = {}
-    for member, seen in rows:
-        wave = waves.setdefault(member.wave, _Wave())
-        wave.size += 1
-        silent = seen is None or seen < silent_before
-        if member.failed_at is None and member.baked_at is None and not member.offline:
-            if member.wave == rollout.wave and silent:
-                member.failed_at = now
-                member.reason = f"silent for over {ctx.silent_seconds:.0f} s during its bake"
-                lifecycle.step(
-                    session, ctx, rollout, bin_.name, "rollout-node-failed", None,
-                    f"{member.node_name} failed: {member.reason}", now,
-                )  # fmt: skip
-            elif member.succeeded_at is not None and member.succeeded_at + bake <= now:
-                member.baked_at = now
-        if member.failed_at is not None:
-            wave.failed.append(
-                f"{member.node_name} ({member.reason})" if member.reason else member.node_name
+    silent = list(
+        session.scalars(
+            select(_M.node_name).where(
+                _open(rollout), _M.node_name.not_in(_seen_since(silent_before))
             )
-        elif member.baked_at is None and not member.offline:
-            wave.waiting += 1
-    for index in sorted(waves):
-        wave = waves[index]
-        limit = failure_limit(policy, wave.size)
-        if len(wave.failed) >= limit:
+        )
+    )
+    why_silent = f"silent for over {ctx.silent_seconds:.0f} s during its bake"
+    for name in silent:
+        lifecycle.step(
+            session, ctx, rollout, bin_.name, "rollout-node-failed", None,
+            f"{name} failed: {why_silent}", now,
+        )  # fmt: skip
+    if silent:
+        session.execute(
+            update(_M)
+            .where(_open(rollout), _M.node_name.in_(silent))
+            .values(failed_at=now, reason=why_silent)
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        update(_M)
+        .where(
+            _open(rollout),
+            _M.succeeded_at.is_not(None),
+            _M.succeeded_at <= now - bake,
+            _M.node_name.in_(_seen_since(silent_before)),
+        )
+        .values(baked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    waiting = case(
+        (and_(_M.failed_at.is_(None), _M.baked_at.is_(None), _M.offline.is_(False)), 1), else_=0
+    )
+    baked = case((_M.baked_at.is_not(None), 1), else_=0)
+    counts = session.execute(
+        select(_M.wave, func.count(), func.count(_M.failed_at), func.sum(waiting), func.sum(baked))
+        .where(_M.rollout_id == rollout.id, _M.wave <= rollout.wave)
+        .group_by(_M.wave)
+        .order_by(_M.wave)
+    ).all()
+    for index, size, failed, _, _ in counts:
+        if failed >= failure_limit(policy, size):
             if not lifecycle.claim(session, rollout, now):
                 return None
-            shown = "; ".join(wave.failed[:3]) + (
-                f"; and {len(wave.failed) - 3} more" if len(wave.failed) > 3 else ""
+            lifecycle.halt(
+                session,
+                ctx,
+                rollout,
+                bin_,
+                now,
+                _halt_reason(session, rollout, policy, index, size, failed),
+                revert=True,
             )
-            reason = (
-                f"{len(wave.failed)} of {wave.size} nodes of {wave_name(index)} failed "
-                f"(--max-failures {policy.max_failures}): {shown}"
-            )
-            lifecycle.halt(session, ctx, rollout, bin_, now, reason, revert=True)
             return "halted"
-    current = waves.get(rollout.wave, _Wave())
-    if current.waiting == 0 and rollout.wave_started_at + bake <= now:
+    current = next((row for row in counts if row[0] == rollout.wave), None)
+    proved = current is not None and current[3] == 0 and current[4] > 0
+    if proved and rollout.wave_started_at + bake <= now:
         if not lifecycle.claim(session, rollout, now):
             return None
         why = f"{wave_name(rollout.wave)} stayed healthy for {policy.bake_seconds} s"
         lifecycle.start_wave(session, ctx, rollout, bin_.name, now, why)
         return "promoted"
     return None
+
+
+def _halt_reason(
+    session: Session, rollout: Rollout, policy: Policy, wave: int, size: int, failed: int
+) -> str:
+    """`N of M nodes of <wave> failed (--max-failures X): a (why); b (why); and K more`."""
+    first = session.execute(
+        select(_M.node_name, _M.reason)
+        .where(_M.rollout_id == rollout.id, _M.wave == wave, _M.failed_at.is_not(None))
+        .order_by(_M.failed_at, _M.node_name)
+        .limit(3)
+    ).all()
+    shown = "; ".join(f"{name} ({reason})" if reason else name for name, reason in first)
+    if failed > len(first):
+        shown += f"; and {failed - len(first)} more"
+    return (
+        f"{failed} of {size} nodes of {wave_name(wave)} failed "
+        f"(--max-failures {policy.max_failures}): {shown}"
+    )
 
 
 def check_all(sessions: sessionmaker[Session], ctx: Context, now: datetime) -> bool:

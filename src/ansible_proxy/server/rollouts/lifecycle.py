@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.names import normalize_arch, parse_labels
@@ -269,14 +269,22 @@ def on_publish(
     session.add(rollout)
     session.flush()
     silent_before = now - timedelta(seconds=ctx.silent_seconds)
-    for index, names in enumerate(waves):
-        for name in names:
-            seen = nodes[name][1]
-            offline = index == 0 and (seen is None or seen < silent_before)
-            session.add(
-                RolloutMember(rollout_id=rollout.id, node_name=name, wave=index, offline=offline)
-            )
-    session.flush()
+
+    def silent(name: str) -> bool:
+        seen = nodes[name][1]
+        return seen is None or seen < silent_before
+
+    rows = [
+        {
+            "rollout_id": rollout.id,
+            "node_name": name,
+            "wave": index,
+            "offline": index == 0 and silent(name),
+        }
+        for index, names in enumerate(waves)
+        for name in names
+    ]
+    session.execute(insert(RolloutMember), rows)  # one executemany: fleets are large
     canary = ", ".join(waves[0][:5]) + (
         f" and {len(waves[0]) - 5} more" if len(waves[0]) > 5 else ""
     )
@@ -347,17 +355,19 @@ def start_wave(
     rollout.wave += 1
     rollout.wave_started_at = now
     silent_before = now - timedelta(seconds=ctx.silent_seconds)
-    members = session.execute(
-        select(RolloutMember, Node.last_seen)
-        .outerjoin(Node, Node.name == RolloutMember.node_name)
-        .where(RolloutMember.rollout_id == rollout.id, RolloutMember.wave == rollout.wave)
-    ).all()
-    offline = 0
-    for member, seen in members:
-        member.offline = seen is None or seen < silent_before
-        offline += member.offline
+    this_wave = (RolloutMember.rollout_id == rollout.id) & (RolloutMember.wave == rollout.wave)
+    seen = select(Node.name).where(Node.last_seen >= silent_before)
+    session.execute(
+        update(RolloutMember)
+        .where(this_wave)
+        .values(offline=RolloutMember.node_name.not_in(seen))
+        .execution_options(synchronize_session=False)
+    )
+    size, offline = session.execute(
+        select(func.count(), func.count().filter(RolloutMember.offline.is_(True))).where(this_wave)
+    ).one()
     note = f", {offline} of them offline (told when they come back)" if offline else ""
-    told = f"{len(members)} nodes told {rollout.release_sha[:12]}"
+    told = f"{size} nodes told {rollout.release_sha[:12]}"
     text = f"{wave_name(rollout.wave)} started: {told}{note} ({why})"
     step(session, ctx, rollout, bin_name, "rollout-promote", "wave-promoted", text, now)
 

@@ -17,7 +17,8 @@ from ansible_proxy.server.rollouts.policy import failure_limit
 MAX_NODES_SHOWN = 200  # per wave; the counts are always whole
 
 
-def _node_state(rollout: Rollout, member: RolloutMember, started: bool) -> str:
+def _node_state(rollout: Rollout, member: Any, started: bool) -> str:
+    """`member`: a row with RolloutMember's columns."""
     if member.failed_at is not None:
         return "failed"
     if not started:
@@ -38,12 +39,16 @@ def _node_state(rollout: Rollout, member: RolloutMember, started: bool) -> str:
 def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime) -> dict[str, Any]:
     """One rollout: its state, policy, and each wave's nodes, failures and bake remaining."""
     policy = lifecycle.load_policy(rollout)
-    rows = session.execute(
-        select(RolloutMember, Node.last_seen)
-        .outerjoin(Node, Node.name == RolloutMember.node_name)
-        .where(RolloutMember.rollout_id == rollout.id)
-        .order_by(RolloutMember.wave, RolloutMember.node_name)
-    ).all()
+    m = RolloutMember
+    rows = session.execute(  # plain rows, not objects: a wave may hold thousands of nodes
+        select(
+            m.node_name, m.wave, m.offline, m.succeeded_at, m.baked_at, m.failed_at, m.reason,
+            Node.last_seen,
+        )
+        .outerjoin(Node, Node.name == m.node_name)
+        .where(m.rollout_id == rollout.id)
+        .order_by(m.wave, m.node_name)
+    ).all()  # fmt: skip
     waves: list[dict[str, Any]] = [
         {
             "index": index,
@@ -56,7 +61,8 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         for index in range(rollout.wave_count)
     ]
     bake = timedelta(seconds=policy.bake_seconds)
-    for member, seen in rows:
+    for member in rows:
+        seen = member.last_seen
         if member.wave >= len(waves):
             continue
         wave = waves[member.wave]

@@ -291,3 +291,19 @@ def test_two_processes_checking_promote_a_wave_once(fleet: Fleet) -> None:
 
 def sessions_of(fleet: Fleet) -> Session:
     return fleet.sessions()
+
+
+def test_a_wave_of_offline_nodes_proved_nothing_and_waits(fleet: Fleet) -> None:
+    v1 = fleet.v1  # type: ignore[attr-defined]
+    fleet.now += timedelta(seconds=200)  # every node silent: the canary will be offline
+    v2 = fleet.publish(b"v2")
+    canary, wave1, _ = fleet.waves()
+    assert fleet.status()["rollouts"][0]["waves"][0]["nodes"][0]["state"] == "offline"
+    fleet.now += timedelta(seconds=10 * BAKE)
+    engine.check_all(fleet.sessions, fleet.ctx, fleet.now)  # nobody called: nothing proved
+    fleet.cache.clear()
+    assert fleet.status()["rollouts"][0]["wave"] == 0
+    assert fleet.told(wave1[0]) == v1
+    assert fleet.told(canary[0]) == v2  # told when it comes back
+    fleet.act("promote")  # an operator may move on anyway
+    assert fleet.told(wave1[0]) == v2
