@@ -293,6 +293,13 @@ def _v1_published(guide: Guide, result: BlockResult) -> None:
     assert result.stdout.strip() == guide.sha("hello-v1")
 
 
+def _rollout_policy_set(guide: Guide, result: BlockResult) -> None:
+    assert result.stdout == (
+        "hello: rollout policy --canary 1 --waves 100% --bake 20 --max-failures 1 "
+        "(from the next publish)\n"
+    )
+
+
 def _fatal_until_installed(guide: Guide, result: BlockResult) -> None:
     assert "FATAL" in result.stdout, result.stdout
     assert "can't find command '/usr/local/bin/hello'" in result.stdout
@@ -511,6 +518,7 @@ STEPS = [
     Step("[program:bin-manager]", _bin_manager_serving),
     Step("BIN_MANAGER_ADMIN_TOKEN_FILE=/etc", _token_from_a_file),
     Step("--name hello /root/hello-v1", _v1_published),
+    Step("bin-manager rollout set", _rollout_policy_set),
     Step("[program:hello]", _fatal_until_installed),
     Step("ansible-proxy run -v", _first_install),
     Step("ansible-proxy install-cron\ncat", _cron_installed),

@@ -60,7 +60,13 @@ def test_an_unused_release_is_deleted_with_its_artifact(
     assert envelope(http.get(f"/bins/{name}"), 200)["data"]["sha256"] == v2
     newest = envelope(server.admin_get("/events"), 200)["data"][0]
     newest.pop("at")
-    assert newest == {"kind": "delete", "binName": name, "arch": "x86_64", "sha256": v1}
+    assert newest == {
+        "kind": "delete",
+        "binName": name,
+        "arch": "x86_64",
+        "sha256": v1,
+        "detail": None,
+    }
     # It is gone for good: no second delete, no pin back to it.
     assert "no release" in envelope(delete(server, name, v1), 404)["message"]
     with server.client() as admin:
