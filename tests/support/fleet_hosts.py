@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import os
 import subprocess
 import textwrap
 import threading
@@ -26,7 +25,7 @@ import httpx
 
 from tests.support.agent import Agent, program
 from tests.support.procs import wait_until
-from tests.support.server import BIN_MANAGER_SCRIPT, BinManager
+from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
 
 ARCH = "x86_64"  # the agents report `uname -m`; the tests run on x86_64
@@ -213,18 +212,7 @@ class Fleet:
     # -- the server, as the operator sees it ----------------------------------------
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """`bin-manager ARGS` as an operator runs it (server and token from the env)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
-        env["BIN_MANAGER_URL"] = self.server.url
-        env["BIN_MANAGER_ADMIN_TOKEN"] = self.server.admin_token
-        result = subprocess.run(
-            [str(BIN_MANAGER_SCRIPT), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        result = self.server.cli(*args)
         if check:
             assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
         return result

@@ -13,6 +13,7 @@ import itertools
 import os
 import secrets
 import ssl
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -142,6 +143,22 @@ class BinManager:
     def restart(self) -> BinManager:
         self.stop()
         return self.start()
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`bin-manager ARGS` as an operator runs it against this server (URL and admin
+        token from the environment, nothing else of the tests' BIN_MANAGER_* variables)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
+        env["BIN_MANAGER_URL"] = self.url
+        env["BIN_MANAGER_ADMIN_TOKEN"] = self.admin_token
+        return subprocess.run(
+            [str(BIN_MANAGER_SCRIPT), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
 
     # -- HTTP ------------------------------------------------------------------------
     @property

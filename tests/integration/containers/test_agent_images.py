@@ -29,7 +29,7 @@ from tests.support.containers import (
     web_script,
 )
 from tests.support.procs import free_port, wait_until
-from tests.support.server import BIN_MANAGER_SCRIPT, BinManager
+from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
 
 IMAGE = "localhost/web"
@@ -175,17 +175,7 @@ def nothing_left(container_env: ContainerEnv) -> Iterator[None]:
 
 def cli(bin_manager: BinManager, *args: str) -> subprocess.CompletedProcess[str]:
     """`bin-manager ARGS` as an operator runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
-    env["BIN_MANAGER_URL"] = bin_manager.url
-    env["BIN_MANAGER_ADMIN_TOKEN"] = bin_manager.admin_token
-    return subprocess.run(
-        [str(BIN_MANAGER_SCRIPT), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return bin_manager.cli(*args)
 
 
 def test_archive_release_is_loaded_run_and_upgraded(host: ImageHost) -> None:

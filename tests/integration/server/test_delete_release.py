@@ -4,14 +4,13 @@ run by nodes; the same from `bin-manager delete-release`."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import httpx
 
 from tests.integration.server.checks import envelope, node_info, sha
-from tests.support.server import BIN_MANAGER_SCRIPT, BinManager, BinManagerFactory
+from tests.support.server import BinManager, BinManagerFactory
 
 
 def artifact(server: BinManager, digest: str) -> Path:
@@ -165,17 +164,7 @@ def test_unknown_or_malformed_is_refused_without_a_change(
 
 
 def cli(manager: BinManager, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
-    env["BIN_MANAGER_URL"] = manager.url
-    env["BIN_MANAGER_ADMIN_TOKEN"] = manager.admin_token
-    return subprocess.run(
-        [str(BIN_MANAGER_SCRIPT), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return manager.cli(*args)
 
 
 def test_cli_deletes_says_what_it_did_and_the_activity_log_shows_it(
