@@ -328,3 +328,23 @@ def test_inspector_rolls_back_an_image_whose_port_closed_without_network(
     entry = host.entry("web")
     assert entry["version"] == v1
     assert entry["history"] == {v1: "ok", v5: "err"}
+
+
+def test_the_docker_cli_is_used_when_chosen(host: ImageHost, tmp_path: Path) -> None:
+    """CONTAINER_ENGINE=docker calls `docker` (here as Debian's podman-docker provides it:
+    a `docker` that runs podman); the same upgrade follows."""
+    bindir = tmp_path / "docker-bin"
+    bindir.mkdir()
+    calls = tmp_path / "docker-calls"
+    docker = bindir / "docker"
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec /usr/bin/podman "$@"\n')
+    docker.chmod(0o755)
+    host.env["PATH"] = f"{bindir}:/usr/bin:/bin"
+    host.env["CONTAINER_ENGINE"] = "docker"
+    host.install("v1")
+    v2 = host.install("v2")
+    assert host.current_release() == v2
+    used = calls.read_text().splitlines()
+    assert any(line.startswith("load --input ") for line in used), used
+    assert any(line == f"tag {IMAGE}:sha256-{v2} {IMAGE}:current" for line in used), used
+    assert host.run(CONTAINER_ENGINE="rkt").returncode == 2  # one line naming the key
