@@ -525,7 +525,7 @@ STEPS = [
     Step("waiting for cron's next tick", _v2_by_cron),
     Step("ansible-proxy check --json", _inspector_healthy),
     Step("/root/hello-v3)", _v3_rolled_back),
-    Step("bin-manager rollout status", _v3_halted),
+    Step("sleep 3\nbin-manager rollout status", _v3_halted),
     Step("pin --admin-token-file", _pinned),
     Step("delete-release", _fixed_and_deleted),
     Step("ansible-proxy hold", _held_and_released),
