@@ -1,0 +1,213 @@
+"""Signed releases (issue 18, the host side's first part): the signed statement and its
+check, with OpenSSH signatures (`ssh-keygen -Y sign | verify`) — no cryptography of ours
+and no dependency: operators' existing ed25519 keys sign, and hosts need only
+openssh-client, which Debian and Ubuntu hosts have.
+
+A statement is canonical JSON (sorted keys, no spaces) naming exactly one release:
+`{"arch", "bin", "expires", "kind", "sequence", "sha256", "size", "v": 1}`; `kind` is
+`release`, or `pin` for a fleet-wide move back (a signed downgrade). It is signed in the
+namespace `ansible-proxy-release`, so a signature made for anything else never counts.
+
+TRUSTED_KEYS is an OpenSSH allowed_signers file (`principal ssh-ed25519 AAAA… [comment]`,
+one key a line; `namespaces="ansible-proxy-release"` may be given) with an optional
+`# threshold: K` line: K signatures by distinct principals are needed (default 1).
+Revoking a key is removing its line: its signatures stop counting at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ansible_proxy.errors import ConfigError, DeployError
+from ansible_proxy.names import is_bin_name, is_sha256
+
+NAMESPACE = "ansible-proxy-release"
+KINDS = ("release", "pin")
+SSH_KEYGEN = "ssh-keygen"
+MAX_SIGNATURE = 8192
+_THRESHOLD_RE = re.compile(r"#\s*threshold:\s*(\d+)\s*")
+_PRINCIPAL_RE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
+_TIMEOUT = 10.0
+
+
+class SignatureRefused(DeployError):
+    """A release whose signatures do not make it trusted; the message says why."""
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What a publisher signs: one release of one bin for one arch, until `expires`."""
+
+    kind: str
+    bin: str
+    arch: str
+    sha256: str
+    size: int
+    sequence: int
+    expires: int  # Unix time
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "v": 1,
+            "kind": self.kind,
+            "bin": self.bin,
+            "arch": self.arch,
+            "sha256": self.sha256,
+            "size": self.size,
+            "sequence": self.sequence,
+            "expires": self.expires,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_statement(data: bytes) -> Statement:
+    """The statement in `data`; SignatureRefused naming what is wrong with it."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise SignatureRefused("the signed statement is not JSON") from None
+    if not isinstance(raw, dict) or raw.get("v") != 1:
+        raise SignatureRefused("the signed statement is not a version 1 statement")
+    fields = {"kind": str, "bin": str, "arch": str, "sha256": str, "size": int,
+              "sequence": int, "expires": int}  # fmt: skip
+    for name, kind in fields.items():
+        value = raw.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise SignatureRefused(f"the signed statement's {name} is missing or malformed")
+    statement = Statement(**{name: raw[name] for name in fields})
+    if statement.kind not in KINDS or not is_bin_name(statement.bin):
+        raise SignatureRefused("the signed statement's kind or bin is not valid")
+    if not is_sha256(statement.sha256) or statement.size < 0 or statement.sequence < 0:
+        raise SignatureRefused("the signed statement's sha256, size or sequence is not valid")
+    if Statement(**{name: raw[name] for name in fields}).to_bytes() != data:
+        raise SignatureRefused("the signed statement is not in canonical form")
+    return statement
+
+
+@dataclass(frozen=True)
+class TrustedKeys:
+    """TRUSTED_KEYS: the allowed_signers file, its principals and the threshold."""
+
+    path: Path
+    principals: tuple[str, ...]
+    threshold: int
+
+
+def load_trusted_keys(path: Path) -> TrustedKeys:
+    """Read TRUSTED_KEYS; ConfigError naming the file (and line) when it is unusable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"TRUSTED_KEYS {path}: cannot read: {exc}") from None
+    principals: list[str] = []
+    threshold = 1
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        match = _THRESHOLD_RE.fullmatch(stripped)
+        if match:
+            threshold = int(match.group(1))
+            continue
+        if not stripped or stripped.startswith("#"):
+            continue
+        words = stripped.split()
+        if len(words) < 3 or _PRINCIPAL_RE.fullmatch(words[0]) is None:
+            raise ConfigError(
+                f"TRUSTED_KEYS {path}:{number}: expected `principal ssh-ed25519 AAAA…`"
+            )
+        principals.append(words[0])
+    if not principals:
+        raise ConfigError(f"TRUSTED_KEYS {path}: no key in it")
+    distinct = len(set(principals))
+    if not 1 <= threshold <= distinct:
+        raise ConfigError(
+            f"TRUSTED_KEYS {path}: threshold {threshold} but {distinct} distinct signers"
+        )
+    return TrustedKeys(path, tuple(principals), threshold)
+
+
+def _keygen(args: Sequence[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            [SSH_KEYGEN, *args], input=data, capture_output=True, timeout=_TIMEOUT, check=False
+        )
+    except FileNotFoundError:
+        raise ConfigError("TRUSTED_KEYS needs ssh-keygen (openssh-client) on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise SignatureRefused("ssh-keygen did not answer in time") from None
+
+
+def sign(statement: Statement, key: Path) -> str:
+    """An armored SSH signature of `statement` made with the private key at `key`."""
+    result = _keygen(["-Y", "sign", "-q", "-f", str(key), "-n", NAMESPACE], statement.to_bytes())
+    if result.returncode != 0 or b"BEGIN SSH SIGNATURE" not in result.stdout:
+        why = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ConfigError(f"cannot sign with {key}: {why[-1] if why else 'ssh-keygen failed'}")
+    return result.stdout.decode("ascii")
+
+
+def signers(data: bytes, signatures: Sequence[str], trusted: TrustedKeys) -> set[str]:
+    """The distinct trusted principals with a good signature of `data` among `signatures`."""
+    good: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="ansible-proxy-sig-") as tmp:
+        for index, signature in enumerate(signatures[:16]):
+            if len(signature) > MAX_SIGNATURE or "BEGIN SSH SIGNATURE" not in signature:
+                continue
+            sig = Path(tmp) / f"{index}.sig"
+            sig.write_text(signature, encoding="ascii", errors="replace")
+            os.chmod(sig, 0o600)
+            found = _keygen(["-Y", "find-principals", "-s", str(sig), "-f", str(trusted.path)], b"")
+            for principal in found.stdout.decode("utf-8", "replace").split():
+                if principal in trusted.principals and principal not in good:
+                    checked = _keygen(
+                        ["-Y", "verify", "-f", str(trusted.path), "-I", principal,
+                         "-n", NAMESPACE, "-s", str(sig)],
+                        data,
+                    )  # fmt: skip
+                    if checked.returncode == 0:
+                        good.add(principal)
+    return good
+
+
+def verify(
+    data: bytes,
+    signatures: Sequence[str],
+    trusted: TrustedKeys,
+    *,
+    bin_name: str,
+    arch: str,
+    sha256: str,
+    size: int,
+    highest_sequence: int,
+    now: float,
+) -> Statement:
+    """The statement, when it is signed by enough trusted keys for exactly this release,
+    has not expired and does not go back in sequence (a `pin` may); else SignatureRefused
+    with the one reason."""
+    statement = parse_statement(data)
+    wanted = (bin_name, arch, sha256, size)
+    if (statement.bin, statement.arch, statement.sha256, statement.size) != wanted:
+        raise SignatureRefused(
+            f"the signature is for {statement.bin} {statement.arch} {statement.sha256[:12]} "
+            f"({statement.size} bytes), not this release"
+        )
+    if statement.expires <= now:
+        raise SignatureRefused("the signature has expired: the publisher must sign it again")
+    if statement.kind == "release" and statement.sequence < highest_sequence:
+        raise SignatureRefused(
+            f"sequence {statement.sequence} is below {highest_sequence}, the highest this host "
+            "installed: a downgrade needs a signed pin"
+        )
+    good = signers(data, signatures, trusted)
+    if len(good) < trusted.threshold:
+        shown = ", ".join(sorted(good)) or "none"
+        raise SignatureRefused(
+            f"{len(good)} of the {trusted.threshold} trusted signatures needed (good: {shown})"
+        )
+    return statement

@@ -1,0 +1,134 @@
+"""Signed statements with real OpenSSH signatures (ssh-keygen -Y), keys made per test."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ansible_proxy.client.signatures import (
+    SignatureRefused,
+    Statement,
+    TrustedKeys,
+    load_trusted_keys,
+    parse_statement,
+    sign,
+    verify,
+)
+from ansible_proxy.errors import ConfigError
+
+SHA = "ab" * 32
+NOW = 1_800_000_000.0
+
+
+def keypair(tmp_path: Path, name: str) -> Path:
+    key = tmp_path / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True
+    )
+    return key
+
+
+def trusted(tmp_path: Path, *keys: Path, threshold: int | None = None) -> TrustedKeys:
+    lines = [f"# threshold: {threshold}"] if threshold else []
+    lines += [f"{key.name} {key.with_suffix('.pub').read_text().strip()}" for key in keys]
+    path = tmp_path / "trusted_keys"
+    path.write_text("\n".join(lines) + "\n")
+    return load_trusted_keys(path)
+
+
+def release(**changes: object) -> Statement:
+    values: dict[str, object] = {"kind": "release", "bin": "web", "arch": "x86_64",
+                                 "sha256": SHA, "size": 42, "sequence": 7,
+                                 "expires": int(NOW) + 3600}  # fmt: skip
+    values.update(changes)
+    return Statement(**values)  # type: ignore[arg-type]
+
+
+def check(
+    statement: Statement, signatures: list[str], keys: TrustedKeys, **over: object
+) -> Statement:
+    expect: dict[str, object] = {"bin_name": "web", "arch": "x86_64", "sha256": SHA, "size": 42,
+                                 "highest_sequence": 5, "now": NOW}  # fmt: skip
+    expect.update(over)
+    return verify(statement.to_bytes(), signatures, keys, **expect)  # type: ignore[arg-type]
+
+
+def test_a_release_signed_by_a_trusted_key_is_accepted(tmp_path: Path) -> None:
+    alice = keypair(tmp_path, "alice")
+    keys = trusted(tmp_path, alice)
+    statement = release()
+    assert check(statement, [sign(statement, alice)], keys) == statement
+    assert parse_statement(statement.to_bytes()) == statement
+
+
+@pytest.mark.parametrize(
+    ("changes", "over", "reason"),
+    [
+        ({"sha256": "cd" * 32}, {}, "not this release"),
+        ({"arch": "aarch64"}, {}, "not this release"),
+        ({"size": 43}, {}, "not this release"),
+        ({"expires": int(NOW) - 1}, {}, "has expired"),
+        ({"sequence": 4}, {}, "a downgrade needs a signed pin"),
+    ],
+)
+def test_each_refusal_names_its_reason(
+    tmp_path: Path, changes: dict[str, object], over: dict[str, object], reason: str
+) -> None:
+    alice = keypair(tmp_path, "alice")
+    statement = release(**changes)
+    with pytest.raises(SignatureRefused, match=reason):
+        check(statement, [sign(statement, alice)], trusted(tmp_path, alice), **over)
+
+
+def test_a_signed_pin_may_go_back_in_sequence(tmp_path: Path) -> None:
+    alice = keypair(tmp_path, "alice")
+    pin = release(kind="pin", sequence=2)
+    assert check(pin, [sign(pin, alice)], trusted(tmp_path, alice)).kind == "pin"
+
+
+def test_an_untrusted_revoked_or_tampered_signature_does_not_count(tmp_path: Path) -> None:
+    alice, mallory = keypair(tmp_path, "alice"), keypair(tmp_path, "mallory")
+    statement = release()
+    by_mallory = sign(statement, mallory)
+    with pytest.raises(SignatureRefused, match="0 of the 1 trusted signatures"):
+        check(statement, [by_mallory], trusted(tmp_path, alice))
+    by_alice = sign(statement, alice)
+    with pytest.raises(SignatureRefused, match="0 of the 1"):  # alice's line removed: revoked
+        check(statement, [by_alice], trusted(tmp_path, mallory))
+    other = release(sequence=8)  # a good signature of another statement
+    with pytest.raises(SignatureRefused, match="0 of the 1"):
+        verify(statement.to_bytes(), [sign(other, alice)], trusted(tmp_path, alice),
+               bin_name="web", arch="x86_64", sha256=SHA, size=42, highest_sequence=5,
+               now=NOW)  # fmt: skip
+
+
+def test_a_threshold_needs_distinct_signers(tmp_path: Path) -> None:
+    alice, bob = keypair(tmp_path, "alice"), keypair(tmp_path, "bob")
+    keys = trusted(tmp_path, alice, bob, threshold=2)
+    statement = release()
+    one = sign(statement, alice)
+    with pytest.raises(SignatureRefused, match="1 of the 2 trusted signatures needed"):
+        check(statement, [one, one], keys)
+    assert check(statement, [one, sign(statement, bob)], keys) == statement
+
+
+def test_a_statement_not_in_canonical_form_is_refused() -> None:
+    with pytest.raises(SignatureRefused, match="canonical"):
+        parse_statement(release().to_bytes().replace(b",", b", "))
+    with pytest.raises(SignatureRefused, match="not JSON"):
+        parse_statement(b"\xff")
+
+
+def test_a_bad_trusted_keys_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    path.write_text("alice\n")
+    with pytest.raises(ConfigError, match=r"keys:1: expected `principal ssh-ed25519"):
+        load_trusted_keys(path)
+    alice = keypair(tmp_path, "alice")
+    path.write_text(f"# threshold: 2\nalice {alice.with_suffix('.pub').read_text()}")
+    with pytest.raises(ConfigError, match="threshold 2 but 1 distinct signers"):
+        load_trusted_keys(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_trusted_keys(tmp_path / "missing")
