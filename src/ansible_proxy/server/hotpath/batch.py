@@ -131,6 +131,7 @@ async def batch_for_node(
             return answer
 
     def work() -> BatchAnswer:
+        generation = cache.generation  # before reading (hotpath/pointers.py, put)
         with sessions() as session:
             wanted = chosen
             if wanted is None:
@@ -141,7 +142,7 @@ async def batch_for_node(
             if snap is None:
                 loaded = cache.started.attach_all(session, queries.load_pointers(session, wanted))
                 snap = _snapshot(session, wanted, loaded)
-                cache.put_batch(wanted, snap)
+                cache.put_batch(wanted, snap, generation)
             return snap.for_node(node_name) or _for_node(session, wanted, snap, node_name)
 
     return await anyio.to_thread.run_sync(work)

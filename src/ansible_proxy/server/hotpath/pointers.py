@@ -60,6 +60,9 @@ class PointerCache:
         self.clock = clock
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._batches: dict[str, tuple[float, object]] = {}
+        # Bumped by clear(): a refresh that read the database before a change committed
+        # must not put its answer back after the change cleared the cache (stale for a TTL).
+        self.generation = 0
         self.started = StartedWaves()  # staged rollouts' started members (kept across clear())
 
     def get(self, name: str, arch: str) -> tuple[bool, Pointer | None]:
@@ -88,8 +91,17 @@ class PointerCache:
         return entry.pointer, entry.withdrawn
 
     def put(
-        self, name: str, arch: str, pointer: Pointer | None, withdrawn: tuple[str, ...] = ()
+        self,
+        name: str,
+        arch: str,
+        pointer: Pointer | None,
+        withdrawn: tuple[str, ...] = (),
+        generation: int | None = None,
     ) -> None:
+        """Cache a refreshed entry, unless the cache was cleared since `generation` (the
+        value of `self.generation` before the refresh read the database)."""
+        if generation is not None and generation != self.generation:
+            return
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()
         self._entries[(name, arch)] = _Entry(self.clock() + self.ttl, pointer, withdrawn)
@@ -108,10 +120,13 @@ class PointerCache:
             return None
         return found[1]
 
-    def put_batch(self, arch: str, value: object) -> None:
+    def put_batch(self, arch: str, value: object, generation: int | None = None) -> None:
+        if generation is not None and generation != self.generation:
+            return  # read before a change that cleared the cache since: not kept
         self._batches[arch] = (self.clock() + self.ttl, value)
 
     def clear(self) -> None:
+        self.generation += 1
         self._entries.clear()
         self._batches.clear()
 
@@ -156,6 +171,7 @@ async def resolve(
             return _answer(name, chosen, pointer, sha, withdrawn)
 
     def work() -> Target:
+        generation = cache.generation  # before reading: a change committed meanwhile wins
         with sessions() as session:
             node = queries.find_node(session, node_name) if node_name else None
             chosen = choose_arch(arch, node.cpu_arch if node else None)
@@ -163,7 +179,7 @@ async def resolve(
             withdrawn = (
                 withdrawn_of(session, pointer.bin_id, chosen, pointer.sha256) if pointer else ()
             )
-            cache.put(name, chosen, pointer, withdrawn)
+            cache.put(name, chosen, pointer, withdrawn, generation)
             sha = pointer.sha_for(node_name) if pointer else None
             if pointer is not None and pointer.paused:
                 sha = queries.paused_target(session, pointer, node)

@@ -60,3 +60,17 @@ def test_withdrawn_travels_with_its_pointer() -> None:
     assert cache.peek("gone", "x86_64") is None  # the route answers an unknown bin's 404
     clock.now += 1.0
     assert cache.peek("app", "x86_64") is None  # stale: never from the fast path
+
+
+def test_a_refresh_read_before_a_change_is_not_kept_after_the_change_cleared_the_cache() -> None:
+    # The race a staged rollout's test met: a poll reads the old latest, a publish commits
+    # and clears, then the poll puts the old answer back (stale for a whole TTL).
+    cache = PointerCache(ttl=60.0, clock=Clock())
+    before = cache.generation  # the poll starts reading
+    cache.clear()  # the publish commits and clears
+    cache.put("app", "x86_64", POINTER, (), before)
+    cache.put_batch("x86_64", "old snapshot", before)
+    assert cache.get("app", "x86_64") == (False, None)
+    assert cache.get_batch("x86_64") is None
+    cache.put("app", "x86_64", POINTER, (), cache.generation)  # a read after the change
+    assert cache.get("app", "x86_64") == (True, POINTER)
