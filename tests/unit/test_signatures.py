@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from ansible_proxy.client.signatures import (
+from ansible_proxy.errors import ConfigError
+from ansible_proxy.signatures import (
     SignatureRefused,
     Statement,
     TrustedKeys,
+    key_fingerprint,
     load_trusted_keys,
     parse_statement,
     sign,
     verify,
 )
-from ansible_proxy.errors import ConfigError
 
 SHA = "ab" * 32
 NOW = 1_800_000_000.0
@@ -70,7 +71,7 @@ def test_a_release_signed_by_a_trusted_key_is_accepted(tmp_path: Path) -> None:
         ({"arch": "aarch64"}, {}, "not this release"),
         ({"size": 43}, {}, "not this release"),
         ({"expires": int(NOW) - 1}, {}, "has expired"),
-        ({"sequence": 4}, {}, "a downgrade needs a signed pin"),
+        ({"sequence": 4}, {}, "older statement replayed"),
     ],
 )
 def test_each_refusal_names_its_reason(
@@ -82,10 +83,29 @@ def test_each_refusal_names_its_reason(
         check(statement, [sign(statement, alice)], trusted(tmp_path, alice), **over)
 
 
-def test_a_signed_pin_may_go_back_in_sequence(tmp_path: Path) -> None:
+def test_a_pin_is_a_new_statement_and_an_old_pin_replayed_is_refused(tmp_path: Path) -> None:
     alice = keypair(tmp_path, "alice")
-    pin = release(kind="pin", sequence=2)
-    assert check(pin, [sign(pin, alice)], trusted(tmp_path, alice)).kind == "pin"
+    keys = trusted(tmp_path, alice)
+    pin = release(kind="pin", sequence=9)  # back to an older sha, with the next sequence
+    assert check(pin, [sign(pin, alice)], keys).kind == "pin"
+    old_pin = release(kind="pin", sequence=2)
+    with pytest.raises(SignatureRefused, match="older statement replayed"):
+        check(old_pin, [sign(old_pin, alice)], keys)
+
+
+def test_the_server_learns_which_key_signed(tmp_path: Path) -> None:
+    alice = keypair(tmp_path, "alice")
+    statement = release()
+    signature = sign(statement, alice)
+    shown = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(alice.with_suffix(".pub"))],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()[1]  # fmt: skip
+    assert key_fingerprint(statement.to_bytes(), signature) == shown
+    with pytest.raises(SignatureRefused, match="does not verify"):
+        key_fingerprint(release(sequence=8).to_bytes(), signature)
+    with pytest.raises(SignatureRefused, match="not an armored"):
+        key_fingerprint(statement.to_bytes(), "garbage")
 
 
 def test_an_untrusted_revoked_or_tampered_signature_does_not_count(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from ansible_proxy.server.api import agent as agent_api
 from ansible_proxy.server.api import credentials as credentials_api
 from ansible_proxy.server.api import enrolment as enrolment_api
 from ansible_proxy.server.api import rollouts as rollouts_api
+from ansible_proxy.server.api import signatures as signatures_api
 from ansible_proxy.server.api.docs import add_api_docs
 from ansible_proxy.server.auth.credentials import Credentials, NodeAuth
 from ansible_proxy.server.dashboard import routes as dashboard
@@ -41,6 +42,7 @@ from ansible_proxy.server.metrics import AccessLog, Metrics
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.rollouts.engine import RolloutChecker
 from ansible_proxy.server.rollouts.lifecycle import Context as RolloutContext
+from ansible_proxy.server.services.signatures import check_trusted_keys
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
 from ansible_proxy.server.webhooks.queue import enqueue
@@ -89,11 +91,13 @@ def prepare_storage(settings: Settings) -> None:
 
 
 def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
-    """The bin-manager for `settings`; raises ConfigError when storage is unusable.
+    """The bin-manager for `settings`; raises ConfigError when storage (or a
+    BIN_MANAGER_TRUSTED_KEYS file) is unusable.
 
     `prepare=False` is for the processes of `serve --workers N`: their parent prepared
     the storage once, and a worker restarted later must not delete another's uploads.
     """
+    check_trusted_keys(settings.trusted_keys)
     if prepare:
         prepare_storage(settings)
     store = ArtifactStore(settings.artifact_dir)
@@ -163,7 +167,9 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     )
     app.include_router(enrolment_api.router)
     app.include_router(credentials_api.router)
+    app.include_router(signatures_api.agent_router)  # before agent's /bins/{bin_name:path}
     app.include_router(agent_api.router)
+    app.include_router(signatures_api.admin_router)
     app.include_router(rollouts_api.router)  # before admin's /bins/{bin_name:path}/… routes
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)

@@ -7,7 +7,8 @@ ApiProblem            status → HTTP status and envelope code
 ├── NotFound          404  unknown bin, node, release
 ├── Conflict          409  a release still in use, or an upload a concurrent delete removed
 ├── TooLarge          413  upload or request body over its configured limit
-└── Unprocessable     422  a well-formed value the rules refuse (a node name)
+├── Unprocessable     422  a well-formed value the rules refuse (a node name)
+└── Misconfigured     500  the server's own settings stop it (an unreadable TRUSTED_KEYS)
 """
 
 from __future__ import annotations
@@ -49,3 +50,7 @@ class TooLarge(ApiProblem):
 
 class Unprocessable(ApiProblem):
     status = 422
+
+
+class Misconfigured(ApiProblem):
+    status = 500

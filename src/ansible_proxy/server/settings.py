@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     rollout_silent_seconds: float = Field(default=180.0, gt=0, le=86400)
     # Notifications (server/webhooks/): URL[#secret=S] entries, comma or newline separated.
     webhook_urls: SecretStr | None = None
+    # Signed releases (issue 18; server/services/signatures.py): refuse a publish or a pin
+    # that carries no signed statement; and, when set, accept only signatures made by a key
+    # of this OpenSSH allowed_signers file (the hosts' TRUSTED_KEYS, or a part of it).
+    require_signed: bool = False
+    trusted_keys: Path | None = None
 
     @field_validator(
         "admin_token", "agent_token", "metrics_token", "enrolment_token", mode="before"

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ansible_proxy.names import MAX_NODE_NAME
 from ansible_proxy.protocol import API_PREFIX, Sha256, ok
 from ansible_proxy.server.db import listings, pages, queries
+from ansible_proxy.server.db.models import Release
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
@@ -29,8 +30,9 @@ from ansible_proxy.server.inputs import (
     check_node_name,
     check_sha256,
 )
-from ansible_proxy.server.problems import TooLarge
-from ansible_proxy.server.services import releases
+from ansible_proxy.server.problems import BadRequest, NotFound, TooLarge
+from ansible_proxy.server.services import releases, signatures
+from ansible_proxy.server.services.signatures import UNSIGNED_PIN, UNSIGNED_PUBLISH
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
@@ -108,6 +110,10 @@ class PinRequest(BaseModel):
 
     sha256: Sha256
     arch: str = DEFAULT_ARCH
+    # A signed statement of kind `pin` for exactly this release, and its signature
+    # (`bin-manager pin --sign-key`); required with BIN_MANAGER_REQUIRE_SIGNED=1.
+    statement: str | None = Field(default=None, max_length=signatures.MAX_STATEMENT)
+    signature: str | None = Field(default=None, max_length=signatures.MAX_SIGNATURE)
 
 
 @router.post(
@@ -125,17 +131,37 @@ async def publish(
     arch: ArchQuery = DEFAULT_ARCH,
 ) -> dict[str, Any]:
     """Stream the raw body to the store, then commit the release and make it latest (its
-    staged rollout starts when the bin's policy stages it)."""
+    staged rollout starts when the bin's policy stages it). A signed statement and its
+    signature come in two headers (base64), checked against the upload before the commit."""
     canonical = check_arch(arch)
+    signed = signatures.from_headers(
+        request.headers.get(signatures.STATEMENT_HEADER),
+        request.headers.get(signatures.SIGNATURE_HEADER),
+    )
+    # Before a byte of the body is read: the headers say already.
+    signatures.require_signed(settings.require_signed, signed and signed[0], UNSIGNED_PUBLISH)
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"upload of {declared} bytes is larger than the limit of {limit} bytes")
     artifact = await store.receive(request.stream(), limit)
-    # The file is in place: only now may a row point at it.
-    release = await anyio.to_thread.run_sync(
-        releases.publish, session, store, pointers, name, canonical, artifact, now, ctx
-    )
+
+    def commit() -> Release:
+        new = None
+        if signed is not None:
+            target = signatures.Target(name, canonical, artifact.sha256, artifact.size)
+            known = queries.find_bin(session, name)  # a release published again may co-sign
+            again = known and queries.find_release(session, known, artifact.sha256, canonical)
+            new = signatures.check(
+                session, settings.trusted_keys, target, again or None, *signed, ("release",), now
+            )
+        return releases.publish(
+            session, store, pointers, name, canonical, artifact, now, ctx, signed=new
+        )
+
+    # The file is in place: only now may a row point at it (a refused signature leaves the
+    # file an orphan, never served, as a crash here would).
+    release = await anyio.to_thread.run_sync(commit)
     return ok(
         {
             "binName": name,
@@ -176,12 +202,26 @@ def pin(
     body: PinRequest,
     session: DbSession,
     pointers: Pointers,
+    settings: AppSettings,
     now: Now,
     ctx: Rollouts,
 ) -> dict[str, Any]:
     canonical = check_arch(body.arch)
+    signatures.require_signed(settings.require_signed, body.statement, UNSIGNED_PIN)
     bin_ = queries.require_bin(session, name)
-    releases.pin(session, pointers, bin_, canonical, body.sha256, now, ctx)
+    new = None
+    if body.statement is not None or body.signature is not None:
+        if not body.statement or not body.signature:
+            raise BadRequest("statement and signature go together")
+        release = queries.find_release(session, bin_, body.sha256, canonical)
+        if release is None:
+            raise NotFound(f"bin {name!r} has no {canonical} release with sha256 {body.sha256}")
+        target = signatures.Target(name, canonical, release.sha256, release.size)
+        new = signatures.check(
+            session, settings.trusted_keys, target, release, body.statement, body.signature,
+            ("pin",), now,
+        )  # fmt: skip
+    releases.pin(session, pointers, bin_, canonical, body.sha256, now, ctx, signed=new)
     return ok({"binName": name, "arch": canonical, "sha256": body.sha256, "latest": True})
 
 

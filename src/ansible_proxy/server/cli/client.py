@@ -1,5 +1,5 @@
 """The admin subcommands of `bin-manager` (publish, pin, pause, resume, list,
-delete-release) over HTTP.
+delete-release, sign) over HTTP; signing itself is signing.py's.
 
 Owns the httpx client of the admin CLI; server errors become our error tree.
 """
@@ -19,7 +19,7 @@ import httpx
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_image_reference
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_sha256
-from ansible_proxy.server.cli import credentials, paging, rollouts
+from ansible_proxy.server.cli import credentials, paging, rollouts, signing
 from ansible_proxy.server.cli.admin_token import WHERE_TO_SET, admin_token
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -47,6 +47,7 @@ def add_subcommands(sub: Any) -> None:
     publish.add_argument("file", type=Path)
     publish.add_argument("--name", required=True, help="bin name")
     publish.add_argument("--arch", default="x86_64", help="x86_64 (default) or aarch64")
+    signing.add_sign_options(publish)
 
     image = sub.add_parser(
         "publish-image",
@@ -60,10 +61,18 @@ def add_subcommands(sub: Any) -> None:
     image.add_argument("--name", required=True, help="bin name")
     image.add_argument("--arch", default="x86_64", help="x86_64 (default) or aarch64")
 
-    pin = sub.add_parser("pin", parents=[common], help="make an earlier release the latest")
+    pin = sub.add_parser(
+        "pin",
+        parents=[common],
+        help="make an earlier release the latest",
+        description="With --sign-key, a signed statement of kind `pin` with the bin's next "
+        "sequence goes with it: hosts checking signatures accept the move back "
+        "(needed when the server runs with BIN_MANAGER_REQUIRE_SIGNED=1).",
+    )
     pin.add_argument("bin")
     pin.add_argument("sha256")
     pin.add_argument("--arch", default="x86_64")
+    signing.add_sign_options(pin)
 
     for verb, text in (("pause", "freeze a bin's rollout"), ("resume", "resume a bin's rollout")):
         sub.add_parser(verb, parents=[common], help=text).add_argument("bin")
@@ -91,6 +100,7 @@ def add_subcommands(sub: Any) -> None:
         "withdrew it (publish a new release first).",
     )
     credentials.add_subcommands(sub, common)
+    signing.add_subcommands(sub, common)
     rollouts.add_subcommands(sub, common)
     delete.add_argument("bin")
     delete.add_argument("sha256")
@@ -119,8 +129,11 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         )
     with httpx.Client(headers=headers, verify=verify, timeout=httpx.Timeout(30, read=600)) as http:
         if args.command == "publish":
-            data = _publish(http, base, args.file, args.name, args.arch)
+            extra = _signed_upload(http, base, args) if args.sign_key else {}
+            data = _publish(http, base, args.file, args.name, args.arch, extra)
             print(data["sha256"])
+        elif args.command == "sign":
+            print(_sign(http, base, args))
         elif args.command == "publish-image":
             if not is_image_reference(args.reference):
                 raise ConfigError(
@@ -131,6 +144,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             print(data["sha256"])
         elif args.command == "pin":
             body = {"sha256": args.sha256, "arch": args.arch}
+            if args.sign_key:
+                body |= _signed_pin(http, base, args)
             _call(http, "POST", f"{base}/bins/{args.bin}/pin", json=body)
             print(f"{args.bin} {args.arch}: latest is now {args.sha256}")
         elif args.command in ("pause", "resume"):
@@ -159,7 +174,9 @@ def _trust(ca_bundle: Path | None) -> ssl.SSLContext:
         raise ConfigError(f"cannot load --ca-bundle {ca_bundle}: {exc}") from None
 
 
-def _publish(http: httpx.Client, base: str, path: Path, name: str, arch: str) -> Any:
+def _publish(
+    http: httpx.Client, base: str, path: Path, name: str, arch: str, extra: dict[str, str]
+) -> Any:
     try:
         size = path.stat().st_size
         handle = path.open("rb")
@@ -177,7 +194,52 @@ def _publish(http: httpx.Client, base: str, path: Path, name: str, arch: str) ->
         f"{base}/bins/{name}/releases",
         params={"arch": arch},
         content=chunks(),
-        headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(size),
+            **extra,
+        },
+    )
+
+
+def _signed_upload(http: httpx.Client, base: str, args: argparse.Namespace) -> dict[str, str]:
+    """The headers of a signed publish: a release statement with the bin's next sequence."""
+    sha256, size = signing.file_facts(args.file)
+    sequence = _call(http, "GET", f"{base}/bins/{args.name}/sequence")["nextSequence"]
+    text = signing.statement("release", args.name, args.arch, sha256, size, sequence,
+                             args.expires_days)  # fmt: skip
+    return signing.upload_headers(text, signing.sign(text, args.sign_key))
+
+
+def _signing(http: httpx.Client, base: str, args: argparse.Namespace) -> dict[str, Any]:
+    sha256 = args.sha256.strip().lower()
+    if not is_sha256(sha256):
+        raise ConfigError(f"invalid sha256 {args.sha256[:80]!r}: expected 64 hex digits")
+    params = {"sha256": sha256, "arch": args.arch}
+    data: dict[str, Any] = _call(http, "GET", f"{base}/bins/{args.bin}/signing", params=params)
+    return data
+
+
+def _signed_pin(http: httpx.Client, base: str, args: argparse.Namespace) -> dict[str, str]:
+    """A pin statement (the bin's next sequence) for exactly that release, signed."""
+    info = _signing(http, base, args)
+    text = signing.statement("pin", args.bin, info["arch"], info["sha256"], info["size"],
+                             info["nextSequence"], args.expires_days)  # fmt: skip
+    return {"statement": text.to_bytes().decode(), "signature": signing.sign(text, args.sign_key)}
+
+
+def _sign(http: httpx.Client, base: str, args: argparse.Namespace) -> str:
+    """Co-sign the release's current statement, or sign a new one; the line to print."""
+    info = _signing(http, base, args)
+    text = signing.to_cosign(info, args.new) or signing.statement(
+        "release", args.bin, info["arch"], info["sha256"], info["size"], info["nextSequence"],
+        args.expires_days,
+    )  # fmt: skip
+    body = {"statement": text.to_bytes().decode(), "signature": signing.sign(text, args.sign_key)}
+    done = _call(http, "POST", f"{base}/bins/{args.bin}/signatures", json=body)
+    return (
+        f"signed {done['binName']} {done['arch']} {done['sha256']} sequence {done['sequence']} "
+        f"by {done['fingerprint']} ({done['signatures']} signatures)"
     )
 
 

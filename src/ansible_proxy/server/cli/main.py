@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ansible_proxy import __version__
 from ansible_proxy.errors import AnsibleProxyError, ConfigError
 from ansible_proxy.server.cli import client as admin_client
+from ansible_proxy.server.cli import signing
 from ansible_proxy.server.cli.admin_token import admin_token, enrolment_token
 
 if TYPE_CHECKING:
@@ -85,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
         help="server processes sharing the port (1); one per core uses every core "
         "(docs/bin-manager.md, 'More processes')",
     )
+    serve.add_argument(
+        "--require-signed",
+        action="store_true",
+        default=None,
+        help="refuse a publish or pin without a signed statement (BIN_MANAGER_REQUIRE_SIGNED); "
+        "BIN_MANAGER_TRUSTED_KEYS (an allowed_signers file) limits which keys may sign",
+    )
     _add_limit_flags(serve)
     admin_client.add_subcommands(sub)
     return parser
@@ -144,6 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         database_url=args.database_url,
         insecure_no_auth=args.insecure_no_auth,
+        require_signed=args.require_signed,
         **{setting: getattr(args, setting) for _, setting, _, _ in _LIMIT_FLAGS},
     )
     refusal = insecure_refusal(settings, args.host)
@@ -199,6 +208,8 @@ def _serve_workers(settings: Settings, args: argparse.Namespace, options: dict[s
     if settings.database_url:
         os.environ["BIN_MANAGER_DATABASE_URL"] = settings.database_url
     os.environ[_WORKER_LOG_LEVEL] = args.log_level
+    if settings.require_signed:  # it may have come from --require-signed
+        os.environ["BIN_MANAGER_REQUIRE_SIGNED"] = "1"
     for _, setting, _, _ in _LIMIT_FLAGS:  # flags included: the workers read env only
         os.environ[f"BIN_MANAGER_{setting.upper()}"] = str(getattr(settings, setting))
     log.info("starting %d worker processes", args.workers)
@@ -265,7 +276,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run one subcommand and exit with its code."""
     args = _parser().parse_args(argv)
     try:
-        code = _serve(args) if args.command == "serve" else admin_client.run(args, os.environ)
+        if args.command == "serve":
+            code = _serve(args)
+        elif args.command == "keygen":
+            code = signing.keygen(args.keyfile, args.principal)
+        else:
+            code = admin_client.run(args, os.environ)
     except AnsibleProxyError as exc:
         print(f"bin-manager: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -41,7 +41,8 @@ from ansible_proxy.server.deps import (
 )
 from ansible_proxy.server.inputs import check_arch, check_bin_name, check_sha256
 from ansible_proxy.server.problems import ApiProblem
-from ansible_proxy.server.services import releases
+from ansible_proxy.server.services import releases, signatures
+from ansible_proxy.server.services.signatures import UNSIGNED_DASHBOARD_PIN
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -146,12 +147,15 @@ def pin(
     pointers: Pointers,
     now: Now,
     ctx: Rollouts,
+    settings: AppSettings,
     arch: Annotated[str, Form()] = "",
     sha256: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
 
     def act() -> str:
+        # A dashboard holds no signing key: under REQUIRE_SIGNED its pins are refused.
+        signatures.require_signed(settings.require_signed, None, UNSIGNED_DASHBOARD_PIN)
         bin_ = queries.require_bin(session, check_bin_name(bin_name))
         canonical = check_arch(arch)
         releases.pin(session, pointers, bin_, canonical, check_sha256(sha256), now, ctx)

@@ -22,6 +22,7 @@ from ansible_proxy.protocol import normalize_arch
 from ansible_proxy.server.db import listings
 from ansible_proxy.server.db.models import Bin, Event, Latest, Node, NodeBin, ProgressRow, Release
 from ansible_proxy.server.db.pages import DEFAULT_LIMIT, Cursor, Page, by_node_name
+from ansible_proxy.server.db.signatures import signed_by_release
 
 STALE_AFTER = timedelta(minutes=3)
 AGENT_BIN = "ansible-proxy"  # the one-file agent, published like any bin (self-update)
@@ -261,8 +262,10 @@ def bin_page(session: Session, bin_: Bin, now: datetime, where: Cursor) -> dict[
     progress = listings.bin_progress(session, bin_)
     failed = Counter(row["targetHash"] for row in progress if row["status"] == "failed")
     releases = listings.releases(session, bin_)
+    signed = signed_by_release(session, bin_.id)
     for release in releases:
         release["running"] = on_sha[(release["arch"], release["sha256"])]
+        release["signed"] = signed.get((release["arch"], release["sha256"]))
         release["failures"] = failed[release["sha256"]]
     arches = []
     for arch in sorted({release["arch"] for release in releases}):

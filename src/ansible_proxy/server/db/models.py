@@ -262,3 +262,29 @@ class RevokedSession(Base):
 
     nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class Signature(Base):
+    """One publisher's OpenSSH signature of a signed statement about a release (issue 18).
+
+    `statement` is the canonical JSON the publisher signed, as text; several keys may sign
+    the same statement (k-of-n), each key once (`statement_sha256` keeps the unique key
+    short). `kind` and `sequence` are copied from the statement for queries. Deleted with
+    its release.
+    """
+
+    __tablename__ = "signatures"
+    __table_args__ = (UniqueConstraint("release_id", "statement_sha256", "key_fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(
+        ForeignKey("releases.id", ondelete="CASCADE"), index=True
+    )
+    bin_id: Mapped[int] = mapped_column(ForeignKey("bins.id"), index=True)  # the sequence rule
+    statement: Mapped[str] = mapped_column(Text)
+    statement_sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # release or pin
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    key_fingerprint: Mapped[str] = mapped_column(String(64))  # SHA256:… (50 characters)
+    signature: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.names import format_labels
@@ -24,6 +24,7 @@ from ansible_proxy.server.db.models import (
     NodeBin,
     Release,
     Rollout,
+    Signature,
 )
 from ansible_proxy.server.problems import NotFound
 from ansible_proxy.server.storage.artifacts import StoredArtifact
@@ -319,7 +320,8 @@ def release_use(session: Session, release: Release, names: int) -> ReleaseUse:
 
 
 def delete_release(session: Session, bin_: Bin, release: Release, now: datetime) -> None:
-    """Remove the release row (its file is the caller's, after the commit)."""
+    """Remove the release row and its signatures (its file is the caller's, after the commit)."""
+    session.execute(delete(Signature).where(Signature.release_id == release.id))
     session.delete(release)
     session.add(
         Event(at=now, kind="delete", bin_name=bin_.name, arch=release.arch, sha256=release.sha256)

@@ -23,11 +23,13 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import Bin, Release
+from ansible_proxy.server.db.signatures import NewSignature
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.problems import BadRequest, Conflict, NotFound
 from ansible_proxy.server.rollouts import lifecycle
 from ansible_proxy.server.rollouts.lifecycle import Context
 from ansible_proxy.server.rollouts.policy import IMMEDIATE
+from ansible_proxy.server.services import signatures
 from ansible_proxy.server.storage.artifacts import ArtifactStore, StoredArtifact
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,11 @@ def publish(
     artifact: StoredArtifact,
     now: datetime,
     ctx: Context = IMMEDIATE_CONTEXT,
+    signed: NewSignature | None = None,
 ) -> Release:
     """Record a stored upload as the latest `arch` release of `name` (the bin is made if new),
-    and start its staged rollout when the bin's policy stages it (server/rollouts/)."""
+    with its checked signature if any (services/signatures.py), and start its staged
+    rollout when the bin's policy stages it (server/rollouts/)."""
     with store.adding():  # a concurrent delete of the same content waits for the commit
         if not store.has(artifact.sha256):
             raise Conflict("a delete of the same content removed the upload: publish again")
@@ -78,6 +82,8 @@ def publish(
             latest = queries.release_by_id(session, row.release_id) if row else None
             previous = latest.sha256 if latest else None
         release = queries.publish(session, name, arch, artifact, now)
+        if signed is not None:
+            signatures.record(session, name, release, signed, now)
         bin_ = queries.require_bin(session, name)
         lifecycle.on_publish(session, ctx, bin_, arch, release, previous, now)
         _commit(session, pointers)
@@ -92,10 +98,14 @@ def pin(
     sha256: str,
     now: datetime,
     ctx: Context = IMMEDIATE_CONTEXT,
+    signed: NewSignature | None = None,
 ) -> Release:
     """Make an earlier `arch` release of `bin_` the latest again (fleet-wide rollback): for
-    every node at once, ending any staged rollout, re-enabling a release marked bad."""
+    every node at once, ending any staged rollout, re-enabling a release marked bad; with
+    its checked pin statement if any."""
     release = queries.pin(session, bin_, arch, sha256, now)
+    if signed is not None:
+        signatures.record(session, bin_.name, release, signed, now)
     lifecycle.on_pin(session, ctx, bin_, arch, release, now)
     _commit(session, pointers)
     return release

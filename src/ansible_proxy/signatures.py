@@ -1,12 +1,14 @@
-"""Signed releases (issue 18, the host side's first part): the signed statement and its
-check, with OpenSSH signatures (`ssh-keygen -Y sign | verify`) — no cryptography of ours
-and no dependency: operators' existing ed25519 keys sign, and hosts need only
-openssh-client, which Debian and Ubuntu hosts have.
+"""Signed releases (docs/security.md): the signed statement — a wire contract shared by the
+hosts that check it and the bin-manager and its CLI that store and make it — and its
+OpenSSH signatures (`ssh-keygen -Y sign | verify`): no cryptography of ours and no
+dependency; operators' existing ed25519 keys sign, and hosts need only openssh-client,
+which Debian and Ubuntu hosts have.
 
 A statement is canonical JSON (sorted keys, no spaces) naming exactly one release:
 `{"arch", "bin", "expires", "kind", "sequence", "sha256", "size", "v": 1}`; `kind` is
-`release`, or `pin` for a fleet-wide move back (a signed downgrade). It is signed in the
-namespace `ansible-proxy-release`, so a signature made for anything else never counts.
+`release`, or `pin` for a fleet-wide move back (a signed downgrade, with a new sequence).
+It is signed in the namespace `ansible-proxy-release`, so a signature made for anything
+else never counts.
 
 TRUSTED_KEYS is an OpenSSH allowed_signers file (`principal ssh-ed25519 AAAA… [comment]`,
 one key a line; `namespaces="ansible-proxy-release"` may be given) with an optional
@@ -35,6 +37,7 @@ MAX_SIGNATURE = 8192
 _THRESHOLD_RE = re.compile(r"#\s*threshold:\s*(\d+)\s*")
 _PRINCIPAL_RE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 _TIMEOUT = 10.0
+_FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
 class SignatureRefused(DeployError):
@@ -152,6 +155,22 @@ def sign(statement: Statement, key: Path) -> str:
     return result.stdout.decode("ascii")
 
 
+def key_fingerprint(data: bytes, signature: str) -> str:
+    """The SHA256 fingerprint of the key that made `signature` over `data` in our namespace,
+    checked for self-consistency only (no trusted keys: the server's check at upload);
+    SignatureRefused when it is not a good signature of `data`."""
+    if len(signature) > MAX_SIGNATURE or "BEGIN SSH SIGNATURE" not in signature:
+        raise SignatureRefused("the signature is not an armored SSH signature")
+    with tempfile.TemporaryDirectory(prefix="ansible-proxy-sig-") as tmp:
+        sig = Path(tmp) / "statement.sig"
+        sig.write_text(signature, encoding="ascii", errors="replace")
+        checked = _keygen(["-Y", "check-novalidate", "-n", NAMESPACE, "-s", str(sig)], data)
+    match = _FINGERPRINT_RE.search(checked.stdout.decode("utf-8", "replace"))
+    if checked.returncode != 0 or match is None:
+        raise SignatureRefused("the signature does not verify over this statement")
+    return match.group(0)
+
+
 def signers(data: bytes, signatures: Sequence[str], trusted: TrustedKeys) -> set[str]:
     """The distinct trusted principals with a good signature of `data` among `signatures`."""
     good: set[str] = set()
@@ -188,8 +207,9 @@ def verify(
     now: float,
 ) -> Statement:
     """The statement, when it is signed by enough trusted keys for exactly this release,
-    has not expired and does not go back in sequence (a `pin` may); else SignatureRefused
-    with the one reason."""
+    has not expired and does not go back in sequence; else SignatureRefused with the one
+    reason. A pin (a move back to an older release) is a new statement with a new, higher
+    sequence: an old pin replayed goes back in sequence and is refused like any other."""
     statement = parse_statement(data)
     wanted = (bin_name, arch, sha256, size)
     if (statement.bin, statement.arch, statement.sha256, statement.size) != wanted:
@@ -199,10 +219,10 @@ def verify(
         )
     if statement.expires <= now:
         raise SignatureRefused("the signature has expired: the publisher must sign it again")
-    if statement.kind == "release" and statement.sequence < highest_sequence:
+    if statement.sequence < highest_sequence:  # a replayed older statement, a pin's too
         raise SignatureRefused(
             f"sequence {statement.sequence} is below {highest_sequence}, the highest this host "
-            "installed: a downgrade needs a signed pin"
+            "installed: an older statement replayed (a downgrade needs a newly signed pin)"
         )
     good = signers(data, signatures, trusted)
     if len(good) < trusted.threshold:

@@ -1,0 +1,176 @@
+"""Signed releases' endpoints (issue 18): the agents' GET /bins/{bin}/signature, and the
+admin's GET …/signing, GET …/sequence and POST …/signatures (api/admin.py's publish and
+pin take a signed statement too).
+
+None of these is on the agents' hot path: an agent asks …/signature only when it is about
+to install a release. The agent router is included before api/agent.py's, whose
+GET /bins/{bin_name:path} would take `/signature` for part of a bin name; the fast path
+(hotpath/fastpath.py) hands such a path on, since "bin/signature" is no bin name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from ansible_proxy.protocol import API_PREFIX, ok
+from ansible_proxy.server.db import listings, queries
+from ansible_proxy.server.db import signatures as stored
+from ansible_proxy.server.db.models import Release
+from ansible_proxy.server.deps import (
+    ERROR_RESPONSES,
+    AppSettings,
+    BinName,
+    DbSession,
+    Now,
+    Sessions,
+    require_admin,
+    require_agent,
+)
+from ansible_proxy.server.inputs import ARCH_NAMES, DEFAULT_ARCH, check_arch, check_sha256
+from ansible_proxy.server.problems import NotFound
+from ansible_proxy.server.services import signatures
+
+agent_router = APIRouter(
+    prefix=API_PREFIX,
+    tags=["agent"],
+    dependencies=[Depends(require_agent)],
+    responses=ERROR_RESPONSES,
+)
+admin_router = APIRouter(
+    prefix=f"{API_PREFIX}/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses=ERROR_RESPONSES,
+)
+
+ArchQuery = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="x86_64 or aarch64 (amd64, arm64 accepted)",
+        json_schema_extra={"enum": list(ARCH_NAMES)},
+    ),
+]
+Sha256Query = Annotated[
+    str,
+    Query(
+        max_length=128,
+        description="the release's content, 64 hex digits",
+        json_schema_extra={"pattern": "^[0-9a-f]{64}$"},
+    ),
+]
+NodeNameQuery = Annotated[
+    str | None, Query(alias="nodeName", max_length=255, description="ignored")
+]
+
+
+class SignRequest(BaseModel):
+    """POST /admin/bins/{bin}/signatures: a statement (canonical JSON) and its signature."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statement: str = Field(max_length=signatures.MAX_STATEMENT)
+    signature: str = Field(max_length=signatures.MAX_SIGNATURE)
+
+
+def _release(session: Session, name: str, sha256: str, arch: str) -> Release:
+    bin_ = queries.require_bin(session, name)
+    release = queries.find_release(session, bin_, sha256, arch)
+    if release is None:
+        raise NotFound(f"bin {name!r} has no {arch} release with sha256 {sha256}")
+    return release
+
+
+@agent_router.get(
+    "/bins/{bin_name:path}/signature", summary="The signed statement of a release, if any"
+)
+async def release_signature(
+    name: BinName,
+    sessions: Sessions,
+    sha256: Sha256Query,
+    arch: ArchQuery = DEFAULT_ARCH,
+    node_name: NodeNameQuery = None,
+) -> dict[str, Any]:
+    """The release's statement with the highest sequence and every signature of it; 404
+    when the release is unknown or unsigned. The host checks them against TRUSTED_KEYS."""
+    wanted, canonical = check_sha256(sha256), check_arch(arch)
+
+    def work() -> list[str]:
+        with sessions() as session:
+            rows = stored.newest_statement(session, _release(session, name, wanted, canonical).id)
+            return [rows[0].statement, *(row.signature for row in rows)] if rows else []
+
+    found = await anyio.to_thread.run_sync(work)
+    if not found:
+        raise NotFound(f"release {wanted} of {name} ({canonical}) is unsigned")
+    return ok(
+        {
+            "binName": name,
+            "arch": canonical,
+            "sha256": wanted,
+            "statement": found[0],
+            "signatures": found[1:],
+        }
+    )
+
+
+@admin_router.get("/bins/{bin_name:path}/sequence", summary="The bin's next signing sequence")
+def next_sequence(name: BinName, session: DbSession) -> dict[str, Any]:
+    """1 for a bin never signed (or never published): what a publisher signs next."""
+    bin_ = queries.find_bin(session, name)
+    highest = stored.max_sequence(session, bin_.id) if bin_ is not None else 0
+    return ok({"binName": name, "nextSequence": highest + 1})
+
+
+@admin_router.get("/bins/{bin_name:path}/signing", summary="What a signer of a release needs")
+def signing(
+    name: BinName, session: DbSession, sha256: Sha256Query, arch: ArchQuery = DEFAULT_ARCH
+) -> dict[str, Any]:
+    """The release's size, the bin's next sequence, its newest statement and its signers."""
+    release = _release(session, name, check_sha256(sha256), check_arch(arch))
+    newest = stored.newest_statement(session, release.id)
+    return ok(
+        {
+            "binName": name,
+            "arch": release.arch,
+            "sha256": release.sha256,
+            "size": release.size,
+            "nextSequence": stored.max_sequence(session, release.bin_id) + 1,
+            "statement": newest[0].statement if newest else None,
+            "signers": [
+                {
+                    "fingerprint": row.key_fingerprint,
+                    "kind": row.kind,
+                    "sequence": row.sequence,
+                    "createdAt": listings.iso(row.created_at),
+                }
+                for row in stored.all_signers(session, release.id)
+            ],
+        }
+    )
+
+
+@admin_router.post("/bins/{bin_name:path}/signatures", summary="Sign or co-sign a release")
+def add_signature(
+    name: BinName, body: SignRequest, session: DbSession, settings: AppSettings, now: Now
+) -> dict[str, Any]:
+    """Store a publisher's signature of a statement about a release already published."""
+    done = signatures.sign(
+        session, settings.trusted_keys, name, body.statement, body.signature, now
+    )
+    return ok(
+        {
+            "binName": name,
+            "arch": done.target.arch,
+            "sha256": done.target.sha256,
+            "sequence": done.sequence,
+            "kind": done.kind,
+            "fingerprint": done.fingerprint,
+            "signatures": done.count,
+        }
+    )

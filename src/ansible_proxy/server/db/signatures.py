@@ -1,0 +1,162 @@
+"""The signatures of releases (issue 18): what is stored, the per-bin sequence, and what
+the agent's GET …/signature, the admin's …/signing and the dashboard read.
+
+None of these commits (services/signatures.py does). The statement with the highest
+sequence of a release is the one served; a per-bin sequence only grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from ansible_proxy.server.db.models import Release, Signature
+
+
+def statement_hash(statement: str) -> str:
+    return hashlib.sha256(statement.encode()).hexdigest()
+
+
+def max_sequence(session: Session, bin_id: int) -> int:
+    """The highest sequence stored for any release (any arch) of the bin; 0 when none."""
+    found = session.scalar(select(func.max(Signature.sequence)).where(Signature.bin_id == bin_id))
+    return int(found or 0)
+
+
+def statement_is_stored(session: Session, release_id: int, statement: str) -> bool:
+    """True when exactly this statement is already signed for the release (a co-sign)."""
+    found = session.scalar(
+        select(Signature.id)
+        .where(
+            Signature.release_id == release_id,
+            Signature.statement_sha256 == statement_hash(statement),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def find_signature(
+    session: Session, release_id: int, statement: str, fingerprint: str
+) -> Signature | None:
+    return session.scalars(
+        select(Signature).where(
+            Signature.release_id == release_id,
+            Signature.statement_sha256 == statement_hash(statement),
+            Signature.key_fingerprint == fingerprint,
+        )
+    ).first()
+
+
+@dataclass(frozen=True)
+class NewSignature:
+    """A checked signature to store: the statement's text and what it says, and its key."""
+
+    statement: str
+    kind: str
+    sequence: int
+    fingerprint: str
+    signature: str
+
+
+def add_signature(
+    session: Session, release: Release, new: NewSignature, now: datetime
+) -> Signature:
+    """Store `new` for `release`, or return the row the same key already made of it."""
+    known = find_signature(session, release.id, new.statement, new.fingerprint)
+    if known is not None:
+        return known
+    row = Signature(
+        release_id=release.id,
+        bin_id=release.bin_id,
+        statement=new.statement,
+        statement_sha256=statement_hash(new.statement),
+        kind=new.kind,
+        sequence=new.sequence,
+        key_fingerprint=new.fingerprint,
+        signature=new.signature,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def count_signatures(session: Session, release_id: int, statement: str) -> int:
+    """How many keys signed exactly this statement of the release."""
+    found = session.scalar(
+        select(func.count()).where(
+            Signature.release_id == release_id,
+            Signature.statement_sha256 == statement_hash(statement),
+        )
+    )
+    return int(found or 0)
+
+
+def newest_statement(session: Session, release_id: int) -> list[Signature]:
+    """Every signature of the release's highest-sequence statement (empty: unsigned)."""
+    rows = session.scalars(
+        select(Signature)
+        .where(Signature.release_id == release_id)
+        .order_by(Signature.sequence.desc(), Signature.id)
+    ).all()
+    if not rows:
+        return []
+    wanted = rows[0].statement_sha256
+    return [row for row in rows if row.statement_sha256 == wanted]
+
+
+def all_signers(session: Session, release_id: int) -> list[Signature]:
+    """Every signature of the release, oldest first."""
+    return list(
+        session.scalars(
+            select(Signature).where(Signature.release_id == release_id).order_by(Signature.id)
+        )
+    )
+
+
+def delete_for_release(session: Session, release_id: int) -> None:
+    """The release's signatures (the foreign key cascades too; this does not rely on it)."""
+    session.execute(delete(Signature).where(Signature.release_id == release_id))
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What the dashboard shows of a release's newest statement: its sequence and keys."""
+
+    sequence: int
+    kind: str
+    fingerprints: tuple[str, ...]
+
+
+def signed_by_release(session: Session, bin_id: int) -> dict[tuple[str, str], Signed]:
+    """For each signed release of the bin, by (arch, sha256), its newest statement's
+    sequence and signers: one query for the whole bin."""
+    rows = session.execute(
+        select(
+            Release.arch,
+            Release.sha256,
+            Signature.sequence,
+            Signature.statement_sha256,
+            Signature.kind,
+            Signature.key_fingerprint,
+        )
+        .join(Release, Release.id == Signature.release_id)
+        .where(Release.bin_id == bin_id)
+        .order_by(Signature.release_id, Signature.sequence.desc(), Signature.id)
+    ).all()
+    newest: dict[tuple[str, str], tuple[int, str, str]] = {}
+    keys: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for arch, sha256, sequence, digest, kind, fingerprint in rows:
+        first = newest.setdefault((arch, sha256), (sequence, digest, kind))
+        if first[1] == digest:
+            keys[(arch, sha256)].append(fingerprint)
+    return {
+        release: Signed(sequence, kind, tuple(keys[release]))
+        for release, (sequence, _, kind) in newest.items()
+    }

@@ -1,0 +1,205 @@
+"""Signed releases on the server (issue 18): check a publisher's signed statement against
+what the server holds, and store it — at a publish, a pin, or later (`bin-manager sign`).
+
+The server checks what it can: the statement is canonical and names exactly this release
+(bin, arch, sha256, size), has not expired, its signature is good (self-consistently; and
+by a key of BIN_MANAGER_TRUSTED_KEYS when that is set), and its sequence is above every
+sequence stored for the bin — unless it is a statement already stored, which another key
+may co-sign. Hosts check again against their own TRUSTED_KEYS: they trust no server.
+
+The one module of the server app that imports ansible_proxy/signatures.py (ssh-keygen -Y).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from ansible_proxy import signatures as ssh
+from ansible_proxy.errors import ConfigError
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.db import signatures as stored
+from ansible_proxy.server.db.models import Event, Release
+from ansible_proxy.server.db.signatures import NewSignature
+from ansible_proxy.server.problems import BadRequest, Conflict, Forbidden, Misconfigured, NotFound
+
+STATEMENT_HEADER = "X-Ansible-Proxy-Statement"
+SIGNATURE_HEADER = "X-Ansible-Proxy-Signature"
+MAX_STATEMENT = 1024  # a statement is about 230 bytes
+MAX_SIGNATURE = ssh.MAX_SIGNATURE
+UNSIGNED_PUBLISH = (
+    "unsigned publish refused: BIN_MANAGER_REQUIRE_SIGNED=1 (publish with --sign-key)"
+)
+UNSIGNED_PIN = "unsigned pin refused: BIN_MANAGER_REQUIRE_SIGNED=1 (pin with --sign-key)"
+UNSIGNED_DASHBOARD_PIN = (
+    "unsigned pin refused: BIN_MANAGER_REQUIRE_SIGNED=1; a dashboard cannot sign: "
+    "use bin-manager pin --sign-key"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The release a statement must name exactly."""
+
+    bin_name: str
+    arch: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What POST …/signatures stored: the statement's facts, its key and its signature count."""
+
+    target: Target
+    sequence: int
+    kind: str
+    fingerprint: str
+    count: int
+
+
+def require_signed(required: bool, statement: str | None, refusal: str) -> None:
+    """Forbidden with `refusal` when signatures are required and none was given."""
+    if required and not statement:
+        raise Forbidden(refusal)
+
+
+def from_headers(statement: str | None, signature: str | None) -> tuple[str, str] | None:
+    """The statement and signature of a publish's two headers (standard base64), or None."""
+    if not statement and not signature:
+        return None
+    if not statement or not signature:
+        raise BadRequest(f"{STATEMENT_HEADER} and {SIGNATURE_HEADER} go together")
+    return _unbase64(statement, STATEMENT_HEADER), _unbase64(signature, SIGNATURE_HEADER)
+
+
+def _unbase64(value: str, header: str) -> str:
+    try:
+        return base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{header} is not standard base64 of ASCII text") from None
+
+
+def check(
+    session: Session,
+    trusted_keys: Path | None,
+    target: Target,
+    release: Release | None,
+    statement: str,
+    signature: str,
+    kinds: tuple[str, ...],
+    now: datetime,
+) -> NewSignature:
+    """The signature to store for `target` (`release`: its row, None before a publish
+    commits it); else one BadRequest or Conflict naming what is wrong."""
+    data = statement.encode()
+    try:
+        parsed = ssh.parse_statement(data)
+    except ssh.SignatureRefused as exc:
+        raise BadRequest(f"statement refused: {exc}") from None
+    facts = Target(parsed.bin, parsed.arch, parsed.sha256, parsed.size)
+    if facts.bin_name != target.bin_name:
+        raise BadRequest(f"the statement is for bin {facts.bin_name!r}, not {target.bin_name!r}")
+    if (facts.arch, facts.sha256) != (target.arch, target.sha256):
+        raise BadRequest(
+            f"the statement is for {facts.arch} {facts.sha256}, "
+            f"not this {target.arch} release {target.sha256}"
+        )
+    if facts.size != target.size:
+        raise BadRequest(
+            f"the statement says {facts.size} bytes, the release has {target.size} bytes"
+        )
+    if parsed.kind not in kinds:
+        raise BadRequest(f"the statement's kind is {parsed.kind!r}; {' or '.join(kinds)} wanted")
+    if parsed.expires <= now.replace(tzinfo=UTC).timestamp():
+        raise BadRequest("the statement has expired: sign a new one")
+    _check_sequence(session, target.bin_name, release, statement, parsed.sequence)
+    try:
+        fingerprint = ssh.key_fingerprint(data, signature)
+    except ssh.SignatureRefused as exc:
+        raise BadRequest(f"signature refused: {exc}") from None
+    if trusted_keys is not None and not ssh.signers(data, [signature], _trusted(trusted_keys)):
+        raise BadRequest(
+            f"signature refused: {fingerprint} is not signed by a key in BIN_MANAGER_TRUSTED_KEYS"
+        )
+    return NewSignature(statement, parsed.kind, parsed.sequence, fingerprint, signature)
+
+
+def _check_sequence(
+    session: Session, bin_name: str, release: Release | None, statement: str, sequence: int
+) -> None:
+    if release is not None and stored.statement_is_stored(session, release.id, statement):
+        return  # another key co-signs the very same bytes
+    bin_ = queries.find_bin(session, bin_name)
+    highest = stored.max_sequence(session, bin_.id) if bin_ is not None else 0
+    if sequence <= highest:
+        raise Conflict(
+            f"sequence {sequence} is not above {highest}, the highest signed for {bin_name}: "
+            f"sign a new statement with sequence {highest + 1}"
+        )
+
+
+def _trusted(path: Path) -> ssh.TrustedKeys:
+    try:
+        return ssh.load_trusted_keys(path)
+    except ConfigError as exc:
+        raise Misconfigured(f"BIN_MANAGER_TRUSTED_KEYS: {exc}") from None
+
+
+def check_trusted_keys(path: Path | None) -> None:
+    """ConfigError at start when BIN_MANAGER_TRUSTED_KEYS is set but unusable."""
+    if path is not None:
+        ssh.load_trusted_keys(path)
+
+
+def record(
+    session: Session, bin_name: str, release: Release, new: NewSignature, now: datetime
+) -> int:
+    """Store `new` (idempotent per key and statement) with its activity event; the number
+    of signatures of that statement. The caller commits."""
+    known = stored.find_signature(session, release.id, new.statement, new.fingerprint)
+    stored.add_signature(session, release, new, now)
+    if known is None:
+        detail = f"{new.kind} sequence {new.sequence} signed by {new.fingerprint}"
+        session.add(
+            Event(
+                at=now,
+                kind="signed",
+                bin_name=bin_name,
+                arch=release.arch,
+                sha256=release.sha256,
+                detail=detail,
+            )
+        )
+    return stored.count_signatures(session, release.id, new.statement)
+
+
+def sign(
+    session: Session,
+    trusted_keys: Path | None,
+    name: str,
+    statement: str,
+    signature: str,
+    now: datetime,
+) -> Signed:
+    """POST …/signatures: sign (or co-sign) a release already published, and commit."""
+    bin_ = queries.require_bin(session, name)
+    try:
+        parsed = ssh.parse_statement(statement.encode())
+    except ssh.SignatureRefused as exc:
+        raise BadRequest(f"statement refused: {exc}") from None
+    if parsed.bin != name:
+        raise BadRequest(f"the statement is for bin {parsed.bin!r}, not {name!r}")
+    release = queries.find_release(session, bin_, parsed.sha256, parsed.arch)
+    if release is None:
+        raise NotFound(f"bin {name!r} has no {parsed.arch} release with sha256 {parsed.sha256}")
+    target = Target(name, release.arch, release.sha256, release.size)
+    new = check(session, trusted_keys, target, release, statement, signature, ssh.KINDS, now)
+    count = record(session, name, release, new, now)
+    session.commit()
+    return Signed(target, new.sequence, new.kind, new.fingerprint, count)

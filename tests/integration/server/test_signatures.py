@@ -1,0 +1,162 @@
+"""Signed releases end to end: a real `bin-manager serve` and the real CLI — keygen,
+publish --sign-key, the agents' GET …/signature checked against a TRUSTED_KEYS file made
+from keygen's line, co-signing, a signed pin, and BIN_MANAGER_REQUIRE_SIGNED=1."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+from ansible_proxy.signatures import load_trusted_keys, verify
+from tests.integration.server.checks import envelope
+from tests.support.server import BinManager, BinManagerFactory
+
+
+def keygen(server: BinManager, key: Path, principal: str) -> str:
+    made = server.cli("keygen", str(key), "--principal", principal)
+    assert made.returncode == 0, made.stderr
+    assert "keep it off the bin-manager server" in made.stderr
+    line = made.stdout.strip()
+    assert line.startswith(f'{principal} namespaces="ansible-proxy-release" ssh-ed25519 AAAA')
+    return line
+
+
+def signature_of(server: BinManager, name: str, sha: str) -> dict[str, object]:
+    with server.client(base_url=server.api) as http:
+        answer = http.get(f"/bins/{name}/signature", params={"sha256": sha, "arch": "x86_64"})
+    data: dict[str, object] = envelope(answer, 200)["data"]
+    return data
+
+
+def test_a_signed_publish_is_served_verified_co_signed_and_pinned(
+    bin_manager: BinManager, tmp_path: Path
+) -> None:
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    trusted = tmp_path / "trusted_keys"
+    trusted.write_text(
+        "# threshold: 2\n" + keygen(bin_manager, alice, "alice") + "\n"
+        + keygen(bin_manager, bob, "bob") + "\n"
+    )  # fmt: skip
+    again = bin_manager.cli("keygen", str(alice))
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+    v1, v2 = tmp_path / "v1", tmp_path / "v2"
+    v1.write_bytes(b"hello v1\n")
+    v2.write_bytes(b"hello v2, longer\n")
+    sha1, sha2 = (hashlib.sha256(path.read_bytes()).hexdigest() for path in (v1, v2))
+
+    published = bin_manager.cli("publish", str(v1), "--name", "hello", "--sign-key", str(alice))
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.strip() == sha1
+    unsigned = envelope(bin_manager.admin_get("/bins/hello/sequence"), 200)["data"]
+    assert unsigned == {"binName": "hello", "nextSequence": 2}
+
+    served = signature_of(bin_manager, "hello", sha1)
+    assert served["binName"] == "hello"
+    assert served["sha256"] == sha1
+    statement = str(served["statement"]).encode()
+    signatures = [str(sig) for sig in served["signatures"]]  # type: ignore[attr-defined]
+    assert len(signatures) == 1
+    keys = load_trusted_keys(trusted)
+    facts = {"bin_name": "hello", "arch": "x86_64", "sha256": sha1, "size": v1.stat().st_size,
+             "highest_sequence": 0, "now": time.time()}  # fmt: skip
+    threshold_not_met = None
+    try:
+        verify(statement, signatures, keys, **facts)  # type: ignore[arg-type]
+    except Exception as exc:  # one good signature of the two the threshold wants
+        threshold_not_met = str(exc)
+    assert threshold_not_met is not None
+    assert "1 of the 2" in threshold_not_met
+
+    cosigned = bin_manager.cli("sign", "hello", sha1, "--sign-key", str(bob))
+    assert cosigned.returncode == 0, cosigned.stderr
+    assert cosigned.stdout.startswith(f"signed hello x86_64 {sha1} sequence 1 by SHA256:")
+    assert cosigned.stdout.strip().endswith("(2 signatures)")
+    served = signature_of(bin_manager, "hello", sha1)
+    assert served["statement"] == statement.decode()
+    signatures = [str(sig) for sig in served["signatures"]]  # type: ignore[attr-defined]
+    assert verify(statement, signatures, keys, **facts).sequence == 1  # type: ignore[arg-type]
+
+    second = bin_manager.cli("publish", str(v2), "--name", "hello", "--sign-key", str(bob))
+    assert second.returncode == 0, second.stderr
+    pinned = bin_manager.cli("pin", "hello", sha1, "--sign-key", str(alice))
+    assert pinned.returncode == 0, pinned.stderr
+    served = signature_of(bin_manager, "hello", sha1)
+    assert '"kind":"pin"' in str(served["statement"])
+    assert '"sequence":3' in str(served["statement"])
+    signing = envelope(
+        bin_manager.admin_get(f"/bins/hello/signing?sha256={sha1}&arch=x86_64"), 200
+    )["data"]
+    assert signing["nextSequence"] == 4
+    assert signing["size"] == v1.stat().st_size
+    assert [(s["kind"], s["sequence"]) for s in signing["signers"]] == [
+        ("release", 1), ("release", 1), ("pin", 3)
+    ]  # fmt: skip
+
+    with bin_manager.client(base_url=bin_manager.api) as http:
+        missing = http.get("/bins/hello/signature", params={"sha256": "0" * 64})
+        assert envelope(missing, 404)["message"].startswith("bin 'hello' has no x86_64 release")
+        assert (
+            envelope(http.get("/bins/hello", params={"arch": "x86_64"}), 200)["data"]["sha256"]
+            == sha1
+        )
+    sha3 = bin_manager.publish("hello", b"v3, unsigned\n")
+    with bin_manager.client(base_url=bin_manager.api) as http:
+        unsigned = http.get("/bins/hello/signature", params={"sha256": sha3, "nodeName": "n1"})
+        assert envelope(unsigned, 404)["message"] == f"release {sha3} of hello (x86_64) is unsigned"
+    no_key = bin_manager.cli("sign", "hello", sha2, "--sign-key", str(tmp_path / "nokey"))
+    assert no_key.returncode == 2
+    assert "no such key file" in no_key.stderr
+
+
+def test_require_signed_refuses_unsigned_publish_and_pin(
+    bin_manager_factory: BinManagerFactory, tmp_path: Path
+) -> None:
+    server = bin_manager_factory(
+        extra_args=["--require-signed"], extra_env={"BIN_MANAGER_DASHBOARD_PUBLIC": "1"}
+    )
+    key = tmp_path / "carol"
+    keygen(server, key, "carol")
+    artifact = tmp_path / "v1"
+    artifact.write_bytes(b"v1\n")
+    sha = hashlib.sha256(b"v1\n").hexdigest()
+
+    refused = server.cli("publish", str(artifact), "--name", "app")
+    assert refused.returncode == 2
+    assert (
+        "(403): unsigned publish refused: BIN_MANAGER_REQUIRE_SIGNED=1 (publish with --sign-key)"
+        in refused.stderr
+    )
+    assert envelope(server.admin_get("/bins"), 200)["data"] == []
+    signed = server.cli("publish", str(artifact), "--name", "app", "--sign-key", str(key))
+    assert signed.returncode == 0, signed.stderr
+    pin = server.cli("pin", "app", sha)
+    assert pin.returncode == 2
+    assert "(403): unsigned pin refused" in pin.stderr
+    assert server.cli("pin", "app", sha, "--sign-key", str(key)).returncode == 0
+    with server.client(base_url=server.api) as http:
+        unsigned = http.get("/bins/app/signature", params={"sha256": "1" * 64})
+        assert envelope(unsigned, 404)["code"] != 0
+        page = http.get(f"{server.url}/dashboard/bins/app").text  # one row, signed twice
+    assert '<span class="badge ok">signed</span> pin #2 by <code title="SHA256:' in page
+
+
+def test_migration_0006_goes_up_and_down_on_sqlite(tmp_path: Path) -> None:
+    # Imported here, not at the top: only this test needs Alembic's API.
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from ansible_proxy.server.db.engine import MIGRATIONS_DIR, make_engine
+
+    engine = make_engine(f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006")
+        assert "signatures" in inspect(connection).get_table_names()
+        command.downgrade(config, "0005")
+        assert "signatures" not in inspect(connection).get_table_names()
+    engine.dispose()
