@@ -221,11 +221,32 @@ def run() -> list[str]:
         lines.append(report("agent_noop_tick_peak_rss_mb", rss_kib / 1024, 1))
         lines.append(report("agent_noop_tick_ms", agent_s * 1000, 1))
         lines.append(report("shell_noop_tick_ms", shell_s * 1000, 1))
+        lines += signed_noop_ticks(ws, host)
         lines += python_baseline(host.log)
         lines += onefile_noop_ticks(ws, host)
 
         lines += upgrade_big(ws, manager, host, supervisord)
     return lines
+
+
+def signed_noop_ticks(ws: Workspace, host: AgentHost) -> list[str]:
+    """The same no-op ticks with TRUSTED_KEYS set (docs/security.md): signatures are fetched
+    only for a release about to be installed, so a no-op tick only reads the keys file."""
+    note("no-op ticks with TRUSTED_KEYS set")
+    key = ws.path("keys") / "publisher"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", str(key)],
+        check=True,
+        timeout=60,
+    )
+    trusted = ws.path("keys") / "trusted_keys"
+    trusted.write_text(f"bench {key.with_suffix('.pub').read_text()}")
+    host.env["TRUSTED_KEYS"] = str(trusted)
+    try:
+        agent_s, shell_s, _ = noop_ticks(host)
+    finally:
+        del host.env["TRUSTED_KEYS"]
+    return [report("agent_noop_tick_signed_vs_shell", agent_s / shell_s)]
 
 
 def onefile_noop_ticks(ws: Workspace, host: AgentHost) -> list[str]:

@@ -132,6 +132,7 @@ class ClusterLab:
         self.key = root / "ssh" / "id_ed25519"
         self.inventory = root / "inventory.ini"
         self.work_dir = root / "cluster"
+        self.extra_env: dict[str, str] = {}  # more of the proxy's keys (e.g. TRUSTED_KEYS)
         self._netns: list[str] = []
         self._veths: list[str] = []
         self._bridge_made = False
@@ -343,6 +344,8 @@ class ClusterLab:
             "BIN_MANAGER_API": self.bin_manager.api,
             "BIN_MANAGER_TOKEN": self.proxy_token,
             "DOWNLOAD_BASE_URL": f"{self.cache_url}/api/v1/download",
+            # the cache listens on the bridge, plain HTTP off loopback: the lab's own network
+            "ALLOW_INSECURE_HTTP": "1",
             "LOCK_DIR": str(self.root / "locks"),
             "LOG_FILE": str(self.root / "cluster.log"),
             "ANSIBLE_PROXY_CONFIG": str(self.root / "no-config"),
@@ -353,6 +356,7 @@ class ClusterLab:
             "ANSIBLE_PIPELINING": "True",
             # short-lived SSH masters: none outlives a test by more than a few seconds
             "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=5s",
+            **self.extra_env,
         }
 
     def run(self, manifests: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -5,12 +5,12 @@ every `ansible-proxy` command of `tests.support.agent.Agent` executed as
 
     chroot ROOT /usr/bin/env SHIV_ROOT=/opt/shiv /usr/bin/python3 /opt/ansible-proxy.pyz …
 
-where ROOT is a debootstrapped bullseye (`--variant=minbase --include=python3`: nothing
-else is installed there, no pip, no site-packages of ours) and the .pyz is what
-`make dist` builds from this checkout. The test's temp directory is bind-mounted at the
-same path inside ROOT, so the host layout (BIN_DIR, STORE_DIR, the manifest, supervisord's
-socket) is the same files for the tests and the agent; the bin-manager and supervisord run
-on this machine, on loopback, as in every other test.
+where ROOT is a debootstrapped bullseye (`--variant=minbase`, with python3 and
+openssh-client: nothing else is installed there, no pip, no site-packages of ours) and
+the .pyz is what `make dist` builds from this checkout. The test's temp directory is
+bind-mounted at the same path inside ROOT, so the host layout (BIN_DIR, STORE_DIR, the
+manifest, supervisord's socket) is the same files for the tests and the agent; the
+bin-manager and supervisord run on this machine, on loopback, as in every other test.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from tests.support.debian_root import DebianRoot, base_tarball, cached
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "packaging" / "dist" / "build.py"
 SUITE = "bullseye"
-INCLUDE = ("ca-certificates", "python3")
+# openssh-client: ssh-keygen, which checks signed releases (TRUSTED_KEYS), as on real hosts
+INCLUDE = ("ca-certificates", "openssh-client", "python3")
 
 
 def build_onefile(out: Path) -> Path:

@@ -11,13 +11,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-from ansible_proxy.agent import plan
+from ansible_proxy.agent import plan, trust
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.agent.selfupdate import is_self, switch_self
 from ansible_proxy.agent.switch import stage_image, switch_binary
 from ansible_proxy.client import download, history, locks
+from ansible_proxy.client.verified import remember
 from ansible_proxy.errors import DeployError, RetryableError, describe
+from ansible_proxy.signatures import SignatureRefused, Statement
 
 PROGRESS_EVERY = 5.0
 
@@ -61,7 +63,16 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
         host.log("info", f"upgrading from {entry.version[:12] or '(none)'}", name, target)
         _report(host, entry, target, held, "in_progress")
         with _failed_on_error(host, entry, target, held):
-            ensure_stored(host, entry, target, held)
+            statement = _trusted(host, entry, target)  # before anything touches the disk
+            ensure_stored(host, entry, target, held, statement.size if statement else None)
+            if statement is not None:
+                remember(host.cfg.store_dir / name, target, statement)
+                host.log(
+                    "info",
+                    f"signature verified: {statement.kind} sequence {statement.sequence}",
+                    name,
+                    target,
+                )
             if entry.image:  # an archive that does not load, a digest not there: no change
                 stage_image(host.switch_context(), entry, target)
             host.crash("after-download")
@@ -91,6 +102,17 @@ def _failed_on_error(
         why = "stopped (SIGTERM)" if isinstance(exc, SystemExit) else describe(exc)
         _report(host, entry, target, held, "failed", f"agent: {why}")
         raise
+
+
+def _trusted(host: Host, entry: ManagedBinary, target: str) -> Statement | None:
+    """trust.check, a refusal made a DeployFailed that names it (log line and report)."""
+    try:
+        return trust.check(host, entry, target)
+    except SignatureRefused as exc:
+        raise DeployFailed(
+            f"{entry.binary_name}@{target[:12]}: refused: {exc} (TRUSTED_KEYS); nothing changed",
+            f"signature: {exc}",
+        ) from None
 
 
 class DeployFailed(DeployError):
@@ -181,8 +203,11 @@ def prune_store(host: Host, entry: ManagedBinary) -> None:
         )
 
 
-def ensure_stored(host: Host, entry: ManagedBinary, target: str, held: locks.HeldLock) -> None:
-    """Have a verified copy of `target` in the store, downloading it if needed."""
+def ensure_stored(
+    host: Host, entry: ManagedBinary, target: str, held: locks.HeldLock, size: int | None = None
+) -> None:
+    """Have a verified copy of `target` in the store, downloading it if needed; `size`
+    (a signed statement's) must be the downloaded file's too, or it is thrown away."""
     name, store, cfg = entry.binary_name, host.store, host.cfg
     store.prepare(name)
     if store.has(name, target):
@@ -206,6 +231,12 @@ def ensure_stored(host: Host, entry: ManagedBinary, target: str, held: locks.Hel
         )
     except download.NotFound:
         raise DeployError(f"{name}@{target[:12]}: not downloadable from either URL") from None
+    if size is not None and part.stat().st_size != size:
+        part.unlink()
+        raise DeployFailed(
+            f"{name}@{target[:12]}: refused: the download is not the {size} bytes signed",
+            "signature: the download's size is not the one signed",
+        )
     store.adopt(name, target, part)
     host.log("info", "downloaded and verified", name, target)
 

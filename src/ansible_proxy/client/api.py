@@ -95,6 +95,18 @@ def make_client(
     return client
 
 
+MAX_STATEMENT = 4096
+MAX_SIGNATURES = 16
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A release's signed statement as the bin-manager serves it (client/signatures.py)."""
+
+    statement: bytes
+    signatures: tuple[str, ...]
+
+
 class Api:
     """Calls of docs/api.md, the wire contract, each translating failures into our errors."""
 
@@ -228,6 +240,26 @@ class Api:
         withdrawn = _withdrawn_map(data.get("withdrawn"))
         self.withdrawn = {name: list(shas) for name, shas in withdrawn.items()}
         return Batch(dict(bins), response.headers.get("etag"), withdrawn)
+
+    def signature(self, bin_name: str, sha: str) -> Signed | None:
+        """GET /bins/{bin}/signature: the signed statement of release `sha` for this arch
+        and its signatures, or None when the bin-manager has none (404)."""
+        what = f"GET /bins/{bin_name}/signature"
+        params = {"sha256": sha, "arch": self.arch, "nodeName": self.node_name}
+        response = self._request("GET", f"/bins/{bin_name}/signature", params=params)
+        if response.status == 404:
+            return None
+        data = self._data(response, what)
+        statement = data.get("statement") if isinstance(data, dict) else None
+        signatures = data.get("signatures") if isinstance(data, dict) else None
+        if (
+            not isinstance(statement, str)
+            or len(statement) > MAX_STATEMENT
+            or not isinstance(signatures, list)
+            or not all(isinstance(sig, str) for sig in signatures)
+        ):
+            raise RetryableError(f"API {what}: no statement and signatures in answer")
+        return Signed(statement.encode("utf-8"), tuple(signatures[:MAX_SIGNATURES]))
 
     def report_bin(self, bin_name: str, sha: str) -> None:
         """POST /bins/{bin}: what the node now runs."""

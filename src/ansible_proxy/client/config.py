@@ -7,13 +7,16 @@ would run (command substitution, `;`, pipes, redirections) is refused.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.names import parse_labels
+from ansible_proxy.signatures import TrustedKeys, load_trusted_keys
 
 DEFAULT_CONFIG_PATH = Path("/etc/ansible-proxy/config")
 GIB = 1024**3
@@ -76,6 +79,16 @@ KEYS: dict[str, tuple[str, str]] = {
         "podman or docker, for manifest entries with an image (default: the one installed)",
     ),
     "PROMETHEUS_TIMEOUT": ("3", "seconds for one whole Prometheus query (inspector only)"),
+    "TRUSTED_KEYS": (
+        "",
+        "OpenSSH allowed_signers file of the publishers' keys ('# threshold: K' optional): "
+        "install only releases they signed (docs/security.md)",
+    ),
+    "ALLOW_INSECURE_HTTP": (
+        "",
+        "exactly 1 accepts a plain http:// API or download URL off loopback without "
+        "TRUSTED_KEYS (anyone on the path could then install code here)",
+    ),
 }
 CONFIG_FILE_KEY = "ANSIBLE_PROXY_CONFIG"
 
@@ -113,6 +126,7 @@ class AgentConfig:
     node_token_file: Path = Path("/var/lib/ansible-proxy/node-token")
     node_labels: Mapping[str, str] = field(default_factory=dict)  # NODE_LABELS, parsed
     container_engine: str = ""  # CONTAINER_ENGINE: podman, docker or "" (the one installed)
+    trusted_keys: TrustedKeys | None = None  # TRUSTED_KEYS, read and checked
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
         return f"AgentConfig(api={self.api!r}, node_name={self.node_name!r}, ...)"
@@ -145,6 +159,13 @@ def build_config(
     ca = merged["CA_BUNDLE"]
     if ca and not Path(ca).is_file():
         raise ConfigError(f"CA_BUNDLE {ca}: no such file")
+    trusted = load_trusted_keys(Path(merged["TRUSTED_KEYS"])) if merged["TRUSTED_KEYS"] else None
+    allow = merged["ALLOW_INSECURE_HTTP"].strip()
+    if allow not in ("", "0", "1"):
+        raise ConfigError(f"ALLOW_INSECURE_HTTP must be 1 or empty, not {allow[:40]!r}")
+    if trusted is None and allow != "1":
+        _refuse_plain_http("BIN_MANAGER_API", api)
+        _refuse_plain_http("DOWNLOAD_BASE_URL", download)
     return AgentConfig(
         api=api,
         bin_dir=Path(merged["BIN_DIR"]),
@@ -177,7 +198,31 @@ def build_config(
         ),
         node_labels=_labels(merged, "NODE_LABELS"),
         container_engine=_engine(merged["CONTAINER_ENGINE"]),
+        trusted_keys=trusted,
     )
+
+
+def _refuse_plain_http(key: str, url: str) -> None:
+    """Plain HTTP off loopback without signatures: whoever is on the path chooses the sha256
+    and the file, and so runs code as root here. Refused unless the operator accepts it."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+        return
+    raise ConfigError(
+        f"{key} http://{parts.hostname}: plain HTTP off loopback is refused: anyone on "
+        "the path could swap the sha256 and the file and run code as root on this host; use "
+        "https://, or set TRUSTED_KEYS (signed releases), or ALLOW_INSECURE_HTTP=1 to accept "
+        "the risk"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _engine(value: str) -> str:

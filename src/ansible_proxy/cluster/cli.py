@@ -138,6 +138,7 @@ def dispatch_cluster(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         inventory=Path(cluster["CLUSTER_INVENTORY"]).absolute(),
         manifests=Path(cluster["CLUSTER_MANIFESTS"]).absolute(),
         work_dir=work_dir,
+        trusted_keys=cfg.trusted_keys,
     )
     level = "debug" if args.verbose else "info"
     log = Log(cfg.log_file, args.log_format, stderr_if_terminal(), level)

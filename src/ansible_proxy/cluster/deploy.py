@@ -21,6 +21,7 @@ from ansible_proxy.client.api import Api, UnknownBin
 from ansible_proxy.client.files import fsync_dir
 from ansible_proxy.client.logs import Log
 from ansible_proxy.client.transport import Client
+from ansible_proxy.client.verified import read_record, remember
 from ansible_proxy.cluster.health import healthy
 from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import ServiceSpec
@@ -38,6 +39,7 @@ from ansible_proxy.errors import (
     RetryableError,
     worst_exit,
 )
+from ansible_proxy.signatures import SignatureRefused, Statement, parse_statement, verify
 
 
 @dataclass
@@ -99,7 +101,16 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
     spec, state, log = rollout.spec, rollout.state, rollout.log
     for node in group:
         rollout.report(node, sha, started, "in_progress")
-    archive = fetch_package(rollout, sha, arch)
+    try:
+        statement = _trusted(rollout, group[0], sha, arch)
+    except SignatureRefused as exc:  # nothing downloaded nor unpacked; asked again next run
+        log("error", f"package refused: {exc} (TRUSTED_KEYS); nothing unpacked", spec.name, sha)
+        for node in group:
+            rollout.report(node, sha, started, "failed")
+        return EXIT_DEPLOY
+    archive = fetch_package(rollout, sha, arch, statement.size if statement else None)
+    if statement is not None:
+        remember(archive.parent, sha, statement)
     try:
         release = extract_release(
             archive, rollout.settings.work_dir / "releases", spec.name, sha, rollout.settings.limits
@@ -225,8 +236,32 @@ def _play(
     return result
 
 
-def fetch_package(rollout: Rollout, sha: str, arch: str) -> Path:
-    """The package `sha` in `packages/<package>/<sha>.tar.gz`, downloaded once, verified."""
+def _trusted(rollout: Rollout, node: Node, sha: str, arch: str) -> Statement | None:
+    """With TRUSTED_KEYS: the package's trusted statement (asked as `node`, of this arch),
+    checked like an agent checks a release (client/signatures.py); else None."""
+    trusted, package = rollout.settings.trusted_keys, rollout.spec.package
+    if trusted is None:
+        return None
+    signed = rollout.apis[node.name].signature(package, sha)
+    if signed is None:
+        raise SignatureRefused("not signed: the bin-manager has no signature for this package")
+    record = read_record(rollout.settings.work_dir / "packages" / package)
+    return verify(
+        signed.statement,
+        signed.signatures,
+        trusted,
+        bin_name=package,
+        arch=arch,
+        sha256=sha,
+        size=parse_statement(signed.statement).size,  # checked on the download too
+        highest_sequence=record.sequence,
+        now=rollout.clock(),
+    )
+
+
+def fetch_package(rollout: Rollout, sha: str, arch: str, size: int | None = None) -> Path:
+    """The package `sha` in `packages/<package>/<sha>.tar.gz`, downloaded once, verified
+    (and of `size` bytes when a signed statement says so: else thrown away)."""
     settings, package = rollout.settings, rollout.spec.package
     folder = settings.work_dir / "packages" / package
     folder.mkdir(parents=True, exist_ok=True)
@@ -247,6 +282,9 @@ def fetch_package(rollout: Rollout, sha: str, arch: str) -> Path:
         )
     except download.NotFound:
         raise RetryableError(f"package {package} {sha[:12]} not found for {arch}") from None
+    if size is not None and part.stat().st_size != size:
+        part.unlink()
+        raise DeployError(f"package {package} {sha[:12]}: not the {size} bytes signed")
     os.replace(part, target)
     fsync_dir(folder)
     return target

@@ -10,6 +10,7 @@ from pathlib import Path
 from ansible_proxy.client.api import make_client
 from ansible_proxy.client.transport import Client
 from ansible_proxy.cluster.packages import Limits
+from ansible_proxy.signatures import TrustedKeys
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ClusterSettings:
     manifests: Path
     work_dir: Path
     limits: Limits = field(default_factory=Limits)
+    trusted_keys: TrustedKeys | None = None  # TRUSTED_KEYS: packages must be signed
 
     @property
     def state_path(self) -> Path:

@@ -36,6 +36,7 @@ def _host_vars(lab: ClusterLab, host: LabHost) -> dict[str, object]:
             # the bin-manager listens on the test machine's loopback: the namespace hosts
             # reach its API (and its downloads) through the cluster's nginx on the bridge
             "BIN_MANAGER_API": f"{lab.cache_url}/api/v1",
+            "ALLOW_INSECURE_HTTP": 1,  # plain HTTP on the lab's own bridge
             "BIN_DIR": str(host.app_dir / "bin"),
             "STORE_DIR": str(host.root / "store"),
             "LOCK_DIR": str(host.root / "locks"),

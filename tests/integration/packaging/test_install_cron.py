@@ -123,7 +123,7 @@ def test_the_cli_warns_on_stderr_when_cron_cannot_find_it_by_name(tmp_path: Path
     found = shutil.which("ansible-proxy", path=CRON_PATH)
     target = tmp_path / "cron.d" / "ansible-proxy"
     config = tmp_path / "config"
-    config.write_text("export BIN_MANAGER_API=http://bin-manager.example:8080/api/v1\n")
+    config.write_text("export BIN_MANAGER_API=https://bin-manager.example:8080/api/v1\n")
     result = subprocess.run(
         [str(AGENT), "install-cron", "--path", str(target), "--config", str(config)],
         env={"PATH": "/usr/bin:/bin"},

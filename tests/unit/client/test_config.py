@@ -9,7 +9,7 @@ import pytest
 from ansible_proxy.client.config import build_config, parse_config_text, read_config_file
 from ansible_proxy.errors import ConfigError
 
-API = "http://bm:8080/api/v1"
+API = "https://bm:8080/api/v1"
 
 
 def parse(text: str, env: dict[str, str] | None = None) -> dict[str, str]:
@@ -158,3 +158,51 @@ def test_a_newline_in_node_labels_stays_on_one_line() -> None:
         build_config({"BIN_MANAGER_API": API}, {"NODE_LABELS": "tier=a\nb"}, {}, "h")
     assert str(caught.value).startswith("NODE_LABELS: invalid label tier=a\\nb: ")
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "refused"),
+    [
+        ({"BIN_MANAGER_API": "http://198.51.100.7:8080/api/v1"}, "BIN_MANAGER_API"),
+        ({"BIN_MANAGER_API": "http://bm.example/api/v1"}, "BIN_MANAGER_API"),
+        ({"DOWNLOAD_BASE_URL": "http://198.51.100.1:8081/api/v1/download"}, "DOWNLOAD_BASE_URL"),
+        ({"BIN_MANAGER_API": "http://127.0.0.1:8080/api/v1"}, ""),
+        ({"BIN_MANAGER_API": "http://127.3.0.1:8080/api/v1"}, ""),
+        ({"BIN_MANAGER_API": "http://localhost:8080/api/v1"}, ""),
+        ({"BIN_MANAGER_API": "http://[::1]:8080/api/v1"}, ""),
+        ({"BIN_MANAGER_API": "https://bm.example/api/v1"}, ""),
+    ],
+)
+def test_plain_http_off_loopback_is_refused_without_signatures(
+    values: dict[str, str], refused: str
+) -> None:
+    file_values = {"BIN_MANAGER_API": "https://bm.example/api/v1", **values}
+    if refused:
+        with pytest.raises(ConfigError, match=f"^{refused} http://.*ALLOW_INSECURE_HTTP=1"):
+            build_config(file_values, {}, {}, "h")
+        accepted = build_config(file_values, {"ALLOW_INSECURE_HTTP": "1"}, {}, "h")
+        assert accepted.api == file_values["BIN_MANAGER_API"]
+    else:
+        build_config(file_values, {}, {}, "h")
+
+
+def test_the_refusal_never_shows_credentials_in_the_url() -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({"BIN_MANAGER_API": "http://user:hunter2@bm.example/api"}, {}, {}, "h")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_trusted_keys_allow_plain_http_and_a_bad_file_is_one_line(tmp_path: Path) -> None:
+    keys = tmp_path / "trusted_keys"
+    keys.write_text("alice ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOo7 alice\n# threshold: 1\n")
+    plain = {"BIN_MANAGER_API": "http://198.51.100.7:8080/api/v1", "TRUSTED_KEYS": str(keys)}
+    cfg = build_config(plain, {}, {}, "h")
+    assert cfg.trusted_keys is not None
+    assert cfg.trusted_keys.principals == ("alice",)
+    with pytest.raises(ConfigError, match=r"TRUSTED_KEYS .*missing: cannot read"):
+        build_config({**plain, "TRUSTED_KEYS": str(tmp_path / "missing")}, {}, {}, "h")
+    keys.write_text("# threshold: 2\nalice ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOo7\n")
+    with pytest.raises(ConfigError, match="threshold 2 but 1 distinct signers"):
+        build_config(plain, {}, {}, "h")
+    with pytest.raises(ConfigError, match="ALLOW_INSECURE_HTTP must be 1 or empty"):
+        build_config({"BIN_MANAGER_API": API, "ALLOW_INSECURE_HTTP": "yes"}, {}, {}, "h")

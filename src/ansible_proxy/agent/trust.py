@@ -1,0 +1,61 @@
+"""Signed releases on the host (docs/security.md): with TRUSTED_KEYS, what may be installed.
+
+A release is installed only when the bin-manager serves a statement for it signed by
+enough keys of TRUSTED_KEYS, for exactly this bin, this host's arch and that sha256, not
+expired, and whose sequence is not below the highest this host installed for the bin
+(client/signatures.py checks all of it). The one exception is a move back, told by the
+bin-manager (a staged rollout's fleet revert), to exactly the version this host's own
+rollback would choose, that it verified and ran before: so a fleet revert works with no
+person signing, and a compromised server can at most step a host back one version the
+publishers signed earlier. The inspector's and the watch window's rollbacks never come
+here: they go to a stored version this host verified, with no network.
+
+STORE_DIR/<bin>/.trust (client/verified.py) remembers the highest sequence
+installed and each release verified here, written before the release is switched to.
+"""
+
+from __future__ import annotations
+
+from ansible_proxy.agent import plan
+from ansible_proxy.agent.host import Host
+from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.client import history
+from ansible_proxy.client.verified import TrustRecord, read_record
+from ansible_proxy.signatures import SignatureRefused, Statement, parse_statement, verify
+
+
+def is_own_revert(entry: ManagedBinary, target: str, record: TrustRecord) -> bool:
+    """`target` is the version this host's own rollback would choose, verified and run here."""
+    return (
+        target == plan.rollback_target(entry)
+        and entry.history.get(target) == history.OK
+        and target in record.verified
+    )
+
+
+def check(host: Host, entry: ManagedBinary, target: str) -> Statement | None:
+    """The trusted statement for installing `target`; None when TRUSTED_KEYS is not set or
+    this is the host's own one-step revert. SignatureRefused with the reason otherwise."""
+    trusted = host.cfg.trusted_keys
+    if trusted is None:
+        return None
+    name = entry.binary_name
+    record = read_record(host.cfg.store_dir / name)
+    if is_own_revert(entry, target, record):
+        host.log("info", "a move back to the version verified here before: allowed", name, target)
+        return None
+    signed = host.api.signature(name, target)
+    if signed is None:
+        raise SignatureRefused("not signed: the bin-manager has no signature for this release")
+    statement = parse_statement(signed.statement)
+    return verify(
+        signed.statement,
+        signed.signatures,
+        trusted,
+        bin_name=name,
+        arch=host.api.arch,
+        sha256=target,
+        size=statement.size,  # checked again on the downloaded file (upgrade.ensure_stored)
+        highest_sequence=record.sequence,
+        now=host.clock(),
+    )
