@@ -85,13 +85,22 @@ def test_a_signed_publish_is_served_verified_co_signed_and_pinned(
     served = signature_of(bin_manager, "hello", sha1)
     assert '"kind":"pin"' in str(served["statement"])
     assert '"sequence":3' in str(served["statement"])
+    cosigned_pin = bin_manager.cli("sign", "hello", sha1, "--sign-key", str(bob))  # threshold 2
+    assert cosigned_pin.returncode == 0, cosigned_pin.stderr
+    assert f"{sha1} sequence 3 by SHA256:" in cosigned_pin.stdout
+    assert cosigned_pin.stdout.strip().endswith("(2 signatures)")
+    pin_statement = str(served["statement"]).encode()
+    served = signature_of(bin_manager, "hello", sha1)
+    pin_signatures = [str(sig) for sig in served["signatures"]]  # type: ignore[attr-defined]
+    pinned_ok = verify(pin_statement, pin_signatures, keys, **facts)  # type: ignore[arg-type]
+    assert pinned_ok.kind == "pin"
     signing = envelope(
         bin_manager.admin_get(f"/bins/hello/signing?sha256={sha1}&arch=x86_64"), 200
     )["data"]
     assert signing["nextSequence"] == 4
     assert signing["size"] == v1.stat().st_size
     assert [(s["kind"], s["sequence"]) for s in signing["signers"]] == [
-        ("release", 1), ("release", 1), ("pin", 3)
+        ("release", 1), ("release", 1), ("pin", 3), ("pin", 3)
     ]  # fmt: skip
 
     with bin_manager.client(base_url=bin_manager.api) as http:

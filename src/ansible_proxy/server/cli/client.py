@@ -237,9 +237,10 @@ def _sign(http: httpx.Client, base: str, args: argparse.Namespace) -> str:
     )  # fmt: skip
     body = {"statement": text.to_bytes().decode(), "signature": signing.sign(text, args.sign_key)}
     done = _call(http, "POST", f"{base}/bins/{args.bin}/signatures", json=body)
+    count = done["signatures"]
     return (
         f"signed {done['binName']} {done['arch']} {done['sha256']} sequence {done['sequence']} "
-        f"by {done['fingerprint']} ({done['signatures']} signatures)"
+        f"by {done['fingerprint']} ({count} signature{'' if count == 1 else 's'})"
     )
 
 

@@ -157,8 +157,8 @@ def upload_headers(text: ssh.Statement, signature: str) -> dict[str, str]:
 
 
 def to_cosign(signing: dict[str, Any], new: bool) -> ssh.Statement | None:
-    """The release's current statement when `sign` should co-sign it: a release statement
-    that has not expired, unless --new."""
+    """The release's current statement when `sign` should co-sign it: its newest statement
+    (a release's, or a pin's: a threshold's second signer of a pin), not expired, unless --new."""
     text = signing.get("statement")
     if new or not isinstance(text, str):
         return None
@@ -166,6 +166,6 @@ def to_cosign(signing: dict[str, Any], new: bool) -> ssh.Statement | None:
         current = ssh.parse_statement(text.encode())
     except ssh.SignatureRefused:
         return None
-    if current.kind != "release" or current.expires <= time.time():
+    if current.expires <= time.time():
         return None
     return current
