@@ -3,8 +3,8 @@
 routes.py       the read-only pages and the static files
 admin.py        the forms: log in and out, pin, pause, resume
 credentials.py  the enrolments page, approve and revoke
-rollouts.py     staged rollouts: the bin page's waves, the fleet's badges, and the
-                promote, halt, resume and abort forms
+rollouts.py     staged rollouts: the bin page's waves, the fleet's badges, the
+                promote, halt, resume and abort forms, and the policy form
 views.py        what each page shows, read from the database
 render.py       the visitor (session, CSRF, rights) and Jinja2 rendering of templates/
 session.py      the signed session cookie and the CSRF token

@@ -1,8 +1,8 @@
 """What every dashboard page shares: the visitor (session, CSRF, rights) and rendering.
 
 Viewing needs a login with the admin token unless BIN_MANAGER_DASHBOARD_PUBLIC is set;
-the admin's forms (pin, pause, resume; a rollout's promote, halt, resume, abort) always
-do. Pages go out with a strict Content-Security-Policy.
+the admin's forms (pin, pause, resume; a rollout's promote, halt, resume, abort and the
+bin's rollout policy) always do. Pages go out with a strict Content-Security-Policy.
 """
 
 from __future__ import annotations

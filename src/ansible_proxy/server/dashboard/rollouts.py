@@ -1,9 +1,11 @@
 """The dashboard's staged rollouts: the bin page's Rollout section, the fleet page's rollout
-badges, and the Promote / Halt / Resume / Abort forms (docs/bin-manager.md "Rollouts").
+badges, the Promote / Halt / Resume / Abort forms and the policy form (docs/bin-manager.md
+"Rollouts").
 
 What is shown comes from rollouts/status.py (as `bin-manager rollout status` shows it);
 the forms are CSRF-checked admin actions (admin.admin_form) calling services/rollouts.py,
-the same function as the admin API: no second implementation.
+the same functions as the admin API (and the policy checked by the same make_policy): no
+second implementation.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from fastapi import APIRouter, Form
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from ansible_proxy.names import ARCHES
 from ansible_proxy.server.dashboard.admin import admin_form
 from ansible_proxy.server.dashboard.render import PREFIX, CurrentVisitor
 from ansible_proxy.server.dashboard.views import ago
@@ -24,8 +27,9 @@ from ansible_proxy.server.db import listings, queries
 from ansible_proxy.server.db.models import Bin
 from ansible_proxy.server.deps import DbSession, Now, Pointers, Rollouts
 from ansible_proxy.server.inputs import check_arch, check_bin_name
-from ansible_proxy.server.problems import NotFound
+from ansible_proxy.server.problems import BadRequest, NotFound
 from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
+from ansible_proxy.server.rollouts.policy import Policy, PolicyError, make_policy
 from ansible_proxy.server.rollouts.status import bin_status
 from ansible_proxy.server.services import rollouts as service
 
@@ -37,6 +41,7 @@ MESSAGES = {
     "rollout-halt": "Rollout halted: no more nodes are told the new release.",
     "rollout-resume": "Rollout resumed from its current wave.",
     "rollout-abort": "Rollout aborted: every node is told the previous release again.",
+    "rollout-policy": "Rollout policy set: it applies from the next publish.",
 }
 # Failed nodes first: on a capped list the reasons of a halt are what must not be cut off.
 _NODE_ORDER = {"failed": 0, "offline": 1, "upgrading": 2, "baking": 3, "healthy": 4, "waiting": 5}
@@ -87,6 +92,45 @@ def policy_text(policy: dict[str, Any]) -> str:
 def policy_cli(policy: dict[str, Any]) -> str:
     """The same policy in `bin-manager rollout set`'s words."""
     return str(policy["describe"])
+
+
+def policy_form(policies: dict[str, dict[str, Any]], default: dict[str, Any]) -> dict[str, Any]:
+    """The policy form's first values: the bin's every-arch policy, else its first per-arch
+    one, else the server's default (policies as Policy.to_dict gives them, by arch or '*')."""
+    scope, policy = min(policies.items()) if policies else ("*", default)  # '*' sorts first
+    bake = policy.get("bakeSeconds")
+    return {
+        "arches": ARCHES,
+        "arch": "" if scope == "*" else scope,
+        "immediate": bool(policy.get("immediate")),
+        "canary": policy.get("canary") or "",
+        "waves": policy.get("waves") or "",
+        "bake": "" if bake is None else str(bake),
+        "maxFailures": policy.get("maxFailures") or "",
+        "canaryLabel": policy.get("canaryLabel") or "",
+    }
+
+
+def form_policy(
+    mode: str, canary: str, waves: str, bake: str, max_failures: str, canary_label: str
+) -> Policy:
+    """The policy the form asks for, checked by make_policy as the API's are; an empty field
+    is an option not given. 'immediate' ignores the staged fields (the form keeps them)."""
+    if mode == "immediate":
+        return make_policy(immediate=True)
+    if mode != "staged":
+        raise PolicyError(f"mode {mode!r:.40}: choose immediate or staged")
+
+    def given(text: str) -> str | None:
+        return text.strip() or None
+
+    return make_policy(
+        canary=given(canary),
+        waves=given(waves),
+        bake=given(bake),
+        max_failures=given(max_failures),
+        canary_label=given(canary_label),
+    )
 
 
 def _actions(rollout: dict[str, Any]) -> list[str]:
@@ -167,6 +211,7 @@ def bin_rollouts(session: Session, ctx: Context, bin_: Bin, now: datetime) -> di
     return {
         "policies": policies,
         "default": {"text": policy_text(default), "cli": policy_cli(default)},
+        "form": policy_form(status["policies"], default),
         "rollouts": [shape_rollout(rollout, now) for rollout in status["rollouts"]],
     }
 
@@ -204,5 +249,39 @@ def rollout_action(
         done = service.act(session, pointers, ctx, bin_, canonical, action, now)
         log.info("dashboard: rollout %s: %s", action, "; ".join(done))
         return f"{PREFIX}/bins/{quote(bin_.name)}?done=rollout-{action}"
+
+    return admin_form(visitor, csrf, act)
+
+
+@router.post(PREFIX + "/bins/{bin_name}/rollout-policy")
+def rollout_policy(
+    bin_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    pointers: Pointers,
+    now: Now,
+    arch: Annotated[str, Form(max_length=64)] = "",
+    mode: Annotated[str, Form(max_length=16)] = "",
+    canary: Annotated[str, Form(max_length=16)] = "",
+    waves: Annotated[str, Form(max_length=128)] = "",
+    bake: Annotated[str, Form(max_length=16)] = "",
+    max_failures: Annotated[str, Form(max_length=16)] = "",
+    canary_label: Annotated[str, Form(max_length=128)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+
+    def act() -> str:
+        # In the API's order (api/rollouts.set_policy): name, arch, policy, then the bin.
+        name = check_bin_name(bin_name)
+        canonical = check_arch(arch) if arch.strip() else None
+        try:
+            policy = form_policy(mode, canary, waves, bake, max_failures, canary_label)
+        except PolicyError as exc:
+            raise BadRequest(str(exc)) from None
+        bin_ = queries.require_bin(session, name)
+        service.set_policy(session, pointers, bin_, canonical, policy, now)
+        scope = f" ({canonical} only)" if canonical else ""
+        log.info("dashboard: rollout policy of %s set: %s%s", bin_.name, policy.describe(), scope)
+        return f"{PREFIX}/bins/{quote(bin_.name)}?done=rollout-policy"
 
     return admin_form(visitor, csrf, act)

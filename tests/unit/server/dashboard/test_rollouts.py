@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ansible_proxy.server.dashboard import rollouts
-from ansible_proxy.server.rollouts.policy import make_policy
+from ansible_proxy.server.rollouts.policy import PolicyError, make_policy
 
 NOW = datetime(2026, 12, 4, 12, 0, 0)
 STAGED = make_policy(canary="1", waves="50%,100%", bake=3600, max_failures="1").to_dict()
@@ -131,3 +131,52 @@ def test_a_wave_promoted_before_it_baked_is_not_called_done() -> None:
     assert rollouts.shape_rollout(status, NOW)["waves"][0]["label"] == "done"
     status = _status("completed", False, [_node("web-01", "upgrading")])
     assert rollouts.shape_rollout(status, NOW)["waves"][0]["label"] == "promoted"
+
+
+def test_the_policy_form_parses_its_fields_as_make_policy_does() -> None:
+    staged = rollouts.form_policy("staged", "1", " 50%,100% ", "30", "1", "")
+    assert staged == make_policy(canary="1", waves="50%,100%", bake=30, max_failures="1")
+    labelled = rollouts.form_policy("staged", "10%", "25%", "0", "5%", "role=web")
+    assert labelled.canary_label == ("role", "web")
+    # Immediate ignores the staged fields the form still holds.
+    assert rollouts.form_policy("immediate", "1", "abc", "x", "1", "k=v").immediate
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (("staged", "1", "abc", "30", "1", ""), "--waves 'abc': expected a number of nodes"),
+        (("staged", "1", "", "30", "", ""), "missing --waves, --max-failures (or say --imm"),
+        (("staged", "1", "100%", "soon", "1", ""), "--bake 'soon': seconds from 0 to"),
+        (("staged", "1", "100%", "0", "1", "role"), "--canary-label: label 'role' has no '='"),
+        (("", "1", "100%", "0", "1", ""), "mode '': choose immediate or staged"),
+    ],
+)
+def test_a_bad_policy_form_names_the_field(fields: tuple[str, ...], message: str) -> None:
+    with pytest.raises(PolicyError) as refused:
+        rollouts.form_policy(*fields)
+    assert str(refused.value).startswith(message)
+
+
+def test_the_policy_form_starts_from_the_policy_in_force() -> None:
+    labelled = make_policy(
+        canary="5%", waves="100%", bake=300, max_failures="10%", canary_label="ring=0"
+    ).to_dict()
+    immediate = make_policy(immediate=True).to_dict()
+    every = rollouts.policy_form({"x86_64": labelled, "*": STAGED}, immediate)
+    assert every == {
+        "arches": ("x86_64", "aarch64"),
+        "arch": "",
+        "immediate": False,
+        "canary": "1",
+        "waves": "50%,100%",
+        "bake": "3600",
+        "maxFailures": "1",
+        "canaryLabel": "",
+    }
+    one_arch = rollouts.policy_form({"x86_64": labelled}, immediate)
+    assert one_arch["arch"] == "x86_64"
+    assert (one_arch["bake"], one_arch["canaryLabel"]) == ("300", "ring=0")
+    default = rollouts.policy_form({}, immediate)
+    assert (default["arch"], default["immediate"]) == ("", True)
+    assert (default["waves"], default["bake"]) == ("", "")
