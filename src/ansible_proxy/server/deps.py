@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, SecretStr
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +20,7 @@ from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.auth.credentials import Bearer, bearer_of
 from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.hotpath.pointers import PointerCache
-from ansible_proxy.server.inputs import BIN_NAME_SCHEMA_PATTERN, check_bin_name
+from ansible_proxy.server.inputs import ARCH_NAMES, BIN_NAME_SCHEMA_PATTERN, check_bin_name
 from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.problems import Unauthorized
 from ansible_proxy.server.rollouts.lifecycle import Context as RolloutContext
@@ -154,3 +154,20 @@ async def bin_name_param(
 
 
 BinName = Annotated[str, Depends(bin_name_param)]
+# A release's arch and content in a query (admin routes and the signature route)
+ArchQuery = Annotated[
+    str,
+    Query(
+        max_length=64,
+        description="x86_64 or aarch64 (amd64, arm64 accepted)",
+        json_schema_extra={"enum": list(ARCH_NAMES)},
+    ),
+]
+Sha256Query = Annotated[
+    str,
+    Query(
+        max_length=128,
+        description="the release's content, 64 hex digits",
+        json_schema_extra={"pattern": "^[0-9a-f]{64}$"},
+    ),
+]

@@ -58,6 +58,22 @@ class Publishers:
         return sha256(content)
 
 
+def signing_host(
+    tmp_path: Path,
+    bin_manager: BinManager,
+    supervisord: Supervisord,
+    agent: Agent,
+    *names: str,
+) -> tuple[Publishers, list[Path]]:
+    """Publishers `names` (all trusted by the agent) and the agent managing `hello`."""
+    publishers = Publishers(tmp_path / "keys", bin_manager)
+    keys = [publishers.key(name) for name in names]
+    agent.env["TRUSTED_KEYS"] = str(publishers.trust(*names))
+    agent.write_manifest("hello")
+    supervisord.add_program("hello", agent.binary("hello"))
+    return publishers, keys
+
+
 def host_state(agent: Agent, name: str) -> tuple[str | None, dict[str, Any], list[str]]:
     """What a refusal must leave alone: the file in BIN_DIR, the entry, the store."""
     folder = agent.store_dir / name
@@ -94,11 +110,9 @@ def assert_refused(
 def test_a_signed_release_installs_an_unsigned_one_waits_for_a_second_signer(
     tmp_path: Path, bin_manager: BinManager, supervisord: Supervisord, agent: Agent
 ) -> None:
-    publishers = Publishers(tmp_path / "keys", bin_manager)
-    alice, bob = publishers.key("alice"), publishers.key("bob")
-    agent.env["TRUSTED_KEYS"] = str(publishers.trust("alice", "bob"))
-    agent.write_manifest("hello")
-    supervisord.add_program("hello", agent.binary("hello"))
+    publishers, (alice, bob) = signing_host(
+        tmp_path, bin_manager, supervisord, agent, "alice", "bob"
+    )
 
     sha1 = publishers.publish("hello", program("1"), alice)
     first = agent.run()
@@ -122,11 +136,7 @@ def test_a_signed_release_installs_an_unsigned_one_waits_for_a_second_signer(
 def test_a_compromised_server_cannot_install_a_binary_of_its_own(
     tmp_path: Path, bin_manager: BinManager, supervisord: Supervisord, agent: Agent
 ) -> None:
-    publishers = Publishers(tmp_path / "keys", bin_manager)
-    alice = publishers.key("alice")
-    agent.env["TRUSTED_KEYS"] = str(publishers.trust("alice"))
-    agent.write_manifest("hello")
-    supervisord.add_program("hello", agent.binary("hello"))
+    publishers, (alice,) = signing_host(tmp_path, bin_manager, supervisord, agent, "alice")
     sha1 = publishers.publish("hello", program("1"), alice)
     assert agent.run().returncode == 0
     sha2 = publishers.publish("hello", program("2"), alice)
@@ -154,11 +164,7 @@ def test_a_compromised_server_cannot_install_a_binary_of_its_own(
 def test_a_replayed_older_release_is_refused_and_a_signed_pin_accepted(
     tmp_path: Path, bin_manager: BinManager, supervisord: Supervisord, agent: Agent
 ) -> None:
-    publishers = Publishers(tmp_path / "keys", bin_manager)
-    alice = publishers.key("alice")
-    agent.env["TRUSTED_KEYS"] = str(publishers.trust("alice"))
-    agent.write_manifest("hello")
-    supervisord.add_program("hello", agent.binary("hello"))
+    publishers, (alice,) = signing_host(tmp_path, bin_manager, supervisord, agent, "alice")
     sha1 = publishers.publish("hello", program("1"), alice)
     assert agent.run().returncode == 0
     sha2 = publishers.publish("hello", program("2"), alice)
@@ -193,11 +199,9 @@ def test_a_replayed_older_release_is_refused_and_a_signed_pin_accepted(
 def test_an_expired_signature_a_revoked_key_and_a_threshold(
     tmp_path: Path, bin_manager: BinManager, supervisord: Supervisord, agent: Agent
 ) -> None:
-    publishers = Publishers(tmp_path / "keys", bin_manager)
-    alice, bob = publishers.key("alice"), publishers.key("bob")
-    agent.env["TRUSTED_KEYS"] = str(publishers.trust("alice", "bob"))
-    agent.write_manifest("hello")
-    supervisord.add_program("hello", agent.binary("hello"))
+    publishers, (alice, bob) = signing_host(
+        tmp_path, bin_manager, supervisord, agent, "alice", "bob"
+    )
 
     # A signature that expired (signed for two seconds, then the clock moved on).
     content = program("1")

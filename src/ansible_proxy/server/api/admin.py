@@ -15,6 +15,7 @@ from ansible_proxy.server.db.models import Release
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
+    ArchQuery,
     BinName,
     DbSession,
     Now,
@@ -41,14 +42,6 @@ router = APIRouter(
     responses={**ERROR_RESPONSES, 413: ERROR_RESPONSES[400] | {"description": "Too large"}},
 )
 
-ArchQuery = Annotated[
-    str,
-    Query(
-        max_length=64,
-        description="x86_64 or aarch64 (amd64, arm64 accepted)",
-        json_schema_extra={"enum": list(ARCH_NAMES)},
-    ),
-]
 OptionalArchQuery = Annotated[
     str | None,
     Query(

@@ -24,14 +24,16 @@ from ansible_proxy.server.db.models import Release
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
+    ArchQuery,
     BinName,
     DbSession,
     Now,
     Sessions,
+    Sha256Query,
     require_admin,
     require_agent,
 )
-from ansible_proxy.server.inputs import ARCH_NAMES, DEFAULT_ARCH, check_arch, check_sha256
+from ansible_proxy.server.inputs import DEFAULT_ARCH, check_arch, check_sha256
 from ansible_proxy.server.problems import NotFound
 from ansible_proxy.server.services import signatures
 
@@ -48,22 +50,6 @@ admin_router = APIRouter(
     responses=ERROR_RESPONSES,
 )
 
-ArchQuery = Annotated[
-    str,
-    Query(
-        max_length=64,
-        description="x86_64 or aarch64 (amd64, arm64 accepted)",
-        json_schema_extra={"enum": list(ARCH_NAMES)},
-    ),
-]
-Sha256Query = Annotated[
-    str,
-    Query(
-        max_length=128,
-        description="the release's content, 64 hex digits",
-        json_schema_extra={"pattern": "^[0-9a-f]{64}$"},
-    ),
-]
 NodeNameQuery = Annotated[
     str | None, Query(alias="nodeName", max_length=255, description="ignored")
 ]
