@@ -66,7 +66,8 @@ def test_bin_release_node_and_activity_pages(
     assert "1 failed" in v2_row[4]
     v1_row = x86.locator("tr", has_text=fleet.v1[:12]).locator("td").all_inner_texts()
     assert v1_row[3] == "1"
-    assert "Pin fleet-wide" in v1_row[5]
+    assert v1_row[5] == "unsigned"  # published without --sign-key (docs/security.md)
+    assert "Pin fleet-wide" in v1_row[6]
     assert "web-02" in page.locator("#failures").inner_text()
     api_nodes = fleet.manager.admin_get("/bins/hello/nodes").json()["data"]
     for row in api_nodes:
