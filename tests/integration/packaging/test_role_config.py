@@ -8,7 +8,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from ansible_proxy.client.config import parse_config_text
+from ansible_proxy.client.config import build_config, parse_config_text
 from tests.support.cluster import VENV_BIN
 
 ROLES = Path(__file__).resolve().parents[3] / "packaging" / "ansible" / "roles"
@@ -20,8 +20,10 @@ HOSTILE = {
 }
 
 
-def _run_role(tmp_path: Path, config: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    variables = {
+def _run_role(
+    tmp_path: Path, config: dict[str, str], **more: object
+) -> subprocess.CompletedProcess[str]:
+    variables: dict[str, object] = {
         "ansible_proxy_install": False,
         "ansible_proxy_link": "",
         "ansible_proxy_schedule": "none",
@@ -29,6 +31,7 @@ def _run_role(tmp_path: Path, config: dict[str, str]) -> subprocess.CompletedPro
         "ansible_proxy_config_path": str(tmp_path / "etc" / "config"),
         "ansible_proxy_manifest_path": str(tmp_path / "etc" / "bin-manifests.json"),
         "ansible_proxy_config": config,
+        **more,
     }
     (tmp_path / "vars.json").write_text(json.dumps(variables))
     playbook = tmp_path / "site.yml"
@@ -76,3 +79,39 @@ def test_a_value_with_a_newline_is_refused_by_the_role(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "values hold no newline" in done.stdout
     assert not (tmp_path / "etc" / "config").exists()
+
+
+def test_the_publishers_keys_are_written_and_set_as_trusted_keys(tmp_path: Path) -> None:
+    lines = []
+    for name in ("alice", "bob"):
+        key = tmp_path / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        public = key.with_suffix(".pub").read_text().strip()
+        lines.append(f'{name} namespaces="ansible-proxy-release" {public}')
+    path = tmp_path / "etc" / "trusted_keys"
+    done = _run_role(
+        tmp_path,
+        {"BIN_MANAGER_API": "http://198.51.100.7:8080/api/v1"},  # plain HTTP: signed instead
+        ansible_proxy_trusted_keys=lines,
+        ansible_proxy_trusted_keys_threshold=2,
+        ansible_proxy_trusted_keys_path=str(path),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [ln for ln in path.read_text().splitlines() if not ln.startswith("#")] == lines
+    values, warnings = parse_config_text((tmp_path / "etc" / "config").read_text(), "config", {})
+    assert warnings == []
+    assert values["TRUSTED_KEYS"] == str(path)
+    cfg = build_config(values, {}, {}, "host")  # what the agent then reads: 2 of alice, bob
+    assert cfg.trusted_keys is not None
+    assert (cfg.trusted_keys.principals, cfg.trusted_keys.threshold) == (("alice", "bob"), 2)
+
+    (tmp_path / "bad").mkdir()
+    bad = _run_role(
+        tmp_path / "bad",
+        HOSTILE,
+        ansible_proxy_trusted_keys=["alice ssh-rsa AAAA", *lines],
+        ansible_proxy_trusted_keys_path=str(tmp_path / "bad-keys"),
+    )
+    assert bad.returncode != 0
+    assert "ansible_proxy_trusted_keys are one-line" in bad.stdout
+    assert not (tmp_path / "bad-keys").exists()
