@@ -5,10 +5,23 @@ from keygen's line, co-signing, a signed pin, and BIN_MANAGER_REQUIRE_SIGNED=1."
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import threading
 import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ansible_proxy.signatures import load_trusted_keys, verify
+import anyio
+import pytest
+
+from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
+from ansible_proxy.server.hotpath.pointers import PointerCache
+from ansible_proxy.server.problems import Conflict
+from ansible_proxy.server.services import releases, signatures
+from ansible_proxy.server.storage.artifacts import ArtifactStore, StoredArtifact
+from ansible_proxy.signatures import Statement, load_trusted_keys, sign, verify
 from tests.integration.server.checks import envelope
 from tests.support.server import BinManager, BinManagerFactory
 
@@ -169,3 +182,79 @@ def test_migration_0006_goes_up_and_down_on_sqlite(tmp_path: Path) -> None:
         command.downgrade(config, "0005")
         assert "signatures" not in inspect(connection).get_table_names()
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_two_new_statements_for_one_bin_at_once_never_share_a_sequence(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # Two publishers sign two releases of one bin at the same moment, both asking for
+    # sequence 1: the bin's row lock makes the second wait for the first's commit, then
+    # refuses it (without the lock, both checks pass before either commits).
+    url = f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}"
+    if database == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    store = ArtifactStore(tmp_path / "artifacts")
+    store.prepare()
+    key = tmp_path / "alice"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    expires = int(time.time()) + 3600
+    texts = []
+    with sessions() as session:
+        for content in (b"v1", b"v2"):
+            artifact = _received(store, content)
+            releases.publish(session, store, PointerCache(ttl=60), "web", "x86_64", artifact, now)
+            texts.append(
+                Statement("release", "web", "x86_64", artifact.sha256, artifact.size, 1, expires)
+            )
+    outcome: list[object] = []
+
+    def second() -> None:
+        text = texts[1]
+        with sessions() as other:
+            try:
+                signatures.sign(other, None, "web", text.to_bytes().decode(), sign(text, key), now)
+                outcome.append("stored")
+            except Conflict as exc:
+                outcome.append(exc)
+
+    try:
+        with sessions() as first:
+            text = texts[0]
+            release = queries.find_release(
+                first, queries.require_bin(first, "web"), text.sha256, "x86_64"
+            )
+            assert release is not None
+            target = signatures.Target("web", "x86_64", text.sha256, text.size)
+            new = signatures.check(
+                first, None, target, release, text.to_bytes().decode(), sign(text, key),
+                ("release",), now,
+            )  # fmt: skip
+            thread = threading.Thread(target=second)
+            thread.start()
+            thread.join(timeout=1.0)  # it waits on the bin's row lock meanwhile
+            signatures.record(first, "web", release, new, now)
+            first.commit()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+        (result,) = outcome
+        assert isinstance(result, Conflict), result
+        assert "sequence 1 is not above 1" in str(result)
+    finally:
+        engine.dispose()
+
+
+def _received(store: ArtifactStore, content: bytes) -> StoredArtifact:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield content
+
+    async def run() -> StoredArtifact:
+        return await store.receive(chunks(), 1024)
+
+    return anyio.run(run)

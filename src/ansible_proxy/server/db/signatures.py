@@ -12,14 +12,27 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ansible_proxy.server.db.models import Release, Signature
+from ansible_proxy.server.db.models import Bin, Release, Signature
 
 
 def statement_hash(statement: str) -> str:
     return hashlib.sha256(statement.encode()).hexdigest()
+
+
+def lock_bin(session: Session, bin_id: int) -> None:
+    """Hold the bin's row until the commit, so that two new statements for one bin checked
+    at once cannot both pass with one sequence: an UPDATE that changes nothing takes the
+    row lock on PostgreSQL and the write lock on SQLite (whose SELECT … FOR UPDATE is a
+    plain read), and the other check waits for the commit, then sees its sequence."""
+    session.execute(
+        update(Bin)
+        .where(Bin.id == bin_id)
+        .values(id=Bin.id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def max_sequence(session: Session, bin_id: int) -> int:

@@ -136,7 +136,10 @@ def _check_sequence(
     if release is not None and stored.statement_is_stored(session, release.id, statement):
         return  # another key co-signs the very same bytes
     bin_ = queries.find_bin(session, bin_name)
-    highest = stored.max_sequence(session, bin_.id) if bin_ is not None else 0
+    highest = 0
+    if bin_ is not None:
+        stored.lock_bin(session, bin_.id)
+        highest = stored.max_sequence(session, bin_.id)
     if sequence <= highest:
         raise Conflict(
             f"sequence {sequence} is not above {highest}, the highest signed for {bin_name}: "
