@@ -3,12 +3,13 @@
 A release is installed only when the bin-manager serves a statement for it signed by
 enough keys of TRUSTED_KEYS, for exactly this bin, this host's arch and that sha256, not
 expired, and whose sequence is not below the highest this host installed for the bin
-(client/signatures.py checks all of it). The one exception is a move back, told by the
-bin-manager (a staged rollout's fleet revert), to exactly the version this host's own
-rollback would choose, that it verified and ran before: so a fleet revert works with no
-person signing, and a compromised server can at most step a host back one version the
-publishers signed earlier. The inspector's and the watch window's rollbacks never come
-here: they go to a stored version this host verified, with no network.
+(client/verified.py checks all of it, for the cluster proxy too). The one exception is a
+move back, told by the bin-manager (a staged rollout's fleet revert), to exactly the
+version this host's own rollback would choose, that it verified and ran before: so a
+fleet revert works with no person signing, and a compromised server can at most step a
+host back one version the publishers signed earlier. The inspector's and the watch
+window's rollbacks never come here: they go to a stored version this host verified,
+with no network.
 
 STORE_DIR/<bin>/.trust (client/verified.py) remembers the highest sequence
 installed and each release verified here, written before the release is switched to.
@@ -20,8 +21,8 @@ from ansible_proxy.agent import plan
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.client import history
-from ansible_proxy.client.verified import TrustRecord, read_record
-from ansible_proxy.signatures import SignatureRefused, Statement, parse_statement, verify
+from ansible_proxy.client.verified import TrustRecord, read_record, trusted_statement
+from ansible_proxy.signatures import Statement
 
 
 def is_own_revert(entry: ManagedBinary, target: str, record: TrustRecord) -> bool:
@@ -44,18 +45,4 @@ def check(host: Host, entry: ManagedBinary, target: str) -> Statement | None:
     if is_own_revert(entry, target, record):
         host.log("info", "a move back to the version verified here before: allowed", name, target)
         return None
-    signed = host.api.signature(name, target)
-    if signed is None:
-        raise SignatureRefused("not signed: the bin-manager has no signature for this release")
-    statement = parse_statement(signed.statement)
-    return verify(
-        signed.statement,
-        signed.signatures,
-        trusted,
-        bin_name=name,
-        arch=host.api.arch,
-        sha256=target,
-        size=statement.size,  # checked again on the downloaded file (upgrade.ensure_stored)
-        highest_sequence=record.sequence,
-        now=host.clock(),
-    )
+    return trusted_statement(host.api, name, target, trusted, record.sequence, host.clock())

@@ -36,6 +36,9 @@ class Stalled(RetryableError):
 
 STALL_BYTES = 64 * 1024
 ATTEMPTS = 3  # per tick, for a download interrupted mid-way (each resumes the last)
+# What `max_bytes` is: MAX_DOWNLOAD_BYTES, or a signed statement's size when that is less
+# (TUF's "length": content larger than signed is cut off, never downloaded to the end).
+_CAP = "the limit (MAX_DOWNLOAD_BYTES, or the size signed)"
 
 
 def release_urls(download_base_url: str, api: str, name: str, sha: str, arch: str) -> list[str]:
@@ -55,14 +58,19 @@ def fetch_release(
     progress: Progress,
     stall: float = 60.0,
     tell: Callable[[str], None] = lambda _why: None,
+    signed_size: int | None = None,
 ) -> None:
-    """Fill `part` with the content of sha256 `expected` from the first URL that has it.
+    """Fill `part` with the content of sha256 `expected` from the first URL that has it,
+    at most `max_bytes` (MAX_DOWNLOAD_BYTES) and at most `signed_size` when a signed
+    statement gives one.
 
     The first URL (DOWNLOAD_BASE_URL's) is tried up to ATTEMPTS times, each resuming the
     last; a stall is not retried (a slow link stays slow: the next tick resumes). The
     fallback starts afresh. `tell` hears each retry and fallback, for the log. NotFound
     when no URL has it.
     """
+    if signed_size is not None:
+        max_bytes = min(max_bytes, signed_size)
     for number, url in enumerate(urls):
         if number:
             tell("not found at DOWNLOAD_BASE_URL: trying the latest release")
@@ -130,7 +138,7 @@ def fetch(
                     )
             total = _total(response, offset if appending else 0)
             if total is not None and total > max_bytes:
-                raise DeployError(f"download {url}: {total} bytes exceeds MAX_DOWNLOAD_BYTES")
+                raise DeployError(f"download {url}: {total} bytes exceeds {_CAP} of {max_bytes}")
             if appending:
                 _hash_existing(part, digest)
             else:
@@ -148,7 +156,7 @@ def fetch(
                         if size > max_bytes:
                             fh.close()
                             _discard(part, etag_file)
-                            raise DeployError(f"download {url}: more than MAX_DOWNLOAD_BYTES")
+                            raise DeployError(f"download {url}: more than {_CAP} of {max_bytes}")
                         fh.write(chunk)
                         digest.update(chunk)
                         if size - mark >= STALL_BYTES:

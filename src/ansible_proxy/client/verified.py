@@ -1,4 +1,5 @@
-"""What a host verified, per bin (docs/security.md, Signed releases): the `.trust` file.
+"""The hosts' check of a signed release (docs/security.md, Signed releases), for the
+agent and the cluster proxy alike, and what a host verified per bin: the `.trust` file.
 
 The agent keeps it in STORE_DIR/<bin>/, the cluster proxy beside its packages: the
 highest sequence installed (a release signed with a lower one is a replay, refused) and
@@ -11,9 +12,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ansible_proxy.client.api import Api
 from ansible_proxy.client.files import write_atomic
 from ansible_proxy.names import is_sha256
-from ansible_proxy.signatures import Statement
+from ansible_proxy.signatures import (
+    SignatureRefused,
+    Statement,
+    TrustedKeys,
+    parse_statement,
+    verify,
+)
 
 TRUST_FILE = ".trust"
 KEPT = 64  # verified releases remembered per bin (a store keeps far fewer)
@@ -49,3 +57,25 @@ def remember(folder: Path, sha: str, statement: Statement) -> None:
     body = {"sequence": max(record.sequence, statement.sequence), "verified": verified}
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / TRUST_FILE, json.dumps(body).encode(), mode=0o644)
+
+
+def trusted_statement(
+    api: Api, name: str, sha: str, trusted: TrustedKeys, highest_sequence: int, now: float
+) -> Statement:
+    """The statement the bin-manager serves for release `sha` of `name` (this API's arch),
+    checked against `trusted` and the highest sequence this host installed (its `.trust`
+    record); SignatureRefused with the one reason. Its size then caps the download."""
+    signed = api.signature(name, sha)
+    if signed is None:
+        raise SignatureRefused("not signed: the bin-manager has no signature for this release")
+    return verify(
+        signed.statement,
+        signed.signatures,
+        trusted,
+        bin_name=name,
+        arch=api.arch,
+        sha256=sha,
+        size=parse_statement(signed.statement).size,  # what is signed; the download's cap
+        highest_sequence=highest_sequence,
+        now=now,
+    )

@@ -21,7 +21,7 @@ from ansible_proxy.client.api import Api, UnknownBin
 from ansible_proxy.client.files import fsync_dir
 from ansible_proxy.client.logs import Log
 from ansible_proxy.client.transport import Client
-from ansible_proxy.client.verified import read_record, remember
+from ansible_proxy.client.verified import read_record, remember, trusted_statement
 from ansible_proxy.cluster.health import healthy
 from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import ServiceSpec
@@ -39,7 +39,7 @@ from ansible_proxy.errors import (
     RetryableError,
     worst_exit,
 )
-from ansible_proxy.signatures import SignatureRefused, Statement, parse_statement, verify
+from ansible_proxy.signatures import SignatureRefused, Statement
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
     for node in group:
         rollout.report(node, sha, started, "in_progress")
     try:
-        statement = _trusted(rollout, group[0], sha, arch)
+        statement = _trusted(rollout, group[0], sha)
     except SignatureRefused as exc:  # nothing downloaded nor unpacked; asked again next run
         log("error", f"package refused: {exc} (TRUSTED_KEYS); nothing unpacked", spec.name, sha)
         for node in group:
@@ -236,32 +236,21 @@ def _play(
     return result
 
 
-def _trusted(rollout: Rollout, node: Node, sha: str, arch: str) -> Statement | None:
-    """With TRUSTED_KEYS: the package's trusted statement (asked as `node`, of this arch),
-    checked like an agent checks a release (client/signatures.py); else None."""
-    trusted, package = rollout.settings.trusted_keys, rollout.spec.package
+def _trusted(rollout: Rollout, node: Node, sha: str) -> Statement | None:
+    """With TRUSTED_KEYS: the package's trusted statement, asked as `node` (of the group's
+    arch) and checked as an agent checks a release (client/verified.py); else None."""
+    trusted = rollout.settings.trusted_keys
     if trusted is None:
         return None
-    signed = rollout.apis[node.name].signature(package, sha)
-    if signed is None:
-        raise SignatureRefused("not signed: the bin-manager has no signature for this package")
-    record = read_record(rollout.settings.work_dir / "packages" / package)
-    return verify(
-        signed.statement,
-        signed.signatures,
-        trusted,
-        bin_name=package,
-        arch=arch,
-        sha256=sha,
-        size=parse_statement(signed.statement).size,  # checked on the download too
-        highest_sequence=record.sequence,
-        now=rollout.clock(),
-    )
+    package = rollout.spec.package
+    highest = read_record(rollout.settings.work_dir / "packages" / package).sequence
+    api = rollout.apis[node.name]
+    return trusted_statement(api, package, sha, trusted, highest, rollout.clock())
 
 
 def fetch_package(rollout: Rollout, sha: str, arch: str, size: int | None = None) -> Path:
-    """The package `sha` in `packages/<package>/<sha>.tar.gz`, downloaded once, verified
-    (and of `size` bytes when a signed statement says so: else thrown away)."""
+    """The package `sha` in `packages/<package>/<sha>.tar.gz`, downloaded once, verified;
+    `size` (a signed statement's) caps the download below MAX_DOWNLOAD_BYTES."""
     settings, package = rollout.settings, rollout.spec.package
     folder = settings.work_dir / "packages" / package
     folder.mkdir(parents=True, exist_ok=True)
@@ -279,12 +268,10 @@ def fetch_package(rollout: Rollout, sha: str, arch: str, size: int | None = None
             settings.max_download_bytes,
             lambda _done, _total: None,
             tell=lambda why: rollout.log("warning", why, rollout.spec.name, sha),
+            signed_size=size,
         )
     except download.NotFound:
         raise RetryableError(f"package {package} {sha[:12]} not found for {arch}") from None
-    if size is not None and part.stat().st_size != size:
-        part.unlink()
-        raise DeployError(f"package {package} {sha[:12]}: not the {size} bytes signed")
     os.replace(part, target)
     fsync_dir(folder)
     return target

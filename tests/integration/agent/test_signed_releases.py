@@ -255,7 +255,8 @@ def test_plain_http_off_loopback_is_refused_before_anything_happens(agent: Agent
 
 class Swapper:
     """A man in the middle on loopback: forwards to the bin-manager, but answers that the
-    latest `hello` is its own binary and serves that binary (the batch poll: "not here")."""
+    latest `hello` is `evil_sha` (its own binary's, unless told another) and serves its own
+    binary for every download of it (the batch poll: "not here")."""
 
     def __init__(self, upstream: str, evil: bytes) -> None:
         swapper = self
@@ -382,3 +383,28 @@ def test_a_tampered_cache_entry_is_never_installed(
     assert agent.installed_sha("hello") is None
     assert not (agent.store_dir / "hello" / sha256(evil)).exists()
     assert not (agent.store_dir / "hello" / sha1).exists()
+
+
+def test_a_download_larger_than_its_signed_size_is_cut_off(
+    tmp_path: Path,
+    bin_manager: BinManager,
+    supervisord: Supervisord,
+    agent: Agent,
+    swapper: Swapper,
+) -> None:
+    publishers, (alice,) = signing_host(tmp_path, bin_manager, supervisord, agent, "alice")
+    sha1 = publishers.publish("hello", program("1"), alice)
+    assert agent.run().returncode == 0
+    v2 = program("2")
+    sha2 = publishers.publish("hello", v2, alice)
+    # The path answers the real, signed sha2, then streams far more than its signed size.
+    swapper.evil_sha = sha2
+    swapper.evil = v2 + b"#" * (1 << 20)
+
+    result = agent.run(BIN_MANAGER_API=f"{swapper.url}/api/v1")
+    assert result.returncode == 1, agent.debug(result)
+    assert f"exceeds the limit (MAX_DOWNLOAD_BYTES, or the size signed) of {len(v2)}" in (
+        agent.log()
+    )
+    assert agent.installed_sha("hello") == sha1
+    assert sorted(p.name for p in (agent.store_dir / "hello").iterdir()) == [".trust", sha1]
