@@ -1,4 +1,5 @@
-"""The rules for names that cross the wire: bins, sha256, arches and node names.
+"""The rules for names that cross the wire: bins, sha256, arches, node names, and whether
+a host name is this machine's loopback.
 
 Pure and dependency-free (no pydantic), so the agent's no-op tick can use them cheaply;
 `protocol.py` builds its field types on the same patterns. Every check is a whole-string
@@ -7,6 +8,7 @@ match: Python's `$` also matches before a trailing newline, so "app\n" must not 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 # `^…$` for pydantic (Rust regex) and JSON Schema, where `$` is the very end; Python code
@@ -110,3 +112,14 @@ def is_image_reference(value: str) -> bool:
     return (
         len(value) <= MAX_IMAGE_REPOSITORY + 72 and IMAGE_REFERENCE_RE.fullmatch(value) is not None
     )
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for `localhost` and a loopback address (127.0.0.0/8, ::1, bracketed or not);
+    any other name may resolve anywhere."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -7,7 +7,6 @@ would run (command substitution, `;`, pipes, redirections) is refused.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ansible_proxy.errors import ConfigError
-from ansible_proxy.names import parse_labels
+from ansible_proxy.names import is_loopback_host, parse_labels
 from ansible_proxy.signatures import TrustedKeys, load_trusted_keys
 
 DEFAULT_CONFIG_PATH = Path("/etc/ansible-proxy/config")
@@ -206,7 +205,7 @@ def _refuse_plain_http(key: str, url: str) -> None:
     """Plain HTTP off loopback without signatures: whoever is on the path chooses the sha256
     and the file, and so runs code as root here. Refused unless the operator accepts it."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or _is_loopback(parts.hostname or ""):
+    if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
         return
     raise ConfigError(
         f"{key} http://{parts.hostname}: plain HTTP off loopback is refused: anyone on "
@@ -214,15 +213,6 @@ def _refuse_plain_http(key: str, url: str) -> None:
         "https://, or set TRUSTED_KEYS (signed releases), or ALLOW_INSECURE_HTTP=1 to accept "
         "the risk"
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _engine(value: str) -> str:

@@ -5,7 +5,6 @@ Refuses to build with an empty or well-known admin token unless auth is explicit
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from pathlib import Path
 from typing import Literal
@@ -14,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ansible_proxy.errors import ConfigError
+from ansible_proxy.names import is_loopback_host
 from ansible_proxy.server.rollouts.policy import Policy, PolicyError, parse_policy_text
 from ansible_proxy.server.webhooks.targets import parse_targets
 
@@ -103,21 +103,12 @@ def insecure_refusal(settings: Settings, host: str) -> str | None:
             f"--insecure-no-auth would ignore {', '.join(tokens)}: unset "
             f"{'it' if len(tokens) == 1 else 'them'} or drop --insecure-no-auth"
         )
-    if not _loopback(host):
+    if not is_loopback_host(host):
         return (
             f"--insecure-no-auth opens the admin API to anyone who reaches {host}: "
             "listen on 127.0.0.1 or ::1 (--host), or set an admin token"
         )
     return None
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name may resolve anywhere
 
 
 class Settings(BaseSettings):
