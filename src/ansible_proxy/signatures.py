@@ -36,12 +36,20 @@ SSH_KEYGEN = "ssh-keygen"
 MAX_SIGNATURE = 8192
 _THRESHOLD_RE = re.compile(r"#\s*threshold:\s*(\d+)\s*")
 _PRINCIPAL_RE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
+# A signed publish carries its statement and signature in these headers, standard base64.
+STATEMENT_HEADER = "X-Ansible-Proxy-Statement"
+SIGNATURE_HEADER = "X-Ansible-Proxy-Signature"
 _TIMEOUT = 10.0
 _FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
 class SignatureRefused(DeployError):
     """A release whose signatures do not make it trusted; the message says why."""
+
+
+def is_principal(name: str) -> bool:
+    """True when `name` may stand first on a TRUSTED_KEYS line: 1-128 of A-Z a-z 0-9 . _ @ + -."""
+    return _PRINCIPAL_RE.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ def load_trusted_keys(path: Path) -> TrustedKeys:
         if not stripped or stripped.startswith("#"):
             continue
         words = stripped.split()
-        if len(words) < 3 or _PRINCIPAL_RE.fullmatch(words[0]) is None:
+        if len(words) < 3 or not is_principal(words[0]):
             raise ConfigError(
                 f"TRUSTED_KEYS {path}:{number}: expected `principal ssh-ed25519 AAAA…`"
             )

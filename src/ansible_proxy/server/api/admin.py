@@ -31,9 +31,10 @@ from ansible_proxy.server.inputs import (
     check_node_name,
     check_sha256,
 )
-from ansible_proxy.server.problems import BadRequest, NotFound, TooLarge
+from ansible_proxy.server.problems import TooLarge
 from ansible_proxy.server.services import releases, signatures
 from ansible_proxy.server.services.signatures import UNSIGNED_PIN, UNSIGNED_PUBLISH
+from ansible_proxy.signatures import SIGNATURE_HEADER, STATEMENT_HEADER
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
@@ -128,8 +129,7 @@ async def publish(
     signature come in two headers (base64), checked against the upload before the commit."""
     canonical = check_arch(arch)
     signed = signatures.from_headers(
-        request.headers.get(signatures.STATEMENT_HEADER),
-        request.headers.get(signatures.SIGNATURE_HEADER),
+        request.headers.get(STATEMENT_HEADER), request.headers.get(SIGNATURE_HEADER)
     )
     # Before a byte of the body is read: the headers say already.
     signatures.require_signed(settings.require_signed, signed and signed[0], UNSIGNED_PUBLISH)
@@ -140,14 +140,9 @@ async def publish(
     artifact = await store.receive(request.stream(), limit)
 
     def commit() -> Release:
-        new = None
-        if signed is not None:
-            target = signatures.Target(name, canonical, artifact.sha256, artifact.size)
-            known = queries.find_bin(session, name)  # a release published again may co-sign
-            again = known and queries.find_release(session, known, artifact.sha256, canonical)
-            new = signatures.check(
-                session, settings.trusted_keys, target, again or None, *signed, ("release",), now
-            )
+        new = signatures.check_upload(
+            session, settings.trusted_keys, name, canonical, artifact, signed, now
+        )
         return releases.publish(
             session, store, pointers, name, canonical, artifact, now, ctx, signed=new
         )
@@ -202,18 +197,10 @@ def pin(
     canonical = check_arch(body.arch)
     signatures.require_signed(settings.require_signed, body.statement, UNSIGNED_PIN)
     bin_ = queries.require_bin(session, name)
-    new = None
-    if body.statement is not None or body.signature is not None:
-        if not body.statement or not body.signature:
-            raise BadRequest("statement and signature go together")
-        release = queries.find_release(session, bin_, body.sha256, canonical)
-        if release is None:
-            raise NotFound(f"bin {name!r} has no {canonical} release with sha256 {body.sha256}")
-        target = signatures.Target(name, canonical, release.sha256, release.size)
-        new = signatures.check(
-            session, settings.trusted_keys, target, release, body.statement, body.signature,
-            ("pin",), now,
-        )  # fmt: skip
+    new = signatures.check_pin(
+        session, settings.trusted_keys, bin_, canonical, body.sha256, body.statement,
+        body.signature, now,
+    )  # fmt: skip
     releases.pin(session, pointers, bin_, canonical, body.sha256, now, ctx, signed=new)
     return ok({"binName": name, "arch": canonical, "sha256": body.sha256, "latest": True})
 

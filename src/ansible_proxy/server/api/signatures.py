@@ -65,11 +65,7 @@ class SignRequest(BaseModel):
 
 
 def _release(session: Session, name: str, sha256: str, arch: str) -> Release:
-    bin_ = queries.require_bin(session, name)
-    release = queries.find_release(session, bin_, sha256, arch)
-    if release is None:
-        raise NotFound(f"bin {name!r} has no {arch} release with sha256 {sha256}")
-    return release
+    return queries.require_release(session, queries.require_bin(session, name), sha256, arch)
 
 
 @agent_router.get(

@@ -12,7 +12,6 @@ import argparse
 import base64
 import getpass
 import hashlib
-import re
 import socket
 import subprocess
 import sys
@@ -24,9 +23,6 @@ from ansible_proxy import signatures as ssh
 from ansible_proxy.errors import ConfigError
 
 DEFAULT_EXPIRES_DAYS = 365
-STATEMENT_HEADER = "X-Ansible-Proxy-Statement"
-SIGNATURE_HEADER = "X-Ansible-Proxy-Signature"
-_PRINCIPAL_RE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 _DAY = 86400
 
 
@@ -72,9 +68,9 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="sign (or co-sign) a published release with --sign-key",
         description="For the two-person flow (one publishes, another signs) and k-of-n "
-        "thresholds: when the release already has a signed release statement that has not "
-        "expired, signs exactly that statement (a co-signature); otherwise, or with --new, a "
-        "new statement with the bin's next sequence.",
+        "thresholds: when the release already has a signed statement (a release's or a "
+        "pin's) that has not expired, signs exactly that statement (a co-signature); "
+        "otherwise, or with --new, a new release statement with the bin's next sequence.",
     )
     sign.add_argument("bin")
     sign.add_argument("sha256")
@@ -92,7 +88,7 @@ def _days(text: str) -> int:
 def keygen(keyfile: Path, principal: str | None) -> int:
     """Make the key pair; the TRUSTED_KEYS line on stdout, where the key is on stderr."""
     name = principal or _default_principal(keyfile)
-    if _PRINCIPAL_RE.fullmatch(name) is None:
+    if not ssh.is_principal(name):
         raise ConfigError(f"invalid principal {name[:80]!r}: use 1-128 of A-Z a-z 0-9 . _ @ + -")
     if keyfile.exists() or keyfile.with_name(keyfile.name + ".pub").exists():
         raise ConfigError(f"{keyfile} already exists: choose another file (nothing was changed)")
@@ -119,7 +115,7 @@ def _default_principal(keyfile: Path) -> str:
         name = f"{getpass.getuser()}@{socket.gethostname()}"
     except (OSError, KeyError):
         name = ""
-    return name if _PRINCIPAL_RE.fullmatch(name) else keyfile.stem
+    return name if ssh.is_principal(name) else keyfile.stem
 
 
 def file_facts(path: Path) -> tuple[str, int]:
@@ -144,15 +140,14 @@ def sign(text: ssh.Statement, key: Path) -> str:
     """The armored signature of `text` by the private key at `key`; ConfigError if missing."""
     if not key.is_file():
         raise ConfigError(f"--sign-key {key}: no such key file (make one with bin-manager keygen)")
-    signature: str = ssh.sign(text, key)
-    return signature
+    return ssh.sign(text, key)
 
 
 def upload_headers(text: ssh.Statement, signature: str) -> dict[str, str]:
     """The two headers of a signed publish (standard base64)."""
     return {
-        STATEMENT_HEADER: base64.b64encode(text.to_bytes()).decode("ascii"),
-        SIGNATURE_HEADER: base64.b64encode(signature.encode("ascii")).decode("ascii"),
+        ssh.STATEMENT_HEADER: base64.b64encode(text.to_bytes()).decode("ascii"),
+        ssh.SIGNATURE_HEADER: base64.b64encode(signature.encode("ascii")).decode("ascii"),
     }
 
 

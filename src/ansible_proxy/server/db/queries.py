@@ -100,6 +100,14 @@ def find_release(session: Session, bin_: Bin, sha256: str, arch: str | None) -> 
     return session.scalars(query.order_by(Release.id)).first()
 
 
+def require_release(session: Session, bin_: Bin, sha256: str, arch: str) -> Release:
+    """The `arch` release of `bin_` with that content; NotFound naming what is missing."""
+    found = find_release(session, bin_, sha256, arch)
+    if found is None:
+        raise NotFound(f"bin {bin_.name!r} has no {arch} release with sha256 {sha256}")
+    return found
+
+
 # A staged rollout (server/rollouts/) answers nodes while it is in one of these states and
 # was not reverted: the nodes of its started waves its release, the others the previous.
 ROLLOUT_ANSWERING = ("rolling", "halted")

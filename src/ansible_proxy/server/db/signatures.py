@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.models import Bin, Release, Signature
@@ -41,20 +41,7 @@ def max_sequence(session: Session, bin_id: int) -> int:
     return int(found or 0)
 
 
-def statement_is_stored(session: Session, release_id: int, statement: str) -> bool:
-    """True when exactly this statement is already signed for the release (a co-sign)."""
-    found = session.scalar(
-        select(Signature.id)
-        .where(
-            Signature.release_id == release_id,
-            Signature.statement_sha256 == statement_hash(statement),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-def find_signature(
+def _find_signature(
     session: Session, release_id: int, statement: str, fingerprint: str
 ) -> Signature | None:
     return session.scalars(
@@ -77,27 +64,25 @@ class NewSignature:
     signature: str
 
 
-def add_signature(
-    session: Session, release: Release, new: NewSignature, now: datetime
-) -> Signature:
-    """Store `new` for `release`, or return the row the same key already made of it."""
-    known = find_signature(session, release.id, new.statement, new.fingerprint)
-    if known is not None:
-        return known
-    row = Signature(
-        release_id=release.id,
-        bin_id=release.bin_id,
-        statement=new.statement,
-        statement_sha256=statement_hash(new.statement),
-        kind=new.kind,
-        sequence=new.sequence,
-        key_fingerprint=new.fingerprint,
-        signature=new.signature,
-        created_at=now,
+def add_signature(session: Session, release: Release, new: NewSignature, now: datetime) -> bool:
+    """Store `new` for `release`; False when the same key already signed that statement."""
+    if _find_signature(session, release.id, new.statement, new.fingerprint) is not None:
+        return False
+    session.add(
+        Signature(
+            release_id=release.id,
+            bin_id=release.bin_id,
+            statement=new.statement,
+            statement_sha256=statement_hash(new.statement),
+            kind=new.kind,
+            sequence=new.sequence,
+            key_fingerprint=new.fingerprint,
+            signature=new.signature,
+            created_at=now,
+        )
     )
-    session.add(row)
     session.flush()
-    return row
+    return True
 
 
 def count_signatures(session: Session, release_id: int, statement: str) -> int:
@@ -131,11 +116,6 @@ def all_signers(session: Session, release_id: int) -> list[Signature]:
             select(Signature).where(Signature.release_id == release_id).order_by(Signature.id)
         )
     )
-
-
-def delete_for_release(session: Session, release_id: int) -> None:
-    """The release's signatures (the foreign key cascades too; this does not rely on it)."""
-    session.execute(delete(Signature).where(Signature.release_id == release_id))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ by a key of BIN_MANAGER_TRUSTED_KEYS when that is set), and its sequence is abov
 sequence stored for the bin — unless it is a statement already stored, which another key
 may co-sign. Hosts check again against their own TRUSTED_KEYS: they trust no server.
 
-The one module of the server app that imports ansible_proxy/signatures.py (ssh-keygen -Y).
+The one module of the server app that checks signatures (ansible_proxy/signatures.py,
+ssh-keygen -Y).
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from ansible_proxy import signatures as ssh
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db import signatures as stored
-from ansible_proxy.server.db.models import Event, Release
+from ansible_proxy.server.db.models import Bin, Event, Release
 from ansible_proxy.server.db.signatures import NewSignature
-from ansible_proxy.server.problems import BadRequest, Conflict, Forbidden, Misconfigured, NotFound
+from ansible_proxy.server.problems import BadRequest, Conflict, Forbidden, Misconfigured
+from ansible_proxy.server.storage.artifacts import StoredArtifact
 
-STATEMENT_HEADER = "X-Ansible-Proxy-Statement"
-SIGNATURE_HEADER = "X-Ansible-Proxy-Signature"
 MAX_STATEMENT = 1024  # a statement is about 230 bytes
 MAX_SIGNATURE = ssh.MAX_SIGNATURE
 UNSIGNED_PUBLISH = (
@@ -74,8 +74,8 @@ def from_headers(statement: str | None, signature: str | None) -> tuple[str, str
     if not statement and not signature:
         return None
     if not statement or not signature:
-        raise BadRequest(f"{STATEMENT_HEADER} and {SIGNATURE_HEADER} go together")
-    return _unbase64(statement, STATEMENT_HEADER), _unbase64(signature, SIGNATURE_HEADER)
+        raise BadRequest(f"{ssh.STATEMENT_HEADER} and {ssh.SIGNATURE_HEADER} go together")
+    return _unbase64(statement, ssh.STATEMENT_HEADER), _unbase64(signature, ssh.SIGNATURE_HEADER)
 
 
 def _unbase64(value: str, header: str) -> str:
@@ -130,10 +130,50 @@ def check(
     return NewSignature(statement, parsed.kind, parsed.sequence, fingerprint, signature)
 
 
+def check_upload(
+    session: Session,
+    trusted_keys: Path | None,
+    name: str,
+    arch: str,
+    artifact: StoredArtifact,
+    signed: tuple[str, str] | None,
+    now: datetime,
+) -> NewSignature | None:
+    """A publish's signed statement (from_headers), checked against the upload; None for
+    an unsigned publish. A release published again may have its statement co-signed."""
+    if signed is None:
+        return None
+    known = queries.find_bin(session, name)
+    again = queries.find_release(session, known, artifact.sha256, arch) if known else None
+    target = Target(name, arch, artifact.sha256, artifact.size)
+    return check(session, trusted_keys, target, again, *signed, ("release",), now)
+
+
+def check_pin(
+    session: Session,
+    trusted_keys: Path | None,
+    bin_: Bin,
+    arch: str,
+    sha256: str,
+    statement: str | None,
+    signature: str | None,
+    now: datetime,
+) -> NewSignature | None:
+    """A pin's signed statement (kind `pin`, for exactly that release), checked; None for
+    an unsigned pin."""
+    if statement is None and signature is None:
+        return None
+    if not statement or not signature:
+        raise BadRequest("statement and signature go together")
+    release = queries.require_release(session, bin_, sha256, arch)
+    target = Target(bin_.name, arch, release.sha256, release.size)
+    return check(session, trusted_keys, target, release, statement, signature, ("pin",), now)
+
+
 def _check_sequence(
     session: Session, bin_name: str, release: Release | None, statement: str, sequence: int
 ) -> None:
-    if release is not None and stored.statement_is_stored(session, release.id, statement):
+    if release is not None and stored.count_signatures(session, release.id, statement):
         return  # another key co-signs the very same bytes
     bin_ = queries.find_bin(session, bin_name)
     highest = 0
@@ -165,9 +205,7 @@ def record(
 ) -> int:
     """Store `new` (idempotent per key and statement) with its activity event; the number
     of signatures of that statement. The caller commits."""
-    known = stored.find_signature(session, release.id, new.statement, new.fingerprint)
-    stored.add_signature(session, release, new, now)
-    if known is None:
+    if stored.add_signature(session, release, new, now):
         detail = f"{new.kind} sequence {new.sequence} signed by {new.fingerprint}"
         session.add(
             Event(
@@ -198,9 +236,7 @@ def sign(
         raise BadRequest(f"statement refused: {exc}") from None
     if parsed.bin != name:
         raise BadRequest(f"the statement is for bin {parsed.bin!r}, not {name!r}")
-    release = queries.find_release(session, bin_, parsed.sha256, parsed.arch)
-    if release is None:
-        raise NotFound(f"bin {name!r} has no {parsed.arch} release with sha256 {parsed.sha256}")
+    release = queries.require_release(session, bin_, parsed.sha256, parsed.arch)
     target = Target(name, release.arch, release.sha256, release.size)
     new = check(session, trusted_keys, target, release, statement, signature, ssh.KINDS, now)
     count = record(session, name, release, new, now)

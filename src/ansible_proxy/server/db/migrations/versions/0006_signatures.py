@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2027-01-08
+Create Date: 2026-12-04
 """
 
 from __future__ import annotations
