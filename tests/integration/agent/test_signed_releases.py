@@ -335,8 +335,8 @@ def test_a_man_in_the_middle_swapping_the_sha_and_the_file_is_refused(
     middle = {"BIN_MANAGER_API": f"{swapper.url}/api/v1"}
 
     agent.env["TRUSTED_KEYS"] = str(publishers.trust("alice"))
-    assert_refused_via = agent.run(**middle)
-    assert assert_refused_via.returncode == 1, agent.debug(assert_refused_via)
+    refused = agent.run(**middle)
+    assert refused.returncode == 1, agent.debug(refused)
     assert f"hello@{swapper.evil_sha[:12]}: refused: not signed" in agent.log()
     assert agent.installed_sha("hello") == sha1
     assert not (agent.store_dir / "hello" / swapper.evil_sha).exists()
