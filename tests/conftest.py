@@ -17,15 +17,18 @@ pytest_plugins = [
     "tests.support.supervisor",
     "tests.support.prometheus",
     "tests.support.cluster",
+    "tests.support.slow_link",
 ]
 
 # path prefix → group: the cluster labs put a bridge with 198.51.100.1/24 in the root
 # network namespace (two at once would share the subnet); the guide test's debootstrapped
-# Debian and its caches are one per machine.
+# Debian and its caches are one per machine; the slow-link tests' two addresses (.250 and
+# .251 of 198.51.100.0/24) are one per machine too.
 GROUPS = {
     "tests/integration/cluster/": "cluster-network",
     "tests/integration/packaging/test_ansible_role.py": "cluster-network",
     "tests/integration/guide/": "debian-root",
+    "tests/integration/agent/test_slow_link.py": "slow-link",
 }
 
 

@@ -54,13 +54,17 @@ class BinManager:
         port: int | None = None,
         node_auth: str = "migrate",
         enrolment_token: str | None = None,
+        host: str = LOOPBACK,
+        netns: str | None = None,
     ) -> None:
+        """`host` and `netns`: listen on `host` inside network namespace `netns` (a test's
+        own, e.g. behind a slow link: tests/support/slow_link.py) instead of loopback."""
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = workdir / "data"
         self.port = port or free_port()
         scheme = "https" if ssl_certfile else "http"
-        self.url = f"{scheme}://{LOOPBACK}:{self.port}"
+        self.url = f"{scheme}://{host}:{self.port}"
         self.api = f"{self.url}/api/v1"
         if admin_token_file is not None:
             admin_token = admin_token_file.read_text().strip()
@@ -80,10 +84,11 @@ class BinManager:
             ssl.create_default_context(cafile=str(ssl_ca)) if ssl_ca else False
         )
         argv = [
+            *(["ip", "netns", "exec", netns] if netns else []),  # exec's: the same PID
             str(BIN_MANAGER_SCRIPT),
             "serve",
             "--host",
-            LOOPBACK,
+            host,
             "--port",
             str(self.port),
             "--data-dir",

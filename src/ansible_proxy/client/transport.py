@@ -1,10 +1,13 @@
 """HTTP/1.1 for the host side (agent, inspector, cluster proxy), over `http.client`.
 
-Owns every HTTP connection these open: one keep-alive connection per origin, reused for
-the whole tick and closed with the client; TLS verified against CA_BUNDLE or the system
-store, the context built only for an https:// URL; the bearer token sent to the API's
-origin only; redirects followed within the client's origins, any other refused. Socket
-and protocol failures become `HttpError`, a timed-out socket `HttpTimeout`.
+Owns every HTTP connection these open: keep-alive connections per origin, reused for the
+whole tick and closed with the client. A connection carries one request at a time: while
+an answer is still being read (a download streaming), another request to that origin
+(a progress report) gets a connection of its own, never the busy one. TLS verified
+against CA_BUNDLE or the system store, the context built only for an https:// URL; the
+bearer token sent to the API's origin only; redirects followed within the client's
+origins, any other refused. Socket and protocol failures become `HttpError`, a timed-out
+socket `HttpTimeout`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 READ_SIZE = 256 * 1024  # at most one socket read per chunk: whatever arrived, up to this
 _DRAIN_LIMIT = 64 * 1024  # an unread answer this small is read to keep its connection
+IDLE_PER_ORIGIN = 2  # kept-alive connections kept per origin (a download and the API beside it)
 
 
 class HttpError(Exception):
@@ -117,6 +121,10 @@ class StreamResponse:
 class Client:
     """Keep-alive connections by origin, for one tick; close it (or use `with`) after.
 
+    A connection is lent to one request until its answer is read (or dropped), then kept
+    for the next request to its origin: a request made while another answer streams (a
+    progress report during a download) opens a second connection beside it.
+
     `origins`: the URLs whose origins redirects may lead to (BIN_MANAGER_API and
     DOWNLOAD_BASE_URL); `timeout` (HTTP_TIMEOUT) bounds each connect, send and read.
     """
@@ -137,7 +145,8 @@ class Client:
         self.timeout = timeout
         self.max_redirects = max_redirects
         self._tls: ssl.SSLContext | None = None
-        self._connections: dict[Origin, http.client.HTTPConnection] = {}
+        self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
+        self._busy: set[http.client.HTTPConnection] = set()
 
     def __enter__(self) -> Client:
         return self
@@ -151,9 +160,13 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        for connection in self._connections.values():
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
+        for connection in self._busy:
             connection.close()
-        self._connections.clear()
+        self._busy.clear()
 
     def tls_context(self) -> ssl.SSLContext:
         """The context for https:// (built once); ConfigError when CA_BUNDLE is unusable."""
@@ -222,9 +235,9 @@ class Client:
                 try:
                     yield StreamResponse(answer)
                 finally:
-                    _finish(connection, answer)
+                    self._give_back(where, connection, answer)
                 return
-            _finish(connection, answer)
+            self._give_back(where, connection, answer)
             url = self._redirected(url, location)
             if answer.status == 303 or (answer.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
@@ -252,44 +265,69 @@ class Client:
         timeout: float,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         for attempt in (1, 2):
-            connection, reused = self._connection(where, timeout)
+            connection, reused = self._connection(where, timeout, fresh=attempt == 2)
+            self._busy.add(connection)
             try:
                 connection.request(method, target, body=body, headers=headers)
                 return connection, connection.getresponse()
             except (ConnectionResetError, BrokenPipeError) as exc:
-                connection.close()
+                self._drop(connection)
                 # The server closed an idle kept-alive connection as we sent: nothing was
                 # answered, so the request is sent once more on a new connection.
                 if not (reused and attempt == 1):
                     raise HttpError(_reason(exc)) from None
             except socket.timeout as exc:
-                connection.close()
+                self._drop(connection)
                 raise HttpTimeout(_reason(exc)) from None
             except (OSError, http.client.HTTPException) as exc:
-                connection.close()
+                self._drop(connection)
                 raise HttpError(_reason(exc)) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _connection(self, where: Origin, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
-        """The origin's connection and whether it is open already (a reuse)."""
-        connection = self._connections.get(where)
-        if connection is None:
-            scheme, host, port = where
-            if scheme == "https":
-                connection = http.client.HTTPSConnection(
-                    host, port, timeout=timeout, context=self.tls_context()
-                )
-            elif scheme == "http":
-                connection = http.client.HTTPConnection(host, port, timeout=timeout)
-            else:
-                raise HttpError(f"unsupported URL scheme {scheme!r}")
-            self._connections[where] = connection
-        connection.timeout = timeout
-        if connection.sock is not None and _dropped(connection.sock):
-            connection.close()  # the server closed it while idle: a new one, not a failure
-        if connection.sock is not None:
+    def _connection(
+        self, where: Origin, timeout: float, fresh: bool = False
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection to `where` (or a new one, always with `fresh`) and whether
+        it is open already (a reuse). Never one that is still reading an answer."""
+        idle = self._idle.get(where, [])
+        while idle and not fresh:
+            connection = idle.pop()
+            if connection.sock is None or _dropped(connection.sock):
+                connection.close()  # the server closed it while idle: a new one, not a failure
+                continue
+            connection.timeout = timeout
             connection.sock.settimeout(timeout)
-        return connection, connection.sock is not None
+            return connection, True
+        scheme, host, port = where
+        if scheme == "https":
+            return http.client.HTTPSConnection(
+                host, port, timeout=timeout, context=self.tls_context()
+            ), False
+        if scheme == "http":
+            return http.client.HTTPConnection(host, port, timeout=timeout), False
+        raise HttpError(f"unsupported URL scheme {scheme!r}")
+
+    def _give_back(
+        self,
+        where: Origin,
+        connection: http.client.HTTPConnection,
+        answer: http.client.HTTPResponse,
+    ) -> None:
+        """The answer is done with: keep its connection for the next request, or close it."""
+        try:
+            _finish(connection, answer)
+        finally:
+            self._busy.discard(connection)
+            idle = self._idle.setdefault(where, [])
+            # sock None: closed, by the server's `Connection: close` or an unread answer
+            if connection.sock is not None and len(idle) < IDLE_PER_ORIGIN:
+                idle.append(connection)
+            else:
+                connection.close()
+
+    def _drop(self, connection: http.client.HTTPConnection) -> None:
+        connection.close()
+        self._busy.discard(connection)
 
 
 @contextmanager

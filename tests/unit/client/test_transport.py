@@ -104,6 +104,32 @@ def test_one_connection_per_origin_is_reused_until_closed() -> None:
         assert server.seen[-1][2] == "/bins?nodeName=n&arch=a+b"
 
 
+def test_a_request_made_while_a_download_streams_goes_beside_it() -> None:
+    """A progress report during a download: its own connection, the download unharmed
+    (on one shared connection http.client refused the report and the download died)."""
+    body = bytes(range(256)) * 4096  # 1 MiB: far more than one read
+
+    def handle(req: BaseHTTPRequestHandler) -> None:
+        reply(body if req.path == "/download" else b'{"code": 0}')(req)
+
+    with serving(handle) as server, Client([server.url]) as client:
+        got = bytearray()
+        with client.stream("GET", f"{server.url}/download") as streamed:
+            for number, chunk in enumerate(streamed.iter_bytes()):
+                got += chunk
+                if number in (0, 1):
+                    report = client.request("POST", f"{server.url}/progress", json={})
+                    assert (report.status, report.json()) == (200, {"code": 0})
+        assert bytes(got) == body
+        assert server.connections == 2
+        client.request("GET", f"{server.url}/bins")  # both kept: the next one reuses one
+        client.request("GET", f"{server.url}/bins")
+        assert server.connections == 2
+    paths = [(port, path) for port, _, path, _ in server.seen]
+    download_port = paths[0][0]
+    assert [path for port, path in paths if port != download_port][:2] == ["/progress"] * 2
+
+
 def test_the_token_goes_to_the_api_origin_only() -> None:
     with serving(reply()) as api, serving(reply()) as cache:
         with Client([api.url, cache.url], OriginBearer("node-token", api.url)) as client:
