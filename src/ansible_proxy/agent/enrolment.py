@@ -77,8 +77,9 @@ def ensure_enrolled(host: Host, info: dict[str, object]) -> None:
         return
     answer = api.enrol(info, token, cfg.enrolment_token)
     if answer.status == "unsupported":
-        log("debug", "the bin-manager has no enrolment (an older server): sending as before")
+        _without_enrolment(host, answer.answer)
         return
+    host.state.set("node", "enrolment", None)  # said again if the server loses it
     if answer.status == "enrolled":
         host.state.set("node", "enrolled", shown)
         host.state.save()
@@ -93,6 +94,20 @@ def ensure_enrolled(host: Host, info: dict[str, object]) -> None:
         log("warning", f"{waiting}; meanwhile this node writes as before (migrate mode)")
         return
     raise RetryableError(waiting)
+
+
+def _without_enrolment(host: Host, answer: str) -> None:
+    """A server without enrolment (an original-design one): said once, not every tick."""
+    if host.state.get("node", "enrolment") == "unsupported":
+        return
+    level = "warning" if host.cfg.enrolment_token else "info"  # a token it cannot use
+    host.log(
+        level,
+        f"the bin-manager has no enrolment (POST /api/v1/enrol: {answer}): an original-design "
+        "or older server; this node works as before, without a node token",
+    )
+    host.state.set("node", "enrolment", "unsupported")
+    host.state.save()
 
 
 def use_saved(host: Host) -> None:

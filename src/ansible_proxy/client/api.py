@@ -1,7 +1,9 @@
 """The bin-manager API (docs/api.md, the wire contract) over one reused transport.Client.
 
 Owns every API call of the agent: keepalive, latest sha256, progress and version
-reports. Network errors, timeouts, 5xx and garbage answers become RetryableError.
+reports. Network errors, timeouts, 5xx and garbage answers become RetryableError. A
+route the server does not have (NOT_OFFERED: an original-design server) means no
+enrolment, no batch poll, no signature — never a failure.
 The bearer token lives in the client (sent to the API's origin only) and is never logged.
 """
 
@@ -50,13 +52,20 @@ class CredentialRefused(ConfigError):
 
 @dataclass(frozen=True)
 class Enrolled:
-    """POST /enrol's answer: "enrolled", "pending" or "unsupported" (an older server);
-    `legacy_writes`: while pending, the server still takes this node's writes as before
-    (BIN_MANAGER_NODE_AUTH=migrate)."""
+    """POST /enrol's answer: "enrolled", "pending" or "unsupported" (a server without
+    enrolment; `answer` then names what it said); `legacy_writes`: while pending, the
+    server still takes this node's writes as before (BIN_MANAGER_NODE_AUTH=migrate)."""
 
     status: str
     fingerprint: str
     legacy_writes: bool
+    answer: str = ""
+
+
+# A server without the route answers one of these, with a body of its own (an original-
+# design server, nginx, Go, Flask, an older bin-manager): SPEC §9 decides by the status
+# alone. This project's bin-manager never answers them on a route it has.
+NOT_OFFERED = frozenset({404, 405, 501})
 
 
 # A progress reason: one line of at most this many characters (the server refuses more).
@@ -162,14 +171,16 @@ class Api:
         self, node_info: Mapping[str, object], node_token: str | None, enrolment: str
     ) -> Enrolled:
         """POST /enrol: this node's token (None for a cluster proxy's node), shown with the
-        enrolment token when there is one. None from a server without enrolment (404)."""
+        enrolment token when there is one. "unsupported" from a server without enrolment."""
         body: dict[str, object] = dict(node_info)
         if node_token is not None:
             body["nodeToken"] = node_token
         auth = OriginBearer(enrolment, self.base)  # none at all without an enrolment token
         response = self._request("POST", "/enrol", json=body, auth=auth)
-        if response.status == 404 and _message(response).startswith("no such endpoint"):
-            return Enrolled("unsupported", "", False)
+        # Our /enrol asks no credential (none sent: pending), so a 401 to a request without
+        # one is a server that wants its own token on every route: it has no enrolment.
+        if response.status in NOT_OFFERED or (response.status == 401 and not enrolment):
+            return Enrolled("unsupported", "", False, f"HTTP {response.status}")
         if response.status in (401, 409):
             raise CredentialRefused(f"API POST /enrol: {_message(response)}")
         data = self._data(response, "POST /enrol")
@@ -213,7 +224,7 @@ class Api:
     def latest_all(self, previous: Batch | None = None) -> Batch | None:
         """GET /bins (one request for every bin); None when the server does not offer it.
 
-        A 404 or 405 means an original-design server: remembered, not asked again. With
+        404, 405 or 501 means an original-design server: remembered, not asked again. With
         `previous`, sends its ETag as If-None-Match and returns `previous` on 304.
         Sets `self.withdrawn` from the answer (or from `previous` on 304).
         """
@@ -222,7 +233,7 @@ class Api:
         headers = {"If-None-Match": previous.etag} if previous and previous.etag else {}
         params = {"nodeName": self.node_name, "arch": self.arch}
         response = self._request("GET", "/bins", params=params, headers=headers)
-        if response.status in (404, 405):
+        if response.status in NOT_OFFERED:
             self.batch_offered = False
             return None
         self.batch_offered = True
@@ -243,11 +254,11 @@ class Api:
 
     def signature(self, bin_name: str, sha: str) -> Signed | None:
         """GET /bins/{bin}/signature: the signed statement of release `sha` for this arch
-        and its signatures, or None when the bin-manager has none (404)."""
+        and its signatures, or None when the bin-manager has none (404, or no such route)."""
         what = f"GET /bins/{bin_name}/signature"
         params = {"sha256": sha, "arch": self.arch, "nodeName": self.node_name}
         response = self._request("GET", f"/bins/{bin_name}/signature", params=params)
-        if response.status == 404:
+        if response.status in NOT_OFFERED:
             return None
         data = self._data(response, what)
         statement = data.get("statement") if isinstance(data, dict) else None
