@@ -34,6 +34,8 @@ NAMESPACE = "ansible-proxy-release"
 KINDS = ("release", "pin")
 SSH_KEYGEN = "ssh-keygen"
 MAX_SIGNATURE = 8192
+# The largest sequence a statement may carry: every JSON reader holds it exactly (2^53 - 1).
+MAX_SEQUENCE = 2**53 - 1
 _THRESHOLD_RE = re.compile(r"#\s*threshold:\s*(\d+)\s*")
 _PRINCIPAL_RE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 # A signed publish carries its statement and signature in these headers, standard base64.

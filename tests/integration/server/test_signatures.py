@@ -5,12 +5,14 @@ from keygen's line, co-signing, a signed pin, and BIN_MANAGER_REQUIRE_SIGNED=1."
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -21,7 +23,7 @@ from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.problems import Conflict
 from ansible_proxy.server.services import releases, signatures
 from ansible_proxy.server.storage.artifacts import ArtifactStore, StoredArtifact
-from ansible_proxy.signatures import Statement, load_trusted_keys, sign, verify
+from ansible_proxy.signatures import SignatureRefused, Statement, load_trusted_keys, sign, verify
 from tests.integration.server.checks import envelope
 from tests.support.server import BinManager, BinManagerFactory
 
@@ -130,6 +132,65 @@ def test_a_signed_publish_is_served_verified_co_signed_and_pinned(
     no_key = bin_manager.cli("sign", "hello", sha2, "--sign-key", str(tmp_path / "nokey"))
     assert no_key.returncode == 2
     assert "no such key file" in no_key.stderr
+
+
+def test_a_stolen_admin_token_can_neither_end_signing_nor_hide_the_trusted_statement(
+    bin_manager: BinManager, tmp_path: Path
+) -> None:
+    # Issue 25: with the admin token and a key of its own (BIN_MANAGER_TRUSTED_KEYS is off
+    # by default), a thief signed sequence 2^63 - 1: `sign --new` then answered 500 for
+    # ever, and GET …/signature served only the thief's statement, the highest.
+    alice, mallory = tmp_path / "alice", tmp_path / "mallory"
+    trusted = tmp_path / "trusted_keys"
+    trusted.write_text(keygen(bin_manager, alice, "alice") + "\n")
+    keygen(bin_manager, mallory, "mallory")  # not in the hosts' TRUSTED_KEYS
+    v1 = tmp_path / "v1"
+    v1.write_bytes(b"hello v1\n")
+    sha1 = hashlib.sha256(v1.read_bytes()).hexdigest()
+    published = bin_manager.cli("publish", str(v1), "--name", "hello", "--sign-key", str(alice))
+    assert published.returncode == 0, published.stderr
+
+    def thief_signs(sequence: int) -> dict[str, object]:
+        text = Statement("release", "hello", "x86_64", sha1, 9, sequence, int(time.time()) + 3600)
+        body = {"statement": text.to_bytes().decode(), "signature": sign(text, mallory)}
+        answer: dict[str, object] = bin_manager._admin(
+            "POST", "/bins/hello/signatures", json=body
+        ).json()
+        return answer
+
+    refused = thief_signs(2**63 - 1)
+    assert refused["code"] != 0
+    assert refused["message"] == (
+        "sequence 9223372036854775807 is above 9007199254740991, the largest a statement may carry"
+    )
+    assert thief_signs(1002)["message"] == (
+        "sequence 1002 is more than 1000 above 1, the highest signed for hello: "
+        "sign a new statement with sequence 2"
+    )
+    renewed = bin_manager.cli("sign", "hello", sha1, "--new", "--sign-key", str(alice))
+    assert renewed.returncode == 0, renewed.stderr
+    assert f"signed hello x86_64 {sha1} sequence 2 by SHA256:" in renewed.stdout
+    assert thief_signs(1002)["code"] == 0  # the longest step: above every trusted statement
+
+    served = signature_of(bin_manager, "hello", sha1)
+    facts = {"bin_name": "hello", "arch": "x86_64", "sha256": sha1, "size": 9,
+             "highest_sequence": 0, "now": time.time()}  # fmt: skip
+    keys = load_trusted_keys(trusted)
+    with pytest.raises(SignatureRefused, match="0 of the 1 trusted signatures needed"):
+        verify(str(served["statement"]).encode(), served["signatures"], keys, **facts)  # type: ignore[arg-type]
+    statements: list[dict[str, Any]] = served["statements"]  # type: ignore[assignment]
+    assert [json.loads(one["statement"])["sequence"] for one in statements] == [1002, 2, 1]
+    assert statements[0] == {"statement": served["statement"], "signatures": served["signatures"]}
+    good = []
+    for one in statements:  # what a host does: the first statement its keys signed
+        try:
+            good.append(verify(one["statement"].encode(), one["signatures"], keys, **facts))  # type: ignore[arg-type]
+        except SignatureRefused:
+            continue
+    assert [statement.sequence for statement in good] == [2, 1]
+    again = bin_manager.cli("sign", "hello", sha1, "--new", "--sign-key", str(alice))
+    assert again.returncode == 0, again.stderr
+    assert "sequence 1003 by SHA256:" in again.stdout
 
 
 def test_require_signed_refuses_unsigned_publish_and_pin(

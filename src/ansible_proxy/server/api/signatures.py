@@ -10,6 +10,7 @@ GET /bins/{bin_name:path} would take `/signature` for part of a bin name; the fa
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -75,28 +76,33 @@ async def release_signature(
     name: BinName,
     sessions: Sessions,
     sha256: Sha256Query,
+    now: Now,
     arch: ArchQuery = DEFAULT_ARCH,
     node_name: NodeNameQuery = None,
 ) -> dict[str, Any]:
-    """The release's statement with the highest sequence and every signature of it; 404
+    """The release's statement with the highest sequence and every signature of it, and in
+    `statements` every statement of it not expired, highest first (signatures.served); 404
     when the release is unknown or unsigned. The host checks them against TRUSTED_KEYS."""
     wanted, canonical = check_sha256(sha256), check_arch(arch)
 
-    def work() -> list[str]:
+    def work() -> list[stored.StoredStatement]:
         with sessions() as session:
-            rows = stored.newest_statement(session, _release(session, name, wanted, canonical).id)
-            return [rows[0].statement, *(row.signature for row in rows)] if rows else []
+            return stored.statements_of(session, _release(session, name, wanted, canonical).id)
 
     found = await anyio.to_thread.run_sync(work)
     if not found:
         raise NotFound(f"release {wanted} of {name} ({canonical}) is unsigned")
+    shown = signatures.served(found, now.replace(tzinfo=UTC).timestamp())
     return ok(
         {
             "binName": name,
             "arch": canonical,
             "sha256": wanted,
-            "statement": found[0],
-            "signatures": found[1:],
+            "statement": found[0].statement,  # what agents before `statements` read
+            "signatures": list(found[0].signatures),
+            "statements": [
+                {"statement": one.statement, "signatures": list(one.signatures)} for one in shown
+            ],
         }
     )
 

@@ -1,8 +1,9 @@
 """The signatures of releases (issue 18): what is stored, the per-bin sequence, and what
 the agent's GET …/signature, the admin's …/signing and the dashboard read.
 
-None of these commits (services/signatures.py does). The statement with the highest
-sequence of a release is the one served; a per-bin sequence only grows.
+None of these commits (services/signatures.py does). A per-bin sequence only grows. A row
+with a sequence above MAX_SEQUENCE (stored by a server before that limit) is ignored by
+every read here, so that it can neither end a bin's signing nor be served.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.models import Bin, Release, Signature
+from ansible_proxy.signatures import MAX_SEQUENCE
+
+_VALID = Signature.sequence <= MAX_SEQUENCE
 
 
 def statement_hash(statement: str) -> str:
@@ -37,7 +41,9 @@ def lock_bin(session: Session, bin_id: int) -> None:
 
 def max_sequence(session: Session, bin_id: int) -> int:
     """The highest sequence stored for any release (any arch) of the bin; 0 when none."""
-    found = session.scalar(select(func.max(Signature.sequence)).where(Signature.bin_id == bin_id))
+    found = session.scalar(
+        select(func.max(Signature.sequence)).where(Signature.bin_id == bin_id, _VALID)
+    )
     return int(found or 0)
 
 
@@ -100,13 +106,47 @@ def newest_statement(session: Session, release_id: int) -> list[Signature]:
     """Every signature of the release's highest-sequence statement (empty: unsigned)."""
     rows = session.scalars(
         select(Signature)
-        .where(Signature.release_id == release_id)
+        .where(Signature.release_id == release_id, _VALID)
         .order_by(Signature.sequence.desc(), Signature.id)
     ).all()
     if not rows:
         return []
     wanted = rows[0].statement_sha256
     return [row for row in rows if row.statement_sha256 == wanted]
+
+
+@dataclass(frozen=True)
+class StoredStatement:
+    """One statement of a release, its signatures and their keys (oldest first)."""
+
+    statement: str
+    sequence: int
+    signatures: tuple[str, ...]
+    fingerprints: tuple[str, ...]
+
+
+def statements_of(session: Session, release_id: int) -> list[StoredStatement]:
+    """Every statement of the release with its signatures, highest sequence first."""
+    rows = session.execute(
+        select(
+            Signature.statement_sha256,
+            Signature.statement,
+            Signature.sequence,
+            Signature.signature,
+            Signature.key_fingerprint,
+        )
+        .where(Signature.release_id == release_id, _VALID)
+        .order_by(Signature.sequence.desc(), Signature.id)
+    ).all()
+    grouped: dict[str, list[tuple[str, int, str, str]]] = {}
+    for digest, statement, sequence, signature, fingerprint in rows:
+        grouped.setdefault(digest, []).append((statement, sequence, signature, fingerprint))
+    return [
+        StoredStatement(
+            group[0][0], group[0][1], tuple(g[2] for g in group), tuple(g[3] for g in group)
+        )
+        for group in grouped.values()
+    ]
 
 
 def all_signers(session: Session, release_id: int) -> list[Signature]:
@@ -140,7 +180,7 @@ def signed_by_release(session: Session, bin_id: int) -> dict[tuple[str, str], Si
             Signature.key_fingerprint,
         )
         .join(Release, Release.id == Signature.release_id)
-        .where(Release.bin_id == bin_id)
+        .where(Release.bin_id == bin_id, _VALID)
         .order_by(Signature.release_id, Signature.sequence.desc(), Signature.id)
     ).all()
     newest: dict[tuple[str, str], tuple[int, str, str]] = {}

@@ -4,8 +4,10 @@ what the server holds, and store it — at a publish, a pin, or later (`bin-mana
 The server checks what it can: the statement is canonical and names exactly this release
 (bin, arch, sha256, size), has not expired, its signature is good (self-consistently; and
 by a key of BIN_MANAGER_TRUSTED_KEYS when that is set), and its sequence is above every
-sequence stored for the bin — unless it is a statement already stored, which another key
-may co-sign. Hosts check again against their own TRUSTED_KEYS: they trust no server.
+sequence stored for the bin, by at most MAX_SEQUENCE_STEP — unless it is a statement
+already stored, which another key may co-sign. Hosts check again against their own
+TRUSTED_KEYS: they trust no server, and they are served every statement of a release that
+has not expired (`served`), so that one signed by keys they do not trust hides nothing.
 
 The one module of the server app that checks signatures (ansible_proxy/signatures.py,
 ssh-keygen -Y).
@@ -32,6 +34,15 @@ from ansible_proxy.server.storage.artifacts import StoredArtifact
 
 MAX_STATEMENT = 1024  # a statement is about 230 bytes
 MAX_SIGNATURE = ssh.MAX_SIGNATURE
+# A new statement's sequence is at most this far above the bin's highest: whoever holds
+# the admin token would need 9 * 10^12 signatures to reach MAX_SEQUENCE, after which no
+# release of the bin could be signed again; a publisher whose own record runs ahead of a
+# restored server (bin-manager sign) still fits in one step.
+MAX_SEQUENCE_STEP = 1000
+# Hosts are served every statement of a release that has not expired, and read at most 16
+# signatures of one: beyond either, a 17th would hide one (so it is refused instead).
+MAX_LIVE_STATEMENTS = 16
+MAX_SIGNATURES = 16
 UNSIGNED_PUBLISH = (
     "unsigned publish refused: BIN_MANAGER_REQUIRE_SIGNED=1 (publish with --sign-key)"
 )
@@ -116,9 +127,18 @@ def check(
         )
     if parsed.kind not in kinds:
         raise BadRequest(f"the statement's kind is {parsed.kind!r}; {' or '.join(kinds)} wanted")
-    if parsed.expires <= now.replace(tzinfo=UTC).timestamp():
+    unix_now = now.replace(tzinfo=UTC).timestamp()
+    if parsed.expires <= unix_now:
         raise BadRequest("the statement has expired: sign a new one")
-    _check_sequence(session, target.bin_name, release, statement, parsed.sequence)
+    if parsed.sequence > ssh.MAX_SEQUENCE:
+        raise BadRequest(
+            f"sequence {parsed.sequence} is above {ssh.MAX_SEQUENCE}, the largest a statement "
+            "may carry"
+        )
+    found = _statements(session, target.bin_name, release)
+    existing = next((s for s in found if s.statement == statement), None)
+    if existing is None:
+        _check_sequence(session, target.bin_name, parsed.sequence)
     try:
         fingerprint = ssh.key_fingerprint(data, signature)
     except ssh.SignatureRefused as exc:
@@ -126,6 +146,13 @@ def check(
     if trusted_keys is not None and not ssh.signers(data, [signature], _trusted(trusted_keys)):
         raise BadRequest(
             f"signature refused: {fingerprint} is not signed by a key in BIN_MANAGER_TRUSTED_KEYS"
+        )
+    if existing is None:
+        _check_room(found, target, unix_now)
+    elif len(existing.fingerprints) >= MAX_SIGNATURES and fingerprint not in existing.fingerprints:
+        raise Conflict(
+            f"the statement already has {MAX_SIGNATURES} signatures, as many as hosts read: "
+            "no more are taken"
         )
     return NewSignature(statement, parsed.kind, parsed.sequence, fingerprint, signature)
 
@@ -170,21 +197,57 @@ def check_pin(
     return check(session, trusted_keys, target, release, statement, signature, ("pin",), now)
 
 
-def _check_sequence(
-    session: Session, bin_name: str, release: Release | None, statement: str, sequence: int
-) -> None:
-    if release is not None and stored.count_signatures(session, release.id, statement):
-        return  # another key co-signs the very same bytes
+def _statements(
+    session: Session, bin_name: str, release: Release | None
+) -> list[stored.StoredStatement]:
+    """The release's stored statements (none before a first publish), read under the bin's
+    row lock: two signatures of one bin checked at once are checked one after the other."""
     bin_ = queries.find_bin(session, bin_name)
-    highest = 0
     if bin_ is not None:
         stored.lock_bin(session, bin_.id)
-        highest = stored.max_sequence(session, bin_.id)
+    return stored.statements_of(session, release.id) if release is not None else []
+
+
+def _check_sequence(session: Session, bin_name: str, sequence: int) -> None:
+    """A new statement's sequence: above the bin's highest, by at most MAX_SEQUENCE_STEP."""
+    bin_ = queries.find_bin(session, bin_name)
+    highest = stored.max_sequence(session, bin_.id) if bin_ is not None else 0
     if sequence <= highest:
         raise Conflict(
             f"sequence {sequence} is not above {highest}, the highest signed for {bin_name}: "
             f"sign a new statement with sequence {highest + 1}"
         )
+    if sequence > highest + MAX_SEQUENCE_STEP:
+        raise BadRequest(
+            f"sequence {sequence} is more than {MAX_SEQUENCE_STEP} above {highest}, the highest "
+            f"signed for {bin_name}: sign a new statement with sequence {highest + 1}"
+        )
+
+
+def _check_room(found: list[stored.StoredStatement], target: Target, now: float) -> None:
+    """Conflict when the release already has MAX_LIVE_STATEMENTS statements not expired."""
+    if sum(expires(one.statement) > now for one in found) >= MAX_LIVE_STATEMENTS:
+        raise Conflict(
+            f"release {target.sha256} of {target.bin_name} ({target.arch}) already has "
+            f"{MAX_LIVE_STATEMENTS} signed statements that have not expired, as many as hosts "
+            "are served: a new one is taken once one expires (or publish a new release)"
+        )
+
+
+def expires(statement: str) -> int:
+    """A stored statement's expiry (Unix time); 0 for one that no longer parses."""
+    try:
+        return ssh.parse_statement(statement.encode()).expires
+    except ssh.SignatureRefused:
+        return 0
+
+
+def served(found: list[stored.StoredStatement], now: float) -> list[stored.StoredStatement]:
+    """What hosts are given of a release's statements (`found`, highest sequence first):
+    every one that has not expired (at most MAX_LIVE_STATEMENTS are stored), or, when all
+    have, the highest alone, so that a host can say it expired."""
+    live = [one for one in found if expires(one.statement) > now]
+    return live[:MAX_LIVE_STATEMENTS] or found[:1]
 
 
 def _trusted(path: Path) -> ssh.TrustedKeys:

@@ -254,3 +254,96 @@ def test_deleting_a_release_deletes_its_signatures(
         publish(session, store, v2, statement(v2, 2), alice)
         releases.delete_release(session, store, PointerCache(ttl=60), "web", v1.sha256, ARCH, NOW)
         assert [row.sequence for row in session.scalars(select(Signature))] == [2]
+
+
+def test_a_sequence_above_the_limit_or_too_far_ahead_is_refused_and_signing_goes_on(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    # Issue 25: a stolen admin token signed sequence 2^63 - 1 with a key of its own; the
+    # next sequence was then 2^63 and every signature after it a 500 (OverflowError).
+    mallory, alice = keypair(tmp_path, "mallory"), keypair(tmp_path, "alice")
+    store = _store(tmp_path)
+    v1, v2 = _receive(store, b"v1"), _receive(store, b"v2")
+    with sessions() as session:
+        publish(session, store, v1, statement(v1, 1), alice)
+        for sequence, message in [
+            (2**63 - 1, "sequence 9223372036854775807 is above 9007199254740991, the largest"),
+            (2**53, "sequence 9007199254740992 is above 9007199254740991, the largest"),
+            (1002, "sequence 1002 is more than 1000 above 1, the highest signed for web: "
+                   "sign a new statement with sequence 2"),
+        ]:  # fmt: skip
+            with pytest.raises(BadRequest, match=message):
+                cosign(session, statement(v1, sequence), mallory)
+            session.rollback()
+        assert count(session, Signature) == 1
+        publish(session, store, v2, statement(v2, 1001), alice)  # the longest step allowed
+        assert stored.max_sequence(session, queries.require_bin(session, "web").id) == 1001
+
+
+def test_a_sequence_stored_above_the_limit_by_an_older_server_is_ignored(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    mallory, alice = keypair(tmp_path, "mallory"), keypair(tmp_path, "alice")
+    store = _store(tmp_path)
+    v1 = _receive(store, b"v1")
+    with sessions() as session:
+        release = publish(session, store, v1, statement(v1, 1), alice)
+        text = statement(v1, 2**63 - 1)  # what an older server stored (no limit then)
+        session.add(
+            Signature(
+                release_id=release.id, bin_id=release.bin_id,
+                statement=text.to_bytes().decode(),
+                statement_sha256=stored.statement_hash(text.to_bytes().decode()),
+                kind="release", sequence=text.sequence, key_fingerprint="SHA256:mallory",
+                signature=sign(text, mallory), created_at=NOW,
+            )
+        )  # fmt: skip
+        session.commit()
+        assert stored.max_sequence(session, release.bin_id) == 1
+        assert [s.sequence for s in stored.statements_of(session, release.id)] == [1]
+        assert cosign(session, statement(v1, 2), alice) == 1  # signing goes on
+        assert [row.sequence for row in stored.newest_statement(session, release.id)] == [2]
+
+
+def test_every_statement_not_expired_is_served_highest_first(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    # A statement with a higher sequence, signed by a key hosts do not trust, no longer
+    # hides the one they do: all are served, and each host picks what its keys signed.
+    alice, mallory = keypair(tmp_path, "alice"), keypair(tmp_path, "mallory")
+    store = _store(tmp_path)
+    v1 = _receive(store, b"v1")
+    now = NOW.replace(tzinfo=UTC).timestamp()
+    with sessions() as session:
+        release = publish(session, store, v1, statement(v1, 1), alice)
+        cosign(session, statement(v1, 2), mallory)
+        cosign(session, statement(v1, 3, expires=int(now) + 60), mallory)
+        found = stored.statements_of(session, release.id)
+    assert [(s.sequence, len(s.signatures)) for s in found] == [(3, 1), (2, 1), (1, 1)]
+    assert [s.sequence for s in signatures.served(found, now)] == [3, 2, 1]
+    assert [s.sequence for s in signatures.served(found, now + 61)] == [2, 1]
+    # All expired: the highest alone, so that a host can say so.
+    assert [s.sequence for s in signatures.served(found, EXPIRES + 1)] == [3]
+
+
+def test_a_release_takes_16_live_statements_and_a_statement_16_signatures(
+    tmp_path: Path, sessions: sessionmaker[Session]
+) -> None:
+    # Beyond either, a 17th would push one out of what hosts are served or read: refused.
+    alice = keypair(tmp_path, "alice")
+    store = _store(tmp_path)
+    v1 = _receive(store, b"v1")
+    with sessions() as session:
+        publish(session, store, v1, statement(v1, 1), alice)
+        for sequence in range(2, 17):
+            assert cosign(session, statement(v1, sequence), alice) == 1
+        with pytest.raises(Conflict, match="already has 16 signed statements that have not"):
+            cosign(session, statement(v1, 17), alice)
+        session.rollback()
+        for index in range(15):
+            cosign(session, statement(v1, 16), keypair(tmp_path, f"k{index}"))
+        assert cosign(session, statement(v1, 16), alice) == 16  # the same key again: no change
+        with pytest.raises(Conflict, match="already has 16 signatures, as many as hosts read"):
+            cosign(session, statement(v1, 16), keypair(tmp_path, "k15"))
+        session.rollback()
+        assert count(session, Signature) == 31
