@@ -49,6 +49,12 @@ class ManagedBinary:
     # A container image's repository (docs/containers.md): releases become images tagged
     # `<image>:current` instead of a file in BIN_DIR; "" for a binary.
     image: str = ""
+    container: str = ""  # an image entry's container name when it is not serviceName
+
+    @property
+    def container_name(self) -> str:
+        """The name the program runs the image's container by (`podman run --name`)."""
+        return self.container or self.service_name
 
 
 class Manifest:
@@ -226,19 +232,23 @@ def _entry(path: Path, index: int, raw: Any) -> ManagedBinary:
         hold = "held"
     elif not isinstance(hold, str):
         raise ConfigError(f"{where}: hold must be true, false or a text (the reason)")
-    image = raw.get("image")
+    image, container = raw.get("image"), raw.get("container")
     if image in (None, ""):
         image = ""
+        if container not in (None, ""):
+            raise ConfigError(f"{where}: container is only for an entry with an image")
     else:
-        # adapters/engine.py's rule, imported here: only image entries pay for it.
-        from ansible_proxy.agent.adapters.engine import repository_refusal
+        # adapters/engine.py's rules, imported here: only image entries pay for them.
+        from ansible_proxy.agent.adapters.engine import container_refusal, repository_refusal
 
         problem = repository_refusal(image)
+        if problem is None and container not in (None, ""):
+            problem = container_refusal(container)
         if problem is not None:
             raise ConfigError(f"{where}: {problem}")
     return ManagedBinary(
         service, name, port, shas["version"], shas["previousVersion"], history, upgrade_path,
-        hold, str(image),
+        hold, str(image), str(container or ""),
     )  # fmt: skip
 
 

@@ -2,11 +2,17 @@
 
 One reusable function for the agent's upgrade, its crash recovery and the
 inspector's rollback. The caller holds the lock and records the result.
+
+An image entry's restart also stops and removes its container (by name) when the
+program's stop left it running, and its watch ends by checking that the container runs
+the release's image: the port alone may be answered by an old container
+(docs/containers.md, Stopping and checking the container).
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +23,14 @@ from ansible_proxy.agent.adapters.supervisor import Supervisor, watch
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.client.files import replace_with_copy, sha256_file
 from ansible_proxy.client.logs import Log
-from ansible_proxy.errors import ConfigError, DeployError
+from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
 if TYPE_CHECKING:
     from ansible_proxy.agent.adapters.engine import Engine
+
+# After the watch, how long a container may take to be running (a slow `podman run`).
+CONTAINER_START_SECONDS = 20.0
+_POLL = 0.5
 
 
 def _no_engine() -> Engine:
@@ -68,19 +78,64 @@ def put_in_place(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> None:
 def switch_binary(
     ctx: SwitchContext, entry: ManagedBinary, target: str, previous: str | None
 ) -> str:
-    """Put stored `target` in BIN_DIR, restart, watch; "" when healthy, else the reason.
+    """Put stored `target` in BIN_DIR, restart, watch (an image entry: and check which
+    image its container runs); "" when healthy, else the reason.
 
     On failure, and when `previous` is not None, the stored `previous` binary is put
     back and restarted ("" = there was none: the service is stopped, the file removed).
     """
     put_in_place(ctx, entry, target)
     ctx.crash("after-replace")
-    ctx.supervisor.restart(entry.service_name)
+    restart(ctx, entry)
     ctx.crash("after-restart")
     reason = watch(ctx.supervisor, entry.service_name, ctx.watch_seconds, entry.port)
+    if not reason and entry.image:
+        reason = image_refusal(ctx, entry, target)
     if reason and previous is not None:
         roll_back(ctx, entry, previous, reason, target)
     return reason
+
+
+def restart(ctx: SwitchContext, entry: ManagedBinary) -> None:
+    """Restart the program; an image entry's container is stopped and removed in between
+    when the program's stop left it running (its PID 1 ignored the SIGTERM)."""
+    if entry.image:
+        stop_container(ctx, entry)
+    ctx.supervisor.restart(entry.service_name)
+
+
+def stop_container(ctx: SwitchContext, entry: ManagedBinary) -> None:
+    """Stop the program, then its container by name if that is still there: stopping
+    `podman run` does not stop a container whose PID 1 ignores SIGTERM."""
+    ctx.supervisor.stop(entry.service_name)
+    name = entry.container_name
+    try:
+        stopped = ctx.engine().remove_container(name)
+    except RetryableError as exc:  # start anyway: the image check after the watch judges
+        ctx.log("warning", f"container {name}: {exc}", entry.binary_name, entry.version)
+        return
+    if stopped:
+        ctx.log(
+            "warning",
+            f"container {name} still ran after its program stopped (its PID 1 ignores "
+            f"SIGTERM?): stopped and removed it",
+            entry.binary_name,
+            entry.version,
+        )
+
+
+def image_refusal(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> str:
+    """What the entry's container runs instead of release `sha`'s image; "" when it runs it.
+
+    Waits up to CONTAINER_START_SECONDS for the container to be running at all.
+    """
+    engine, name = ctx.engine(), entry.container_name
+    deadline = time.monotonic() + CONTAINER_START_SECONDS
+    seen = engine.running(name, entry.image)
+    while not seen.image_id and time.monotonic() < deadline:
+        time.sleep(_POLL)
+        seen = engine.running(name, entry.image)
+    return seen.refusal(sha)
 
 
 def roll_back(ctx: SwitchContext, entry: ManagedBinary, previous: str, why: str, bad: str) -> None:
@@ -89,11 +144,12 @@ def roll_back(ctx: SwitchContext, entry: ManagedBinary, previous: str, why: str,
     ctx.log("warning", f"unhealthy: {why}; rolling back", name, bad)
     binary = ctx.bin_dir / name
     if not previous:
-        ctx.supervisor.stop(entry.service_name)
         if entry.image:
+            stop_container(ctx, entry)
             ctx.engine().remove_current(entry.image)
             what = f"{entry.image}:current untagged"
         else:
+            ctx.supervisor.stop(entry.service_name)
             with contextlib.suppress(FileNotFoundError):
                 binary.unlink()
             what = "binary removed"
@@ -106,8 +162,10 @@ def roll_back(ctx: SwitchContext, entry: ManagedBinary, previous: str, why: str,
         )
         return
     put_in_place(ctx, entry, previous)
-    ctx.supervisor.restart(entry.service_name)
+    restart(ctx, entry)
     reason = watch(ctx.supervisor, entry.service_name, ctx.watch_seconds, entry.port)
+    if not reason and entry.image:
+        reason = image_refusal(ctx, entry, previous)
     if reason:
         ctx.log("error", f"rolled back but still unhealthy: {reason}", name, previous)
     else:

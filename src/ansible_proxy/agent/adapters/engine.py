@@ -7,17 +7,21 @@ an image archive (`docker save` / OCI archive), or a registry reference
 image `<repository>:current` (the tag the supervisor program runs), and
 `<repository>:sha256-<release sha256>`, the tag by which the agent knows which release
 an image is, so that every installed version stays in the engine and a rollback needs
-no network. Errors become the error tree: an engine that is missing is a ConfigError,
-one that does not answer in time a RetryableError, an image that does not load or pull
-a DeployError.
+no network. It also answers which image the service's container (by its name) really
+runs, and stops and removes that container when its program's stop left it running (a
+PID 1 that ignores SIGTERM outlives the `podman run` client supervisor stops).
+Errors become the error tree: an engine that is missing is a ConfigError, one that does
+not answer in time a RetryableError, an image that does not load or pull a DeployError.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ansible_proxy.errors import ConfigError, DeployError, RetryableError
@@ -29,6 +33,13 @@ TAG_PREFIX = "sha256-"
 MAX_REFERENCE_FILE = 1024
 LOAD_TIMEOUT = 900.0  # seconds for one load or pull of a large image
 CALL_TIMEOUT = 60.0  # any other engine call
+# `stop -t`: the grace between the stop signal and SIGKILL. Short: a container still
+# running after its program stopped has had the program's stopwaitsecs already (`podman
+# run` passed supervisor's signal on to it), as supervisor gives a process before SIGKILL.
+STOP_SECONDS = 2
+# A container name as podman and docker accept it (at most 128 characters, say we).
+CONTAINER_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}")
+_NOT_RUNNING = ("created", "configured", "exited", "stopped", "dead")
 
 
 def repository_refusal(value: object) -> str | None:
@@ -41,6 +52,46 @@ def repository_refusal(value: object) -> str | None:
             "case, no tag or digest), e.g. localhost/web"
         )
     return None
+
+
+def container_refusal(value: object) -> str | None:
+    """Why `value` is not a container name (one phrase), or None when it is one."""
+    if isinstance(value, str) and CONTAINER_NAME_RE.fullmatch(value):
+        return None
+    return f"container {str(value)[:80]!r} is not a container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"
+
+
+@dataclass(frozen=True)
+class RunningImage:
+    """What the container named `container` runs: its image's ID ("" when it is not
+    running), the release sha256s that image is tagged with, and another tag of it."""
+
+    container: str
+    image_id: str = ""
+    releases: tuple[str, ...] = ()
+    tag: str = ""
+
+    def refusal(self, sha256: str) -> str:
+        """Why this is not release `sha256` running ("" when it is)."""
+        if sha256 in self.releases:
+            return ""
+        if not self.image_id:
+            return (
+                f"no container named {self.container} is running (the program must run it "
+                f"with --name {self.container})"
+            )
+        return f"container {self.container} runs {self.describe()}, not release {sha256[:12]}"
+
+    def describe(self, prefer: str = "") -> str:
+        """How to name the image: `release 1a2b3c4d5e6f (image 5f3a…)` when it is release
+        `prefer`, else `localhost/web:v1 (release …, image …)`, a tag, or its ID."""
+        short = self.image_id.removeprefix("sha256:")[:12]
+        if prefer and prefer in self.releases:
+            return f"release {prefer[:12]} (image {short})"
+        about = [f"release {sha[:12]}" for sha in self.releases[:1]] + [f"image {short}"]
+        if self.tag:
+            return f"{self.tag} ({', '.join(about)})"
+        return f"{about[0]} ({about[1]})" if len(about) == 2 else about[0]
 
 
 def release_tag(repository: str, sha256: str) -> str:
@@ -174,6 +225,48 @@ class Engine:
         if result.returncode != 0 and not _missing(result.stderr):
             raise RetryableError(f"{self.command} rmi failed: {_last_line(result.stderr)}")
 
+    def _state(self, name: str) -> tuple[str, str] | None:
+        """(status, image ID) of the container `name`; None when there is none."""
+        result = self._run("container", "inspect", "--format", "{{.State.Status}} {{.Image}}", name)
+        if result.returncode != 0:
+            if _missing(result.stderr):
+                return None
+            raise RetryableError(
+                f"{self.command} container inspect failed: {_last_line(result.stderr)}"
+            )
+        status, _, image_id = result.stdout.strip().partition(" ")
+        return status.lower(), image_id.strip()
+
+    def running(self, name: str, repository: str) -> RunningImage:
+        """Which image the container `name` runs, named by its tags in `repository`."""
+        state = self._state(name)
+        if state is None or state[0] != "running" or not state[1]:
+            return RunningImage(name)
+        tags = self._tags(state[1]) or []
+        prefix = f"{repository}:{TAG_PREFIX}"
+        releases = tuple(t[len(prefix) :] for t in tags if t.startswith(prefix))
+        # A name for a person: a fixed tag says more than `:current`, which moves.
+        others = sorted((t for t in tags if not t.startswith(prefix)), key=_is_current)
+        return RunningImage(name, state[1], releases, others[0] if others else "")
+
+    def remove_container(self, name: str) -> bool:
+        """Stop (`stop -t STOP_SECONDS`: its stop signal, then SIGKILL) and remove the
+        container `name`; True when it was still running. Nothing when there is none."""
+        state = self._state(name)
+        if state is None:
+            return False
+        running = state[0] not in _NOT_RUNNING
+        if running:  # `-t`: podman's --time and docker's --timeout alike
+            result = self._run(
+                "stop", "-t", str(STOP_SECONDS), name, timeout=STOP_SECONDS + CALL_TIMEOUT
+            )
+            if result.returncode != 0 and not _missing(result.stderr):
+                raise RetryableError(f"{self.command} stop failed: {_last_line(result.stderr)}")
+        result = self._run("rm", "--force", name)  # `--rm` may have removed it meanwhile
+        if result.returncode != 0 and not _missing(result.stderr):
+            raise RetryableError(f"{self.command} rm failed: {_last_line(result.stderr)}")
+        return running
+
 
 def _loaded(out: str) -> str | None:
     """The image `load` printed: `Loaded image: REF` (podman, docker) or `Loaded image ID:
@@ -185,9 +278,16 @@ def _loaded(out: str) -> str | None:
     return None
 
 
+def _is_current(tag: str) -> bool:
+    return tag.endswith(f":{CURRENT}")
+
+
+_MISSING = ("no such image", "image not known", "not found", "no such container", "no such object")
+
+
 def _missing(stderr: str) -> bool:
     text = stderr.lower()
-    return "no such image" in text or "image not known" in text or "not found" in text
+    return any(what in text for what in _MISSING)
 
 
 def _last_line(text: str) -> str:
