@@ -122,6 +122,7 @@ def _check_all(
             cfg.prometheus_url,
             cfg.prometheus_query,
             cfg.prometheus_timeout,
+            lambda: host.engine,
         )
         results = [
             tell_once(

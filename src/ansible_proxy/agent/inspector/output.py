@@ -22,7 +22,7 @@ from ansible_proxy.client.files import write_atomic
 from ansible_proxy.client.logs import Log, stderr_if_terminal
 from ansible_proxy.errors import EXIT_RETRY, AnsibleProxyError, ConfigError
 
-CHECK_NAMES = ("process", "port", "alerts")
+CHECK_NAMES = ("process", "port", "image", "alerts")
 _GAUGE = {Outcome.HEALTHY: 1, Outcome.UNHEALTHY: 0, Outcome.UNKNOWN: -1, Outcome.STOPPED: 2}
 
 
@@ -36,10 +36,25 @@ def as_dict(result: ServiceResult) -> dict[str, Any]:
         "checks": {
             c.name: {"outcome": str(c.outcome), "detail": c.detail} for c in result.health.checks
         },
+        "runningImage": _running(result),
         "failures": result.verdict.failures,
         "action": result.action,
         "rollbackTo": result.verdict.target,
         "detail": result.detail,
+    }
+
+
+def _running(result: ServiceResult) -> dict[str, Any] | None:
+    """Which image an image entry's container runs (as measured), or None."""
+    seen = result.health.running
+    if seen is None:
+        return None
+    releases = seen.releases
+    return {
+        "container": seen.container,
+        "id": seen.image_id or None,
+        "release": result.version if result.version in releases else next(iter(releases), None),
+        "tag": seen.tag or None,
     }
 
 
@@ -58,7 +73,7 @@ def render_table(results: Sequence[ServiceResult]) -> str:
         action = r.action if not r.detail or r.action == "none" else f"{r.action}: {r.detail}"
         service = f"{r.service} ({r.image})" if r.image else r.service
         rows.append((service, r.version[:12] or "-", *cells, str(r.health.outcome), action))
-    header = ("SERVICE", "VERSION", "PROCESS", "PORT", "ALERTS", "RESULT", "ACTION")
+    header = ("SERVICE", "VERSION", "PROCESS", "PORT", "IMAGE", "ALERTS", "RESULT", "ACTION")
     return table.render_table(header, rows)
 
 

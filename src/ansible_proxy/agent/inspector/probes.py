@@ -1,10 +1,11 @@
-"""The inspector's measurements for one service: process, port, Prometheus alerts.
+"""The inspector's measurements for one service: process, port, image, Prometheus alerts.
 
 Each check returns a `Check`; nothing here decides or changes anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from ansible_proxy.client.processes import running_named
 from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
 if TYPE_CHECKING:
+    from ansible_proxy.agent.adapters.engine import Engine, RunningImage
     from ansible_proxy.client.transport import Client
 
 PORT_TIMEOUT = 1.0
@@ -37,6 +39,7 @@ class Probes:
     prometheus_url: str
     prometheus_query: str
     prometheus_timeout: float = 3.0
+    engine: Callable[[], Engine] | None = None  # made on first use: image entries only
 
 
 def check_service(probes: Probes, entry: ManagedBinary, query: str | None) -> Health:
@@ -47,10 +50,14 @@ def check_service(probes: Probes, entry: ManagedBinary, query: str | None) -> He
     checks = [process]
     if entry.port is not None:
         checks.append(check_port(probes.supervisor.service_host, entry.port))
+    running = None
+    if entry.image and probes.engine is not None:
+        image, running = check_image(probes.engine, entry)
+        checks.append(image)
     if probes.prometheus_url:
         template = query or probes.prometheus_query
         checks.append(check_alerts(probes, render_query(template, entry.service_name)))
-    return Health(tuple(checks), fatal=fatal, supervised=supervised)
+    return Health(tuple(checks), fatal=fatal, supervised=supervised, running=running)
 
 
 def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, bool]:
@@ -89,6 +96,23 @@ def check_port(host: str, port: int) -> Check:
     if port_open(host, port, timeout=PORT_TIMEOUT):
         return Check("port", Outcome.HEALTHY, f"{port} accepts connections")
     return Check("port", Outcome.UNHEALTHY, f"{port} refuses connections")
+
+
+def check_image(
+    engine: Callable[[], Engine], entry: ManagedBinary
+) -> tuple[Check, RunningImage | None]:
+    """Which image the entry's container runs: unhealthy unless the installed release's
+    (docs/containers.md); unknown when the engine does not answer."""
+    try:
+        seen = engine().running(entry.container_name, entry.image)
+    except (ConfigError, RetryableError) as exc:
+        return Check("image", Outcome.UNKNOWN, str(exc)), None
+    reason = seen.refusal(entry.version)
+    if not reason:
+        return Check("image", Outcome.HEALTHY, f"runs {seen.describe(entry.version)}"), seen
+    if seen.image_id and not entry.version:  # nothing installed to compare with
+        return Check("image", Outcome.HEALTHY, f"runs {seen.describe()}"), seen
+    return Check("image", Outcome.UNHEALTHY, reason), seen
 
 
 def check_alerts(probes: Probes, query: str) -> Check:

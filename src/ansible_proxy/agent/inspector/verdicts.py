@@ -8,11 +8,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from ansible_proxy.agent import plan
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.client import history
 from ansible_proxy.errors import EXIT_DEPLOY, EXIT_OK, EXIT_UNKNOWN
+
+if TYPE_CHECKING:
+    from ansible_proxy.agent.adapters.engine import RunningImage
 
 
 class Outcome(str, Enum):
@@ -27,7 +31,7 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Check:
-    """One check of one service: process, port or alerts."""
+    """One check of one service: process, port, image or alerts."""
 
     name: str
     outcome: Outcome
@@ -41,6 +45,7 @@ class Health:
     checks: tuple[Check, ...]
     fatal: bool = False
     supervised: bool = True  # a supervisor program (so it can be restarted)
+    running: RunningImage | None = None  # an image entry's container, when measured
 
     @property
     def outcome(self) -> Outcome:

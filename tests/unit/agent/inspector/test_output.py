@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_proxy.agent.adapters.engine import RunningImage
 from ansible_proxy.agent.adapters.store import State
 from ansible_proxy.agent.inspector.check import ServiceResult, entry_queries, queue_report
 from ansible_proxy.agent.inspector.output import render_json, render_table, render_textfile
@@ -98,3 +99,25 @@ def test_bad_prometheus_query_is_one_clear_error(tmp_path: Path, bad: str) -> No
     path.write_text(f"binaries:\n  - binaryName: hello\n    prometheusQuery: {bad}\n")
     with pytest.raises(ConfigError, match=r"binaries\[0\]: prometheusQuery must be"):
         entry_queries(load_manifest(path))
+
+
+def test_json_and_table_say_which_image_an_image_entry_runs() -> None:
+    seen = RunningImage("web", "f" * 64, ("b" * 64,), "localhost/web:v1")
+    image = Check("image", Outcome.UNHEALTHY, "container web runs localhost/web:v1 (…)")
+    health = Health((Check("process", Outcome.HEALTHY, "RUNNING pid 9"), image), running=seen)
+    web = ServiceResult(
+        "web", "web", A, health, Verdict(Remedy.WAIT, "b" * 64, 1), "wait", image="localhost/web"
+    )
+    hello, _ = results()
+    answer = json.loads(render_json([hello, web], 1))
+    assert answer["services"][0]["runningImage"] is None  # a binary
+    assert answer["services"][1]["runningImage"] == {
+        "container": "web",
+        "id": "f" * 64,
+        "release": "b" * 64,  # not the installed one: the release that image is
+        "tag": "localhost/web:v1",
+    }
+    assert answer["services"][1]["checks"]["image"]["outcome"] == "unhealthy"
+    header, *rows = render_table([hello, web]).splitlines()
+    assert header.split()[:5] == ["SERVICE", "VERSION", "PROCESS", "PORT", "IMAGE"]
+    assert "unhealthy: container web runs localhost/web:v1" in rows[-1]
