@@ -3,7 +3,9 @@
 `ContainerEnv` writes TEST-ONLY containers.conf / storage.conf / registries.conf under its
 root (runc, cgroupfs, vfs, host network, rlimits the sandbox can grant) and gives the
 environment that points podman at them; pass `env` to podman, supervisord and the agent.
-`build_image` makes a busybox image with no network and saves it as an OCI archive.
+`build_image` makes a busybox image with no network and saves it as an OCI archive, of a
+script: `web_script` (a shell PID 1 that ends on SIGTERM), `stubborn_script` (a PID 1 that
+ignores it), `failing_script`.
 `Registry` is a real docker-registry on 127.0.0.1, stopped by PID.
 """
 
@@ -190,6 +192,18 @@ def web_script(line: str, port: int | None = None, stop_after: float | None = No
         wait $sleeper
         kill $pid
         while :; do sleep 3600 & sleeper=$!; wait $sleeper; done
+        """)
+
+
+def stubborn_script(line: str) -> str:
+    """A service answering `line` on $PORT whose PID 1 ignores SIGTERM, as most programs
+    not written to be PID 1 do: busybox httpd exec'd with SIGTERM ignored. Stopping its
+    `podman run` leaves it serving; only SIGKILL (`podman stop`'s last resort) ends it."""
+    return textwrap.dedent(f"""\
+        mkdir -p /www
+        echo {shlex.quote(line)} > /www/version
+        trap '' TERM
+        exec httpd -f -p {LOOPBACK}:$PORT -h /www
         """)
 
 

@@ -7,170 +7,17 @@ published with `bin-manager publish-image`. Archives are built once per worker.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import psutil
 import pytest
 
-from tests.support.agent import Agent
-from tests.support.containers import (
-    ContainerEnv,
-    Registry,
-    build_image,
-    failing_script,
-    http_answer,
-    run_script,
-    web_script,
-)
-from tests.support.procs import free_port, wait_until
+from tests.support.containers import ContainerEnv, Registry, http_answer
+from tests.support.image_host import CURRENT, IMAGE, ImageHost
+from tests.support.procs import wait_until
 from tests.support.server import BinManager
-from tests.support.supervisor import Supervisord
-
-IMAGE = "localhost/web"
-CURRENT = f"{IMAGE}:current"
-SCRIPTS = {
-    "v1": web_script("web v1"),
-    "v2": web_script("web v2"),
-    "v3": failing_script("v3 cannot start"),
-    "v4": web_script("web v4"),
-    # Healthy through the agent's watch (startsecs 3 + WATCH_SECONDS 2), then its port closes.
-    "v5": web_script("web v5", stop_after=8),
-}
-
-
-class Archives:
-    """The releases as OCI archives, each built on first use (about a second each)."""
-
-    def __init__(self, env: ContainerEnv, root: Path) -> None:
-        self.env = env
-        self.root = root
-
-    def __getitem__(self, tag: str) -> Path:
-        out = self.root / f"web-{tag}.oci"
-        if not out.exists():
-            build_image(self.env, IMAGE, tag, SCRIPTS[tag], out)
-        return out
-
-
-@pytest.fixture(scope="session")
-def archives(container_store: ContainerEnv, tmp_path_factory: pytest.TempPathFactory) -> Archives:
-    return Archives(container_store, tmp_path_factory.mktemp("archives"))
-
-
-class ImageHost(Agent):
-    """A host whose manifest manages `localhost/web` run by supervisord as program `web`."""
-
-    def __init__(
-        self,
-        root: Path,
-        bin_manager: BinManager,
-        supervisord: Supervisord,
-        env: ContainerEnv,
-        archives: Archives,
-    ) -> None:
-        super().__init__(root, bin_manager.api, supervisord.socket_url, bin_manager.enrolment_token)
-        self.bin_manager = bin_manager
-        self.supervisord = supervisord
-        self.podman_env = env
-        self.archives = archives
-        self.env.update(env.env)  # the agent's podman calls use the worker's test store
-        self.env["WATCH_SECONDS"] = "2"
-        self.port = free_port()
-        self.container = f"web-{uuid.uuid4().hex[:8]}"
-        doc = {
-            "binaries": [
-                {
-                    "serviceName": "web",
-                    "binaryName": "web",
-                    "image": IMAGE,
-                    "port": self.port,
-                    "version": "",
-                    "previousVersion": "",
-                }
-            ],
-            "nodeInfo": {"cpuArch": "", "osRelease": "", "nodeName": "", "binProxyVersion": ""},
-        }
-        self.manifest_path.write_text(json.dumps(doc, indent=2))
-        # startsecs 3: `podman run` of an image that exits at once still lives ~1 s.
-        command = run_script(root / "run-web", self.container, CURRENT, self.port)
-        supervisord.add_program("web", command, startsecs=3)
-
-    def publish(self, tag: str) -> str:
-        return self.bin_manager.publish("web", self.archives[tag])
-
-    def install(self, tag: str) -> str:
-        """Publish release `tag` and let the agent install it; its sha256."""
-        sha = self.publish(tag)
-        result = self.run()
-        assert result.returncode == 0, self.debug(result)
-        self.wait_answer(f"web {tag}")
-        return sha
-
-    def wait_answer(self, line: str) -> None:
-        wait_until(lambda: http_answer(self.port) == line, 20, f"{line!r} on {self.port}")
-
-    def current_release(self) -> str | None:
-        """The release sha256 `localhost/web:current` carries (the agent's `sha256-` tag)."""
-        out = self.podman_env.podman("image", "inspect", "--format", "{{json .RepoTags}}", CURRENT)
-        tags = json.loads(out.stdout)
-        found = [t.rsplit(":sha256-", 1)[1] for t in tags if ":sha256-" in t]
-        return found[0] if len(found) == 1 else None
-
-    def release_image(self, sha: str) -> str:
-        return self.podman_env.image_id(f"{IMAGE}:sha256-{sha}")
-
-    def running_image(self) -> str:
-        """The image ID of the running container."""
-        out = self.podman_env.podman("inspect", "--format", "{{.Image}}", self.container)
-        return out.stdout.strip()
-
-    def check(self) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-        result = self.run("--json", command="check")
-        assert result.returncode in (0, 1, 3), self.debug(result)
-        answer: dict[str, Any] = json.loads(result.stdout)
-        return result, answer
-
-
-@pytest.fixture
-def host(
-    tmp_path: Path,
-    bin_manager: BinManager,
-    container_supervisord: Supervisord,
-    container_env: ContainerEnv,
-    archives: Archives,
-) -> ImageHost:
-    return ImageHost(tmp_path / "host", bin_manager, container_supervisord, container_env, archives)
-
-
-@pytest.fixture(autouse=True)
-def nothing_left(container_env: ContainerEnv) -> Iterator[None]:
-    """After supervisord has stopped (its teardown runs first): no container, no podman or
-    conmon process of this store is left."""
-    yield
-    wait_until(lambda: container_env.containers() == [], 15, "every container removed")
-    root = str(container_env.root)
-
-    def ours() -> list[str]:
-        """conmon names the store in its arguments; podman (run, load, pull) has it in its
-        environment."""
-        left = []
-        for proc in psutil.process_iter(["cmdline"]):
-            cmdline = " ".join(proc.info["cmdline"] or [])
-            try:
-                conf = proc.environ().get("CONTAINERS_CONF", "")
-            except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-                conf = ""
-            if root in cmdline or conf.startswith(root):
-                left.append(f"{proc.pid}: {cmdline[:200]}")
-        return left
-
-    wait_until(lambda: ours() == [], 15, "no podman/conmon process of the test store")
 
 
 def cli(bin_manager: BinManager, *args: str) -> subprocess.CompletedProcess[str]:
