@@ -39,6 +39,10 @@ router = APIRouter(
 PROXY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+def _conflict(description: str) -> dict[int | str, dict[str, Any]]:
+    return {409: ERROR_RESPONSES[400] | {"description": description}}
+
+
 class Approval(BaseModel):
     """The fingerprint the operator checked (from the agent's log line); optional."""
 
@@ -59,7 +63,11 @@ def show(node_name: str, session: DbSession) -> dict[str, Any]:
     return ok(db.credential_of(session, check_text(node_name, "node name")))
 
 
-@router.post("/credentials/{node_name}/approve", summary="Approve a pending enrolment")
+@router.post(
+    "/credentials/{node_name}/approve",
+    summary="Approve a pending enrolment",
+    responses=_conflict("Another request replaced the one checked, or its token is taken"),
+)
 def approve(
     node_name: str, body: Approval, session: DbSession, nodes: NodeCredentials, now: Now
 ) -> dict[str, Any]:
@@ -78,7 +86,11 @@ def list_proxies(session: DbSession) -> dict[str, Any]:
     return ok(db.proxies(session))
 
 
-@router.post("/proxies", summary="Create a cluster proxy: its token is shown this once")
+@router.post(
+    "/proxies",
+    summary="Create a cluster proxy: its token is shown this once",
+    responses=_conflict("A proxy of that name exists (revoked ones keep their name)"),
+)
 def create_proxy(body: NewProxy, session: DbSession, now: Now) -> dict[str, Any]:
     if PROXY_NAME.fullmatch(body.name) is None:
         raise BadRequest(f"invalid proxy name {body.name!r}: use [A-Za-z0-9._-]{{1,64}}")
