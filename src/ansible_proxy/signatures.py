@@ -13,16 +13,20 @@ else never counts.
 TRUSTED_KEYS is an OpenSSH allowed_signers file (`principal ssh-ed25519 AAAA… [comment]`,
 one key a line; `namespaces="ansible-proxy-release"` may be given) with an optional
 `# threshold: K` line: K signatures by distinct principals are needed (default 1).
-Revoking a key is removing its line: its signatures stop counting at once.
+Revoking a key is removing its line: its signatures stop counting at once. Lines end at
+`\n` only, as OpenSSH reads them; a line holding any other control or separator
+character is refused, so no line can hide a second one (a threshold) from either reader.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +40,26 @@ SSH_KEYGEN = "ssh-keygen"
 MAX_SIGNATURE = 8192
 # The largest sequence a statement may carry: every JSON reader holds it exactly (2^53 - 1).
 MAX_SEQUENCE = 2**53 - 1
-_THRESHOLD_RE = re.compile(r"#\s*threshold:\s*(\d+)\s*")
+_THRESHOLD_RE = re.compile(r"#[ \t]*threshold[ \t]*:[ \t]*([0-9]{1,4})")
+_NEAR_THRESHOLD_RE = re.compile(r"#[ \t]*threshold", re.IGNORECASE)
+# principal [options] ssh-ed25519 AAAA… [comment]: OpenSSH's fields, split on space and tab;
+# options are comma-separated `name="value"` (namespaces, valid-after, valid-before).
+_KEY_LINE_RE = re.compile(
+    r"(?P<principal>[A-Za-z0-9._@+-]{1,128})[ \t]+"
+    r"(?:(?:namespaces|valid-after|valid-before)=\"[^\"]*\""
+    r"(?:,(?:namespaces|valid-after|valid-before)=\"[^\"]*\")*[ \t]+)?"
+    r"ssh-ed25519[ \t]+(?P<key>[A-Za-z0-9+/]+={0,2})(?:[ \t]+.*)?"
+)
+# A key line may hold spaces and tabs, and nothing else of these categories: a line break
+# OpenSSH does not see (\r, \x0b, \x1e, \x85, U+2028…), an invisible or bidi character.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Zs"})
 _PRINCIPAL_RE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 # A signed publish carries its statement and signature in these headers, standard base64.
 STATEMENT_HEADER = "X-Ansible-Proxy-Statement"
 SIGNATURE_HEADER = "X-Ansible-Proxy-Signature"
 _TIMEOUT = 10.0
 _FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+_ED25519_PREFIX = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20"
 
 
 class SignatureRefused(DeployError):
@@ -116,33 +133,65 @@ class TrustedKeys:
 def load_trusted_keys(path: Path) -> TrustedKeys:
     """Read TRUSTED_KEYS; ConfigError naming the file (and line) when it is unusable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")  # not read_text: it turns \r into \n
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"TRUSTED_KEYS {path}: cannot read: {exc}") from None
     principals: list[str] = []
-    threshold = 1
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
+    threshold: int | None = None
+    for number, line in enumerate(text.split("\n"), 1):  # as OpenSSH: \n ends a line
+        where = f"TRUSTED_KEYS {path}:{number}"
+        odd = next((c for c in line if _is_refused(c)), None)
+        if odd is not None:
+            raise ConfigError(
+                f"{where}: holds U+{ord(odd):04X} ({unicodedata.name(odd, 'a control character')})"
+                ": only spaces and tabs may separate fields, and only \\n may end a line"
+            )
+        stripped = line.strip(" \t")
         match = _THRESHOLD_RE.fullmatch(stripped)
         if match:
+            if threshold is not None:
+                raise ConfigError(f"{where}: a second `# threshold:` line (give one)")
             threshold = int(match.group(1))
             continue
+        if _NEAR_THRESHOLD_RE.match(stripped):
+            raise ConfigError(f"{where}: expected `# threshold: K` (K a number)")
         if not stripped or stripped.startswith("#"):
             continue
-        words = stripped.split()
-        if len(words) < 3 or not is_principal(words[0]):
+        principal = _key_line_principal(stripped)
+        if principal is None:
             raise ConfigError(
-                f"TRUSTED_KEYS {path}:{number}: expected `principal ssh-ed25519 AAAA…`"
+                f'{where}: expected `principal [namespaces="…"] ssh-ed25519 AAAA… [comment]`'
             )
-        principals.append(words[0])
+        principals.append(principal)
     if not principals:
         raise ConfigError(f"TRUSTED_KEYS {path}: no key in it")
     distinct = len(set(principals))
-    if not 1 <= threshold <= distinct:
+    wanted = 1 if threshold is None else threshold
+    if not 1 <= wanted <= distinct:
         raise ConfigError(
-            f"TRUSTED_KEYS {path}: threshold {threshold} but {distinct} distinct signers"
+            f"TRUSTED_KEYS {path}: threshold {wanted} but {distinct} distinct signers "
+            "(two keys under one principal count once)"
         )
-    return TrustedKeys(path, tuple(principals), threshold)
+    return TrustedKeys(path, tuple(principals), wanted)
+
+
+def _is_refused(char: str) -> bool:
+    return char not in " \t" and unicodedata.category(char) in _REFUSED_CATEGORIES
+
+
+def _key_line_principal(line: str) -> str | None:
+    """The principal of an allowed_signers line holding a whole ed25519 public key."""
+    match = _KEY_LINE_RE.fullmatch(line)
+    if match is None:
+        return None
+    try:
+        blob = base64.b64decode(match.group("key"), validate=True)
+    except ValueError:
+        return None
+    # The key's wire form: string "ssh-ed25519", string of the 32-byte public key.
+    if not blob.startswith(_ED25519_PREFIX) or len(blob) != len(_ED25519_PREFIX) + 32:
+        return None
+    return match.group("principal")
 
 
 def _keygen(args: Sequence[str], data: bytes) -> subprocess.CompletedProcess[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def test_a_statement_not_in_canonical_form_is_refused() -> None:
 def test_a_bad_trusted_keys_file_is_one_line_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     path.write_text("alice\n")
-    with pytest.raises(ConfigError, match=r"keys:1: expected `principal ssh-ed25519"):
+    with pytest.raises(ConfigError, match=r"keys:1: expected `principal \[namespaces="):
         load_trusted_keys(path)
     alice = keypair(tmp_path, "alice")
     path.write_text(f"# threshold: 2\nalice {alice.with_suffix('.pub').read_text()}")
@@ -152,3 +153,78 @@ def test_a_bad_trusted_keys_file_is_one_line_naming_it(tmp_path: Path) -> None:
         load_trusted_keys(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_trusted_keys(tmp_path / "missing")
+
+
+def key_line(key: Path, principal: str = "") -> str:
+    return f"{principal or key.name} {key.with_suffix('.pub').read_text().strip()}"
+
+
+# What splits a line for str.splitlines() but not for OpenSSH (which ends a line at \n),
+# and other characters that read differently to the two: a NUL, NBSP, a zero-width space,
+# a right-to-left override, a byte order mark.
+HIDDEN = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029",
+          "\x00", "\xa0", "\u200b", "\u202e", "\ufeff"]  # fmt: skip
+
+
+@pytest.mark.parametrize("hidden", HIDDEN, ids=[f"U+{ord(c):04X}" for c in HIDDEN])
+def test_a_key_line_cannot_hide_a_second_line_that_lowers_the_threshold(
+    tmp_path: Path, hidden: str
+) -> None:
+    alice, bob = keypair(tmp_path, "alice"), keypair(tmp_path, "bob")
+    path = tmp_path / "trusted_keys"
+    # OpenSSH reads the hidden part as alice's key comment; splitlines() read a threshold
+    # line, the last one won, and the host took one signature where the file asks two.
+    text = f"# threshold: 2\n{key_line(alice)}{hidden}# threshold: 1\n{key_line(bob)}\n"
+    path.write_bytes(text.encode("utf-8"))
+    with pytest.raises(ConfigError, match=rf"trusted_keys:2: holds U\+{ord(hidden):04X} "):
+        load_trusted_keys(path)
+
+
+UNUSABLE = {
+    "two-thresholds": (["# threshold: 2", "{alice}", "{bob}", "# threshold: 1"],
+                       ":4: a second `# threshold:`"),
+    "threshold-word": (["# threshold: two", "{alice}"], ":1: expected `# threshold: K`"),
+    "threshold-case": (["# Threshold: 2", "{alice}", "{bob}"], ":1: expected `# threshold: K`"),
+    "threshold-huge": (["# threshold: 2" + "0" * 5000, "{alice}"], ":1: expected `# threshold"),
+    "threshold-fullwidth": (["# threshold: \uff12", "{alice}", "{bob}"], ":1: expected `# thr"),
+    "one-principal-twice": (["# threshold: 2", "{alice}", "{alice_again}"],
+                            "threshold 2 but 1 distinct signers"),
+    "truncated-key": (["alice ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"], ":1: expected `principal"),
+    "rsa": (["alice ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ"], ":1: expected `principal"),
+    "wildcard-principal": (["* {alice_key}"], ":1: expected `principal"),
+    "two-principals": (["alice,bob {alice_key}"], ":1: expected `principal"),
+    "cert-authority": (["alice cert-authority {alice_key}"], ":1: expected `principal"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("lines", "error"), UNUSABLE.values(), ids=UNUSABLE.keys())
+def test_each_unusable_trusted_keys_file_is_one_error_naming_the_line(
+    tmp_path: Path, lines: list[str], error: str
+) -> None:
+    alice, bob, again = (
+        keypair(tmp_path, "alice"),
+        keypair(tmp_path, "bob"),
+        keypair(tmp_path, "a2"),
+    )
+    keys = {"alice": key_line(alice), "bob": key_line(bob), "alice_again": key_line(again, "alice"),
+            "alice_key": alice.with_suffix(".pub").read_text().strip()}  # fmt: skip
+    path = tmp_path / "trusted_keys"
+    path.write_text("\n".join(line.format(**keys) for line in lines) + "\n")
+    with pytest.raises(ConfigError, match=re.escape(error)):
+        load_trusted_keys(path)
+
+
+def test_openssh_forms_of_a_good_line_are_read(tmp_path: Path) -> None:
+    alice, bob = keypair(tmp_path, "alice"), keypair(tmp_path, "bob")
+    public = bob.with_suffix(".pub").read_text().strip()
+    path = tmp_path / "trusted_keys"
+    path.write_text(
+        "# the publishers\n\n  #   threshold:2  \n"
+        f"{key_line(alice).replace(' ', chr(9), 1)}\n"  # a tab between fields
+        f'bob namespaces="ansible-proxy-release",valid-after="20240101" {public} bob@laptöp\n'
+    )
+    keys = load_trusted_keys(path)
+    assert (keys.principals, keys.threshold) == (("alice", "bob"), 2)
+    statement = release()
+    both = [sign(statement, alice), sign(statement, bob)]
+    assert check(statement, both, keys) == statement  # and OpenSSH reads the file the same

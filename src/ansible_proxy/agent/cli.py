@@ -1,6 +1,7 @@
 """`ansible-proxy`: the only place that reads os.environ and flags and calls sys.exit.
 
-Subcommands: run (one tick), check (the inspector), status, daemon, install-cron.
+Subcommands: run (one tick), check (the inspector), status, daemon, install-cron, …,
+check-trusted-keys (the Ansible role's validator of TRUSTED_KEYS).
 Exit codes of run: 0 all current and healthy, 1 a deploy failed, 2 configuration,
 75 API unreachable (retry next tick); check: see its --help.
 """
@@ -145,6 +146,14 @@ def build_parser(extend: Extend | None = None) -> argparse.ArgumentParser:
     )
     forget.add_argument("bin", metavar="BIN", help="binaryName in the manifest")
     forget.add_argument("sha", metavar="SHA", help="the quarantined sha256 (or its prefix)")
+    keys_check = sub.add_parser(
+        "check-trusted-keys",
+        help="check a TRUSTED_KEYS file as the agent reads it",
+        description="Read FILE as the agent reads TRUSTED_KEYS (docs/security.md) and print "
+        "its signers and threshold; exit 2 with one line naming the line when the agent "
+        "could not use it. Reads no config (the Ansible role validates with it).",
+    )
+    keys_check.add_argument("file", metavar="FILE", type=Path)
     if extend is not None:
         extend(sub, common)
     return parser
@@ -179,6 +188,13 @@ def dispatch(
     try:
         if others and args.command in others:
             return others[args.command](args, env)
+        if args.command == "check-trusted-keys":  # before the config: none may exist yet
+            from ansible_proxy.signatures import load_trusted_keys  # start-up, as below
+
+            keys = load_trusted_keys(args.file)
+            signers = ", ".join(sorted(set(keys.principals)))
+            print(f"TRUSTED_KEYS {args.file}: {keys.threshold} of {signers} must sign")
+            return EXIT_OK
         cfg = load_config(args, env)
         if args.config and args.command in ("run", "daemon"):
             # A self-update's self-test (a child process) reads the same config file.

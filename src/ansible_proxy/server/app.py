@@ -45,6 +45,7 @@ from ansible_proxy.server.rollouts.lifecycle import Context as RolloutContext
 from ansible_proxy.server.services.signatures import check_trusted_keys
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
+from ansible_proxy.server.webhooks.folding import Rules
 from ansible_proxy.server.webhooks.queue import enqueue
 from ansible_proxy.server.webhooks.sender import WebhookSender
 from ansible_proxy.server.webhooks.targets import parse_targets
@@ -124,7 +125,16 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     targets = parse_targets(
         settings.webhook_urls.get_secret_value() if settings.webhook_urls else None
     )
-    app.state.webhooks = WebhookSender(sessions, targets)
+    app.state.webhooks = WebhookSender(
+        sessions,
+        targets,
+        rules=Rules(
+            repeat_seconds=settings.webhook_repeat_seconds,
+            per_node=settings.webhook_per_node,
+            per_bin=settings.webhook_per_bin,
+            period_seconds=settings.webhook_period_seconds,
+        ),
+    )
 
     def notify(
         session: Session, event: str, text: str, data: Mapping[str, Any], now: datetime

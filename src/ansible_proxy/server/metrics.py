@@ -101,6 +101,16 @@ class _RolloutCollector(Collector):
                 "Failed webhook attempts of this process",
                 sender.failed_attempts,
             ),
+            (
+                "bin_manager_webhook_folded",
+                "Node events this process merged into a summary (repeats, over a limit)",
+                sender.folded,
+            ),
+            (
+                "bin_manager_webhook_held",
+                "Node events waiting for a repeat window or a limit to pass",
+                sender.held,
+            ),
         ):
             family = GaugeMetricFamily(metric, text)
             family.add_metric([], value)

@@ -164,6 +164,14 @@ class Settings(BaseSettings):
     rollout_silent_seconds: float = Field(default=180.0, gt=0, le=86400)
     # Notifications (server/webhooks/): URL[#secret=S] entries, comma or newline separated.
     webhook_urls: SecretStr | None = None
+    # Node events folded per receiver (server/webhooks/folding.py): a repeat within this
+    # many seconds waits and is counted in one summary; 0 sends every repeat.
+    webhook_repeat_seconds: float = Field(default=300.0, ge=0, le=86400)
+    # At most so many node events per node and per bin in each window of period seconds;
+    # the rest wait and go out as one summary; 0: no limit.
+    webhook_per_node: int = Field(default=5, ge=0)
+    webhook_per_bin: int = Field(default=20, ge=0)
+    webhook_period_seconds: float = Field(default=60.0, gt=0, le=86400)
     # Signed releases (issue 18; server/services/signatures.py): refuse a publish or a pin
     # that carries no signed statement; and, when set, accept only signatures made by a key
     # of this OpenSSH allowed_signers file (the hosts' TRUSTED_KEYS, or a part of it).

@@ -8,10 +8,13 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from ansible_proxy.client.config import build_config, parse_config_text
 from tests.support.cluster import VENV_BIN
 
 ROLES = Path(__file__).resolve().parents[3] / "packaging" / "ansible" / "roles"
+AGENT = str(VENV_BIN / "ansible-proxy")  # the role checks TRUSTED_KEYS with the host's agent
 HOSTILE = {
     "BIN_MANAGER_API": "http://127.0.0.1:9/api/v1",
     "BIN_MANAGER_TOKEN": 'it\'s a "secret" with $HOME, ${PATH}, `id` and $(id); \\ # end',
@@ -81,13 +84,19 @@ def test_a_value_with_a_newline_is_refused_by_the_role(tmp_path: Path) -> None:
     assert not (tmp_path / "etc" / "config").exists()
 
 
-def test_the_publishers_keys_are_written_and_set_as_trusted_keys(tmp_path: Path) -> None:
+def key_lines(tmp_path: Path, *names: str) -> list[str]:
+    """A TRUSTED_KEYS line per name, as `bin-manager keygen` prints them."""
     lines = []
-    for name in ("alice", "bob"):
-        key = tmp_path / name
+    for number, name in enumerate(names):
+        key = tmp_path / f"key-{number}"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
         public = key.with_suffix(".pub").read_text().strip()
         lines.append(f'{name} namespaces="ansible-proxy-release" {public}')
+    return lines
+
+
+def test_the_publishers_keys_are_written_and_set_as_trusted_keys(tmp_path: Path) -> None:
+    lines = key_lines(tmp_path, "alice", "bob")
     path = tmp_path / "etc" / "trusted_keys"
     done = _run_role(
         tmp_path,
@@ -95,6 +104,7 @@ def test_the_publishers_keys_are_written_and_set_as_trusted_keys(tmp_path: Path)
         ansible_proxy_trusted_keys=lines,
         ansible_proxy_trusted_keys_threshold=2,
         ansible_proxy_trusted_keys_path=str(path),
+        ansible_proxy_executable=AGENT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert [ln for ln in path.read_text().splitlines() if not ln.startswith("#")] == lines
@@ -111,7 +121,50 @@ def test_the_publishers_keys_are_written_and_set_as_trusted_keys(tmp_path: Path)
         HOSTILE,
         ansible_proxy_trusted_keys=["alice ssh-rsa AAAA", *lines],
         ansible_proxy_trusted_keys_path=str(tmp_path / "bad-keys"),
+        ansible_proxy_executable=AGENT,
     )
     assert bad.returncode != 0
-    assert "ansible_proxy_trusted_keys are one-line" in bad.stdout
+    assert ":4: expected `principal [namespaces=" in bad.stdout, bad.stdout
     assert not (tmp_path / "bad-keys").exists()
+    assert not (tmp_path / "bad" / "etc" / "config").exists()
+
+
+# Each ended alice's line for str.splitlines(), which the agent used, but not for OpenSSH;
+# the role's own pattern let them through, and the agent then took one signature of two.
+HIDDEN = {"CR": "\r", "VT": "\x0b", "RS": "\x1e", "NEL": "\x85", "LS": "\u2028"}
+
+
+@pytest.mark.parametrize("hidden", HIDDEN.values(), ids=HIDDEN.keys())
+def test_a_key_line_hiding_a_lower_threshold_is_refused_by_the_role(
+    tmp_path: Path, hidden: str
+) -> None:
+    alice, bob = key_lines(tmp_path, "alice", "bob")
+    path = tmp_path / "etc" / "trusted_keys"
+    refused = _run_role(
+        tmp_path,
+        {"BIN_MANAGER_API": "http://198.51.100.7:8080/api/v1"},
+        ansible_proxy_trusted_keys=[f"{alice}{hidden}# threshold: 1", bob],
+        ansible_proxy_trusted_keys_threshold=2,
+        ansible_proxy_trusted_keys_path=str(path),
+        ansible_proxy_executable=AGENT,
+    )
+    assert refused.returncode != 0, refused.stdout
+    assert f":4: holds U+{ord(hidden):04X} " in refused.stdout, refused.stdout
+    assert not path.exists()
+    assert not (tmp_path / "etc" / "config").exists()
+
+
+def test_two_keys_of_one_principal_do_not_make_a_threshold_of_two(tmp_path: Path) -> None:
+    alice, alice_again = key_lines(tmp_path, "alice", "alice")
+    path = tmp_path / "etc" / "trusted_keys"
+    refused = _run_role(
+        tmp_path,
+        {"BIN_MANAGER_API": "http://198.51.100.7:8080/api/v1"},
+        ansible_proxy_trusted_keys=[alice, alice_again],
+        ansible_proxy_trusted_keys_threshold=2,
+        ansible_proxy_trusted_keys_path=str(path),
+        ansible_proxy_executable=AGENT,
+    )
+    assert refused.returncode != 0, refused.stdout
+    assert "threshold 2 but 1 distinct signers" in refused.stdout, refused.stdout
+    assert not path.exists()

@@ -1,6 +1,7 @@
 """Webhook notifications against a real HTTP receiver on 127.0.0.1 and a real SQLite
 database: signed JSON POSTs, retries with backoff through an outage, the queue kept over a
-sender restart, exactly one delivery with two senders, and no secret in rows or logs."""
+sender restart, exactly one delivery with two senders, no secret in rows or logs, and
+node events folded into summaries (by one sender, and by two at once)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy import __version__
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate, stored_now
 from ansible_proxy.server.db.models import WebhookDelivery
+from ansible_proxy.server.webhooks.folding import Rules
 from ansible_proxy.server.webhooks.queue import enqueue
 from ansible_proxy.server.webhooks.sender import WebhookSender
 from ansible_proxy.server.webhooks.targets import WebhookTarget, parse_targets
+from tests.support.postgres import PostgresServer
 from tests.support.procs import LOOPBACK, free_port, wait_until
 
 SECRET = "hunter2-s3cr3t"
@@ -126,8 +129,15 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> str:
-    return f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}"
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite in the test's directory; a test parametrized with "postgres" gets PostgreSQL."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite+pysqlite:///{tmp_path / 'db.sqlite3'}"
+        return
+    pg: PostgresServer = request.getfixturevalue("postgres_server")
+    name = pg.create_database()
+    yield pg.url(name)
+    pg.drop_database(name)
 
 
 @pytest.fixture
@@ -433,3 +443,78 @@ def test_without_targets_start_is_a_no_op(
     sender.start()
     assert not sender.running
     assert sender.deliver_due() == 0
+
+
+def _node_event(
+    sessions: sessionmaker[Session],
+    targets: tuple[WebhookTarget, ...],
+    node: str,
+    reason: str,
+    now: datetime = START,
+) -> None:
+    data = {"binName": "web", "nodeName": node, "sha256": "a" * 64, "reason": reason}
+    with sessions() as session:
+        enqueue(session, targets, "node-rollback", f"web: {node} failed: {reason}", data, now)
+        session.commit()
+
+
+def test_a_repeat_waits_for_its_window_without_holding_back_other_events(
+    sessions: sessionmaker[Session],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+) -> None:
+    targets = parse_targets(receiver.url())
+    clock = Clock()
+    rules = Rules(repeat_seconds=60, per_node=0, per_bin=0)
+    sender = senders(sessions, targets, clock=clock, rules=rules)
+    _node_event(sessions, targets, "web-01", "watch: exited")
+    assert sender.deliver_due() == 1
+    for _ in range(3):
+        _node_event(sessions, targets, "web-01", "watch: exited")
+    _enqueue(sessions, targets, "rollout-halted")
+    assert sender.deliver_due() == 1  # the halt; the repeats wait, merged into one row
+    assert (sender.held, sender.folded, len(_rows(sessions))) == (3, 2, 3)
+    clock.advance(59)
+    assert sender.deliver_due() == 0
+    clock.advance(1)
+    assert sender.deliver_due() == 1
+    texts = [json.loads(r.body)["text"] for r in receiver.received()]
+    assert texts == [
+        "web: web-01 failed: watch: exited",
+        "Rollout of hello: rollout-halted",
+        "web: web-01 failed: watch: exited (and 2 more like it)",
+    ]
+    assert json.loads(receiver.received()[-1].body)["folded"] == {"count": 2, "scope": "repeat"}
+    assert (sender.held, sender.delivered, sender.folded) == (0, 3, 2)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+def test_two_senders_fold_a_flood_without_losing_or_doubling_an_event(
+    engines: Callable[[], sessionmaker[Session]],
+    receiver: Receiver,
+    senders: Callable[..., WebhookSender],
+) -> None:
+    targets = parse_targets(receiver.url())
+    sessions = engines()
+    for number in range(60):
+        _node_event(sessions, targets, f"web-{number % 4}", f"r{number % 3}", stored_now())
+    rules = Rules(repeat_seconds=0.5, per_node=2, per_bin=100, period_seconds=1)
+    pair = [senders(engines(), targets, interval=0.01, rules=rules) for _ in range(2)]
+    for sender in pair:
+        sender.start()
+
+    def counted() -> int:
+        bodies = [json.loads(r.body) for r in receiver.received()]
+        return sum(1 + body.get("folded", {}).get("count", 0) for body in bodies)
+
+    wait_until(lambda: counted() >= 60 and not _rows_waiting(sessions), 30, "every event")
+    for sender in pair:
+        sender.stop()
+    ids = [int(r.headers["x-bin-manager-delivery"]) for r in receiver.received()]
+    assert len(ids) == len(set(ids)) < 60
+    assert counted() == 60
+    assert sum(sender.folded for sender in pair) == 60 - len(ids)
+
+
+def _rows_waiting(sessions: sessionmaker[Session]) -> int:
+    return sum(1 for row in _rows(sessions) if row.delivered_at is None)

@@ -194,14 +194,15 @@ def test_the_refusal_never_shows_credentials_in_the_url() -> None:
 
 def test_trusted_keys_allow_plain_http_and_a_bad_file_is_one_line(tmp_path: Path) -> None:
     keys = tmp_path / "trusted_keys"
-    keys.write_text("alice ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOo7 alice\n# threshold: 1\n")
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtXqOWuRHxCl9k0D60Km3QSS72pX01WyWSjwsurOvus"
+    keys.write_text(f"alice {key} alice\n# threshold: 1\n")
     plain = {"BIN_MANAGER_API": "http://198.51.100.7:8080/api/v1", "TRUSTED_KEYS": str(keys)}
     cfg = build_config(plain, {}, {}, "h")
     assert cfg.trusted_keys is not None
     assert cfg.trusted_keys.principals == ("alice",)
     with pytest.raises(ConfigError, match=r"TRUSTED_KEYS .*missing: cannot read"):
         build_config({**plain, "TRUSTED_KEYS": str(tmp_path / "missing")}, {}, {}, "h")
-    keys.write_text("# threshold: 2\nalice ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOo7\n")
+    keys.write_text(f"# threshold: 2\nalice {key}\n")
     with pytest.raises(ConfigError, match="threshold 2 but 1 distinct signers"):
         build_config(plain, {}, {}, "h")
     with pytest.raises(ConfigError, match="ALLOW_INSECURE_HTTP must be 1 or empty"):

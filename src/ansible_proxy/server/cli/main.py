@@ -264,6 +264,8 @@ def _configure_logging(level: str) -> None:
     access.handlers[:] = [access_handler]
     access.propagate = False
     access.setLevel(logging.INFO)
+    for library in ("httpx", "httpcore"):  # their INFO lines hold webhook URLs (secrets)
+        logging.getLogger(library).setLevel(logging.WARNING)
     # Our formats use none of these: skip computing them for every log line (the logging
     # HOWTO's "Optimization"); a poll's access-log line was a third of its CPU time.
     logging._srcfile = None

@@ -1,9 +1,11 @@
 """The webhook sender: a daemon thread that POSTs queued events and retries with backoff.
 
-Owns httpx for the outgoing notifications. Each round, per receiver, it claims the oldest
-undelivered row by an UPDATE guarded on "due and not leased" (so that server processes
-sharing a database never both send it), POSTs it, and marks it delivered or due again
-later. A receiver's rows go out in id order: one not yet due holds back those after it.
+Owns httpx for the outgoing notifications. Each round, per receiver, it first merges the
+node events that must wait (folding.py: repeats, and beyond the limits per node and per
+bin) into one row per group, then claims the oldest row not waiting by an UPDATE guarded
+on "due and not leased" (so that server processes sharing a database never both send
+it), POSTs it, and marks it delivered or due again later. A receiver's rows go out in id
+order: one not yet due holds back those after it; a waiting one holds back nothing.
 
 Decision: delivery is at least once. A send that outlasts its lease (twice the timeout),
 or a crash between the answer and the commit, sends that row again; receivers tell
@@ -28,6 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy import __version__
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import WebhookDelivery
+from ansible_proxy.server.webhooks.backlog import Backlog, dumped, parsed
+from ansible_proxy.server.webhooks.folding import Merge, Rules, summary
 from ansible_proxy.server.webhooks.targets import WebhookTarget, redact
 
 log = logging.getLogger(__name__)
@@ -58,8 +62,9 @@ def signature(secret: str, body: bytes) -> str:
 class WebhookSender:
     """Delivers the queued rows of `targets`; `start()` runs rounds in a thread.
 
-    Counters for /metrics: `delivered`, `failed_attempts` (totals), `queued` and
-    `unconfigured` (undelivered rows for configured and no longer configured URLs).
+    Counters for /metrics: `delivered`, `failed_attempts`, `folded` (events merged into a
+    summary) as totals; `queued` and `unconfigured` (undelivered rows for configured and
+    no longer configured URLs) and `held` (events waiting for a window to pass).
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class WebhookSender:
         interval: float = 1.0,
         timeout: float = 5.0,
         max_backoff: float = 300.0,
+        rules: Rules | None = None,
         clock: Callable[[], datetime] = stored_now,
     ) -> None:
         self.sessions = sessions
@@ -77,11 +83,14 @@ class WebhookSender:
         self.interval = interval
         self.timeout = timeout
         self.max_backoff = max_backoff
+        self.rules = rules or Rules()
         self.clock = clock
         self.delivered = 0
         self.failed_attempts = 0
+        self.folded = 0
         self.queued = 0
         self.unconfigured = 0
+        self._held: dict[str, int] = {}  # per URL, as its last step found
         self._by_url = {target.url: target for target in targets}
         self._secrets = [target.secret for target in targets if target.secret]
         self._client: httpx.Client | None = None
@@ -96,6 +105,10 @@ class WebhookSender:
         self._round = threading.Lock()  # deliver_due() from a test while the thread runs
         self._thread: threading.Thread | None = None
         self._reported: set[str] = set()  # unconfigured URLs already logged
+
+    @property
+    def held(self) -> int:
+        return sum(self._held.values())
 
     @property
     def running(self) -> bool:
@@ -128,7 +141,9 @@ class WebhookSender:
         with self._round:
             delivered = 0
             try:
-                for url in self._waiting_urls():
+                waiting = self._waiting_urls()
+                self._held = {url: self._held.get(url, 0) for url in waiting}
+                for url in waiting:
                     if self._stopping.is_set():
                         break
                     delivered += self._drain(self._by_url[url])
@@ -163,18 +178,26 @@ class WebhookSender:
         return [url for url in self._by_url if url in counts]
 
     def _drain(self, target: WebhookTarget) -> int:
-        """Send `target`'s rows in id order until one fails, is not due, or is leased."""
+        """Send `target`'s rows in order until one fails, is not due, or is leased."""
         delivered = 0
+        with self.sessions() as session:
+            backlog = Backlog.read(session, target.url, self.clock(), self.rules)
         for _ in range(_PER_ROUND):
             if self._stopping.is_set():
                 break
-            row = self._claim_head(target.url, self.clock())
+            now = self.clock()
+            step = backlog.plan(now, self.rules)
+            self._held[target.url] = step.held
+            if not self._merge(backlog, step.merges, now) or step.head is None:
+                break
+            row = self._claim(step.head, now)
             if row is None:
                 break
             error = self._send(target, row)
             now = self.clock()
             if error is None:
                 self._mark_delivered(row, now)
+                backlog.delivered(row.id, now)
                 delivered += 1
                 self.delivered += 1
                 continue
@@ -193,32 +216,37 @@ class WebhookSender:
             break
         return delivered
 
-    def _claim_head(self, url: str, now: datetime) -> _Claimed | None:
-        """Lease the oldest undelivered row of `url` when it is due and nobody holds it."""
+    def _merge(self, backlog: Backlog, merges: tuple[Merge, ...], now: datetime) -> bool:
+        """Make `merges`; False when another process changed a row first (the next round
+        reads the queue again)."""
+        for merge in merges:
+            with self.sessions() as session:
+                if not backlog.merge(session, merge, now):
+                    return False
+            self.folded += len(merge.rows)
+        return True
+
+    def _claim(self, row_id: int, now: datetime) -> _Claimed | None:
+        """Lease row `row_id` when it is due and nobody holds it."""
         with self.sessions() as session:
-            head = session.execute(
-                select(_ROW.id, _ROW.event, _ROW.body, _ROW.attempts)
-                .where(_ROW.url == url, _ROW.delivered_at.is_(None))
-                .order_by(_ROW.id)
-                .limit(1)
-            ).first()
-            session.rollback()  # the claim below starts a transaction of its own with a write
-            if head is None:
-                return None
             result = session.execute(
                 update(_ROW)
-                .where(_ROW.id == head.id, _claimable(now))
+                .where(_ROW.id == row_id, _claimable(now))
                 .values(lease_until=now + timedelta(seconds=self.timeout * 2))
             )
+            if not getattr(result, "rowcount", 0):
+                session.rollback()
+                return None  # not due yet, or another process holds it
+            row = session.execute(
+                select(_ROW.event, _ROW.body, _ROW.attempts).where(_ROW.id == row_id)
+            ).one()
             session.commit()
-        if not getattr(result, "rowcount", 0):
-            return None  # not due yet, or another process holds it
-        return _Claimed(id=head.id, event=head.event, body=head.body, attempts=head.attempts)
+        return _Claimed(id=row_id, event=row.event, body=row.body, attempts=row.attempts)
 
     def _send(self, target: WebhookTarget, row: _Claimed) -> str | None:
         """POST `row` to `target`; None when it answered 2xx, else one line saying why not."""
         assert self._client is not None
-        body = row.body.encode()
+        body = _outgoing(row.body)
         headers = {
             "Content-Type": "application/json",
             "X-Bin-Manager-Event": row.event,
@@ -268,6 +296,15 @@ class WebhookSender:
         for secret in self._secrets:  # no httpx message holds one; this keeps it so
             text = text.replace(secret, "***")
         return text[:MAX_ERROR]
+
+
+def _outgoing(stored: str) -> bytes:
+    """The bytes to POST: the stored body, a summary's `text` ending with its count."""
+    body = parsed(stored)
+    ending = summary(body) if isinstance(body, dict) else ""
+    if not ending or not isinstance(body.get("text"), str):
+        return stored.encode()
+    return dumped({**body, "text": body["text"] + ending}).encode()
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
