@@ -104,13 +104,15 @@ def make_client(
     return client
 
 
-MAX_STATEMENT = 4096
-MAX_SIGNATURES = 16
+MAX_STATEMENT = 4096  # bytes
+MAX_SIGNATURES = 16  # per statement
+MAX_STATEMENTS = 16  # per release
 
 
 @dataclass(frozen=True)
 class Signed:
-    """A release's signed statement as the bin-manager serves it (client/signatures.py)."""
+    """One signed statement of a release and its signatures, as the bin-manager serves it
+    (client/verified.py checks them)."""
 
     statement: bytes
     signatures: tuple[str, ...]
@@ -252,25 +254,32 @@ class Api:
         self.withdrawn = {name: list(shas) for name, shas in withdrawn.items()}
         return Batch(dict(bins), response.headers.get("etag"), withdrawn)
 
-    def signature(self, bin_name: str, sha: str) -> Signed | None:
-        """GET /bins/{bin}/signature: the signed statement of release `sha` for this arch
-        and its signatures, or None when the bin-manager has none (404, or no such route)."""
+    def signature(self, bin_name: str, sha: str) -> tuple[Signed, ...] | None:
+        """GET /bins/{bin}/signature: the signed statements of release `sha` for this arch,
+        highest sequence first (at most MAX_STATEMENTS), or None when the bin-manager has
+        none (404, or no such route). An older server serves only the highest."""
         what = f"GET /bins/{bin_name}/signature"
         params = {"sha256": sha, "arch": self.arch, "nodeName": self.node_name}
         response = self._request("GET", f"/bins/{bin_name}/signature", params=params)
         if response.status in NOT_OFFERED:
             return None
         data = self._data(response, what)
-        statement = data.get("statement") if isinstance(data, dict) else None
-        signatures = data.get("signatures") if isinstance(data, dict) else None
-        if (
-            not isinstance(statement, str)
-            or len(statement) > MAX_STATEMENT
-            or not isinstance(signatures, list)
-            or not all(isinstance(sig, str) for sig in signatures)
-        ):
+        highest = _signed(data)
+        if highest is None:
             raise RetryableError(f"API {what}: no statement and signatures in answer")
-        return Signed(statement.encode("utf-8"), tuple(signatures[:MAX_SIGNATURES]))
+        # `statements`: every statement of the release, highest first (newer servers), so
+        # that a statement this host does not trust cannot hide one it does.
+        more = data.get("statements")
+        if more is not None and not isinstance(more, list):
+            raise RetryableError(f"API {what}: `statements` is not a list")
+        found = [highest]
+        for item in (more or [])[:MAX_STATEMENTS]:
+            one = _signed(item)
+            if one is None:
+                raise RetryableError(f"API {what}: a malformed entry in `statements`")
+            if all(one.statement != seen.statement for seen in found):
+                found.append(one)
+        return tuple(found[:MAX_STATEMENTS])
 
     def report_bin(self, bin_name: str, sha: str) -> None:
         """POST /bins/{bin}: what the node now runs."""
@@ -308,6 +317,20 @@ def one_line(text: str, limit: int = MAX_REASON) -> str:
     )
     line = " ".join(spaced.split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _signed(value: object) -> Signed | None:
+    """`{"statement": str, "signatures": [str, …]}` as a Signed (signatures beyond
+    MAX_SIGNATURES dropped); None when it is not that or the statement is too long."""
+    if not isinstance(value, dict):
+        return None
+    statement, signatures = value.get("statement"), value.get("signatures")
+    if not isinstance(statement, str) or not isinstance(signatures, list):
+        return None
+    data = statement.encode("utf-8", "surrogatepass")
+    if len(data) > MAX_STATEMENT or not all(isinstance(sig, str) for sig in signatures):
+        return None
+    return Signed(data, tuple(signatures[:MAX_SIGNATURES]))
 
 
 def _sha_list(value: object) -> list[str]:

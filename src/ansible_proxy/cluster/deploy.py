@@ -19,9 +19,10 @@ from typing import Any
 from ansible_proxy.client import download, locks
 from ansible_proxy.client.api import Api, UnknownBin
 from ansible_proxy.client.files import fsync_dir
+from ansible_proxy.client.history import OK
 from ansible_proxy.client.logs import Log
 from ansible_proxy.client.transport import Client
-from ansible_proxy.client.verified import read_record, remember, trusted_statement
+from ansible_proxy.client.verified import check_install, remember
 from ansible_proxy.cluster.health import healthy
 from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import ServiceSpec
@@ -102,7 +103,7 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
     for node in group:
         rollout.report(node, sha, started, "in_progress")
     try:
-        statement = _trusted(rollout, group[0], sha)
+        statement = _trusted(rollout, group, sha)
     except SignatureRefused as exc:  # nothing downloaded nor unpacked; asked again next run
         log("error", f"package refused: {exc} (TRUSTED_KEYS); nothing unpacked", spec.name, sha)
         for node in group:
@@ -236,16 +237,33 @@ def _play(
     return result
 
 
-def _trusted(rollout: Rollout, node: Node, sha: str) -> Statement | None:
-    """With TRUSTED_KEYS: the package's trusted statement, asked as `node` (of the group's
-    arch) and checked as an agent checks a release (client/verified.py); else None."""
+def _trusted(rollout: Rollout, group: list[Node], sha: str) -> Statement | None:
+    """With TRUSTED_KEYS: the package's trusted statement, asked as the group's first node
+    (of the group's arch) and checked as an agent checks a release (client/verified.py);
+    None without TRUSTED_KEYS, or for the one unsigned step back an agent allows too."""
     trusted = rollout.settings.trusted_keys
     if trusted is None:
         return None
-    package = rollout.spec.package
-    highest = read_record(rollout.settings.work_dir / "packages" / package).sequence
-    api = rollout.apis[node.name]
-    return trusted_statement(api, package, sha, trusted, highest, rollout.clock())
+    spec = rollout.spec
+    folder = rollout.settings.work_dir / "packages" / spec.package
+    own = all(_is_own_revert(rollout.state, spec.name, node.name, sha) for node in group)
+    api = rollout.apis[group[0].name]
+    statement = check_install(api, folder, spec.package, sha, trusted, rollout.clock(), own)
+    if statement is None:
+        rollout.log(
+            "info", "a move back to the release verified here before: allowed", spec.name, sha
+        )
+    return statement
+
+
+def _is_own_revert(state: ClusterState, service: str, host: str, sha: str) -> bool:
+    """`sha` is the release `host` ran before the one it runs, and it deployed well there."""
+    version = state.version(service, host)
+    return (
+        bool(version)
+        and state.rollback_target(service, host, version) == sha
+        and state.result(service, host, sha) == OK
+    )
 
 
 def fetch_package(rollout: Rollout, sha: str, arch: str, size: int | None = None) -> Path:

@@ -196,6 +196,46 @@ def test_a_replayed_older_release_is_refused_and_a_signed_pin_accepted(
     assert "signature verified: pin sequence 4" in agent.log()
 
 
+def test_unsigned_pins_step_back_once_not_to_the_first_release(
+    tmp_path: Path, bin_manager: BinManager, supervisord: Supervisord, agent: Agent
+) -> None:
+    publishers, (alice,) = signing_host(tmp_path, bin_manager, supervisord, agent, "alice")
+    shas = []
+    for version in ("1", "2", "3"):
+        shas.append(publishers.publish("hello", program(version), alice))
+        assert agent.run().returncode == 0
+    sha1, sha2, sha3 = shas
+
+    # A stolen admin token pins one release back per tick. The first step is the move
+    # back a fleet revert makes: allowed.
+    bin_manager.pin("hello", sha2)
+    back = agent.run()
+    assert back.returncode == 0, agent.debug(back)
+    assert agent.installed_sha("hello") == sha2
+
+    # The next step back (sha2's own rollback target, verified and run here) is refused.
+    bin_manager.pin("hello", sha1)
+    assert_refused(agent, bin_manager, "hello", sha1, "a second move back without a signature")
+    assert agent.installed_sha("hello") == sha2
+    # .trust recorded the move back; what an older agent reads is there as before.
+    trust = json.loads((agent.store_dir / "hello" / ".trust").read_text())
+    assert trust["movedBack"] == {"x86_64": sha2}
+    assert (trust["sequence"], trust["verified"]) == (3, [sha1, sha2, sha3])
+
+    # A signed install ends it: the next fleet revert (to sha2, what sha4 replaced here)
+    # steps back again, once.
+    sha4 = publishers.publish("hello", program("4"), alice)
+    assert agent.run().returncode == 0
+    assert agent.installed_sha("hello") == sha4
+    assert "movedBack" not in json.loads((agent.store_dir / "hello" / ".trust").read_text())
+    bin_manager.pin("hello", sha2)
+    again = agent.run()
+    assert again.returncode == 0, agent.debug(again)
+    assert agent.installed_sha("hello") == sha2
+    bin_manager.pin("hello", sha1)
+    assert_refused(agent, bin_manager, "hello", sha1, "a second move back without a signature")
+
+
 def test_an_expired_signature_a_revoked_key_and_a_threshold(
     tmp_path: Path, bin_manager: BinManager, supervisord: Supervisord, agent: Agent
 ) -> None:

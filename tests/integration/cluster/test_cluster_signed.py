@@ -4,6 +4,7 @@ nginx cache, a namespace host reached by real ansible-playbook."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +64,40 @@ def test_a_package_without_a_trusted_signature_is_never_unpacked(lab: ClusterLab
     assert unpacked.is_dir()
     assert host.get() == "hello x86_64 1\n"
     assert sha256(package) == sha
+
+    # A staged rollout's fleet revert moves the cluster back one release with no new
+    # signature, as it moves an agent back; a second step back is refused.
+    sha2 = publish_signed(lab, alice, "2")
+    assert lab.run(lab.write_manifests()).returncode == 0, log.read_text()[-3000:]
+    policy = ("--canary", "1", "--waves", "100%", "--bake", "3600", "--max-failures", "1")
+    assert lab.bin_manager.cli("rollout", "set", "hello-pkg", *policy).returncode == 0
+    publish_signed(lab, alice, "3")  # the canary (the one host) is told it first
+    assert lab.run(lab.write_manifests()).returncode == 0, log.read_text()[-3000:]
+    assert host.get() == "hello x86_64 3\n"
+    aborted = lab.bin_manager.cli("rollout", "abort", "hello-pkg")
+    assert f"every node is told {sha2[:12]} again" in aborted.stdout, aborted.stderr
+    reverted = lab.run(lab.write_manifests())
+    assert reverted.returncode == 0, log.read_text()[-3000:]
+    assert host.get() == "hello x86_64 2\n"
+    assert "a move back to the release verified here before: allowed" in log.read_text()
+
+    # A stolen admin token: one more step back. Refused (the cluster's state records the
+    # release it moved back from as this one's rollback target: a plain replay here).
+    lab.bin_manager.pin("hello-pkg", sha)
+    again = lab.run(lab.write_manifests())
+    assert again.returncode == 1, log.read_text()[-3000:]
+    assert "package refused: sequence 2 is below 4" in log.read_text().splitlines()[-1]
+    assert host.get() == "hello x86_64 2\n"
+    trust = json.loads((lab.work_dir / "packages" / "hello-pkg" / ".trust").read_text())
+    assert trust["movedBack"] == {"x86_64": sha2}
+
+
+def publish_signed(lab: ClusterLab, key: Path, version: str) -> str:
+    """`bin-manager publish --sign-key` of the x86_64 package of `version`; its sha256."""
+    package = lab.root / f"hello-pkg-{version}.tar.gz"
+    package.write_bytes(build_package("x86_64", version))
+    done = lab.bin_manager.cli(
+        "publish", str(package), "--name", "hello-pkg", "--arch", "x86_64", "--sign-key", str(key)
+    )
+    assert done.returncode == 0, done.stderr
+    return sha256(package.read_bytes())
