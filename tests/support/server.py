@@ -151,8 +151,10 @@ class BinManager:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`bin-manager ARGS` as an operator runs it against this server (URL and admin
-        token from the environment, nothing else of the tests' BIN_MANAGER_* variables)."""
+        token from the environment, nothing else of the tests' BIN_MANAGER_* variables);
+        the publisher's record of what it signed is kept in the work dir, not in $HOME."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
+        env["XDG_STATE_HOME"] = str(self.workdir / "publisher-state")
         env["BIN_MANAGER_URL"] = self.url
         env["BIN_MANAGER_ADMIN_TOKEN"] = self.admin_token
         return subprocess.run(

@@ -1,5 +1,6 @@
 """The admin subcommands of `bin-manager` (publish, pin, pause, resume, list,
-delete-release, sign) over HTTP; signing itself is signing.py's.
+delete-release, sign) over HTTP; what is signed is signer.py's and signing.py's, and what
+this machine signed is sequences.py's record.
 
 Owns the httpx client of the admin CLI; server errors become our error tree.
 """
@@ -7,6 +8,7 @@ Owns the httpx client of the admin CLI; server errors become our error tree.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import ssl
 import sys
@@ -19,7 +21,8 @@ import httpx
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_image_reference
 from ansible_proxy.protocol import API_PREFIX, is_bin_name, is_sha256
-from ansible_proxy.server.cli import credentials, paging, rollouts, signing
+from ansible_proxy.server.cli import credentials, paging, rollouts, sequences, signing
+from ansible_proxy.server.cli import signer as signer_of
 from ansible_proxy.server.cli.admin_token import WHERE_TO_SET, admin_token
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
@@ -72,6 +75,7 @@ def add_subcommands(sub: Any) -> None:
     pin.add_argument("bin")
     pin.add_argument("sha256")
     pin.add_argument("--arch", default="x86_64")
+    signing.add_file_option(pin)
     signing.add_sign_options(pin)
 
     for verb, text in (("pause", "freeze a bin's rollout"), ("resume", "resume a bin's rollout")):
@@ -127,25 +131,29 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise ConfigError(
             f"invalid bin name {name!r}: use 1-128 of A-Z a-z 0-9 . _ - (not . or ..)"
         )
+    if getattr(args, "sign_key", None):
+        signing.check_key(args.sign_key)  # before anything is asked or sent
+        args.state_file = args.state_file or sequences.default_path(env)
     with httpx.Client(headers=headers, verify=verify, timeout=httpx.Timeout(30, read=600)) as http:
+        signer = signer_of.Signer(http, base, server, args, _call)
         if args.command == "publish":
-            extra = _signed_upload(http, base, args) if args.sign_key else {}
-            data = _publish(http, base, args.file, args.name, args.arch, extra)
-            print(data["sha256"])
+            extra = signer.publish_headers() if args.sign_key else {}
+            print(_publish(http, base, args.file, args.name, args.arch, extra))
         elif args.command == "sign":
-            print(_sign(http, base, args))
+            print(signer.sign())
         elif args.command == "publish-image":
             if not is_image_reference(args.reference):
                 raise ConfigError(
                     f"{args.reference[:120]!r} is not an image reference by digest: "
                     "expected REPO@sha256:<64 hex digits> (a tag is not enough)"
                 )
-            data = _upload(http, base, f"{args.reference}\n".encode(), args.name, args.arch)
-            print(data["sha256"])
+            content = f"{args.reference}\n".encode()
+            data = _upload(http, base, content, args.name, args.arch)
+            print(_same_sha(data, hashlib.sha256(content).hexdigest()))
         elif args.command == "pin":
             body = {"sha256": args.sha256, "arch": args.arch}
             if args.sign_key:
-                body |= _signed_pin(http, base, args)
+                body |= signer.pin_body()
             _call(http, "POST", f"{base}/bins/{args.bin}/pin", json=body)
             print(f"{args.bin} {args.arch}: latest is now {args.sha256}")
         elif args.command in ("pause", "resume"):
@@ -176,19 +184,22 @@ def _trust(ca_bundle: Path | None) -> ssl.SSLContext:
 
 def _publish(
     http: httpx.Client, base: str, path: Path, name: str, arch: str, extra: dict[str, str]
-) -> Any:
+) -> str:
+    """Upload the file, hashing what is sent; its sha256, once the server says the same."""
     try:
         size = path.stat().st_size
         handle = path.open("rb")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    sent = hashlib.sha256()
 
     def chunks() -> Iterator[bytes]:
         with handle:
             while block := handle.read(CHUNK):
+                sent.update(block)
                 yield block
 
-    return _call(
+    data = _call(
         http,
         "POST",
         f"{base}/bins/{name}/releases",
@@ -200,48 +211,20 @@ def _publish(
             **extra,
         },
     )
+    return _same_sha(data, sent.hexdigest())
 
 
-def _signed_upload(http: httpx.Client, base: str, args: argparse.Namespace) -> dict[str, str]:
-    """The headers of a signed publish: a release statement with the bin's next sequence."""
-    sha256, size = signing.file_facts(args.file)
-    sequence = _call(http, "GET", f"{base}/bins/{args.name}/sequence")["nextSequence"]
-    text = signing.statement("release", args.name, args.arch, sha256, size, sequence,
-                             args.expires_days)  # fmt: skip
-    return signing.upload_headers(text, signing.sign(text, args.sign_key))
-
-
-def _signing(http: httpx.Client, base: str, args: argparse.Namespace) -> dict[str, Any]:
-    sha256 = args.sha256.strip().lower()
-    if not is_sha256(sha256):
-        raise ConfigError(f"invalid sha256 {args.sha256[:80]!r}: expected 64 hex digits")
-    params = {"sha256": sha256, "arch": args.arch}
-    data: dict[str, Any] = _call(http, "GET", f"{base}/bins/{args.bin}/signing", params=params)
-    return data
-
-
-def _signed_pin(http: httpx.Client, base: str, args: argparse.Namespace) -> dict[str, str]:
-    """A pin statement (the bin's next sequence) for exactly that release, signed."""
-    info = _signing(http, base, args)
-    text = signing.statement("pin", args.bin, info["arch"], info["sha256"], info["size"],
-                             info["nextSequence"], args.expires_days)  # fmt: skip
-    return {"statement": text.to_bytes().decode(), "signature": signing.sign(text, args.sign_key)}
-
-
-def _sign(http: httpx.Client, base: str, args: argparse.Namespace) -> str:
-    """Co-sign the release's current statement, or sign a new one; the line to print."""
-    info = _signing(http, base, args)
-    text = signing.to_cosign(info, args.new) or signing.statement(
-        "release", args.bin, info["arch"], info["sha256"], info["size"], info["nextSequence"],
-        args.expires_days,
-    )  # fmt: skip
-    body = {"statement": text.to_bytes().decode(), "signature": signing.sign(text, args.sign_key)}
-    done = _call(http, "POST", f"{base}/bins/{args.bin}/signatures", json=body)
-    count = done["signatures"]
-    return (
-        f"signed {done['binName']} {done['arch']} {done['sha256']} sequence {done['sequence']} "
-        f"by {done['fingerprint']} ({count} signature{'' if count == 1 else 's'})"
-    )
+def _same_sha(data: Any, sent: str) -> str:
+    """`sent`, the sha256 of what was uploaded, once the server's answer says the same: the
+    sha256 printed is what a colleague signs (`bin-manager sign`), so none of the server's."""
+    stored = data.get("sha256") if isinstance(data, dict) else None
+    if stored != sent:
+        raise ConfigError(
+            f"the bin-manager says it stored sha256 {str(stored)[:64]}, but what was sent has "
+            f"sha256 {sent}: an answer rewritten on the way, or a server that does not store "
+            "what it gets"
+        )
+    return sent
 
 
 def _upload(http: httpx.Client, base: str, content: bytes, name: str, arch: str) -> Any:

@@ -2,6 +2,12 @@
 `pin --sign-key` (signed releases, issue 18): the publisher's side, on the publisher's
 machine. The private key never leaves it; the server gets a statement and its signature.
 
+The publisher trusts no answer of the server (issue 25): every statement signed here names
+the release the publisher named — bin, arch and sha256 from the arguments or the file, the
+size from the file when there is one — with a sequence above the highest this machine
+signed (sequences.py), and is shown on stderr before it is signed. A statement offered for
+co-signing is checked against the same, and refused whole when anything differs.
+
 Statements and signatures are ansible_proxy/signatures.py's (ssh-keygen -Y sign); keygen runs
 ssh-keygen itself, here and nowhere else in the server's CLI.
 """
@@ -16,18 +22,23 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ansible_proxy import signatures as ssh
 from ansible_proxy.errors import ConfigError
+from ansible_proxy.names import is_sha256, normalize_arch
 
 DEFAULT_EXPIRES_DAYS = 365
+MAX_EXPIRES_DAYS = 3650
 _DAY = 86400
+NOTHING_SIGNED = "nothing was signed"
 
 
 def add_sign_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    """--sign-key and --expires-days, for publish, pin and sign."""
+    """--sign-key, --expires-days and --state-file, for publish, pin and sign."""
     parser.add_argument(
         "--sign-key",
         type=Path,
@@ -42,6 +53,25 @@ def add_sign_options(parser: argparse.ArgumentParser, required: bool = False) ->
         default=DEFAULT_EXPIRES_DAYS,
         metavar="N",
         help=f"hosts refuse the signature after N days ({DEFAULT_EXPIRES_DAYS})",
+    )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        metavar="PATH",
+        help="where this machine records the highest sequence it signed per server, bin "
+        "and arch (default $XDG_STATE_HOME/ansible-proxy/signed.json, else "
+        "~/.local/state/ansible-proxy/signed.json)",
+    )
+
+
+def add_file_option(parser: argparse.ArgumentParser) -> None:
+    """--file, for sign and pin: the release's file, checked against SHA256, gives the size."""
+    parser.add_argument(
+        "--file",
+        type=Path,
+        metavar="PATH",
+        help="the release's file: its sha256 must be SHA256, and its size is signed (else "
+        "the bin-manager's size is, shown before signing)",
     )
 
 
@@ -69,18 +99,21 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="sign (or co-sign) a published release with --sign-key",
         description="For the two-person flow (one publishes, another signs) and k-of-n "
         "thresholds: when the release already has a signed statement (a release's or a "
-        "pin's) that has not expired, signs exactly that statement (a co-signature); "
-        "otherwise, or with --new, a new release statement with the bin's next sequence.",
+        "pin's) that has not expired, signs exactly that statement (a co-signature), after "
+        "checking that it names BIN, ARCH and SHA256 and a sequence not below the highest "
+        "this machine signed; otherwise, or with --new, a new release statement with the "
+        "bin's next sequence. What is signed is shown on stderr first.",
     )
     sign.add_argument("bin")
     sign.add_argument("sha256")
     sign.add_argument("--arch", default="x86_64", help="x86_64 (default) or aarch64")
     sign.add_argument("--new", action="store_true", help="sign a new statement, not co-sign")
+    add_file_option(sign)
     add_sign_options(sign, required=True)
 
 
 def _days(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 3650:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_EXPIRES_DAYS:
         raise argparse.ArgumentTypeError(f"not a number of days from 1 to 3650: {text!r}")
     return int(text)
 
@@ -136,10 +169,15 @@ def statement(
     return ssh.Statement(kind, name, arch, sha256, size, sequence, expires)
 
 
-def sign(text: ssh.Statement, key: Path) -> str:
-    """The armored signature of `text` by the private key at `key`; ConfigError if missing."""
+def check_key(key: Path) -> None:
+    """ConfigError when the --sign-key file is missing."""
     if not key.is_file():
         raise ConfigError(f"--sign-key {key}: no such key file (make one with bin-manager keygen)")
+
+
+def sign(text: ssh.Statement, key: Path) -> str:
+    """The armored signature of `text` by the private key at `key`; ConfigError if missing."""
+    check_key(key)
     return ssh.sign(text, key)
 
 
@@ -151,16 +189,147 @@ def upload_headers(text: ssh.Statement, signature: str) -> dict[str, str]:
     }
 
 
-def to_cosign(signing: dict[str, Any], new: bool) -> ssh.Statement | None:
-    """The release's current statement when `sign` should co-sign it: its newest statement
-    (a release's, or a pin's: a threshold's second signer of a pin), not expired, unless --new."""
-    text = signing.get("statement")
-    if new or not isinstance(text, str):
+@dataclass(frozen=True)
+class Named:
+    """The release the publisher names: bin, arch and sha256 from the arguments or the file;
+    the size from the file, or None when there is none (the server's is then signed)."""
+
+    bin: str
+    arch: str
+    sha256: str
+    size: int | None
+
+    def __str__(self) -> str:
+        return f"{self.bin} {self.arch} {self.sha256}"
+
+
+def named(bin_name: str, arch: str, sha256: str | None, file: Path | None) -> Named:
+    """What the arguments name; ConfigError for a bad arch or sha256, or a file that is not
+    that content."""
+    canonical = normalize_arch(arch)
+    if canonical is None:
+        raise ConfigError(f"unknown cpu arch {arch[:40]!r}: use x86_64 or aarch64")
+    if sha256 is not None:
+        sha256 = sha256.strip().lower()
+        if not is_sha256(sha256):
+            raise ConfigError(f"invalid sha256 {sha256[:80]!r}: expected 64 hex digits")
+    if file is None:
+        if sha256 is None:
+            raise ConfigError("no sha256 and no file")
+        return Named(bin_name, canonical, sha256, None)
+    digest, size = file_facts(file)
+    if sha256 is not None and digest != sha256:
+        raise ConfigError(f"{file} has sha256 {digest}, not {sha256}: {NOTHING_SIGNED}")
+    return Named(bin_name, canonical, digest, size)
+
+
+def checked_size(release: Named, answer: Mapping[str, Any]) -> int:
+    """The size to sign, from the server's GET …/signing `answer` about `release`, which
+    must be about exactly that release (and that size, when the file gave one)."""
+    about = (answer.get("binName"), answer.get("arch"), answer.get("sha256"))
+    if about != (release.bin, release.arch, release.sha256):
+        shown = " ".join(str(value)[:64] for value in about)
+        raise ConfigError(
+            f"the bin-manager answered about {shown}, not {release} that you named: "
+            f"{NOTHING_SIGNED}"
+        )
+    size = answer.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ConfigError(f"the bin-manager gave no size for {release}: {NOTHING_SIGNED}")
+    if release.size is not None and size != release.size:
+        raise ConfigError(
+            f"the bin-manager says {release} has {size} bytes, the file has {release.size}: "
+            f"{NOTHING_SIGNED}"
+        )
+    return size
+
+
+def new_statement(
+    kind: str, release: Named, size: int, offered: object, highest: int, days: int
+) -> ssh.Statement:
+    """A new statement of `release`: its sequence the server's `offered` next one, but never
+    at or below `highest`, the highest this machine signed (then one above it)."""
+    if not isinstance(offered, int) or isinstance(offered, bool):
+        raise ConfigError(f"the bin-manager gave no next sequence: {NOTHING_SIGNED}")
+    sequence = max(offered, highest + 1)
+    if offered <= highest:
+        print(
+            f"bin-manager: the bin-manager offered sequence {offered}, not above {highest}, "
+            f"the highest this machine signed for {release.bin} {release.arch}: "
+            f"signing {sequence} instead",
+            file=sys.stderr,
+        )
+    if sequence > ssh.MAX_SEQUENCE:
+        raise ConfigError(
+            f"sequence {sequence} is above {ssh.MAX_SEQUENCE}, the largest a statement may "
+            f"carry: {NOTHING_SIGNED}"
+        )
+    return statement(kind, release.bin, release.arch, release.sha256, size, sequence, days)
+
+
+def offered_statement(answer: Mapping[str, Any], release: Named) -> ssh.Statement | None:
+    """The statement the server offers for co-signing (GET …/signing's `statement`),
+    when it is one of exactly `release`; None when it offers none."""
+    text = answer.get("statement")
+    if text is None:
         return None
     try:
-        current = ssh.parse_statement(text.encode())
-    except ssh.SignatureRefused:
+        offered = ssh.parse_statement(text.encode() if isinstance(text, str) else b"")
+    except ssh.SignatureRefused as exc:
+        raise ConfigError(
+            f"the bin-manager offers a bad statement ({exc}): {NOTHING_SIGNED}"
+        ) from None
+    facts = (offered.bin, offered.arch, offered.sha256)
+    if facts != (release.bin, release.arch, release.sha256):
+        raise ConfigError(
+            f"the bin-manager offers a statement of {offered.bin} {offered.arch} "
+            f"{offered.sha256} ({offered.size} bytes) to co-sign, not of {release} that you "
+            f"named: {NOTHING_SIGNED}"
+        )
+    if release.size is not None and offered.size != release.size:
+        raise ConfigError(
+            f"the bin-manager offers a statement of {offered.size} bytes, the file has "
+            f"{release.size}: {NOTHING_SIGNED}"
+        )
+    return offered
+
+
+def to_cosign(offered: ssh.Statement | None, highest: int, new: bool) -> ssh.Statement | None:
+    """`offered` (offered_statement's) when `sign` should co-sign it: not expired, unless
+    --new; refused when its sequence is below `highest`, the highest this machine signed,
+    or it expires later than a publisher may sign for."""
+    if new or offered is None or offered.expires <= time.time():
         return None
-    if current.expires <= time.time():
-        return None
-    return current
+    if offered.sequence < highest:
+        raise ConfigError(
+            f"the statement offered to co-sign has sequence {offered.sequence}, below {highest}, "
+            f"the highest this machine signed for {offered.bin} {offered.arch}: an older "
+            f"statement? {NOTHING_SIGNED} (sign a new one with --new)"
+        )
+    if offered.sequence > ssh.MAX_SEQUENCE:
+        raise ConfigError(
+            f"the statement offered to co-sign has sequence {offered.sequence}, above "
+            f"{ssh.MAX_SEQUENCE}: {NOTHING_SIGNED}"
+        )
+    if offered.expires > time.time() + (MAX_EXPIRES_DAYS + 1) * _DAY:
+        raise ConfigError(
+            f"the statement offered to co-sign expires more than {MAX_EXPIRES_DAYS} days from "
+            f"now: {NOTHING_SIGNED}"
+        )
+    return offered
+
+
+def show(text: ssh.Statement, how: str, size_from: str) -> None:
+    """Print on stderr exactly what is about to be signed."""
+    expires = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(text.expires))
+    print(
+        f"bin-manager: signing {how}:\n"
+        f"  kind      {text.kind}\n"
+        f"  bin       {text.bin}\n"
+        f"  arch      {text.arch}\n"
+        f"  sha256    {text.sha256}\n"
+        f"  size      {text.size} bytes ({size_from})\n"
+        f"  sequence  {text.sequence}\n"
+        f"  expires   {expires}",
+        file=sys.stderr,
+    )
