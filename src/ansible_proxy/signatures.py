@@ -40,6 +40,10 @@ SSH_KEYGEN = "ssh-keygen"
 MAX_SIGNATURE = 8192
 # The largest sequence a statement may carry: every JSON reader holds it exactly (2^53 - 1).
 MAX_SEQUENCE = 2**53 - 1
+# A new statement's sequence is at most this far above the highest one before it: the
+# bin-manager refuses more, and a publisher's CLI will not sign more above its own record
+# (a server pushing the sequence up would make hosts refuse every later release).
+MAX_SEQUENCE_STEP = 1000
 _THRESHOLD_RE = re.compile(r"#[ \t]*threshold[ \t]*:[ \t]*([0-9]{1,4})")
 _NEAR_THRESHOLD_RE = re.compile(r"#[ \t]*threshold", re.IGNORECASE)
 # principal [options] ssh-ed25519 AAAA… [comment]: OpenSSH's fields, split on space and tab;

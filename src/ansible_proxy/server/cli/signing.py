@@ -252,6 +252,13 @@ def new_statement(
     if not isinstance(offered, int) or isinstance(offered, bool):
         raise ConfigError(f"the bin-manager gave no next sequence: {NOTHING_SIGNED}")
     sequence = max(offered, highest + 1)
+    if highest and offered > highest + ssh.MAX_SEQUENCE_STEP:
+        raise ConfigError(
+            f"the bin-manager offered sequence {offered}, more than {ssh.MAX_SEQUENCE_STEP} "
+            f"above {highest}, the highest this machine signed for {release.bin} "
+            f"{release.arch} (a statement that high would make hosts refuse every later "
+            f"release): {NOTHING_SIGNED}"
+        )
     if offered <= highest:
         print(
             f"bin-manager: the bin-manager offered sequence {offered}, not above {highest}, "
@@ -305,6 +312,12 @@ def to_cosign(offered: ssh.Statement | None, highest: int, new: bool) -> ssh.Sta
             f"the statement offered to co-sign has sequence {offered.sequence}, below {highest}, "
             f"the highest this machine signed for {offered.bin} {offered.arch}: an older "
             f"statement? {NOTHING_SIGNED} (sign a new one with --new)"
+        )
+    if highest and offered.sequence > highest + ssh.MAX_SEQUENCE_STEP:
+        raise ConfigError(
+            f"the statement offered to co-sign has sequence {offered.sequence}, more than "
+            f"{ssh.MAX_SEQUENCE_STEP} above {highest}, the highest this machine signed for "
+            f"{offered.bin} {offered.arch}: {NOTHING_SIGNED}"
         )
     if offered.sequence > ssh.MAX_SEQUENCE:
         raise ConfigError(

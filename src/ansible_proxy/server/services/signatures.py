@@ -38,7 +38,7 @@ MAX_SIGNATURE = ssh.MAX_SIGNATURE
 # the admin token would need 9 * 10^12 signatures to reach MAX_SEQUENCE, after which no
 # release of the bin could be signed again; a publisher whose own record runs ahead of a
 # restored server (bin-manager sign) still fits in one step.
-MAX_SEQUENCE_STEP = 1000
+MAX_SEQUENCE_STEP = ssh.MAX_SEQUENCE_STEP
 # Hosts are served every statement of a release that has not expired, and read at most 16
 # signatures of one: beyond either, a 17th would hide one (so it is refused instead).
 MAX_LIVE_STATEMENTS = 16

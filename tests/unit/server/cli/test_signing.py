@@ -70,7 +70,12 @@ def test_a_new_statement_goes_above_this_machines_highest(
     assert (lowered.kind, lowered.sequence) == ("pin", 4)
     assert "offered sequence 2, not above 3" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="above 9007199254740991"):
-        signing.new_statement("release", RELEASE, 18, MAX_SEQUENCE + 1, 3, 365)
+        signing.new_statement("release", RELEASE, 18, MAX_SEQUENCE + 1, 0, 365)
+    # A server pushing the sequence far above this machine's record (hosts would then
+    # refuse every later release): refused; one step of at most 1000 is taken.
+    assert signing.new_statement("release", RELEASE, 18, 1003, 3, 365).sequence == 1003
+    with pytest.raises(ConfigError, match="offered sequence 1004, more than 1000 above 3"):
+        signing.new_statement("release", RELEASE, 18, 1004, 3, 365)
     with pytest.raises(ConfigError, match="gave no next sequence"):
         signing.new_statement("release", RELEASE, 18, "7", 3, 365)
 
@@ -103,6 +108,10 @@ def test_a_co_signature_never_goes_below_this_machines_highest() -> None:
     assert signing.to_cosign(offered, 5, new=True) is None  # --new: a new statement
     with pytest.raises(ConfigError, match="has sequence 5, below 6, the highest this machine"):
         signing.to_cosign(offered, 6, new=False)
+    pushed = signing.offered_statement({"statement": statement(sequence=5300)}, RELEASE)
+    with pytest.raises(ConfigError, match="has sequence 5300, more than 1000 above 4299"):
+        signing.to_cosign(pushed, 4299, new=False)
+    assert signing.to_cosign(pushed, 4300, new=False) == pushed
     far = signing.offered_statement(
         {"statement": statement(expires=int(time.time()) + 3700 * 86400)}, RELEASE
     )
