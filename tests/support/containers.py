@@ -5,13 +5,15 @@ root (runc, cgroupfs, vfs, host network, rlimits the sandbox can grant) and give
 environment that points podman at them; pass `env` to podman, supervisord and the agent.
 `build_image` makes a busybox image with no network and saves it as an OCI archive, of a
 script: `web_script` (a shell PID 1 that ends on SIGTERM), `stubborn_script` (a PID 1 that
-ignores it), `failing_script`.
+ignores it), `failing_script`. `renamed_oci_archive` and `renamed_docker_archive` give
+such images any names, several to an archive: what a hostile publisher can upload.
 `Registry` is a real docker-registry on 127.0.0.1, stopped by PID.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shlex
@@ -237,6 +239,67 @@ def build_image(env: ContainerEnv, repository: str, tag: str, script: str, out: 
     out.unlink(missing_ok=True)
     env.podman("save", "--format", "oci-archive", "-o", str(out), ref)
     env.podman("rmi", ref)
+    return out
+
+
+def renamed_oci_archive(source: Path, name: str, out: Path) -> Path:
+    """A copy of the OCI archive `source` (one image) whose index.json names its image
+    `name`, as anyone can write one; `podman load` gives the image that name. Returns `out`."""
+    with tarfile.open(source) as tar:
+        index = json.loads(_member(tar, "index.json"))
+    index["manifests"][0]["annotations"] = {"org.opencontainers.image.ref.name": name}
+    return _rewritten(source, out, {"index.json": json.dumps(index).encode()})
+
+
+def renamed_docker_archive(
+    env: ContainerEnv, images: list[tuple[Path, list[str]]], out: Path
+) -> Path:
+    """A docker archive (`podman save -m`) of the image of each OCI archive in `images`,
+    with exactly the names given for it (RepoTags rewritten, as anyone can): `podman load`
+    loads every image of it and gives each those names. Returns `out`.
+
+    The images are loaded into `env` for the save and removed again: their names (the
+    OCI archives' own) must not be in the store already.
+    """
+    refs = []
+    for source, _ in images:
+        loaded = env.podman("load", "--input", str(source)).stdout
+        refs.append(loaded.strip().splitlines()[-1].split(": ", 1)[1])
+    saved = out.with_name(f"{out.name}.saved")
+    try:
+        env.podman("save", "-m", "--format", "docker-archive", "-o", str(saved), *refs)
+        env.podman("rmi", *refs)
+        with tarfile.open(saved) as tar:
+            entries = json.loads(_member(tar, "manifest.json"))
+        assert len(entries) == len(images), entries
+        for entry, (_, names) in zip(entries, images, strict=True):
+            entry["RepoTags"] = names
+        # `repositories`: names for docker's pre-1.10 loader; podman reads manifest.json.
+        return _rewritten(
+            saved, out, {"manifest.json": json.dumps(entries).encode(), "repositories": None}
+        )
+    finally:
+        saved.unlink(missing_ok=True)
+
+
+def _member(tar: tarfile.TarFile, name: str) -> bytes:
+    fh = tar.extractfile(name)
+    assert fh is not None, name
+    with fh:
+        return fh.read()
+
+
+def _rewritten(source: Path, out: Path, replace: dict[str, bytes | None]) -> Path:
+    """A copy of the tar `source` at `out` with members replaced (None: left out)."""
+    with tarfile.open(source) as src, tarfile.open(out, "w") as dst:
+        for info in src:
+            if info.name not in replace:
+                dst.addfile(info, src.extractfile(info) if info.isfile() else None)
+                continue
+            data = replace[info.name]
+            if data is not None:
+                info.size = len(data)
+                dst.addfile(info, io.BytesIO(data))
     return out
 
 

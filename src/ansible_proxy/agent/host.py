@@ -90,7 +90,10 @@ class Host:
     def installed_sha(self, entry: ManagedBinary) -> str | None:
         """The release in place now: BIN_DIR's file hashed, or an image entry's `:current`."""
         if entry.image:
-            return self.engine.current(entry.image, prefer=entry.version)
+            name = entry.binary_name
+            return self.engine.current(
+                entry.image, entry.version, lambda sha: self.store.image_id(name, sha)
+            )
         return self.state.file_sha(self.binary_path(entry.binary_name))
 
     def binary_path(self, binary_name: str) -> Path:

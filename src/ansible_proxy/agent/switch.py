@@ -48,20 +48,36 @@ class SwitchContext:
     engine: Callable[[], Engine] = _no_engine  # made on first use: image entries only
 
 
-def stage_image(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> None:
+class ImageNotStaged(DeployError):
+    """An image release that was refused, or did not load or pull: nothing changed."""
+
+    def __init__(self, name: str, sha: str, why: str) -> None:
+        super().__init__(f"{name}@{sha[:12]}: {why}")
+        self.why = why
+
+
+def stage_image(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> str:
     """An image entry's stored release `sha` loaded (or pulled) into the engine under its
-    release tag, `:current` untouched: done before an upgrade is recorded, so that a
-    release that does not load or pull changes nothing."""
+    release tag, `:current` untouched; its image ID. Done before an upgrade is recorded,
+    so that a release refused, or that does not load or pull, changes nothing.
+
+    The engine's release tag is trusted only when it is the image recorded beside the
+    stored release when that was verified; else the stored file is verified and loaded
+    again, the tag set by the image ID it holds, and that ID recorded.
+    """
     engine, name = ctx.engine(), entry.binary_name
-    if engine.has_release(entry.image, sha):
-        return
+    recorded = ctx.store.image_id(name, sha)
+    if engine.has_release(entry.image, sha, recorded):
+        return recorded
     stored = ctx.store.path(name, sha)
     if sha256_file(stored) != sha:
-        raise DeployError(f"{name}@{sha[:12]}: the stored file does not match")
+        raise ImageNotStaged(name, sha, "the stored file does not match")
     try:
-        engine.load(entry.image, stored, sha)
+        image_id = engine.load(entry.image, stored, sha)
     except DeployError as exc:
-        raise DeployError(f"{name}@{sha[:12]}: {exc}") from None
+        raise ImageNotStaged(name, sha, str(exc)) from None
+    ctx.store.record_image_id(name, sha, image_id)
+    return image_id
 
 
 def put_in_place(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> None:
@@ -71,8 +87,8 @@ def put_in_place(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> None:
     if not entry.image:
         replace_with_copy(stored, ctx.bin_dir / entry.binary_name, expected_sha=sha)
         return
-    stage_image(ctx, entry, sha)
-    ctx.engine().install(entry.image, stored, sha)  # a re-tag now: no load, no network
+    image_id = stage_image(ctx, entry, sha)
+    ctx.engine().install(entry.image, image_id)  # a tag by ID: no load, no network
 
 
 def switch_binary(
@@ -155,7 +171,9 @@ def roll_back(ctx: SwitchContext, entry: ManagedBinary, previous: str, why: str,
             what = "binary removed"
         ctx.log("warning", f"no previous version: service stopped, {what}", name, bad)
         return
-    in_engine = bool(entry.image) and ctx.engine().has_release(entry.image, previous)
+    in_engine = bool(entry.image) and ctx.engine().has_release(
+        entry.image, previous, ctx.store.image_id(name, previous)
+    )
     if not in_engine and not ctx.store.has(name, previous):
         ctx.log(
             "error", "previous version missing from the store: cannot roll back", name, previous

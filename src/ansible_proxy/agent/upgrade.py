@@ -15,7 +15,7 @@ from ansible_proxy.agent import plan, trust
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.agent.selfupdate import is_self, switch_self
-from ansible_proxy.agent.switch import stage_image, switch_binary
+from ansible_proxy.agent.switch import ImageNotStaged, stage_image, switch_binary
 from ansible_proxy.client import download, history, locks
 from ansible_proxy.client.verified import remember
 from ansible_proxy.errors import DeployError, RetryableError, describe
@@ -73,8 +73,11 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
                     name,
                     target,
                 )
-            if entry.image:  # an archive that does not load, a digest not there: no change
-                stage_image(host.switch_context(), entry, target)
+            if entry.image:  # an archive refused or not loading, a digest not there: no change
+                try:
+                    stage_image(host.switch_context(), entry, target)
+                except ImageNotStaged as exc:
+                    raise DeployFailed(str(exc), f"image: {exc.why}") from None
             host.crash("after-download")
             old = entry.version
             binary = host.binary_path(name)

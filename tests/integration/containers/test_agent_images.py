@@ -109,8 +109,8 @@ def test_corrupt_archive_and_missing_digest_change_nothing(
     corrupt = host.bin_manager.publish("web", os.urandom(64 * 1024))
     missing = f"{registry.host}/web@sha256:{uuid.uuid4().hex * 2}"
     for bad, what, why in (
-        (corrupt, "load", "payload does not match any of the supported image formats"),
-        (None, "pull", "manifest unknown"),
+        (corrupt, "image archive refused: not a tar file", "publish the tar podman save"),
+        (None, "podman pull failed: ", "manifest unknown"),
     ):
         if bad is None:
             published = cli(host.bin_manager, "publish-image", missing, "--name", "web")
@@ -120,8 +120,11 @@ def test_corrupt_archive_and_missing_digest_change_nothing(
         assert result.returncode == 1, host.debug(result)
         lines = result.stderr.splitlines()
         assert len(lines) == 1, result.stderr
-        assert lines[0].startswith(f"ansible-proxy: web: web@{bad[:12]}: podman {what} "), lines
+        assert lines[0].startswith(f"ansible-proxy: web: web@{bad[:12]}: {what}"), lines
         assert why in lines[0], lines
+        report = host.last_progress()
+        assert (report["targetHash"], report["status"]) == (bad, "failed"), report
+        assert report["reason"].startswith(f"image: {what}"), report
         assert host.supervisord.pid("web") == pid
         assert host.current_release() == v2
         assert http_answer(host.port) == "web v2"
@@ -193,5 +196,7 @@ def test_the_docker_cli_is_used_when_chosen(host: ImageHost, tmp_path: Path) -> 
     assert host.current_release() == v2
     used = calls.read_text().splitlines()
     assert any(line.startswith("load --input ") for line in used), used
-    assert any(line == f"tag {IMAGE}:sha256-{v2} {IMAGE}:current" for line in used), used
+    v2_image = f"sha256:{host.release_image(v2)}"  # tagged by its verified ID, not a tag
+    assert f"tag {v2_image} {IMAGE}:sha256-{v2}" in used, used
+    assert f"tag {v2_image} {IMAGE}:current" in used, used
     assert host.run(CONTAINER_ENGINE="rkt").returncode == 2  # one line naming the key

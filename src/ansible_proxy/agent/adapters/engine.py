@@ -7,7 +7,11 @@ an image archive (`docker save` / OCI archive), or a registry reference
 image `<repository>:current` (the tag the supervisor program runs), and
 `<repository>:sha256-<release sha256>`, the tag by which the agent knows which release
 an image is, so that every installed version stays in the engine and a rollback needs
-no network. It also answers which image the service's container (by its name) really
+no network. An archive is read before it is loaded (adapters/image_archive.py): one
+image, no name outside the repository nor of the agent's own tags, so that loading it
+moves no other image's tag; the release tag is set on the verified image ID, which the
+caller records (Store.record_image_id) and `has_release` checks: a tag alone proves
+nothing. It also answers which image the service's container (by its name) really
 runs, and stops and removes that container when its program's stop left it running (a
 PID 1 that ignores SIGTERM outlives the `podman run` client supervisor stops).
 Errors become the error tree: an engine that is missing is a ConfigError, one that does
@@ -20,10 +24,11 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ansible_proxy.agent.adapters.image_archive import verified_image
 from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 from ansible_proxy.names import IMAGE_REPOSITORY_RE, MAX_IMAGE_REPOSITORY, is_image_reference
 
@@ -158,66 +163,82 @@ class Engine:
             raise DeployError(f"{self.command} {args[0]} failed: {_last_line(result.stderr)}")
         return result.stdout
 
-    def _tags(self, ref: str) -> list[str] | None:
-        """The tags of the image `ref` names; None when the engine has no such image."""
-        result = self._run("image", "inspect", "--format", "{{json .RepoTags}}", ref)
+    def _image(self, ref: str) -> tuple[str, list[str]] | None:
+        """(ID, tags) of the image `ref` names; None when the engine has no such image."""
+        result = self._run("image", "inspect", "--format", "{{.Id}} {{json .RepoTags}}", ref)
         if result.returncode != 0:
             if _missing(result.stderr):
                 return None
             raise RetryableError(
                 f"{self.command} image inspect failed: {_last_line(result.stderr)}"
             )
+        image_id, _, tags_json = result.stdout.strip().partition(" ")
         try:
-            tags = json.loads(result.stdout.strip().splitlines()[0])
+            tags = json.loads(tags_json.splitlines()[0])
         except (ValueError, IndexError):
-            return []
-        return [str(tag) for tag in tags or []]
+            tags = []
+        return image_id_of(image_id), [str(tag) for tag in tags or []]
 
-    def has_release(self, repository: str, sha256: str) -> bool:
-        return self._tags(release_tag(repository, sha256)) is not None
+    def _tags(self, ref: str) -> list[str] | None:
+        """The tags of the image `ref` names; None when the engine has no such image."""
+        found = self._image(ref)
+        return None if found is None else found[1]
 
-    def current(self, repository: str, prefer: str = "") -> str | None:
-        """The release sha256 of `<repository>:current`; None when there is none (or it is
-        an image the agent did not install)."""
-        tags = self._tags(f"{repository}:{CURRENT}")
-        if tags is None:
+    def has_release(self, repository: str, sha256: str, image_id: str) -> bool:
+        """True when `<repository>:sha256-<sha256>` is the image `image_id`, the one recorded
+        when the release was verified; a tag alone (planted, moved) proves nothing."""
+        found = self._image(release_tag(repository, sha256)) if image_id else None
+        return found is not None and found[0] == image_id
+
+    def current(
+        self,
+        repository: str,
+        prefer: str = "",
+        recorded: Callable[[str], str] = lambda sha256: "",
+    ) -> str | None:
+        """The release sha256 `<repository>:current` is: one of its `sha256-…` tags whose
+        recorded image ID (`recorded(sha256)`) is that image; None when there is none.
+        `prefer` (the installed version) counts without a record: an older agent kept none.
+        """
+        found = self._image(f"{repository}:{CURRENT}")
+        if found is None:
             return None
-        found = [
+        image_id, tags = found
+        shas = [
             tag.rsplit(":", 1)[1][len(TAG_PREFIX) :]
             for tag in tags
-            if ":" in tag and tag.rsplit(":", 1)[1].startswith(TAG_PREFIX)
+            if tag.startswith(f"{repository}:{TAG_PREFIX}")
         ]
-        if prefer and prefer in found:
+        if prefer in shas and recorded(prefer) in ("", image_id):
             return prefer
-        return found[0] if found else None
+        verified = [sha for sha in shas if recorded(sha) == image_id]
+        return verified[0] if verified else None
 
-    def load(self, repository: str, artifact: Path, sha256: str) -> None:
-        """Have the release `sha256` (its file `artifact` in the store) in the engine under
-        its release tag, `:current` untouched: the archive loaded, or the reference pulled
-        by its digest; nothing done when the engine has it already.
+    def load(self, repository: str, artifact: Path, sha256: str) -> str:
+        """Put the release `sha256` (its verified file `artifact` in the store) in the
+        engine under its release tag, `:current` untouched; its image ID. An archive is
+        read first (`verified_image`) and refused before loading when it could set any
+        other tag; a reference is pulled by its digest. The tag is set by image ID.
         """
-        if self.has_release(repository, sha256):
-            return
         reference = reference_in(artifact)
         if reference is not None:
             self._checked("pull", "--quiet", reference, timeout=LOAD_TIMEOUT)
-            image = reference
+            expected, source = reference, "pull"
         else:
-            out = self._checked("load", "--input", str(artifact), timeout=LOAD_TIMEOUT)
-            loaded = _loaded(out)
-            if loaded is None:
-                raise DeployError(f"{self.command} load: no image in {artifact.name}")
-            image = loaded
-        self._checked("tag", image, release_tag(repository, sha256))
+            expected, source = verified_image(artifact, repository), "load"
+            self._checked("load", "--input", str(artifact), timeout=LOAD_TIMEOUT)
+        found = self._image(expected)
+        if found is None:
+            raise DeployError(
+                f"{self.command} {source}: image {expected[:80]} is not in the engine after it"
+            )
+        self._checked("tag", found[0], release_tag(repository, sha256))
+        return found[0]
 
-    def install(self, repository: str, artifact: Path, sha256: str) -> None:
-        """Make the release `sha256` (its file `artifact` in the store) `<repository>:current`.
-
-        An image already in the engine under its release tag is tagged again (no load,
-        no network); else it is loaded first (`load`).
-        """
-        self.load(repository, artifact, sha256)
-        self._checked("tag", release_tag(repository, sha256), f"{repository}:{CURRENT}")
+    def install(self, repository: str, image_id: str) -> None:
+        """Make the image `image_id` (a release's, verified by `load` or `has_release`)
+        `<repository>:current`: a tag set by ID, no load, no network."""
+        self._checked("tag", image_id, f"{repository}:{CURRENT}")
 
     def remove_current(self, repository: str) -> None:
         """Untag `<repository>:current` (the release tags, and so the images, stay)."""
@@ -268,14 +289,11 @@ class Engine:
         return running
 
 
-def _loaded(out: str) -> str | None:
-    """The image `load` printed: `Loaded image: REF` (podman, docker) or `Loaded image ID:
-    sha256:…` (docker), or `Loaded image(s): A,B` (older podman): the first one."""
-    for line in reversed(out.strip().splitlines()):
-        if line.startswith("Loaded image"):
-            value = line.split(":", 1)[1].strip()
-            return value.split(",")[0].strip() or None
-    return None
+def image_id_of(text: str) -> str:
+    """An image ID as `sha256:<hex>`: podman prints the bare hex, docker the prefixed one
+    (both accept it wherever a reference goes)."""
+    text = text.strip()
+    return text if text.startswith("sha256:") else f"sha256:{text}"
 
 
 def _is_current(tag: str) -> bool:

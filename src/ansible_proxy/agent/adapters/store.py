@@ -1,5 +1,6 @@
 """The local store: every version at STORE_DIR/{bin}/{sha256}, re-verified before use.
 
+Beside an image release, `{sha256}.image` records the image ID it was verified to be.
 Also owns the state file (STORE_DIR/.state.json): the latest sha seen per bin, the
 known-bad shas already logged, and a stat cache so a no-op tick need not re-hash
 every binary in BIN_DIR.
@@ -10,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from ansible_proxy.client.files import fsync_dir, replace_with_copy, sha256_file, write_atomic
 from ansible_proxy.names import is_sha256
+
+_IMAGE_ID_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class Store:
@@ -32,6 +36,25 @@ class Store:
     def has(self, bin_name: str, sha: str) -> bool:
         """True when the stored copy exists and still hashes to `sha`."""
         return sha256_file(self.path(bin_name, sha)) == sha
+
+    def image_id(self, bin_name: str, sha: str) -> str:
+        """The image ID recorded when release `sha` (an image) was verified and loaded
+        (STORE_DIR/{bin}/{sha256}.image); "" when there is none."""
+        try:
+            text = self._image_record(bin_name, sha).read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return ""
+        return text if _IMAGE_ID_RE.fullmatch(text) else ""
+
+    def record_image_id(self, bin_name: str, sha: str, image_id: str) -> None:
+        """Record, atomically, that release `sha` is the image `image_id` (adapters/engine.py)."""
+        if self.image_id(bin_name, sha) != image_id:
+            self.prepare(bin_name)
+            record = f"{image_id}\n".encode()
+            write_atomic(self._image_record(bin_name, sha), record, mode=0o644)
+
+    def _image_record(self, bin_name: str, sha: str) -> Path:
+        return self.root / bin_name / f"{sha}.image"
 
     def prepare(self, bin_name: str) -> None:
         (self.root / bin_name).mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """The container engine's pure parts: repository and container names, registry releases,
-load output, how a running container's image is named and judged."""
+image IDs, how a running container's image is named and judged."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 
 from ansible_proxy.agent.adapters.engine import (
     RunningImage,
-    _loaded,
     choose_engine,
     container_refusal,
+    image_id_of,
     reference_in,
     release_tag,
     repository_refusal,
@@ -55,14 +55,9 @@ def test_a_registry_release_is_a_one_line_reference(tmp_path: Path) -> None:
     assert reference_in(archive) is None
 
 
-def test_release_tags_and_load_output() -> None:
+def test_release_tags_and_image_ids() -> None:
     assert release_tag("localhost/web", DIGEST) == f"localhost/web:sha256-{DIGEST}"
-    assert _loaded("Getting image source signatures\nLoaded image: localhost/web:v2\n") == (
-        "localhost/web:v2"
-    )
-    assert _loaded("Loaded image ID: sha256:abc\n") == "sha256:abc"
-    assert _loaded("Loaded image(s): localhost/a:1,localhost/b:2\n") == "localhost/a:1"
-    assert _loaded("nothing\n") is None
+    assert image_id_of(f"{DIGEST}\n") == image_id_of(f"sha256:{DIGEST}") == f"sha256:{DIGEST}"
 
 
 def test_an_unknown_engine_is_a_config_error() -> None:
