@@ -31,6 +31,7 @@ from ansible_proxy.server.api import rollouts as rollouts_api
 from ansible_proxy.server.api import signatures as signatures_api
 from ansible_proxy.server.api.docs import add_api_docs
 from ansible_proxy.server.auth.credentials import Credentials, NodeAuth
+from ansible_proxy.server.auth.watch import CredentialWatch
 from ansible_proxy.server.dashboard import routes as dashboard
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
 from ansible_proxy.server.deps import DbSession, require_metrics
@@ -67,12 +68,15 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     heartbeats: Heartbeats = app.state.heartbeats
     checker: RolloutChecker = app.state.rollout_checker
     sender: WebhookSender = app.state.webhooks
+    watch: CredentialWatch = app.state.credential_watch
     heartbeats.start()
     checker.start()
     sender.start()
+    watch.start()
     try:
         yield
     finally:
+        await watch.stop()
         await checker.stop()
         await heartbeats.stop()
         await anyio.to_thread.run_sync(sender.stop)
@@ -175,6 +179,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
         (settings.agent_token, settings.admin_token),
         app.state.throttle,
     )
+    app.state.credential_watch = CredentialWatch(sessions, app.state.credentials)
     app.include_router(enrolment_api.router)
     app.include_router(credentials_api.router)
     app.include_router(signatures_api.agent_router)  # before agent's /bins/{bin_name:path}

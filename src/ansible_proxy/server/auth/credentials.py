@@ -1,18 +1,20 @@
 """Who may write about a node (docs/security.md "Credentials"), decided per request.
 
 A bearer token is hashed (sha256) and looked up: the token of one enrolled node, or of a
-cluster proxy (which speaks for the nodes it enrolled). Answers are cached in memory for
-`ttl` seconds so that the fast path can check a node's token without the database; an
-approve or revoke in this process clears the cache at once, another process (--workers,
-replicas) sees it within `ttl`. Wrong and missing credentials take from the client
-address' failed-auth budget (server/throttle.py); an empty budget is answered 429 before
-any lookup.
+cluster proxy (which speaks for the nodes it enrolled). Answers are cached in memory so
+that the fast path checks a node's token without the database: a valid credential and
+an enrolled name for `max_age` (10 minutes), anything else (an unknown token, a name not
+enrolled or revoked) for `ttl` (5 s). A change drops what it touches: an approve or revoke
+in this process at once, one in another process (--workers, replicas) when this
+process' CredentialWatch (auth/watch.py) sees the row change, within about a second.
+Wrong and missing credentials take from the client address' failed-auth budget
+(server/throttle.py); an empty budget is answered 429 before any lookup.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -28,8 +30,9 @@ from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.problems import Forbidden, Unauthorized
 
-DEFAULT_TTL = 5.0
-_MAX_ENTRIES = 200_000
+DEFAULT_TTL = 5.0  # answers that refuse: an unknown token, a name not enrolled or revoked
+DEFAULT_MAX_AGE = 600.0  # a valid credential, an enrolled name: until a change is seen
+_MAX_ENTRIES = 500_000  # per cache, ~200 bytes each; beyond it the cache starts over
 
 
 class NodeAuth(StrEnum):
@@ -69,6 +72,7 @@ class Credentials:
         throttle: Throttle,
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.monotonic,
+        max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         self.sessions = sessions
         self.mode = mode
@@ -76,9 +80,14 @@ class Credentials:
         self.agent_token, self.admin_token = legacy
         self.throttle = throttle
         self.ttl = ttl
+        self.max_age = max_age
         self.clock = clock
         self._principals: dict[str, tuple[Principal | None, float]] = {}
         self._names: dict[str, tuple[NameState, float]] = {}
+        self._node_hashes: dict[str, str] = {}  # node name → its cached token hash
+        # Bumped by every forget: a lookup that read the database before a change and
+        # ends after it must not keep its answer for max_age (only for ttl).
+        self._generation = 0
 
     # -- the cache -------------------------------------------------------------------
     def cached_principal(self, hashed: str) -> tuple[bool, Principal | None]:
@@ -94,25 +103,65 @@ class Credentials:
             return None
         return found[0]
 
-    def remember(self, name: str, state: NameState) -> None:
-        """What the database says of `name`, for `ttl` seconds (tests prime the cache)."""
-        self._keep(self._names, name, state)  # type: ignore[arg-type]
+    def remember(self, name: str, state: NameState, fresh: bool = True) -> None:
+        """What the database says of `name` (tests prime the cache); `fresh`: read after
+        the last change this process knows of."""
+        lasting = fresh and state.binding is Binding.ENROLLED
+        self._keep(self._names, name, state, lasting)  # type: ignore[arg-type]
+
+    def remember_principal(
+        self, hashed: str, principal: Principal | None, fresh: bool = True
+    ) -> None:
+        """Whose token hashes to `hashed`, as the database says."""
+        if principal is not None and principal.kind == "node":
+            if len(self._node_hashes) >= _MAX_ENTRIES:
+                self._node_hashes.clear()
+            self._node_hashes[principal.name] = hashed
+        lasting = fresh and principal is not None
+        self._keep(self._principals, hashed, principal, lasting)  # type: ignore[arg-type]
 
     def forget(self) -> None:
-        """After an approve, revoke or proxy change in this process."""
+        """Everything (a change too large to drop name by name)."""
+        self._generation += 1
         self._principals.clear()
         self._names.clear()
+        self._node_hashes.clear()
 
-    def forget_name(self, name: str, hashed: str | None) -> None:
-        """After `name` enrolled (with the token hashed so): no stale answer for either."""
+    def forget_name(self, name: str, hashed: str | None = None) -> None:
+        """After `name`'s credential changed (enrolled with the token hashed so, approved,
+        revoked): no stale answer about the name, its old token or `hashed`."""
+        self._generation += 1
         self._names.pop(name, None)
+        old = self._node_hashes.pop(name, None)
+        if old is not None:
+            self._principals.pop(old, None)
         if hashed is not None:
             self._principals.pop(hashed, None)
 
-    def _keep(self, cache: dict[str, tuple[object, float]], key: str, value: object) -> None:
+    def forget_changed(
+        self, names: Iterable[tuple[str, str | None]], proxies: Iterable[str]
+    ) -> None:
+        """After another process changed these names' credentials (each with its token's
+        hash now, if any) or revoked these proxies."""
+        for name, hashed in names:
+            self.forget_name(name, hashed)
+        gone = set(proxies)
+        if gone:
+            self._generation += 1
+            stale = [
+                hashed
+                for hashed, (principal, _until) in self._principals.items()
+                if principal is not None and principal.kind == "proxy" and principal.name in gone
+            ]
+            for hashed in stale:
+                del self._principals[hashed]
+
+    def _keep(
+        self, cache: dict[str, tuple[object, float]], key: str, value: object, lasting: bool
+    ) -> None:
         if len(cache) >= _MAX_ENTRIES:
             cache.clear()
-        cache[key] = (value, self.clock() + self.ttl)
+        cache[key] = (value, self.clock() + (self.max_age if lasting else self.ttl))
 
     async def principal(self, bearer: Bearer) -> Principal | None:
         """Whose token this is (None: no node's or proxy's). An unknown token from an
@@ -123,27 +172,28 @@ class Credentials:
         if known:
             return principal
         self.throttle.failures.check(bearer.address)
-        hashed = bearer.hashed
+        hashed, generation = bearer.hashed, self._generation
 
         def work() -> Principal | None:
             with self.sessions() as session:
                 return db.principal_of(session, hashed)
 
         principal = await anyio.to_thread.run_sync(work)
-        self._keep(self._principals, hashed, principal)  # type: ignore[arg-type]
+        self.remember_principal(hashed, principal, generation == self._generation)
         return principal
 
     async def state(self, name: str) -> NameState:
         cached = self.cached_state(name)
         if cached is not None:
             return cached
+        generation = self._generation
 
         def work() -> NameState:
             with self.sessions() as session:
                 return db.name_state(session, name)
 
         state = await anyio.to_thread.run_sync(work)
-        self._keep(self._names, name, state)  # type: ignore[arg-type]
+        self.remember(name, state, generation == self._generation)
         return state
 
     # -- the rules -------------------------------------------------------------------
@@ -184,7 +234,7 @@ class Credentials:
                 session.commit()
 
         await anyio.to_thread.run_sync(work)
-        self._names.pop(info.nodeName, None)
+        self.forget_name(info.nodeName)
 
     def refuse(self, bearer: Bearer, problem: Unauthorized | Forbidden) -> None:
         self.throttle.failures.take(bearer.address)

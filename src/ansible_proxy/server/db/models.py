@@ -240,7 +240,7 @@ class NodeCredential(Base):
     pending_info: Mapped[str | None] = mapped_column(String(1024))  # JSON: arch, os, agent
     pending_address: Mapped[str | None] = mapped_column(String(64))
     pending_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
-    changed_at: Mapped[datetime] = mapped_column(DateTime)
+    changed_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
 class Proxy(Base):

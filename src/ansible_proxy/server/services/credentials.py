@@ -1,7 +1,8 @@
 """Approving and revoking node credentials and cluster proxies: the one implementation
 behind the admin API (api/credentials.py) and the dashboard's forms
-(dashboard/credentials.py). Each commits, clears this process' credential cache and logs
-(a fingerprint at most, never a token).
+(dashboard/credentials.py). Each commits, drops what it changed from this process'
+credential cache (other processes' CredentialWatch sees the row within about a second)
+and logs (a fingerprint at most, never a token).
 """
 
 from __future__ import annotations
@@ -23,17 +24,19 @@ def approve(
 ) -> dict[str, Any]:
     """The pending request of `node_name` becomes its credential; what it is now."""
     row = db.approve(session, node_name, fingerprint, now)
+    hashed = row.token_hash
     session.commit()
-    nodes.forget()
+    nodes.forget_name(node_name, hashed)  # its token was refused until now
     log.info("node %r approved", node_name)
     return db.describe(row)
 
 
 def revoke(session: Session, nodes: Credentials, node_name: str, now: datetime) -> None:
-    """The node's credential stops working at once (in this process; others within ttl)."""
+    """The node's credential stops working at once (in this process; others within about
+    a second)."""
     db.revoke(session, node_name, now)
     session.commit()
-    nodes.forget()
+    nodes.forget_name(node_name)
     log.info("node %r revoked", node_name)
 
 
@@ -41,5 +44,5 @@ def revoke_proxy(session: Session, nodes: Credentials, name: str, now: datetime)
     """The proxy's token stops working; its nodes stay bound to it until revoked."""
     db.revoke_proxy(session, name, now)
     session.commit()
-    nodes.forget()
+    nodes.forget_changed((), [name])
     log.info("proxy %r revoked", name)

@@ -213,8 +213,8 @@ def test_a_keepalive_is_kept_only_with_the_nodes_own_credential_when_it_is_enrol
     app = _middleware(tmp_path, sessions, clock, token=TOKEN)
     app.credentials = nodes = _credentials(sessions, app.settings, clock, NodeAuth.REQUIRED)
     own, other = "n" * 43, "o" * 43
-    nodes._keep(nodes._principals, token_hash(own), Principal("node", "web-01"))  # type: ignore[arg-type]
-    nodes._keep(nodes._principals, token_hash(other), Principal("node", "web-09"))  # type: ignore[arg-type]
+    nodes.remember_principal(token_hash(own), Principal("node", "web-01"))
+    nodes.remember_principal(token_hash(other), Principal("node", "web-09"))
     nodes.remember("web-01", NameState(Binding.ENROLLED))
     target = "/api/v1/keepalive?nodeName=web-01"
 
