@@ -251,6 +251,7 @@ def worker_app() -> FastAPI:
 
 def _configure_logging(level: str) -> None:
     # Imported here, not at the top: metrics.py loads the database layer (start-up time).
+    from ansible_proxy.server.hotpath.logbuffer import BufferedLines
     from ansible_proxy.server.metrics import ACCESS_LOGGER
 
     handler = logging.StreamHandler(sys.stderr)
@@ -259,9 +260,7 @@ def _configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     access = logging.getLogger(ACCESS_LOGGER)
-    access_handler = logging.StreamHandler(sys.stderr)
-    access_handler.setFormatter(logging.Formatter("%(message)s"))
-    access.handlers[:] = [access_handler]
+    access.handlers[:] = [BufferedLines(sys.stderr)]  # the message alone, in batches
     access.propagate = False
     access.setLevel(logging.INFO)
     for library in ("httpx", "httpcore"):  # their INFO lines hold webhook URLs (secrets)

@@ -137,7 +137,7 @@ async def batch_for_node(
             if wanted is None:
                 node = queries.find_node(session, node_name) if node_name else None
                 wanted = choose_arch(None, node.cpu_arch if node else None)
-            cached = cache.get_batch(wanted)
+            cached = cache.fresh_batch(wanted)
             snap = cached if isinstance(cached, Snapshot) else None
             if snap is None:
                 loaded = cache.started.attach_all(session, queries.load_pointers(session, wanted))

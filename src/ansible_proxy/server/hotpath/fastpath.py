@@ -8,11 +8,17 @@ each known parameter, valid values, the right token (when one is configured) and
 fresh cache entry (or a known node). Anything else, errors included, goes on to the
 FastAPI routes, which stay the one definition of the API (OpenAPI, messages, checks).
 The answers are byte for byte what those routes send.
+
+create_app puts it in front of FastAPI's own middleware stack (error handling, body
+limits, the access log: together a third of a poll's CPU in the app), so it counts and
+logs its answers itself, with the access log's `RequestLog`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,13 +31,18 @@ from ansible_proxy.server.db.engine import stored_now
 from ansible_proxy.server.hotpath import batch
 from ansible_proxy.server.hotpath.pointers import PointerCache, latest_data
 from ansible_proxy.server.inputs import MAX_ARCH_QUERY
+from ansible_proxy.server.metrics import RequestLog
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.writepath.heartbeats import Heartbeats
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE = f"{API_PREFIX}/keepalive"
 BATCH = f"{API_PREFIX}/bins"
 ONE_BIN = f"{API_PREFIX}/bins/"
 _JSON = (b"content-type", b"application/json")
+_NO_STORE = (b"cache-control", b"no-store")  # what the access log adds to the routes' answers
+_MAX_RENDERED = 1024
 
 
 @dataclass(frozen=True)
@@ -63,26 +74,49 @@ class AgentFastPath:
         pointers: PointerCache,
         heartbeats: Heartbeats,
         credentials: Credentials,
+        requests: RequestLog | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
         self.pointers = pointers
         self.heartbeats = heartbeats
         self.credentials = credentials
+        self.requests = requests  # None: an access log behind it counts the answers
+        # GET /bins/{bin}'s answer depends only on these: rendered once each.
+        self._latest: dict[tuple[str, tuple[str, ...]], tuple[list[Any], bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        watched = path == KEEPALIVE or path.startswith(BATCH)  # hash no other route's token
-        if scope["type"] == "http" and scope["method"] == "GET" and watched:
-            bearer = bearer_of(_header(scope, b"authorization"), "")
-            answer = self._answer(scope, bearer) if self._authorized(bearer) else None
+        if scope["type"] == "http" and scope["method"] == "GET":
+            started = time.perf_counter()
+            answer = self.answer_now(scope)
             if answer is not None:
                 route, status, headers, body = answer
                 scope["route"] = route  # the access log's route label
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
+                self.record(scope, route, status, started)
                 return
         await self.app(scope, receive, send)
+
+    def answer_now(self, scope: Scope) -> _Answer | None:
+        """The answer to the GET `scope` (its path, query_string and headers) from memory,
+        or None: the app decides. Synchronous: the HTTP protocol asks it before any ASGI
+        request exists (limits/connections.py)."""
+        path = scope["path"]
+        if path != KEEPALIVE and not path.startswith(BATCH):
+            return None  # hash no other route's token
+        try:
+            bearer = bearer_of(_header(scope, b"authorization"), "")
+            return self._answer(scope, bearer) if self._authorized(bearer) else None
+        except Exception:  # a bug here must not cost the answer: the route gives it
+            log.exception("the fast path failed on %s; the route answers", path)
+            return None
+
+    def record(self, scope: Scope, route: _Route, status: int, started: float) -> None:
+        """Count and log an answer sent (`scope`: method, path, client)."""
+        if self.requests is not None:
+            elapsed = time.perf_counter() - started
+            self.requests.record(scope, route.path_format, status, elapsed)
 
     def _answer(self, scope: Scope, bearer: Bearer) -> _Answer | None:
         path: str = scope["path"]
@@ -103,15 +137,15 @@ class AgentFastPath:
             return None
         if not self.heartbeats.seen(name, stored_now()):
             return None
-        body = ok({"nodeName": name, "status": "active"})
-        return _KEEPALIVE_ROUTE, 200, *_json(body)
+        body = _ALIVE_HEAD + name.encode() + _ALIVE_TAIL  # a node name needs no escaping
+        return _KEEPALIVE_ROUTE, 200, [_length(body), _JSON, _NO_STORE], body
 
     def _batch(self, scope: Scope) -> tuple[_Route, int, list[Any], bytes] | None:
         query = _query(scope)
         arch = _arch(query)
         if arch is None:
             return None
-        cached = self.pointers.get_batch(arch)
+        cached = self.pointers.peek_batch(arch)
         assert query is not None  # _arch() said the query is usable
         shared = (
             cached.for_node(query.get("nodeName")) if isinstance(cached, batch.Snapshot) else None
@@ -138,8 +172,13 @@ class AgentFastPath:
         sha = pointer.sha_for(query.get("nodeName"))
         if pointer.paused or sha is None:
             return None
-        body = ok(latest_data(sha, withdrawn))
-        return _ONE_BIN_ROUTE, 200, *_json(body)
+        rendered = self._latest.get((sha, withdrawn))
+        if rendered is None:
+            if len(self._latest) >= _MAX_RENDERED:
+                self._latest.clear()
+            rendered = _json(ok(latest_data(sha, withdrawn)), _NO_STORE)
+            self._latest[(sha, withdrawn)] = rendered
+        return _ONE_BIN_ROUTE, 200, *rendered
 
     def _authorized(self, bearer: Bearer) -> bool:
         """As require_agent, from memory: no agent token configured, the agent's (or
@@ -201,7 +240,15 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
     return None
 
 
-def _json(body: dict[str, Any]) -> tuple[list[Any], bytes]:
+def _json(body: dict[str, Any], *extra: tuple[bytes, bytes]) -> tuple[list[Any], bytes]:
     """Headers and bytes as FastAPI's JSONResponse renders them."""
     data = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    return [(b"content-length", str(len(data)).encode()), _JSON], data
+    return [_length(data), _JSON, *extra], data
+
+
+def _length(body: bytes) -> tuple[bytes, bytes]:
+    return b"content-length", str(len(body)).encode()
+
+
+# GET /keepalive's answer around the node's name, as _json renders it.
+_ALIVE_HEAD, _ALIVE_TAIL = _json(ok({"nodeName": "@", "status": "active"}))[1].split(b"@")

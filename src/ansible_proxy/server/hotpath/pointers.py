@@ -37,6 +37,13 @@ class _Entry:
     refreshing: bool = False
 
 
+@dataclass
+class _Batch:
+    fresh_until: float
+    value: object
+    refreshing: bool = False
+
+
 @dataclass(frozen=True)
 class Target:
     """The release one node should run, and the withdrawn ones (never `sha256` itself)."""
@@ -59,7 +66,7 @@ class PointerCache:
         self.ttl = ttl
         self.clock = clock
         self._entries: dict[tuple[str, str], _Entry] = {}
-        self._batches: dict[str, tuple[float, object]] = {}
+        self._batches: dict[str, _Batch] = {}
         # Bumped by clear(): a refresh that read the database before a change committed
         # must not put its answer back after the change cleared the cache (stale for a TTL).
         self.generation = 0
@@ -75,20 +82,23 @@ class PointerCache:
         entry = self._entries.get((name, arch))
         if entry is None:
             return False, None, ()
-        now = self.clock()
-        if now < entry.fresh_until:
-            return True, entry.pointer, entry.withdrawn
-        if entry.refreshing and now < entry.fresh_until + self.ttl:
+        if self._usable(entry):
             return True, entry.pointer, entry.withdrawn
         entry.refreshing = True
         return False, None, ()
 
     def peek(self, name: str, arch: str) -> tuple[Pointer, tuple[str, ...]] | None:
-        """(pointer, withdrawn) while fresh, else None; never starts a refresh (the fast path's)."""
+        """(pointer, withdrawn) as lookup() would answer it, else None; never starts a
+        refresh (the fast path's: a stale entry no route is refreshing goes to the route)."""
         entry = self._entries.get((name, arch))
-        if entry is None or entry.pointer is None or self.clock() >= entry.fresh_until:
+        if entry is None or entry.pointer is None or not self._usable(entry):
             return None
         return entry.pointer, entry.withdrawn
+
+    def _usable(self, entry: _Entry | _Batch) -> bool:
+        """Fresh, or stale for less than another ttl while a refresh is under way."""
+        now = self.clock()
+        return now < entry.fresh_until or (entry.refreshing and now < entry.fresh_until + self.ttl)
 
     def put(
         self,
@@ -114,16 +124,30 @@ class PointerCache:
         )
 
     def get_batch(self, arch: str) -> object | None:
-        """What GET /bins built for `arch` (hotpath/batch.py), while fresh; else None."""
+        """What GET /bins built for `arch` (hotpath/batch.py), as lookup() answers a
+        pointer: None asks the caller to refresh it (the others get the stale one)."""
         found = self._batches.get(arch)
-        if found is None or self.clock() >= found[0]:
+        if found is None:
             return None
-        return found[1]
+        if self._usable(found):
+            return found.value
+        found.refreshing = True
+        return None
+
+    def peek_batch(self, arch: str) -> object | None:
+        """As get_batch(), but never starts a refresh (the fast path's)."""
+        found = self._batches.get(arch)
+        return found.value if found is not None and self._usable(found) else None
+
+    def fresh_batch(self, arch: str) -> object | None:
+        """Only a fresh one (the refresher's: another may have put it meanwhile)."""
+        found = self._batches.get(arch)
+        return found.value if found is not None and self.clock() < found.fresh_until else None
 
     def put_batch(self, arch: str, value: object, generation: int | None = None) -> None:
         if generation is not None and generation != self.generation:
             return  # read before a change that cleared the cache since: not kept
-        self._batches[arch] = (self.clock() + self.ttl, value)
+        self._batches[arch] = _Batch(self.clock() + self.ttl, value)
 
     def clear(self) -> None:
         self.generation += 1

@@ -59,7 +59,7 @@ def test_withdrawn_travels_with_its_pointer() -> None:
     cache.put("gone", "x86_64", None)
     assert cache.peek("gone", "x86_64") is None  # the route answers an unknown bin's 404
     clock.now += 1.0
-    assert cache.peek("app", "x86_64") is None  # stale: never from the fast path
+    assert cache.peek("app", "x86_64") is None  # stale, and no request refreshes it: the route
 
 
 def test_a_refresh_read_before_a_change_is_not_kept_after_the_change_cleared_the_cache() -> None:
@@ -74,3 +74,25 @@ def test_a_refresh_read_before_a_change_is_not_kept_after_the_change_cleared_the
     assert cache.get_batch("x86_64") is None
     cache.put("app", "x86_64", POINTER, (), cache.generation)  # a read after the change
     assert cache.get("app", "x86_64") == (True, POINTER)
+
+
+def test_a_stale_entry_is_answered_from_memory_only_while_a_request_refreshes_it() -> None:
+    # 64 pollers and a stale entry: one refreshes it, the others (the fast path's too)
+    # get the stale one meanwhile, for at most another ttl; before, each of them took
+    # the FastAPI route (and each batch poll its own database read) until the refresh.
+    clock = Clock()
+    cache = PointerCache(ttl=1.0, clock=clock)
+    cache.put("app", "x86_64", POINTER)
+    cache.put_batch("x86_64", "snapshot")
+    clock.now += 1.0
+    assert cache.peek("app", "x86_64") is None  # no one refreshes yet: the route must
+    assert cache.peek_batch("x86_64") is None
+    assert cache.get("app", "x86_64") == (False, None)  # this request refreshes it
+    assert cache.get_batch("x86_64") is None  # and this one the batch
+    assert cache.peek("app", "x86_64") == (POINTER, ())
+    assert cache.peek_batch("x86_64") == "snapshot"
+    assert cache.get_batch("x86_64") == "snapshot"
+    assert cache.fresh_batch("x86_64") is None  # the refresher itself reads the database
+    clock.now += 1.0  # a refresh that never came back: no longer than another ttl
+    assert cache.peek("app", "x86_64") is None
+    assert cache.peek_batch("x86_64") is None
