@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     node_auth: Literal["required", "migrate"] = "required"
     enrolment_token: SecretStr | None = None  # a host showing it enrols a free name at once
     max_pending_enrolments: int = Field(default=1000, ge=1)
+    # A request waiting for approval is dropped after this long (the agent asks again).
+    pending_enrolment_hours: float = Field(default=24.0, gt=0, le=24 * 365)
     # Per client address (server/throttle.py): a burst, then so many a second; burst 0 = off.
     enrol_burst: int = Field(default=30, ge=0)
     enrol_per_second: float = Field(default=0.5, gt=0)

@@ -135,3 +135,31 @@ def test_wrong_logins_are_throttled_like_the_admin_api(
     right = page.request.post(url, form={"token": manager.admin_token, "csrf": csrf})
     assert right.status == 429
     assert manager.admin_get("/bins").status_code == 429
+
+
+def test_pending_enrolments_are_rejected_one_by_one_or_all_at_once(
+    bin_manager_factory: BinManagerFactory, page: Page, tmp_path: Path
+) -> None:
+    manager = bin_manager_factory(node_auth="required")
+    for name in ("junk-01", "junk-02", "junk-03"):
+        _enrol(manager, name, secrets.token_urlsafe(32))
+    login(page, manager)
+    page.goto(f"{manager.url}/dashboard/enrolments")
+    assert page.locator("#reject-all").inner_text() == "Reject every pending request (3)"
+    page.click("button.reject[data-node='junk-02']")
+    page.wait_for_url("**/dashboard/enrolments?done=rejected")
+    assert page.locator("#pending tr[data-node]").count() == 2
+    assert page.locator("#pending tr[data-node='junk-02']").count() == 0
+    page.click("#reject-all")
+    page.wait_for_url("**/dashboard/enrolments?done=rejected-all")
+    shot(page, tmp_path, "rejected-all")
+    assert "No enrolment is waiting for approval." in page.locator("#pending").inner_text()
+    for name in ("junk-01", "junk-02", "junk-03"):
+        assert manager.credential(name) == {
+            "nodeName": name,
+            "status": "none",
+            "fingerprint": None,
+            "proxy": None,
+            "pending": None,
+            "adminLabels": "",
+        }

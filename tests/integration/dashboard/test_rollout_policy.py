@@ -82,6 +82,7 @@ def test_the_policy_form_sets_the_bins_policy_as_the_api_does(
             "bakeSeconds": 30,
             "maxFailures": "1",
             "canaryLabel": None,
+            "canaryNodes": None,
         }
     }
     assert form.locator("input[name=bake]").input_value() == "30"
@@ -101,17 +102,22 @@ def test_the_policy_form_sets_the_bins_policy_as_the_api_does(
         bake="0",
         max_failures="5%",
         canary_label="role=web",
+        canary_nodes="arm-01,arm-02",
     )
     page.wait_for_url("**/dashboard/bins/hello?done=rollout-policy")
     shot(page, tmp_path, "policy-per-arch")
-    arm_cli = "--canary 10% --waves 25%,100% --bake 0 --max-failures 5% --canary-label role=web"
+    arm_cli = (
+        "--canary 10% --waves 25%,100% --bake 0 --max-failures 5% --canary-label role=web "
+        "--canary-nodes arm-01,arm-02"
+    )
     shown = page.locator("#rollout-policy").inner_text()
-    assert "aarch64 only: canary the nodes labelled role=web" in shown
+    assert "aarch64 only: canary the nodes arm-01,arm-02 and the nodes labelled role=web" in shown
     assert arm_cli in shown
     policies = _policies(manager)
     assert policies["*"]["immediate"] is True
     assert policies["aarch64"]["describe"] == arm_cli
     assert policies["aarch64"]["canaryLabel"] == "role=web"
+    assert policies["aarch64"]["canaryNodes"] == "arm-01,arm-02"
 
     # The same activity events as the API's PUT (the fixture's is the oldest).
     page.goto(f"{manager.url}/dashboard/activity")

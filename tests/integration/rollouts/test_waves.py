@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from ansible_proxy.server.rollouts.policy import node_order
 from tests.integration.rollouts.conftest import NODES, MakeFleet
 from tests.support.fleet_hosts import Watcher, assert_waited_for_bakes, program
 
@@ -58,11 +57,15 @@ def test_a_good_release_reaches_every_host_wave_by_wave(
     )
 
 
-def test_the_canary_label_picks_the_canary(make_fleet: MakeFleet) -> None:
-    labelled = "host-3"
-    assert node_order("web", NODES)[0] != labelled  # the hash order alone would not pick it
-    fleet = make_fleet(labels={labelled: "tier=canary", "host-4": "tier=main"})
+def test_the_canary_label_picks_the_nodes_an_admin_labelled_not_those_labelling_themselves(
+    make_fleet: MakeFleet,
+) -> None:
+    labelled, claims = "host-2", "host-3"  # host-3 says tier=canary in its own NODE_LABELS
+    fleet = make_fleet(labels={claims: "tier=canary", "host-4": "tier=main"})
     v1 = fleet.install(program("1"))
+    shown = fleet.cli("nodes", "label", labelled, "tier=canary", "zone=a")
+    assert shown.stdout.strip() == f"{labelled}: admin labels tier=canary,zone=a"
+    assert fleet.cli("nodes", "label", labelled, "zone-").stdout.strip().endswith("tier=canary")
     fleet.set_policy("--canary", "1", "--waves", "100%", "--bake", "2", "--max-failures", "1",
                      "--canary-label", "tier=canary")  # fmt: skip
 
@@ -78,6 +81,12 @@ def test_the_canary_label_picks_the_canary(make_fleet: MakeFleet) -> None:
 
     fleet.converge(lambda rollout: rollout["state"] == "completed", "the rollout completes")
     assert set(fleet.shas().values()) == {v2}
+
+    # `reported:` asks for the nodes' own word, knowingly.
+    fleet.set_policy("--canary", "1", "--waves", "100%", "--bake", "2", "--max-failures", "1",
+                     "--canary-label", "reported:tier=canary")  # fmt: skip
+    fleet.server.publish("web", program("3"))
+    assert fleet.waves()[0] == [claims]
 
 
 def test_an_offline_node_does_not_block_its_wave_and_is_told_when_it_is_back(

@@ -1,4 +1,5 @@
-"""Admin routes of node credentials: pending enrolments, approve, revoke, cluster proxies.
+"""Admin routes of node credentials: pending enrolments (approve, reject), revoke,
+cluster proxies, and the labels an admin sets on a node.
 
 Under /api/v1/admin with the admin token, like api/admin.py; `bin-manager nodes …` and
 `bin-manager proxies …` (server/cli/credentials.py) and the dashboard call the same
@@ -11,21 +12,26 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from ansible_proxy.names import format_labels, label_refusal
 from ansible_proxy.protocol import API_PREFIX, ok
+from ansible_proxy.server.auth.reserved import reserved_hashes
 from ansible_proxy.server.db import credentials as db
+from ansible_proxy.server.db import labels
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
+    AppSettings,
     DbSession,
     NodeCredentials,
     Now,
     require_admin,
 )
-from ansible_proxy.server.inputs import check_text
+from ansible_proxy.server.inputs import check_node_name, check_text
 from ansible_proxy.server.problems import BadRequest
 from ansible_proxy.server.services import credentials as service
 
@@ -53,14 +59,55 @@ class NewProxy(BaseModel):
     name: str = Field(max_length=64, description="[A-Za-z0-9._-]{1,64}")
 
 
+class Rejection(BaseModel):
+    """Which pending enrolments to drop: exactly one of `nodeNames`, `all`, `olderThanSeconds`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nodeNames: list[str] | None = Field(default=None, max_length=1000)
+    all: bool = False
+    olderThanSeconds: int | None = Field(default=None, ge=0, le=10 * 365 * 86400)
+
+
+class LabelChange(BaseModel):
+    """Labels an admin sets (`set`, k → v) and removes (`remove`, keys) on a node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    set: dict[str, str] = Field(default_factory=dict, max_length=16)
+    remove: list[str] = Field(default_factory=list, max_length=16)
+
+
 @router.get("/credentials/pending", summary="Enrolments waiting for approval")
-def list_pending(session: DbSession) -> dict[str, Any]:
-    return ok(db.pending(session))
+def list_pending(session: DbSession, settings: AppSettings, now: Now) -> dict[str, Any]:
+    return ok(db.pending(session, db.pending_since(now, settings.pending_enrolment_hours)))
+
+
+@router.post(
+    "/credentials/pending/reject",
+    summary="Drop pending enrolments: by name, all, or those older than some seconds",
+)
+def reject_pending(body: Rejection, session: DbSession, now: Now) -> dict[str, Any]:
+    """A dropped request leaves no row behind (unless the name holds a credential or a
+    revocation, which stay); the node asks again at its next tick."""
+    chosen = [body.nodeNames is not None, body.all, body.olderThanSeconds is not None]
+    if sum(chosen) != 1:
+        raise BadRequest("give exactly one of nodeNames, all (true) or olderThanSeconds")
+    names = None if body.nodeNames is None else [check_node_name(n) for n in body.nodeNames]
+    before = None
+    if body.olderThanSeconds is not None:
+        before = now - timedelta(seconds=body.olderThanSeconds)
+    rejected = db.reject_pending(session, names, before)
+    session.commit()
+    log.info("%d pending enrolment(s) rejected", rejected)
+    return ok({"rejected": rejected})
 
 
 @router.get("/credentials/{node_name}", summary="A node name's credential (never the token)")
 def show(node_name: str, session: DbSession) -> dict[str, Any]:
-    return ok(db.credential_of(session, check_text(node_name, "node name")))
+    name = check_text(node_name, "node name")
+    shown = db.credential_of(session, name)
+    return ok({**shown, "adminLabels": format_labels(labels.admin_labels(session, name))})
 
 
 @router.post(
@@ -69,9 +116,16 @@ def show(node_name: str, session: DbSession) -> dict[str, Any]:
     responses=_conflict("Another request replaced the one checked, or its token is taken"),
 )
 def approve(
-    node_name: str, body: Approval, session: DbSession, nodes: NodeCredentials, now: Now
+    node_name: str,
+    body: Approval,
+    session: DbSession,
+    nodes: NodeCredentials,
+    settings: AppSettings,
+    now: Now,
 ) -> dict[str, Any]:
     name = check_text(node_name, "node name")
+    since = db.pending_since(now, settings.pending_enrolment_hours)
+    db.check_approvable(session, name, since, reserved_hashes(settings))
     return ok(service.approve(session, nodes, name, body.fingerprint, now))
 
 
@@ -79,6 +133,29 @@ def approve(
 def revoke(node_name: str, session: DbSession, nodes: NodeCredentials, now: Now) -> dict[str, Any]:
     service.revoke(session, nodes, check_text(node_name, "node name"), now)
     return ok(db.credential_of(session, node_name))
+
+
+@router.post(
+    "/nodes/{node_name}/labels",
+    summary="Set or remove labels an admin gives a node (--canary-label matches these)",
+)
+def change_labels(
+    node_name: str, body: LabelChange, session: DbSession, now: Now
+) -> dict[str, Any]:
+    """Unlike NODE_LABELS, no node can set these (docs/bin-manager.md "Rollouts"); a name
+    may be labelled before its node first calls."""
+    name = check_node_name(node_name)
+    given = labels.admin_labels(session, name)
+    for key in body.remove:
+        given.pop(key, None)
+    given.update(body.set)
+    problem = label_refusal(given)
+    if problem is not None:
+        raise BadRequest(problem)
+    labels.set_admin_labels(session, name, given, now)
+    session.commit()
+    log.info("admin labels of node %r set: %s", name, ",".join(sorted(given)) or "none")
+    return ok({"nodeName": name, "adminLabels": given})
 
 
 @router.get("/proxies", summary="Cluster proxies and how many nodes each owns")

@@ -2,9 +2,11 @@
 
 Not behind the read credential of the agent routes: a host without credentials must be
 able to ask. The rule (docs/security.md "Enrolling, approving and revoking nodes"): the
-enrolment token, or a proxy's token, and a name bound to nothing → enrolled (201); no
-token → pending (202) until an admin approves; a bound name → 409; a revoked name only
-ever becomes pending. Every request takes from the address' enrolment budget.
+enrolment token, or a proxy's token, and a name bound to nothing → enrolled (201), a name
+bound to another credential → 409; a revoked name only ever becomes pending (202); and
+anyone without the enrolment token gets pending (202) whatever the name's state, so that
+no one can enumerate names. A node token that is one of the server's own is refused.
+Every request takes from its network's enrolment budget; expired requests are dropped.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.exceptions import HTTPException
 from ansible_proxy.protocol import API_PREFIX, Enrolment, ok
 from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.auth.credentials import NodeAuth
+from ansible_proxy.server.auth.reserved import reserved_hashes
 from ansible_proxy.server.db import credentials as db
 from ansible_proxy.server.db.credentials import Binding, Outcome
 from ansible_proxy.server.deps import (
@@ -47,7 +50,8 @@ _STATUS = {Outcome.ENROLLED: 201, Outcome.ALREADY: 200, Outcome.PENDING: 202}
     responses={
         200: {"description": "already enrolled with this very credential"},
         202: {"description": "pending: an admin must approve it"},
-        409: {"description": "the name is enrolled with another credential"},
+        400: {"description": "bad input, or a nodeToken that is one of the server's tokens"},
+        409: {"description": "the enrolment token for a name enrolled with another credential"},
         429: {"description": "too many enrolment requests from this address"},
     },
 )
@@ -80,17 +84,22 @@ async def enrol(
     if proxy is None and body.nodeToken is None:
         raise BadRequest("nodeToken is required (only a cluster proxy enrols without one)")
     hashed = db.token_hash(body.nodeToken) if proxy is None and body.nodeToken else None
+    if hashed is not None and hashed in reserved_hashes(settings):
+        throttle.failures.take(caller.address)  # a guess at a server token: a failure
+        raise BadRequest(db.server_token_refusal())
     limit = settings.max_pending_enrolments
+    since = db.pending_since(now, settings.pending_enrolment_hours)
 
     def work() -> tuple[Outcome, Binding]:
         with sessions() as session:
+            db.expire_pending(session, since)
             before = db.name_state(session, body.nodeName)
             might_pend = not trusted or before.binding is Binding.REVOKED
             if might_pend and not before.pending and db.pending_count(session) >= limit:
                 raise HTTPException(
                     status_code=429,
                     detail=f"{limit} enrolments are waiting for approval already "
-                    "(BIN_MANAGER_MAX_PENDING_ENROLMENTS): approve or revoke some first",
+                    "(BIN_MANAGER_MAX_PENDING_ENROLMENTS): approve or reject some first",
                     headers={"Retry-After": "60"},
                 )
             outcome = db.enrol(session, body, hashed, proxy, trusted, caller.address, now)
@@ -108,10 +117,10 @@ async def enrol(
         if outcome is Outcome.ENROLLED:
             log.info("node %r enrolled (fingerprint %s)", body.nodeName, shown)
     status = "pending" if outcome is Outcome.PENDING else "enrolled"
+    # Migrate mode only: a name not enrolled may still be written as before (anyone may,
+    # so saying so tells nothing); an enrolled or revoked one may not.
     legacy = (
-        outcome is Outcome.PENDING
-        and before is not Binding.REVOKED
-        and nodes.mode is NodeAuth.MIGRATE
+        outcome is Outcome.PENDING and before is Binding.NONE and nodes.mode is NodeAuth.MIGRATE
     )
     return ok(
         {"nodeName": body.nodeName, "status": status, "fingerprint": shown, "legacyWrites": legacy}

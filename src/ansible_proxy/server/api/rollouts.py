@@ -35,8 +35,8 @@ router = APIRouter(
 
 
 class PolicyRequest(BaseModel):
-    """PUT /admin/bins/{bin}/rollout/policy: `rollout set`'s options (all but `arch` and
-    `canaryLabel` required unless `immediate`)."""
+    """PUT /admin/bins/{bin}/rollout/policy: `rollout set`'s options (all but `arch`,
+    `canaryLabel` and `canaryNodes` required unless `immediate`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -46,7 +46,10 @@ class PolicyRequest(BaseModel):
     waves: str | None = Field(default=None, max_length=128, description="P%,P%,… of the fleet")
     bakeSeconds: int | None = Field(default=None, ge=0)
     maxFailures: str | None = Field(default=None, max_length=16, description="N or P% a wave")
-    canaryLabel: str | None = Field(default=None, max_length=128, description="k=v")
+    canaryLabel: str | None = Field(
+        default=None, max_length=160, description="k=v (an admin's label) or reported:k=v"
+    )
+    canaryNodes: str | None = Field(default=None, max_length=16_000, description="a,b: names")
 
 
 class ActionRequest(BaseModel):
@@ -87,6 +90,7 @@ def set_policy(
             bake=body.bakeSeconds,
             max_failures=body.maxFailures,
             canary_label=body.canaryLabel,
+            canary_nodes=body.canaryNodes,
         )
     except PolicyError as exc:
         raise BadRequest(str(exc)) from None

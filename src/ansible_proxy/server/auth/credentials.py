@@ -220,7 +220,8 @@ class Credentials:
             return None
         principal = await self.principal(bearer)
         state = await self.state(node_name)
-        problem = decide(self.mode, node_name, state, principal, self.legacy_ok(bearer))
+        legacy = self.legacy_ok(bearer)
+        problem = decide(self.mode, node_name, state, principal, legacy, bearer.hashed)
         if problem is not None:
             self.refuse(bearer, problem)
         return principal
@@ -247,30 +248,35 @@ def decide(
     state: NameState,
     principal: Principal | None,
     legacy_ok: bool,
+    bearer_hash: str | None = None,
 ) -> Unauthorized | Forbidden | None:
-    """The write rule of docs/security.md: None when allowed, else the refusal."""
+    """The write rule of docs/security.md: None when allowed, else the refusal.
+
+    The legacy rule (migrate mode) comes before the node rule, so a node credential that is
+    also the agent token shuts off no legacy node. Whoever is not entitled to know about the
+    name (no credential, another's) gets the same refusal whether it is enrolled, revoked
+    or free; only the revoked credential's holder is told "revoked".
+    """
+    own = principal is not None and (
+        (principal.kind == "node" and principal.name == node_name)
+        or (principal.kind == "proxy" and principal.name == state.proxy)
+    )
     if state.binding is Binding.REVOKED:
-        return Unauthorized(
-            f"the credential of node {node_name!r} was revoked on the bin-manager: "
-            "it may enrol again only with an admin's approval"
-        )
-    if principal is not None:
-        if principal.kind == "node" and principal.name == node_name:
-            return None
-        if principal.kind == "proxy" and state.proxy == principal.name:
-            return None
-    if state.binding is Binding.ENROLLED:
-        if principal is not None:
-            return Forbidden(f"this credential ({principal.kind} {principal.name!r}) may not "
-                             f"write about node {node_name!r}")  # fmt: skip
-        return Unauthorized(f"node {node_name!r} is enrolled: send its node token")
-    if principal is not None and principal.kind == "node":
-        return Forbidden(f"the credential of node {principal.name!r} may not write about "
-                         f"node {node_name!r}")  # fmt: skip
-    if mode is NodeAuth.MIGRATE and legacy_ok:
+        proxy = principal.name if principal is not None and principal.kind == "proxy" else None
+        token = bearer_hash is not None and bearer_hash == state.revoked_hash
+        if own or token or (proxy is not None and proxy == state.revoked_proxy):
+            return Unauthorized(
+                f"the credential of node {node_name!r} was revoked on the bin-manager: "
+                "it may enrol again only with an admin's approval"
+            )
+    elif own:
         return None
-    if mode is NodeAuth.MIGRATE:
-        return Unauthorized("missing or wrong bearer token")
+    if mode is NodeAuth.MIGRATE and legacy_ok and state.binding is Binding.NONE:
+        return None
+    if principal is not None:
+        return Forbidden(f"this credential ({principal.kind} {principal.name!r}) may not "
+                         f"write about node {node_name!r}")  # fmt: skip
     return Unauthorized(
-        f"node {node_name!r} is not enrolled: POST /api/v1/enrol first (docs/security.md)"
+        f"no credential for node {node_name!r}: send its own node token (a new node "
+        "enrols first: POST /api/v1/enrol, docs/security.md)"
     )

@@ -1,9 +1,10 @@
 """`bin-manager nodes …` and `bin-manager proxies …`: node credentials from the shell.
 
-nodes list --pending | nodes approve NAME [--fingerprint F] | nodes revoke NAME |
-nodes show NAME; proxies create NAME (prints the token once) | proxies list |
-proxies revoke NAME. Calls the admin API (server/api/credentials.py) with client.py's
-HTTP client and error handling.
+nodes list --pending | nodes approve NAME [--fingerprint F] | nodes reject NAME… |
+nodes reject --all-pending | nodes reject --older-than DURATION | nodes revoke NAME |
+nodes show NAME | nodes label NAME [k=v …] [k- …]; proxies create NAME (prints the token
+once) | proxies list | proxies revoke NAME. Calls the admin API
+(server/api/credentials.py) with client.py's HTTP client and error handling.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Any
 import httpx
 
 from ansible_proxy.errors import ConfigError
+from ansible_proxy.names import format_labels, parse_labels
 from ansible_proxy.server.cli import paging
 
 Call = Callable[..., Any]
 _NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")  # it becomes part of a URL
+_DURATION = re.compile(r"([0-9]{1,9})([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -37,8 +41,25 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
     approve.add_argument(
         "--fingerprint", help="refuse unless the pending token has this fingerprint (12 hex)"
     )
+    reject = verbs.add_parser(
+        "reject",
+        help="drop pending enrolments (nothing of them is kept; a node may ask again)",
+        description="Drop the pending requests of the nodes named, or --all-pending, or "
+        "those waiting --older-than a duration (90s, 30m, 12h, 2d).",
+    )
+    reject.add_argument("node", nargs="*", help="the nodes whose pending request to drop")
+    reject.add_argument("--all-pending", action="store_true", help="every pending request")
+    reject.add_argument("--older-than", metavar="DURATION", help="requests waiting longer")
     verbs.add_parser("revoke", help="revoke a node's credential at once").add_argument("node")
     verbs.add_parser("show", help="a node's credential (status, fingerprint)").add_argument("node")
+    label = verbs.add_parser(
+        "label",
+        help="set labels on a node that only an admin can set (rollout set --canary-label)",
+        description="k=v sets a label, k- removes it; with none, prints the node's admin "
+        "labels. Unlike NODE_LABELS, which a node reports itself, no node can set these.",
+    )
+    label.add_argument("node")
+    label.add_argument("labels", nargs="*", metavar="k=v|k-")
 
     proxies = sub.add_parser(
         "proxies", parents=[common], help="cluster proxies' credentials (docs/cluster.md)"
@@ -52,8 +73,9 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
     """Run `nodes …` or `proxies …`; print the result on stdout."""
     node = getattr(args, "node", None)
-    if node is not None and _NODE_NAME.fullmatch(node) is None:
-        raise ConfigError(f"invalid node name {node!r}")
+    for name in node if isinstance(node, list) else [node] if node is not None else []:
+        if _NODE_NAME.fullmatch(name) is None:
+            raise ConfigError(f"invalid node name {name!r}")
     if args.command == "nodes":
         _nodes(args, http, base, call)
     else:
@@ -68,23 +90,67 @@ def _nodes(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) 
         rows = call(http, "GET", f"{base}/credentials/pending")
         if not rows:
             print("no enrolment is waiting for approval")
+        states = {
+            "revoked": "revoked before",
+            "enrolled": "enrolled: approving replaces its credential",
+        }
         for row in rows:
             pending = row["pending"]
             print(
                 f"{row['nodeName']}  fingerprint {pending['fingerprint']}  "
                 f"from {pending['address'] or '-'}  since {pending['since']}  "
-                f"({'revoked before' if row['status'] == 'revoked' else row['status']})"
+                f"({states.get(row['status'], row['status'])})"
             )
     elif args.verb == "approve":
         body = {"fingerprint": args.fingerprint}
         data = call(http, "POST", f"{base}/credentials/{args.node}/approve", json=body)
         shown = data["fingerprint"] or f"proxy {data['proxy']}"
         print(f"{args.node}: approved (credential {shown})")
+    elif args.verb == "reject":
+        body = _rejection(args)
+        data = call(http, "POST", f"{base}/credentials/pending/reject", json=body)
+        print(f"rejected {data['rejected']} pending enrolment(s)")
+    elif args.verb == "label":
+        _label(args, http, base, call)
     elif args.verb == "revoke":
         call(http, "POST", f"{base}/credentials/{args.node}/revoke")
         print(f"{args.node}: revoked; it may come back only by approval")
     else:
         print(json.dumps(call(http, "GET", f"{base}/credentials/{args.node}"), indent=2))
+
+
+def _rejection(args: argparse.Namespace) -> dict[str, Any]:
+    """The body of POST …/credentials/pending/reject: exactly one way of choosing."""
+    given = [bool(args.node), args.all_pending, args.older_than is not None]
+    if sum(given) != 1:
+        raise ConfigError("nodes reject: name nodes, or give --all-pending or --older-than")
+    if args.node:
+        return {"nodeNames": args.node}
+    if args.all_pending:
+        return {"all": True}
+    found = _DURATION.fullmatch(args.older_than.strip())
+    if found is None:
+        raise ConfigError(f"--older-than {args.older_than!r}: a duration like 90s, 30m, 12h, 2d")
+    return {"olderThanSeconds": int(found.group(1)) * _UNITS[found.group(2)]}
+
+
+def _label(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
+    """Set (k=v) and remove (k-) a node's admin labels; print them."""
+    if not args.labels:
+        shown = call(http, "GET", f"{base}/credentials/{args.node}")["adminLabels"]
+        print(shown or f"{args.node}: no admin labels")
+        return
+    change: dict[str, Any] = {"set": {}, "remove": []}
+    for item in args.labels:
+        if item.endswith("-") and "=" not in item:
+            change["remove"].append(item[:-1])
+            continue
+        try:
+            change["set"].update(parse_labels(item))
+        except ValueError as exc:
+            raise ConfigError(f"nodes label: {exc}") from None
+    data = call(http, "POST", f"{base}/nodes/{args.node}/labels", json=change)
+    print(f"{args.node}: admin labels {format_labels(data['adminLabels']) or 'none'}")
 
 
 def _proxies(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:

@@ -1,7 +1,8 @@
 """`bin-manager rollout …`: staged rollouts from the shell (docs/bin-manager.md "Rollouts").
 
 rollout set BIN [--arch A] (--immediate | --canary N|P% --waves P%,… --bake S
---max-failures N|P% [--canary-label k=v]) | rollout status BIN [--json] |
+--max-failures N|P% [--canary-label [reported:]k=v] [--canary-nodes a,b]) |
+rollout status BIN [--json] |
 rollout promote | halt | resume | abort BIN [--arch A]. Calls the admin API
 (server/api/rollouts.py) with client.py's HTTP client and error handling.
 """
@@ -54,7 +55,12 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
     setting.add_argument(
         "--max-failures", help="failed nodes that halt a wave: N, or P%% of the wave"
     )
-    setting.add_argument("--canary-label", help="k=v: the nodes with this label are the canary")
+    setting.add_argument(
+        "--canary-label",
+        help="k=v: the nodes an admin labelled so (nodes label) are the canary; "
+        "reported:k=v: the nodes whose own NODE_LABELS say so (a node's word)",
+    )
+    setting.add_argument("--canary-nodes", help="a,b: these nodes are the canary (by name)")
     status = verbs.add_parser("status", parents=[late], help="the bin's rollouts, wave by wave")
     status.add_argument("bin")
     status.add_argument("--json", action="store_true", help="the whole status as JSON")
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> 
             "bakeSeconds": _seconds(args.bake),
             "maxFailures": args.max_failures,
             "canaryLabel": args.canary_label,
+            "canaryNodes": args.canary_nodes,
         }
         data = call(http, "PUT", f"{url}/policy", json=body)
         where = f" ({data['arch']})" if data.get("arch") else ""

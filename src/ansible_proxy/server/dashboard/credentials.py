@@ -1,5 +1,6 @@
-"""The dashboard's enrolments page and its forms: approve a pending node, revoke a node's
-or a cluster proxy's credential (docs/security.md "Enrolling, approving and revoking").
+"""The dashboard's enrolments page and its forms: approve or reject a pending node (or
+reject every pending request at once), revoke a node's or a cluster proxy's credential
+(docs/security.md "Enrolling, approving and revoking").
 
 The forms are CSRF-checked admin actions like dashboard/admin.py's, and call the same
 functions as the admin API (services/credentials.py): no second implementation.
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from ansible_proxy.server.auth.reserved import reserved_hashes
 from ansible_proxy.server.dashboard.admin import admin_form
 from ansible_proxy.server.dashboard.render import (
     PREFIX,
@@ -23,7 +25,7 @@ from ansible_proxy.server.dashboard.render import (
     render,
 )
 from ansible_proxy.server.db import credentials as db
-from ansible_proxy.server.deps import DbSession, NodeCredentials, Now
+from ansible_proxy.server.deps import AppSettings, DbSession, NodeCredentials, Now
 from ansible_proxy.server.inputs import check_node_name, check_text
 from ansible_proxy.server.services import credentials as service
 
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 MESSAGES = {
     "approved": "Enrolment approved: the node's next tick goes on with its own token.",
+    "rejected": "Pending enrolment rejected: nothing of it is kept; the node may ask again.",
+    "rejected-all": "Every pending enrolment rejected: nothing of them is kept.",
     "revoked": "Credential revoked: the node's next write is refused (401).",
     "proxy-revoked": "Proxy revoked: its token no longer works.",
 }
@@ -45,7 +49,9 @@ def node_credential(session: Session, node_name: str, request: Request) -> dict[
 
 
 @router.get(f"{PREFIX}/enrolments")
-def enrolments_page(request: Request, visitor: CurrentVisitor, session: DbSession) -> Response:
+def enrolments_page(
+    request: Request, visitor: CurrentVisitor, session: DbSession, settings: AppSettings, now: Now
+) -> Response:
     if not visitor.can_view:
         return login_redirect(request)
     return render(
@@ -53,7 +59,8 @@ def enrolments_page(request: Request, visitor: CurrentVisitor, session: DbSessio
         "enrolments.html",
         title="Enrolments",
         message=MESSAGES.get(request.query_params.get("done", "")),
-        pending=db.pending(session),
+        pending=db.pending(session, db.pending_since(now, settings.pending_enrolment_hours)),
+        expiry_hours=f"{settings.pending_enrolment_hours:g}",
         proxies=db.proxies(session),
     )
 
@@ -64,15 +71,50 @@ def approve(
     visitor: CurrentVisitor,
     session: DbSession,
     nodes: NodeCredentials,
+    settings: AppSettings,
     now: Now,
     fingerprint: Annotated[str, Form(max_length=64)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
 
     def act() -> str:
-        service.approve(session, nodes, check_node_name(node_name), fingerprint or None, now)
+        name = check_node_name(node_name)
+        since = db.pending_since(now, settings.pending_enrolment_hours)
+        db.check_approvable(session, name, since, reserved_hashes(settings))
+        service.approve(session, nodes, name, fingerprint or None, now)
         log.info("dashboard: approved the enrolment of %r", node_name)
         return f"{PREFIX}/enrolments?done=approved"
+
+    return admin_form(visitor, csrf, act)
+
+
+@router.post(PREFIX + "/enrolments/{node_name}/reject")
+def reject(
+    node_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+
+    def act() -> str:
+        db.reject_pending(session, [check_node_name(node_name)], None)
+        session.commit()
+        log.info("dashboard: rejected the enrolment of %r", node_name)
+        return f"{PREFIX}/enrolments?done=rejected"
+
+    return admin_form(visitor, csrf, act)
+
+
+@router.post(PREFIX + "/enrolments-reject-all")
+def reject_all(
+    visitor: CurrentVisitor, session: DbSession, csrf: Annotated[str, Form()] = ""
+) -> Response:
+
+    def act() -> str:
+        count = db.reject_pending(session, None, None)
+        session.commit()
+        log.info("dashboard: rejected every pending enrolment (%d)", count)
+        return f"{PREFIX}/enrolments?done=rejected-all"
 
     return admin_form(visitor, csrf, act)
 

@@ -77,7 +77,9 @@ def policy_text(policy: dict[str, Any]) -> str:
     if policy.get("immediate"):
         return "immediate: every node is told a new release at once"
     canary = str(policy["canary"])
-    who = f"the nodes labelled {policy['canaryLabel']}" if policy.get("canaryLabel") else None
+    chosen = [f"the nodes {policy['canaryNodes']}"] if policy.get("canaryNodes") else []
+    chosen += [f"the nodes labelled {policy['canaryLabel']}"] if policy.get("canaryLabel") else []
+    who = " and ".join(chosen) or None
     first = who or (f"{canary} of the nodes" if canary.endswith("%") else f"{canary} node(s)")
     shares = ", ".join(str(policy["waves"]).split(","))
     limit = str(policy["maxFailures"])
@@ -108,11 +110,18 @@ def policy_form(policies: dict[str, dict[str, Any]], default: dict[str, Any]) ->
         "bake": "" if bake is None else str(bake),
         "maxFailures": policy.get("maxFailures") or "",
         "canaryLabel": policy.get("canaryLabel") or "",
+        "canaryNodes": policy.get("canaryNodes") or "",
     }
 
 
 def form_policy(
-    mode: str, canary: str, waves: str, bake: str, max_failures: str, canary_label: str
+    mode: str,
+    canary: str,
+    waves: str,
+    bake: str,
+    max_failures: str,
+    canary_label: str,
+    canary_nodes: str = "",
 ) -> Policy:
     """The policy the form asks for, checked by make_policy as the API's are; an empty field
     is an option not given. 'immediate' ignores the staged fields (the form keeps them)."""
@@ -130,6 +139,7 @@ def form_policy(
         bake=given(bake),
         max_failures=given(max_failures),
         canary_label=given(canary_label),
+        canary_nodes=given(canary_nodes),
     )
 
 
@@ -266,7 +276,8 @@ def rollout_policy(
     waves: Annotated[str, Form(max_length=128)] = "",
     bake: Annotated[str, Form(max_length=16)] = "",
     max_failures: Annotated[str, Form(max_length=16)] = "",
-    canary_label: Annotated[str, Form(max_length=128)] = "",
+    canary_label: Annotated[str, Form(max_length=160)] = "",
+    canary_nodes: Annotated[str, Form(max_length=16_000)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
 
@@ -275,7 +286,9 @@ def rollout_policy(
         name = check_bin_name(bin_name)
         canonical = check_arch(arch) if arch.strip() else None
         try:
-            policy = form_policy(mode, canary, waves, bake, max_failures, canary_label)
+            policy = form_policy(
+                mode, canary, waves, bake, max_failures, canary_label, canary_nodes
+            )
         except PolicyError as exc:
             raise BadRequest(str(exc)) from None
         bin_ = queries.require_bin(session, name)

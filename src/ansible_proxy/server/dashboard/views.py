@@ -321,7 +321,8 @@ def node_page(session: Session, node: Node, now: datetime) -> dict[str, Any]:
     timeline.sort(key=lambda item: item["at"] or "", reverse=True)
     for item in timeline:
         item["ago"] = ago(_parse(item["at"]), now)
-    return {"node": _node_row(node, now), "bins": detail["bins"], "timeline": timeline}
+    shown = {**_node_row(node, now), "adminLabels": detail["adminLabels"]}
+    return {"node": shown, "bins": detail["bins"], "timeline": timeline}
 
 
 def _arch(cpu_arch: str) -> str:

@@ -1,25 +1,29 @@
 """Node credentials and cluster proxies in the database: enrol, approve, revoke, look up.
 
 Only sha256 hashes of tokens are stored (`token_hash`); a token's fingerprint, shown to
-operators, is the first 12 hex digits of that hash. No function commits.
+operators, is the first 12 hex digits of that hash. No function commits. A request waiting
+for approval expires (`pending_since`); one dropped (expired, rejected) leaves no row
+behind unless the name holds a credential or a revocation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ansible_proxy.protocol import NodeInfo
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import NodeCredential, Proxy
-from ansible_proxy.server.problems import Conflict, NotFound
+from ansible_proxy.server.problems import BadRequest, Conflict, NotFound
 
 FINGERPRINT_LENGTH = 12
 
@@ -43,11 +47,14 @@ class Binding(Enum):
 
 @dataclass(frozen=True)
 class NameState:
-    """A node name's binding, its owning proxy, and whether a request is pending."""
+    """A node name's binding, its owning proxy, and whether a request is pending; for a
+    revoked name, the credential the revoke ended (its holder alone is told so)."""
 
     binding: Binding
     proxy: str | None = None
     pending: bool = False
+    revoked_hash: str | None = None
+    revoked_proxy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ def state_of(row: NodeCredential | None) -> NameState:
         return NameState(Binding.NONE)
     pending = row.pending_hash is not None or row.pending_proxy is not None
     if row.revoked:
-        return NameState(Binding.REVOKED, None, pending)
+        return NameState(Binding.REVOKED, None, pending, row.revoked_hash, row.revoked_proxy)
     if row.token_hash is not None or row.proxy_name is not None:
         return NameState(Binding.ENROLLED, row.proxy_name, pending)
     return NameState(Binding.NONE, None, pending)
@@ -105,31 +112,48 @@ def enrol(
 ) -> Outcome:
     """Bind `info.nodeName` to a node token hash (or to `proxy`), or record the request.
 
-    `trusted`: the caller showed the enrolment token or is `proxy`. A bound name is a
-    Conflict (revoke first); a revoked name only ever becomes pending (approval).
+    `trusted`: the caller showed the enrolment token or is `proxy`; then a free name is
+    bound by one conditional UPDATE, so of concurrent requests exactly one wins, and a name
+    bound to another credential is a Conflict (revoke first). Anyone else, and anyone for a
+    revoked name, gets a pending request, whatever the name's state (nothing to enumerate).
     """
-    row = session.get(NodeCredential, info.nodeName)
+    name = info.nodeName
+    _ensure_row(session, name, now)
+    if trusted:
+        bound = session.execute(
+            update(NodeCredential)
+            .where(
+                NodeCredential.node_name == name,
+                NodeCredential.revoked.is_(False),
+                NodeCredential.token_hash.is_(None),
+                NodeCredential.proxy_name.is_(None),
+            )
+            .values(
+                token_hash=None if proxy else hashed,
+                proxy_name=proxy,
+                changed_at=now,
+                **_NO_PENDING,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(bound, "rowcount", 0) == 1:
+            queries.register_node(session, info, now)
+            session.flush()
+            return Outcome.ENROLLED
+    row = session.get(NodeCredential, name, populate_existing=True)  # as committed now
+    if row is None:  # a reject removed it meanwhile
+        raise Conflict(f"a concurrent request changed node name {name!r}: retry")
     state = state_of(row)
     if state.binding is Binding.ENROLLED:
-        assert row is not None
         same_node = hashed is not None and row.token_hash == hashed
         same_proxy = proxy is not None and row.proxy_name == proxy
         if same_node or same_proxy:
             return Outcome.ALREADY
-        raise Conflict(
-            f"node name {info.nodeName!r} is already enrolled with another credential: "
-            f"an admin must revoke it first (bin-manager nodes revoke {info.nodeName})"
-        )
-    if row is None:
-        row = NodeCredential(node_name=info.nodeName, revoked=False, changed_at=now)
-        session.add(row)
-    if trusted and state.binding is Binding.NONE:
-        row.token_hash, row.proxy_name = (None, proxy) if proxy else (hashed, None)
-        _clear_pending(row)
-        row.changed_at = now
-        queries.register_node(session, info, now)
-        session.flush()
-        return Outcome.ENROLLED
+        if trusted:
+            raise Conflict(
+                f"node name {name!r} is already enrolled with another credential: "
+                f"an admin must revoke it first (bin-manager nodes revoke {name})"
+            )
     row.pending_hash, row.pending_proxy = (None, proxy) if proxy else (hashed, None)
     row.pending_info = json.dumps(
         {"cpuArch": info.cpuArch, "osRelease": info.osRelease, "agent": info.binProxyVersion}
@@ -140,6 +164,28 @@ def enrol(
     return Outcome.PENDING
 
 
+_NO_PENDING: dict[str, None] = dict.fromkeys(
+    ("pending_hash", "pending_proxy", "pending_info", "pending_address", "pending_at")
+)
+
+
+def _ensure_row(session: Session, name: str, now: datetime) -> None:
+    """A row for `name` (a free one when new), made by an INSERT that a concurrent one's
+    row makes a no-op, never an error."""
+    dialect = session.get_bind().dialect.name
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        make(NodeCredential)
+        .values(node_name=name, revoked=False, changed_at=now)
+        .on_conflict_do_nothing(index_elements=["node_name"])
+    )
+
+
+def pending_since(now: datetime, hours: float) -> datetime:
+    """Requests made before this have expired (BIN_MANAGER_PENDING_ENROLMENT_HOURS)."""
+    return now - timedelta(hours=hours)
+
+
 def pending_count(session: Session) -> int:
     return (
         session.scalar(
@@ -148,6 +194,69 @@ def pending_count(session: Session) -> int:
             .where(NodeCredential.pending_at.is_not(None))
         )
         or 0
+    )
+
+
+def drop_pending(session: Session, where: ColumnElement[bool]) -> int:
+    """Drop the requests waiting for approval that match `where`; a row holding nothing
+    else goes, others keep their credential or revocation. How many were dropped."""
+    waiting = NodeCredential.pending_at.is_not(None)
+    nothing_else = (
+        NodeCredential.revoked.is_(False)
+        & NodeCredential.token_hash.is_(None)
+        & NodeCredential.proxy_name.is_(None)
+    )
+    gone = session.execute(
+        delete(NodeCredential)
+        .where(where, waiting, nothing_else)
+        .execution_options(synchronize_session=False)
+    )
+    cleared = session.execute(
+        update(NodeCredential)
+        .where(where, waiting)
+        .values(**_NO_PENDING)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(gone, "rowcount", 0) or 0) + int(getattr(cleared, "rowcount", 0) or 0)
+
+
+def expire_pending(session: Session, since: datetime) -> int:
+    """Requests made before `since` (BIN_MANAGER_PENDING_ENROLMENT_HOURS) are dropped."""
+    return drop_pending(session, NodeCredential.pending_at < since)
+
+
+def reject_pending(session: Session, names: Collection[str] | None, before: datetime | None) -> int:
+    """Drop the requests of `names`, or those made before `before`, or (both None) all."""
+    where: ColumnElement[bool] = NodeCredential.pending_at.is_not(None)
+    if names is not None:
+        where = NodeCredential.node_name.in_(list(names))
+    elif before is not None:
+        where = NodeCredential.pending_at < before
+    return drop_pending(session, where)
+
+
+def check_approvable(
+    session: Session, node_name: str, since: datetime, refused: Collection[str]
+) -> None:
+    """Refuse to approve an expired request, or one whose token is a server's own (the
+    agent, admin, enrolment or metrics token: `refused` holds their hashes)."""
+    row = session.get(NodeCredential, node_name)
+    if row is None or row.pending_at is None:
+        return  # approve() says there is nothing to approve
+    if row.pending_at < since:
+        raise NotFound(
+            f"the enrolment of {node_name!r} waited since {row.pending_at:%Y-%m-%d %H:%M:%S} "
+            "UTC and expired (BIN_MANAGER_PENDING_ENROLMENT_HOURS): the node asks again at "
+            "its next tick"
+        )
+    if row.pending_hash is not None and row.pending_hash in refused:
+        raise BadRequest(server_token_refusal())
+
+
+def server_token_refusal() -> str:
+    return (
+        "nodeToken is one of the bin-manager's own tokens (agent, admin, enrolment or "
+        "metrics): a node's token must be its own (the agent makes one)"
     )
 
 
@@ -172,6 +281,7 @@ def approve(session: Session, node_name: str, wanted: str | None, now: datetime)
     info = json.loads(row.pending_info or "{}")
     row.token_hash, row.proxy_name = row.pending_hash, row.pending_proxy
     row.revoked = False
+    row.revoked_hash = row.revoked_proxy = None
     _clear_pending(row)
     row.changed_at = now
     node_info = NodeInfo(
@@ -193,6 +303,8 @@ def revoke(session: Session, node_name: str, now: datetime) -> None:
             raise NotFound(f"unknown node {node_name!r}")
         row = NodeCredential(node_name=node_name, changed_at=now)
         session.add(row)
+    if not row.revoked:  # its holder alone is told "revoked" from now on
+        row.revoked_hash, row.revoked_proxy = row.token_hash, row.proxy_name
     row.revoked = True
     row.token_hash = None
     row.proxy_name = None
@@ -206,11 +318,16 @@ def _clear_pending(row: NodeCredential) -> None:
     row.pending_at = None
 
 
-def pending(session: Session, limit: int = 1000) -> list[dict[str, Any]]:
-    """Requests waiting for approval, oldest first."""
+def pending(
+    session: Session, since: datetime | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Requests waiting for approval (made at `since` or later), oldest first."""
+    waiting: ColumnElement[bool] = NodeCredential.pending_at.is_not(None)
+    if since is not None:
+        waiting = NodeCredential.pending_at >= since
     rows = session.scalars(
         select(NodeCredential)
-        .where(NodeCredential.pending_at.is_not(None))
+        .where(waiting)
         .order_by(NodeCredential.pending_at, NodeCredential.node_name)
         .limit(limit)
     )

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ansible_proxy.names import format_labels
+from ansible_proxy.server.db.labels import admin_labels
 from ansible_proxy.server.db.models import (
     Bin,
     BinReportRow,
@@ -155,6 +157,7 @@ def node_detail(session: Session, node: Node) -> dict[str, Any]:
     )
     return {
         **_node_summary(node),
+        "adminLabels": format_labels(admin_labels(session, node.name)),  # `nodes label`
         "bins": [
             {
                 "binName": name,

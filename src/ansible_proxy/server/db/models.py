@@ -149,7 +149,9 @@ class RolloutPolicy(Base):
     waves: Mapped[str] = mapped_column(String(128))
     bake_seconds: Mapped[int] = mapped_column(Integer)
     max_failures: Mapped[str] = mapped_column(String(16))
-    canary_label: Mapped[str | None] = mapped_column(String(128), default=None)
+    # k=v: a label an admin set (NodeAdminLabels); reported:k=v: one of NODE_LABELS.
+    canary_label: Mapped[str | None] = mapped_column(String(256), default=None)
+    canary_nodes: Mapped[str | None] = mapped_column(Text, default=None)  # "a,b": by name
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
@@ -170,7 +172,7 @@ class Rollout(Base):
     arch: Mapped[str] = mapped_column(String(16))
     release_sha: Mapped[str] = mapped_column(String(64))
     previous_sha: Mapped[str] = mapped_column(String(64))
-    policy: Mapped[str] = mapped_column(String(512))  # JSON: the policy in force at start
+    policy: Mapped[str] = mapped_column(Text)  # JSON: the policy in force at start
     state: Mapped[str] = mapped_column(String(16))  # rolling, halted, completed, superseded
     reverted: Mapped[bool] = mapped_column(Boolean, default=False)
     wave: Mapped[int] = mapped_column(Integer)  # the newest started wave (0: the canary)
@@ -241,6 +243,33 @@ class NodeCredential(Base):
     pending_address: Mapped[str | None] = mapped_column(String(64))
     pending_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     changed_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    # The credential a revoke ended (its token's hash, or its proxy): its holder alone is
+    # told "revoked"; anyone else gets the answer any name gets (docs/security.md).
+    revoked_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    revoked_proxy: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class NodeAdminLabels(Base):
+    """Labels an admin set on a node name (`bin-manager nodes label`): unlike NODE_LABELS,
+    which a node reports itself, no node can set them. Kept apart from `nodes`, so a label
+    may be set before the node first calls and stays when a silent node is forgotten."""
+
+    __tablename__ = "node_admin_labels"
+
+    node_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(1024))  # "k=v,k=v", sorted by key
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ServerSecret(Base):
+    """A secret the server made for itself and never serves (e.g. the key of the rollout
+    order, server/db/secrets.py): the same on every replica, as the database is."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Proxy(Base):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.names import normalize_arch, parse_labels
 from ansible_proxy.server.db import queries
+from ansible_proxy.server.db.labels import admin_labels_of
 from ansible_proxy.server.db.models import (
     Bin,
     Event,
@@ -31,8 +32,10 @@ from ansible_proxy.server.db.models import (
     RolloutPolicy,
 )
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
+from ansible_proxy.server.db.secrets import ROLLOUT_ORDER, server_secret
 from ansible_proxy.server.problems import Conflict, NotFound
 from ansible_proxy.server.rollouts.policy import (
+    REPORTED,
     Policy,
     make_policy,
     plan_waves,
@@ -130,6 +133,7 @@ def policy_of_row(row: RolloutPolicy) -> Policy:
         bake=row.bake_seconds,
         max_failures=row.max_failures,
         canary_label=row.canary_label,
+        canary_nodes=row.canary_nodes,
     )
 
 
@@ -157,6 +161,7 @@ def set_policy(
     row.bake_seconds = policy.bake_seconds
     row.max_failures = str(policy.max_failures)
     row.canary_label = label
+    row.canary_nodes = ",".join(policy.canary_nodes) or None
     row.updated_at = now
     session.add(
         Event(
@@ -248,7 +253,8 @@ def on_publish(
     if policy.immediate:
         return None
     nodes = _fleet(session, bin_.id, arch)
-    waves = plan_waves(bin_.name, {name: labels for name, (labels, _) in nodes.items()}, policy)
+    labels = {name: node_labels for name, (node_labels, _) in nodes.items()}
+    waves = plan_waves(bin_.name, labels, policy, server_secret(session, ROLLOUT_ORDER, now))
     if not waves:
         return None  # no node runs the bin yet: nothing to stage
     rollout = Rollout(
@@ -300,10 +306,19 @@ def on_publish(
 def _fleet(
     session: Session, bin_id: int, arch: str
 ) -> dict[str, tuple[dict[str, str], datetime | None]]:
-    """The nodes of `arch` that run the bin (they reported it): name → (labels, last seen)."""
+    """The nodes of `arch` whose last report of the bin (POST /bins) is one of its releases
+    for `arch`: name → (labels, last seen). A node that never showed it runs the bin is no
+    member: anyone enrolled could report any bin. Labels: the admin's as `k`, the node's
+    own NODE_LABELS as `reported:k` (policy.plan_waves)."""
     rows = session.execute(
         select(Node.name, Node.cpu_arch, Node.labels, Node.last_seen)
         .join(NodeBin, NodeBin.node_id == Node.id)
+        .join(
+            Release,
+            (Release.bin_id == NodeBin.bin_id)
+            & (Release.sha256 == NodeBin.sha256)
+            & (Release.arch == arch),
+        )
         .where(NodeBin.bin_id == bin_id)
     ).all()
     fleet: dict[str, tuple[dict[str, str], datetime | None]] = {}
@@ -314,7 +329,9 @@ def _fleet(
             parsed = parse_labels(labels) if labels else {}
         except ValueError:
             parsed = {}
-        fleet[name] = (parsed, seen)
+        fleet[name] = ({f"{REPORTED}{key}": value for key, value in parsed.items()}, seen)
+    for name, given in admin_labels_of(session, fleet).items():
+        fleet[name][0].update(given)
     return fleet
 
 

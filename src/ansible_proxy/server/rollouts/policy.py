@@ -2,14 +2,16 @@
 
 A policy is what `bin-manager rollout set` takes: `--canary N|P%`, `--waves P%,P%,…`
 (cumulative shares of the fleet, the last one made 100 % when it is less), `--bake
-SECONDS`, `--max-failures N|P%` (of each wave), `--canary-label k=v`; or `--immediate`.
-Nodes are ordered by a stable hash of (bin, node name), so every server replica, and the
-same server after a restart, makes the same waves.
+SECONDS`, `--max-failures N|P%` (of each wave), `--canary-label [reported:]k=v`,
+`--canary-nodes a,b`; or `--immediate`. Nodes are ordered by an HMAC of (bin, node name)
+under the server's secret (server/db/secrets.py), so every replica, and the same server
+after a restart, makes the same waves, and no node can choose a name that sorts first.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import shlex
@@ -17,10 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_proxy.names import parse_labels
+from ansible_proxy.names import is_node_name, parse_labels
 
 MAX_WAVES = 10
 MAX_BAKE_SECONDS = 7 * 86_400
+MAX_CANARY_NODES = 50
+# `--canary-label reported:k=v` matches NODE_LABELS, what a node reports of itself; a
+# plain `k=v` matches the labels an admin set (`bin-manager nodes label`).
+REPORTED = "reported:"
 
 
 class PolicyError(ValueError):
@@ -53,7 +59,8 @@ class Policy:
     waves: tuple[int, ...] = (100,)
     bake_seconds: int = 0
     max_failures: Count = Count(1, False)
-    canary_label: tuple[str, str] | None = None
+    canary_label: tuple[str, str] | None = None  # the key is "reported:k" for NODE_LABELS
+    canary_nodes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as the API and `rollout status --json` show it (`describe`: in
@@ -69,6 +76,7 @@ class Policy:
             "bakeSeconds": self.bake_seconds,
             "maxFailures": str(self.max_failures),
             "canaryLabel": label,
+            "canaryNodes": ",".join(self.canary_nodes) or None,
         }
 
     def describe(self) -> str:
@@ -81,6 +89,8 @@ class Policy:
         )
         if self.canary_label:
             text += f" --canary-label {'='.join(self.canary_label)}"
+        if self.canary_nodes:
+            text += f" --canary-nodes {','.join(self.canary_nodes)}"
         return text
 
 
@@ -131,15 +141,16 @@ def make_policy(
     bake: int | str | None = None,
     max_failures: str | None = None,
     canary_label: str | None = None,
+    canary_nodes: str | None = None,
 ) -> Policy:
     """A checked policy from `rollout set`'s option values (all required unless immediate)."""
     staged = {"--canary": canary, "--waves": waves, "--bake": bake, "--max-failures": max_failures}
     if immediate:
         given = [name for name, value in staged.items() if value is not None]
-        if given or canary_label:
-            raise PolicyError(
-                f"--immediate takes no other option (got {', '.join(given) or '--canary-label'})"
-            )
+        given += ["--canary-label"] if canary_label else []
+        given += ["--canary-nodes"] if canary_nodes else []
+        if given:
+            raise PolicyError(f"--immediate takes no other option (got {', '.join(given)})")
         return IMMEDIATE
     missing = [name for name, value in staged.items() if value is None]
     if missing:
@@ -150,23 +161,44 @@ def make_policy(
     bake_text = str(bake).strip()
     if not bake_text.isdigit() or int(bake_text) > MAX_BAKE_SECONDS:
         raise PolicyError(f"--bake {bake!r:.40}: seconds from 0 to {MAX_BAKE_SECONDS}")
-    label: tuple[str, str] | None = None
-    if canary_label:
-        try:
-            parsed = parse_labels(canary_label)
-        except ValueError as exc:
-            raise PolicyError(f"--canary-label: {exc}") from None
-        if len(parsed) != 1:
-            raise PolicyError(f"--canary-label {canary_label!r:.60}: exactly one k=v")
-        label = next(iter(parsed.items()))
     return Policy(
         immediate=False,
         canary=parse_count(canary, "--canary"),
         waves=parse_waves(waves),
         bake_seconds=int(bake_text),
         max_failures=parse_count(max_failures, "--max-failures"),
-        canary_label=label,
+        canary_label=parse_canary_label(canary_label) if canary_label else None,
+        canary_nodes=parse_canary_nodes(canary_nodes) if canary_nodes else (),
     )
+
+
+def parse_canary_label(text: str) -> tuple[str, str]:
+    """`k=v` (an admin's label) or `reported:k=v` (NODE_LABELS) → (key, value); the key
+    keeps the `reported:` prefix."""
+    prefix = REPORTED if text.strip().startswith(REPORTED) else ""
+    try:
+        parsed = parse_labels(text.strip()[len(prefix) :])
+    except ValueError as exc:
+        raise PolicyError(f"--canary-label: {exc}") from None
+    if len(parsed) != 1:
+        raise PolicyError(f"--canary-label {text!r:.60}: exactly one k=v (or reported:k=v)")
+    key, value = next(iter(parsed.items()))
+    return prefix + key, value
+
+
+def parse_canary_nodes(text: str) -> tuple[str, ...]:
+    """`a,b` → ("a", "b"): node names, each once, at most MAX_CANARY_NODES."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        if not is_node_name(name):
+            raise PolicyError(f"--canary-nodes: {name!r:.80} is not a node name")
+    if not names:
+        raise PolicyError("--canary-nodes is empty: give node names like web-01,web-02")
+    if len(set(names)) != len(names):
+        raise PolicyError("--canary-nodes: a node is named twice")
+    if len(names) > MAX_CANARY_NODES:
+        raise PolicyError(f"--canary-nodes: at most {MAX_CANARY_NODES} nodes")
+    return tuple(names)
 
 
 _OPTIONS = {
@@ -175,6 +207,7 @@ _OPTIONS = {
     "--bake": "bake",
     "--max-failures": "max_failures",
     "--canary-label": "canary_label",
+    "--canary-nodes": "canary_nodes",
 }
 
 
@@ -212,36 +245,43 @@ def policy_from_json(text: str) -> Policy:
         bake=data["bakeSeconds"],
         max_failures=data["maxFailures"],
         canary_label=data.get("canaryLabel"),
+        canary_nodes=data.get("canaryNodes"),
     )
 
 
-def node_order(bin_name: str, names: Sequence[str]) -> list[str]:
-    """`names` in the rollout order of `bin_name`: a stable hash, the same on every replica."""
+def node_order(bin_name: str, names: Sequence[str], key: bytes) -> list[str]:
+    """`names` in the rollout order of `bin_name`: HMAC-SHA256 under the server's `key`, the
+    same on every replica; without the key no one can tell which name sorts first."""
 
-    def key(name: str) -> tuple[bytes, str]:
-        return hashlib.sha256(f"{bin_name}\0{name}".encode()).digest(), name
+    def rank(name: str) -> tuple[bytes, str]:
+        digest = hmac.new(key, f"{bin_name}\0{name}".encode(), hashlib.sha256).digest()
+        return digest, name
 
-    return sorted(names, key=key)
+    return sorted(names, key=rank)
 
 
 def plan_waves(
-    bin_name: str, nodes: Mapping[str, Mapping[str, str]], policy: Policy
+    bin_name: str, nodes: Mapping[str, Mapping[str, str]], policy: Policy, key: bytes
 ) -> list[list[str]]:
-    """The waves of `nodes` (name → labels): wave 0 the canary, then each share; no empty wave.
+    """The waves of `nodes` (name → labels), wave 0 the canary, then each share; no empty
+    wave. A node's labels: those an admin set as `k`, its own NODE_LABELS as `reported:k`.
 
-    With `--canary-label` the canary is the nodes with that label; when none has it, the
-    first node in hash order (a canary is at least one node).
+    With `--canary-nodes` or `--canary-label` the canary is the members named or labelled
+    so; when there is none, the first `--canary` nodes in the order, as without them.
     """
-    order = node_order(bin_name, list(nodes))
+    order = node_order(bin_name, list(nodes), key)
     if not order:
         return []
     if policy.immediate:
         return [order]
-    if policy.canary_label is not None:
-        key, value = policy.canary_label
-        canary = [name for name in order if nodes[name].get(key) == value] or order[:1]
-    else:
-        canary = order[: min(len(order), policy.canary.of(len(order)))]
+    named = set(policy.canary_nodes)
+    label = policy.canary_label
+
+    def chosen_one(name: str) -> bool:
+        return name in named or (label is not None and nodes[name].get(label[0]) == label[1])
+
+    canary = [name for name in order if chosen_one(name)] if named or label else []
+    canary = canary or order[: min(len(order), policy.canary.of(len(order)))]
     chosen = set(canary)
     rest = [name for name in order if name not in chosen]
     waves = [canary]

@@ -138,6 +138,8 @@ def test_the_policy_form_parses_its_fields_as_make_policy_does() -> None:
     assert staged == make_policy(canary="1", waves="50%,100%", bake=30, max_failures="1")
     labelled = rollouts.form_policy("staged", "10%", "25%", "0", "5%", "role=web")
     assert labelled.canary_label == ("role", "web")
+    named = rollouts.form_policy("staged", "1", "100%", "0", "1", "", " web-01, web-02 ")
+    assert named.canary_nodes == ("web-01", "web-02")
     # Immediate ignores the staged fields the form still holds.
     assert rollouts.form_policy("immediate", "1", "abc", "x", "1", "k=v").immediate
 
@@ -173,6 +175,7 @@ def test_the_policy_form_starts_from_the_policy_in_force() -> None:
         "bake": "3600",
         "maxFailures": "1",
         "canaryLabel": "",
+        "canaryNodes": "",
     }
     one_arch = rollouts.policy_form({"x86_64": labelled}, immediate)
     assert one_arch["arch"] == "x86_64"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from ansible_proxy.server.rollouts.policy import (
@@ -19,6 +21,7 @@ from ansible_proxy.server.rollouts.policy import (
 )
 
 NODES: dict[str, dict[str, str]] = {f"host-{n:03d}": {} for n in range(20)}
+KEY = b"0" * 64  # the server's secret (server/db/secrets.py)
 
 
 def staged(**options: str | int) -> Policy:
@@ -50,6 +53,11 @@ def test_counts_and_percentages() -> None:
         ({"max_failures": "0%"}, "must be 1-100 %"),
         ({"canary_label": "tier"}, "--canary-label: label 'tier' has no '='"),
         ({"canary_label": "a=1,b=2"}, "exactly one k=v"),
+        ({"canary_label": "reported:"}, "exactly one k=v"),
+        ({"canary_label": "other:tier=a"}, "invalid label other:tier=a"),
+        ({"canary_nodes": "web-01,web 02"}, "--canary-nodes: 'web 02' is not a node name"),
+        ({"canary_nodes": "web-01,web-01"}, "--canary-nodes: a node is named twice"),
+        ({"canary_nodes": ",".join(f"n{i}" for i in range(51))}, "at most 50 nodes"),
     ],
 )
 def test_bad_options_are_named(options: dict[str, str], message: str) -> None:
@@ -63,6 +71,8 @@ def test_missing_options_and_immediate() -> None:
         make_policy(canary="1", waves="100%")
     with pytest.raises(PolicyError, match="--immediate takes no other option"):
         make_policy(immediate=True, canary="1")
+    with pytest.raises(PolicyError, match=r"no other option \(got --canary-nodes\)"):
+        make_policy(immediate=True, canary_nodes="web-01")
     assert make_policy(immediate=True) == IMMEDIATE
 
 
@@ -76,38 +86,62 @@ def test_the_setting_text_and_the_recorded_json_round_trip() -> None:
     policy = parse_policy_text(text)
     assert policy.describe() == text
     assert policy_from_json(policy_to_json(policy)) == policy
+    both = f"{text[: -len('tier=canary')]}reported:tier=canary --canary-nodes web-01,web-02"
+    policy = parse_policy_text(both)
+    assert policy.canary_label == ("reported:tier", "canary")
+    assert policy.canary_nodes == ("web-01", "web-02")
+    assert policy.describe() == both
+    assert policy_from_json(policy_to_json(policy)) == policy
     assert parse_policy_text("--immediate") == IMMEDIATE
     with pytest.raises(PolicyError, match="expected --immediate or"):
         parse_policy_text("--canary")
 
 
-def test_order_is_stable_and_per_bin() -> None:
+def test_order_is_stable_per_bin_and_keyed_by_the_servers_secret() -> None:
     names = list(NODES)
-    assert node_order("web", names) == node_order("web", list(reversed(names)))
-    assert node_order("web", names) != node_order("db", names)
+    assert node_order("web", names, KEY) == node_order("web", list(reversed(names)), KEY)
+    assert node_order("web", names, KEY) != node_order("db", names, KEY)
+    assert node_order("web", names, KEY) != node_order("web", names, b"1" * 64)
+    # Not the order anyone can compute without the key (issue 25.4: sha256(bin\0name)).
+    public = sorted(names, key=lambda n: hashlib.sha256(f"web\0{n}".encode()).digest())
+    assert node_order("web", names, KEY) != public
 
 
 def test_waves_cover_every_node_once_canary_first() -> None:
     policy = staged(canary="2", waves="25%,50%,100%")
-    waves = plan_waves("web", NODES, policy)
+    waves = plan_waves("web", NODES, policy, KEY)
     assert [len(wave) for wave in waves] == [2, 3, 5, 10]  # 25 % of 20 = 5 nodes in all
     assert sorted(name for wave in waves for name in wave) == sorted(NODES)
-    assert waves[0] == node_order("web", list(NODES))[:2]
+    assert waves[0] == node_order("web", list(NODES), KEY)[:2]
 
 
-def test_a_label_chooses_the_canary_and_none_falls_back_to_one_node() -> None:
+def test_a_label_chooses_the_canary_and_none_falls_back_to_the_canary_count() -> None:
     nodes = dict(NODES)
     nodes["host-017"] = {"tier": "canary"}
-    waves = plan_waves("web", nodes, staged(canary_label="tier=canary"))
+    nodes["host-004"] = {"reported:tier": "canary"}  # its own NODE_LABELS
+    waves = plan_waves("web", nodes, staged(canary_label="tier=canary"), KEY)
     assert waves[0] == ["host-017"]
     assert "host-017" not in {name for wave in waves[1:] for name in wave}
-    fallback = plan_waves("web", NODES, staged(canary_label="tier=canary"))
-    assert fallback[0] == node_order("web", list(NODES))[:1]
+    reported = plan_waves("web", nodes, staged(canary_label="reported:tier=canary"), KEY)
+    assert reported[0] == ["host-004"]
+    fallback = plan_waves("web", NODES, staged(canary_label="tier=canary"), KEY)
+    assert fallback[0] == node_order("web", list(NODES), KEY)[:1]
+
+
+def test_named_canaries_are_the_members_named() -> None:
+    nodes = dict(NODES)
+    nodes["host-003"] = {"tier": "canary"}
+    waves = plan_waves("web", nodes, staged(canary_nodes="host-009,host-001,gone"), KEY)
+    assert sorted(waves[0]) == ["host-001", "host-009"]  # "gone" is no member: left out
+    both = staged(canary_nodes="host-009", canary_label="tier=canary")
+    assert sorted(plan_waves("web", nodes, both, KEY)[0]) == ["host-003", "host-009"]
+    nobody = plan_waves("web", NODES, staged(canary="3", canary_nodes="gone"), KEY)
+    assert nobody[0] == node_order("web", list(NODES), KEY)[:3]  # as --canary 3 alone
 
 
 def test_small_fleets_have_no_empty_wave() -> None:
-    assert plan_waves("web", {"only": {}}, staged()) == [["only"]]
-    assert plan_waves("web", {}, staged()) == []
+    assert plan_waves("web", {"only": {}}, staged(), KEY) == [["only"]]
+    assert plan_waves("web", {}, staged(), KEY) == []
 
 
 def test_failure_limit_per_wave() -> None:
