@@ -5,9 +5,11 @@ approve or an enrolment through another worker or replica must still count here 
 once. Every `interval` seconds this asks the database which node credentials changed
 (`changed_at`, indexed) and which proxies were revoked in the last `NEAR` seconds, every
 `WIDE_EVERY`th time in the last `MARGIN` seconds, and drops the cached answers of those
-whose row differs from what it saw before. The margins cover a change committed a while
-after its `changed_at` was taken (a write waiting its turn) and replicas' clocks that
-differ by less than that; the cache's max age (10 minutes) bounds anything they miss.
+whose row differs from what it saw before and from what the cache holds (a node this
+process enrolled and has answered since keeps its answers). The margins cover a change
+committed a while after its `changed_at` was taken (a write waiting its turn) and
+replicas' clocks that differ by less than that; the cache's max age (10 minutes) bounds
+anything they miss.
 Re-reading a whole minute every second cost 4 % of a core for a minute after 3,000
 enrolments.
 """
@@ -78,7 +80,9 @@ class CredentialWatch(Periodic):
         rows, proxies = await anyio.to_thread.run_sync(work)
         changed = []
         for name, at, row in rows:
-            if self._seen.get(name, (None, None))[1] != row:
+            if self._seen.get(name, (None, None))[1] != row and self.credentials.disagrees(
+                name, *row
+            ):
                 changed.append((name, row[1]))
             self._seen[name] = (at, row)
         revoked = [name for name in proxies if name not in self._revoked_proxies]
