@@ -1,19 +1,21 @@
 """Scale-out benchmark: one vs two `bin-manager serve` on one PostgreSQL behind nginx.
 
 The load is the no-op tick (GET /keepalive, a database write; GET /bins, from memory),
-alternating over 1,000 registered nodes, driven by wrk with keep-alive connections.
+alternating over 1,000 enrolled nodes, each with its own token (node auth required, as
+operators run it), driven by wrk with keep-alive connections.
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
-import httpx
 from tests.support.nginx import NginxProxy
 from tests.support.postgres import running_postgres
 from tests.support.server import BinManager
 
+from bench.fleet_agents import enrol
 from bench.wrk import WRK, WrkResult, parse_wrk
 
 NODES = 1_000
@@ -22,36 +24,44 @@ _TICK_LUA = """\
 local i = 0
 request = function()
   i = i + 1
-  local node = "node-" .. (math.floor(i / 2) %% %(nodes)d)
+  local n = math.floor(i / 2) %% %(nodes)d
+  local node = "node-" .. n
+  local headers = {["Authorization"] = "Bearer " .. tokens[n + 1]}
   if i %% 2 == 0 then
-    return wrk.format("GET", "/api/v1/keepalive?nodeName=" .. node)
+    return wrk.format("GET", "/api/v1/keepalive?nodeName=" .. node, headers)
   end
-  return wrk.format("GET", "/api/v1/bins?arch=x86_64&nodeName=" .. node)
+  return wrk.format("GET", "/api/v1/bins?arch=x86_64&nodeName=" .. node, headers)
 end
 """
 
 
 def start_replicas(workdir: Path, database_url: str, count: int) -> list[BinManager]:
     """`count` servers on one database sharing one data directory (the artifacts)."""
-    first = BinManager(workdir / "replica-1", database_url=database_url, extra_env=ACCEL).start()
+    first = BinManager(
+        workdir / "replica-1", database_url=database_url, extra_env=ACCEL, node_auth="required"
+    ).start()
     replicas = [first]
     for index in range(2, count + 1):
         home = workdir / f"replica-{index}"
         home.mkdir(parents=True)
         (home / "data").symlink_to(first.data_dir)
         replica = BinManager(
-            home, database_url=database_url, extra_env=ACCEL, admin_token=first.admin_token
+            home,
+            database_url=database_url,
+            extra_env=ACCEL,
+            admin_token=first.admin_token,
+            node_auth="required",
         )
         replicas.append(replica.start())
     return replicas
 
 
-def register(api: str, nodes: int) -> None:
-    with httpx.Client(timeout=30) as http:
-        for i in range(nodes):
-            info = {"nodeName": f"node-{i}", "cpuArch": "x86_64", "osRelease": "sim",
-                    "binProxyVersion": "1"}  # fmt: skip
-            http.post(f"{api}/keepalive", json=info).raise_for_status()
+def tick_script(api: str, enrolment_token: str, nodes: int) -> str:
+    """wrk's Lua for the no-op tick of `nodes` nodes, enrolled now (POST /enrol)."""
+    names = [f"node-{i}" for i in range(nodes)]
+    tokens = asyncio.run(enrol(api, enrolment_token, names))
+    table = ", ".join(f'"{tokens[name]}"' for name in names)  # token_urlsafe: no quoting
+    return f"local tokens = {{{table}}}\n" + _TICK_LUA % {"nodes": nodes}
 
 
 def _wrk(url: str, script: Path, seconds: int) -> WrkResult:
@@ -71,9 +81,9 @@ def replicas_throughput(workdir: Path, quick: bool) -> tuple[float, float]:
             replicas = start_replicas(workdir, pg.url(pg.create_database()), 2)
             started.extend(replicas)
             publish_fleet(replicas[0])
-            register(replicas[0].api, NODES)
+            assert replicas[0].enrolment_token is not None
             script = workdir / "tick.lua"
-            script.write_text(_TICK_LUA % {"nodes": NODES})
+            script.write_text(tick_script(replicas[0].api, replicas[0].enrolment_token, NODES))
             seconds = 3 if quick else 8
             best = {1: 0.0, 2: 0.0}
             for count in (1, 2, 1, 2):  # interleaved, best of two: the machine is shared
