@@ -188,7 +188,15 @@ def test_a_stolen_admin_token_can_neither_end_signing_nor_hide_the_trusted_state
         except SignatureRefused:
             continue
     assert [statement.sequence for statement in good] == [2, 1]
+    # The thief's step is more than 1000 above what alice's machine signed: her CLI will not
+    # follow the server that far unless she says so (a lying server could push it to 2^53).
     again = bin_manager.cli("sign", "hello", sha1, "--new", "--sign-key", str(alice))
+    assert again.returncode == 2, again.stderr
+    assert "offered sequence 1003, more than 1000 above 2" in again.stderr
+    assert "--allow-sequence-jump" in again.stderr
+    again = bin_manager.cli(
+        "sign", "hello", sha1, "--new", "--sign-key", str(alice), "--allow-sequence-jump"
+    )
     assert again.returncode == 0, again.stderr
     assert "sequence 1003 by SHA256:" in again.stdout
 

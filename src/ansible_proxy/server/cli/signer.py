@@ -38,7 +38,9 @@ class Signer:
         nxt = offered.get("nextSequence") if isinstance(offered, dict) else None
         with sequences.opened(args.state_file, self.server) as record:
             highest = record.highest(release.bin, release.arch)
-            text = signing.new_statement("release", release, size, nxt, highest, args.expires_days)
+            text = signing.new_statement(
+                "release", release, size, nxt, highest, args.expires_days, args.allow_sequence_jump
+            )
             signature = self._signed(text, NEW, release, record)
         return signing.upload_headers(text, signature)
 
@@ -48,7 +50,13 @@ class Signer:
         with sequences.opened(self.args.state_file, self.server) as record:
             highest = record.highest(release.bin, release.arch)
             text = signing.new_statement(
-                "pin", release, size, answer.get("nextSequence"), highest, self.args.expires_days
+                "pin",
+                release,
+                size,
+                answer.get("nextSequence"),
+                highest,
+                self.args.expires_days,
+                self.args.allow_sequence_jump,
             )
             signature = self._signed(text, NEW, release, record)
         return {"statement": text.to_bytes().decode(), "signature": signature}
@@ -60,12 +68,14 @@ class Signer:
         offered = signing.offered_statement(answer, release)
         with sequences.opened(args.state_file, self.server) as record:
             highest = record.highest(release.bin, release.arch)
-            text, how = signing.to_cosign(offered, highest, args.new), COSIGNATURE
+            cosign = signing.to_cosign(offered, highest, args.new, args.allow_sequence_jump)
+            text, how = cosign, COSIGNATURE
             if text is None:
                 nxt = answer.get("nextSequence")
                 text = signing.new_statement(
-                    "release", release, size, nxt, highest, args.expires_days
-                )
+                    "release", release, size, nxt, highest, args.expires_days,
+                    args.allow_sequence_jump,
+                )  # fmt: skip
                 how = NEW
             signature = self._signed(text, how, release, record)
         body = {"statement": text.to_bytes().decode(), "signature": signature}

@@ -55,6 +55,13 @@ def add_sign_options(parser: argparse.ArgumentParser, required: bool = False) ->
         help=f"hosts refuse the signature after N days ({DEFAULT_EXPIRES_DAYS})",
     )
     parser.add_argument(
+        "--allow-sequence-jump",
+        action="store_true",
+        help="sign a sequence more than 1000 above the highest this machine signed for the "
+        "bin (refused without it: a server pushing the sequence up would make hosts refuse "
+        "every later release; needed when a statement by a key you do not trust did that)",
+    )
+    parser.add_argument(
         "--state-file",
         type=Path,
         metavar="PATH",
@@ -244,20 +251,34 @@ def checked_size(release: Named, answer: Mapping[str, Any]) -> int:
     return size
 
 
+_JUMP = (
+    "when a statement by a key you do not trust pushed the bin's sequence up (the "
+    "bin-manager's signing answer lists its statements), sign above it knowingly with "
+    "--allow-sequence-jump"
+)
+
+
 def new_statement(
-    kind: str, release: Named, size: int, offered: object, highest: int, days: int
+    kind: str,
+    release: Named,
+    size: int,
+    offered: object,
+    highest: int,
+    days: int,
+    allow_jump: bool = False,
 ) -> ssh.Statement:
     """A new statement of `release`: its sequence the server's `offered` next one, but never
-    at or below `highest`, the highest this machine signed (then one above it)."""
+    at or below `highest`, the highest this machine signed (then one above it), nor more
+    than MAX_SEQUENCE_STEP above it unless `allow_jump` (--allow-sequence-jump)."""
     if not isinstance(offered, int) or isinstance(offered, bool):
         raise ConfigError(f"the bin-manager gave no next sequence: {NOTHING_SIGNED}")
     sequence = max(offered, highest + 1)
-    if highest and offered > highest + ssh.MAX_SEQUENCE_STEP:
+    if highest and offered > highest + ssh.MAX_SEQUENCE_STEP and not allow_jump:
         raise ConfigError(
             f"the bin-manager offered sequence {offered}, more than {ssh.MAX_SEQUENCE_STEP} "
             f"above {highest}, the highest this machine signed for {release.bin} "
             f"{release.arch} (a statement that high would make hosts refuse every later "
-            f"release): {NOTHING_SIGNED}"
+            f"release): {NOTHING_SIGNED}; {_JUMP}"
         )
     if offered <= highest:
         print(
@@ -301,10 +322,13 @@ def offered_statement(answer: Mapping[str, Any], release: Named) -> ssh.Statemen
     return offered
 
 
-def to_cosign(offered: ssh.Statement | None, highest: int, new: bool) -> ssh.Statement | None:
+def to_cosign(
+    offered: ssh.Statement | None, highest: int, new: bool, allow_jump: bool = False
+) -> ssh.Statement | None:
     """`offered` (offered_statement's) when `sign` should co-sign it: not expired, unless
-    --new; refused when its sequence is below `highest`, the highest this machine signed,
-    or it expires later than a publisher may sign for."""
+    --new; refused when its sequence is below `highest`, the highest this machine signed
+    (or more than MAX_SEQUENCE_STEP above it, unless `allow_jump`), or it expires later
+    than a publisher may sign for."""
     if new or offered is None or offered.expires <= time.time():
         return None
     if offered.sequence < highest:
@@ -313,11 +337,11 @@ def to_cosign(offered: ssh.Statement | None, highest: int, new: bool) -> ssh.Sta
             f"the highest this machine signed for {offered.bin} {offered.arch}: an older "
             f"statement? {NOTHING_SIGNED} (sign a new one with --new)"
         )
-    if highest and offered.sequence > highest + ssh.MAX_SEQUENCE_STEP:
+    if highest and offered.sequence > highest + ssh.MAX_SEQUENCE_STEP and not allow_jump:
         raise ConfigError(
             f"the statement offered to co-sign has sequence {offered.sequence}, more than "
             f"{ssh.MAX_SEQUENCE_STEP} above {highest}, the highest this machine signed for "
-            f"{offered.bin} {offered.arch}: {NOTHING_SIGNED}"
+            f"{offered.bin} {offered.arch}: {NOTHING_SIGNED}; {_JUMP}"
         )
     if offered.sequence > ssh.MAX_SEQUENCE:
         raise ConfigError(
