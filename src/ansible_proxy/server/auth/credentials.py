@@ -3,18 +3,21 @@
 A bearer token is hashed (sha256) and looked up: the token of one enrolled node, or of a
 cluster proxy (which speaks for the nodes it enrolled). Answers are cached in memory so
 that the fast path checks a node's token without the database: a valid credential and
-an enrolled name for `max_age` (10 minutes), anything else (an unknown token, a name not
-enrolled or revoked) for `ttl` (5 s). A change drops what it touches: an approve or revoke
-in this process at once, one in another process (--workers, replicas) when this
-process' CredentialWatch (auth/watch.py) sees the row change, within about a second.
+an enrolled name for `max_age` (10 minutes, then checked against the database again, in
+bulk, by the CredentialWatch: kept when the row still agrees), anything else (an
+unknown token, a name not enrolled or revoked) for `ttl` (5 s). A change drops what it
+touches: an approve or revoke in this process at once, one in another process
+(--workers, replicas) when this process' CredentialWatch (auth/watch.py) sees the row
+change, within about a second.
 Wrong and missing credentials take from the client address' failed-auth budget
 (server/throttle.py); an empty budget is answered 429 before any lookup.
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -31,7 +34,7 @@ from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.problems import Forbidden, Unauthorized
 
 DEFAULT_TTL = 5.0  # answers that refuse: an unknown token, a name not enrolled or revoked
-DEFAULT_MAX_AGE = 600.0  # a valid credential, an enrolled name: until a change is seen
+DEFAULT_MAX_AGE = 600.0  # a valid credential, an enrolled name: then checked again in bulk
 _MAX_ENTRIES = 500_000  # per cache, ~200 bytes each; beyond it the cache starts over
 
 
@@ -85,9 +88,11 @@ class Credentials:
         self._principals: dict[str, tuple[Principal | None, float]] = {}
         self._names: dict[str, tuple[NameState, float]] = {}
         self._node_hashes: dict[str, str] = {}  # node name → its cached token hash
-        # Bumped by every forget: a lookup that read the database before a change and
-        # ends after it must not keep its answer for max_age (only for ttl).
+        # Each forget is numbered: a lookup that read the database before a change to its
+        # name (or proxy) and ends after it must not keep its answer for max_age.
         self._generation = 0
+        self._forgotten: dict[str, int] = {}  # name or "proxy:name" → its last forget's number
+        self._forgotten_all = 0  # the number of the last forget of everything
 
     # -- the cache -------------------------------------------------------------------
     def cached_principal(self, hashed: str) -> tuple[bool, Principal | None]:
@@ -123,6 +128,8 @@ class Credentials:
     def forget(self) -> None:
         """Everything (a change too large to drop name by name)."""
         self._generation += 1
+        self._forgotten_all = self._generation
+        self._forgotten.clear()
         self._principals.clear()
         self._names.clear()
         self._node_hashes.clear()
@@ -130,13 +137,77 @@ class Credentials:
     def forget_name(self, name: str, hashed: str | None = None) -> None:
         """After `name`'s credential changed (enrolled with the token hashed so, approved,
         revoked): no stale answer about the name, its old token or `hashed`."""
-        self._generation += 1
+        self._number(name)
         self._names.pop(name, None)
         old = self._node_hashes.pop(name, None)
         if old is not None:
             self._principals.pop(old, None)
         if hashed is not None:
             self._principals.pop(hashed, None)
+
+    def disagrees(self, name: str, revoked: bool, hashed: str | None, proxy: str | None) -> bool:
+        """Does anything cached about `name` differ from its row (revoked, token hash,
+        owning proxy)? A row this process already knows (it made the change, or looked
+        it up since) costs no cached answer; a revoked one always drops them."""
+        if revoked:
+            return True
+        cached = self._names.get(name)
+        if cached is not None:
+            state = cached[0]
+            bound = hashed is not None or proxy is not None
+            if (state.binding is Binding.ENROLLED) != bound or state.proxy != proxy:
+                return True
+        if self._node_hashes.get(name, hashed) != hashed:
+            return True
+        if hashed is not None and hashed in self._principals:
+            return self._principals[hashed][0] != Principal("node", name)
+        return False
+
+    # -- renewal in bulk (auth/watch.py) ------------------------------------------------
+    def expiring(self, within: float) -> tuple[int, list[str]]:
+        """(now's forget number, the enrolled names whose answers end within `within`
+        seconds): what the watch reads again in bulk before they would miss one by one."""
+        limit = self.clock() + within
+        names = [
+            name
+            for name, (state, until) in self._names.items()
+            if until <= limit and state.binding is Binding.ENROLLED
+        ]
+        return self._generation, names
+
+    def renew(
+        self, since: int, rows: Mapping[str, tuple[bool, str | None, str | None] | None]
+    ) -> int:
+        """Keep the cached answers of each name whose row (revoked, token hash, proxy)
+        still agrees, for another max age; drop the others. `since`: expiring()'s number
+        (a name changed after it is left to the change). How many were dropped."""
+        dropped = 0
+        for name, row in rows.items():
+            if not self._unchanged(name, since):
+                continue
+            if row is None or self.disagrees(name, *row):
+                self.forget_name(name)
+                dropped += 1
+                continue
+            spread = random.uniform(0.9, 1.1)  # noqa: S311 (spreads renewals; not a secret)
+            until = self.clock() + self.max_age * spread
+            found = self._names.get(name)
+            if found is not None:
+                self._names[name] = (found[0], until)
+            hashed = self._node_hashes.get(name)
+            held = self._principals.get(hashed) if hashed is not None else None
+            if hashed is not None and held is not None and held[0] is not None:
+                self._principals[hashed] = (held[0], until)
+        return dropped
+
+    def renew_proxies(self, tokens: Mapping[str, str]) -> None:
+        """Keep each cached proxy answer whose token is still that unrevoked proxy's."""
+        until = self.clock() + self.max_age
+        for hashed, (principal, _until) in list(self._principals.items()):
+            if principal is None or principal.kind != "proxy":
+                continue
+            if tokens.get(principal.name) == hashed:
+                self._principals[hashed] = (principal, until)
 
     def forget_changed(
         self, names: Iterable[tuple[str, str | None]], proxies: Iterable[str]
@@ -146,8 +217,9 @@ class Credentials:
         for name, hashed in names:
             self.forget_name(name, hashed)
         gone = set(proxies)
+        for proxy in gone:
+            self._number(f"proxy:{proxy}")
         if gone:
-            self._generation += 1
             stale = [
                 hashed
                 for hashed, (principal, _until) in self._principals.items()
@@ -155,6 +227,17 @@ class Credentials:
             ]
             for hashed in stale:
                 del self._principals[hashed]
+
+    def _number(self, key: str) -> None:
+        self._generation += 1
+        if len(self._forgotten) >= _MAX_ENTRIES:  # start over: every older lookup is stale
+            self._forgotten.clear()
+            self._forgotten_all = self._generation
+        self._forgotten[key] = self._generation
+
+    def _unchanged(self, key: str, since: int) -> bool:
+        """Nothing about `key` was forgotten after the forget numbered `since`."""
+        return self._forgotten_all <= since and self._forgotten.get(key, 0) <= since
 
     def _keep(
         self, cache: dict[str, tuple[object, float]], key: str, value: object, lasting: bool
@@ -179,7 +262,11 @@ class Credentials:
                 return db.principal_of(session, hashed)
 
         principal = await anyio.to_thread.run_sync(work)
-        self.remember_principal(hashed, principal, generation == self._generation)
+        if principal is None:
+            self.remember_principal(hashed, principal)  # kept for ttl only anyway
+        else:
+            key = principal.name if principal.kind == "node" else f"proxy:{principal.name}"
+            self.remember_principal(hashed, principal, self._unchanged(key, generation))
         return principal
 
     async def state(self, name: str) -> NameState:
@@ -193,7 +280,7 @@ class Credentials:
                 return db.name_state(session, name)
 
         state = await anyio.to_thread.run_sync(work)
-        self.remember(name, state, generation == self._generation)
+        self.remember(name, state, self._unchanged(name, generation))
         return state
 
     # -- the rules -------------------------------------------------------------------

@@ -5,7 +5,7 @@ CredentialWatch's next look), and a lookup that raced a change is kept only brie
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -152,3 +152,33 @@ def test_a_lookup_that_raced_a_change_to_its_name_is_not_kept_for_minutes(
     assert _cached(nodes, NODE_TOKEN) == (True, found)
     clock.now += 6  # kept no longer than an unknown token's answer, not for minutes
     assert _cached(nodes, NODE_TOKEN) == (False, None)
+
+
+def test_answers_about_to_end_are_checked_again_in_bulk_and_kept_while_the_row_agrees(
+    sessions: sessionmaker[Session],
+) -> None:
+    _enrol(sessions, "web-01", NODE_TOKEN)
+    _enrol(sessions, "web-02", "o" * 43)
+    clock = Clock()
+    nodes = _credentials(sessions, clock)
+    watch = CredentialWatch(sessions, nodes)
+
+    async def scenario() -> None:
+        await watch.check()
+        for token, name in ((NODE_TOKEN, "web-01"), ("o" * 43, "web-02")):
+            await nodes.principal(_bearer(token))
+            await nodes.state(name)
+        # A revocation the margins missed: a replica's clock an hour behind.
+        with sessions() as session:
+            db.revoke(session, "web-02", stored_now() - timedelta(hours=1))
+            session.commit()
+        assert await watch.check() == 0  # not among the changes of the last minute
+        clock.now += 570  # a minute before the max age: read again, 500 names a query
+        assert await watch.check() == 1
+        clock.now += 400  # past the first max age: the agreeing answers were kept
+        assert _cached(nodes, NODE_TOKEN) == (True, Principal("node", "web-01"))
+        assert nodes.cached_state("web-01") is not None
+        assert _cached(nodes, "o" * 43) == (False, None)  # its row said revoked: dropped
+        assert await nodes.principal(_bearer("o" * 43)) is None
+
+    asyncio.run(scenario())
