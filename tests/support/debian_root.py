@@ -11,8 +11,9 @@ anything on this machine. `run(script, network=True)` skips the namespace: only 
 downloads made *before* the offline part (apt-get --download-only).
 
 Caches, under /var/cache/ansible-proxy-tests/ (each made once, in a temp name, then
-renamed, under a lock): the debootstrapped tree as a tarball keyed by suite, mirror and
-include list, and whatever `cached` is asked to keep (the guide's test keeps the apt lists
+renamed, under a lock): the debootstrapped tree as a tarball keyed by suite, mirror (the
+Debian archive this machine's own apt sources name: no host is written here) and include
+list, and whatever `cached` is asked to keep (the guide's test keeps the apt lists
 and .debs of the guide's apt-get line, and a wheelhouse).
 
 `stop()` ends, by PID, every process whose root is the tree or that lives in the
@@ -27,6 +28,7 @@ import fcntl
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -38,7 +40,7 @@ from pathlib import Path
 CACHE_DIR = Path("/var/cache/ansible-proxy-tests")
 _NUMBERS = itertools.count()  # two machines in one process get two namespaces
 SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
+APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 # A Debian server has these beyond minbase; the guide must install everything else.
 BASE_INCLUDE = ("ca-certificates",)
 OPERATOR_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -51,6 +53,55 @@ OPERATOR_ENV = {
     "SHELL": "/bin/bash",
     "LANG": "C.UTF-8",
 }
+
+
+def apt_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
+    """The Debian archive this machine's own apt uses (no mirror is named in the repo):
+    the first `main` source of the `debian` archive (not -security) in sources.list or a
+    deb822 `.sources` file. RuntimeError naming the files when there is none."""
+    files: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            files += sorted(source.glob("*.sources")) + sorted(source.glob("*.list"))
+        elif source.is_file():
+            files.append(source)
+    for path in files:
+        for uri, suites, components in _apt_entries(path.read_text(errors="replace")):
+            archive = uri.rstrip("/")
+            if (
+                archive.endswith("/debian")
+                and "main" in components
+                and any(not suite.endswith("-security") for suite in suites)
+            ):
+                return archive
+    raise RuntimeError(
+        "no Debian archive (a `main` source ending in /debian) in "
+        + ", ".join(str(s) for s in sources)
+        + ": debootstrap needs one"
+    )
+
+
+def _apt_entries(text: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """(URI, suites, components) of each entry of a one-line or deb822 sources file."""
+    if any(line.startswith("Types:") for line in text.splitlines()):
+        for stanza in text.split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if ":" in line and not line.startswith(("#", " ")):
+                    key_, _, value = line.partition(":")
+                    fields[key_.strip()] = value.strip()
+            if "deb" in fields.get("Types", "").split() and fields.get("Enabled") != "no":
+                for uri in fields.get("URIs", "").split():
+                    yield (
+                        uri,
+                        fields.get("Suites", "").split(),
+                        fields.get("Components", "").split(),
+                    )
+        return
+    for line in text.splitlines():
+        words = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()  # no [options]
+        if len(words) >= 4 and words[0] == "deb":
+            yield words[1], [words[2]], words[3:]
 
 
 def missing_tools() -> list[str]:
@@ -96,7 +147,8 @@ def cached(name: str, make: Callable[[Path], None]) -> Path:
 
 def base_tarball(include: tuple[str, ...] = BASE_INCLUDE, suite: str = SUITE) -> Path:
     """The debootstrapped tree of `suite` (about 220 MB, a minute or two the first time)."""
-    name = f"debian-{suite}-minbase-{key(suite, MIRROR, *sorted(include))}.tar"
+    mirror = apt_mirror()
+    name = f"debian-{suite}-minbase-{key(suite, mirror, *sorted(include))}.tar"
 
     def make(target: Path) -> None:
         tree = CACHE_DIR / f".debootstrap-{os.getpid()}"
@@ -108,7 +160,7 @@ def base_tarball(include: tuple[str, ...] = BASE_INCLUDE, suite: str = SUITE) ->
                     f"--include={','.join(include)}",
                     suite,
                     str(tree),
-                    MIRROR,
+                    mirror,
                 ],
                 check=True,
                 capture_output=True,
