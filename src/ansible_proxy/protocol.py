@@ -4,7 +4,7 @@ Field names are those of the original design (nodeName, cpuArch, osRelease,
 binProxyVersion, binName, sha256, targetHash, processingTime, status) and must not
 change: shell agents written against the original design speak them too. Later fields
 are optional and only ever added: `withdrawn` in the GET /bins answers (present only when
-a pin left newer releases behind) and `reason` in a progress report.
+a pin left newer releases behind), `reason` and `cause` in a progress report.
 Every JSON answer is wrapped in `Envelope`: `{"code": 0, "message": "success", "data": …}`.
 """
 
@@ -152,6 +152,14 @@ class ProgressStatus(StrEnum):
     FAILED = "failed"
 
 
+class FailureCause(StrEnum):
+    """Whose failure a `failed` report tells: only `release` counts against the release."""
+
+    RELEASE = "release"  # it did not start, did not stay up, failed its checks on this host
+    HOST = "host"  # this host could not try it: download, store, registry, its clock, …
+    REFUSED = "refused"  # this host refused it: an untrusted signature, a known-bad release
+
+
 def is_one_line(text: str) -> bool:
     """True when `text` has no control, format or separator character (see _NOT_IN_A_LINE)."""
     return not any(unicodedata.category(char) in _NOT_IN_A_LINE for char in text)
@@ -171,7 +179,8 @@ class ProgressReport(_Model):
 
     `reason` (optional): why, for a person — who decided and what it saw, e.g.
     "inspector: alerts: firing HighErrorRate". Stripped; at most MAX_REASON characters and
-    one line, else the report is refused (422) and nothing is stored.
+    one line, else the report is refused (422) and nothing is stored. `cause` (optional,
+    `failed` only; absent: "release"): whose failure it is (FailureCause).
     """
 
     nodeName: NodeName
@@ -182,6 +191,10 @@ class ProgressReport(_Model):
     reason: Reason | None = Field(
         default=None,
         description=f"why (who decided, what it saw): one line, at most {MAX_REASON} characters",
+    )
+    cause: FailureCause | None = Field(
+        default=None,
+        description="with `failed`: release (the default), host or refused; ignored otherwise",
     )
 
 
