@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -76,6 +77,9 @@ class Node(Base):
     last_seen: Mapped[datetime] = mapped_column(DateTime)
     # NODE_LABELS as "k=v,k=v" (sorted by key), from the keepalive; None: none sent.
     labels: Mapped[str | None] = mapped_column(String(1024), default=None)
+    # The heard clock's reading at its last call (rollouts/heard.py): silence is measured
+    # on it, never on last_seen (a clock step or a server outage is no node's silence).
+    heard: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class NodeBin(Base):
@@ -117,6 +121,9 @@ class ProgressRow(Base):
     reported_at: Mapped[datetime] = mapped_column(DateTime)
     # Why (who decided, what it saw), as the agent put it; None from agents that say nothing.
     reason: Mapped[str | None] = mapped_column(String(300), default=None)
+    # A failed report's cause (release, host, refused; "release" when none was sent); None
+    # for other statuses.
+    cause: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class Event(Base):
@@ -178,6 +185,8 @@ class Rollout(Base):
     wave: Mapped[int] = mapped_column(Integer)  # the newest started wave (0: the canary)
     wave_count: Mapped[int] = mapped_column(Integer)
     wave_started_at: Mapped[datetime] = mapped_column(DateTime)
+    # The heard clock when the wave started baking (None: set by the next check).
+    wave_heard: Mapped[float | None] = mapped_column(Float, default=None)
     reason: Mapped[str | None] = mapped_column(String(300), default=None)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime)
@@ -200,6 +209,23 @@ class RolloutMember(Base):
     baked_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     failed_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     reason: Mapped[str | None] = mapped_column(String(300), default=None)
+    # The heard clock at the first check after its success: its bake counts from there.
+    succeeded_heard: Mapped[float | None] = mapped_column(Float, default=None)
+    # "host" (it could not try the release) or "refused" (it would not): not a failure of
+    # the release; the member neither holds its wave up nor counts towards a halt.
+    trouble: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class HeardClockRow(Base):
+    """The one row of the heard clock (server/rollouts/heard.py): seconds the server was
+    up, writing and able to hear its nodes, advanced by every process's rollout checker."""
+
+    __tablename__ = "heard_clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    heard: Mapped[float] = mapped_column(Float)
+    db_at: Mapped[float] = mapped_column(Float)  # the database's clock at the last advance
+    grace_from: Mapped[float] = mapped_column(Float)  # heard time at the end of the last outage
 
 
 class WebhookDelivery(Base):
