@@ -44,11 +44,14 @@ def upgrade() -> None:
     op.add_column("progress", sa.Column("cause", sa.String(16), nullable=True))
     now = datetime.now(UTC).replace(tzinfo=None)
     if op.get_bind().dialect.name == "sqlite":
-        age = "(julianday(last_seen) - julianday(:now)) * 86400.0"
-        op.execute(sa.text(f"UPDATE nodes SET heard = {age}").bindparams(now=f"{now:%F %T.%f}"))
+        age = sa.text("UPDATE nodes SET heard = (julianday(last_seen) - julianday(:now)) * 86400.0")
+        op.execute(age.bindparams(now=f"{now:%F %T.%f}"))
     else:
-        age = "CAST(EXTRACT(EPOCH FROM (last_seen - :now)) AS DOUBLE PRECISION)"
-        op.execute(sa.text(f"UPDATE nodes SET heard = {age}").bindparams(now=now))
+        age = sa.text(
+            "UPDATE nodes SET heard = "
+            "CAST(EXTRACT(EPOCH FROM (last_seen - :now)) AS DOUBLE PRECISION)"
+        )
+        op.execute(age.bindparams(now=now))
 
 
 def downgrade() -> None:
