@@ -191,6 +191,8 @@ class Rollout(Base):
     revision: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # When the current wave's stuck notice went out (`rollout-stuck`): once per wave.
+    stuck_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
 
 
 class RolloutMember(Base):
@@ -214,6 +216,32 @@ class RolloutMember(Base):
     # "host" (it could not try the release) or "refused" (it would not): not a failure of
     # the release; the member neither holds its wave up nor counts towards a halt.
     trouble: Mapped[str | None] = mapped_column(String(16), default=None)
+    # What the node ran before it was told the release: a revert tells it this one back
+    # when a signed host could not move further back (rollouts/reverts.py).
+    before_sha: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class RolloutLeftOut(Base):
+    """A node of the fleet a rollout left out at its start, and why (revoked, stale, held):
+    shown with the rollout, never judged by it."""
+
+    __tablename__ = "rollout_left_out"
+
+    rollout_id: Mapped[int] = mapped_column(ForeignKey("rollouts.id"), primary_key=True)
+    node_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(300))
+
+
+class NodeHold(Base):
+    """A bin a node holds (`ansible-proxy hold`), as its keepalive reports it: the node
+    installs nothing of that bin, so a rollout skips it rather than wait for it."""
+
+    __tablename__ = "node_holds"
+
+    node_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bin_name: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    since: Mapped[datetime] = mapped_column(DateTime)
 
 
 class HeardClockRow(Base):
