@@ -107,6 +107,24 @@ def _check_labels(labels: dict[str, str] | None) -> dict[str, str] | None:
     return labels or None
 
 
+# The bins a keepalive may say are held (`held`), each with its reason (one line).
+MAX_HOLDS = 64
+
+
+def _check_held(held: dict[str, str] | None) -> dict[str, str] | None:
+    for name, reason in (held or {}).items():
+        if not is_bin_name(name):
+            raise PydanticCustomError("held", "held: {name} is not a bin name", {"name": name[:80]})
+        if len(reason) > MAX_REASON or not is_one_line(reason):
+            raise PydanticCustomError(
+                "held", "held: the reason for {name} must be one line of at most 300 characters",
+                {"name": name},
+            )  # fmt: skip
+    if held and len(held) > MAX_HOLDS:
+        raise PydanticCustomError("held", f"held: at most {MAX_HOLDS} bins")
+    return held or None
+
+
 class NodeInfo(_Model):
     """What a node tells about itself in POST /keepalive (and keeps in its manifest)."""
 
@@ -116,6 +134,9 @@ class NodeInfo(_Model):
     binProxyVersion: ShortText
     # NODE_LABELS (names.LABEL_RULE); left out by agents that have none, and by older ones.
     labels: Annotated[dict[str, str] | None, AfterValidator(_check_labels)] = None
+    # The bins this node holds (`ansible-proxy hold BIN`): bin → reason; absent or empty:
+    # none. A staged rollout skips a held node rather than wait for it (server/db/holds.py).
+    held: Annotated[dict[str, str] | None, AfterValidator(_check_held)] = None
 
 
 class NodeStatus(_Model):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.names import format_labels
 from ansible_proxy.protocol import NodeInfo
+from ansible_proxy.server.db.holds import record_holds
 from ansible_proxy.server.db.models import (
     Bin,
     BinReportRow,
@@ -70,6 +71,7 @@ def register_node(session: Session, info: NodeInfo, now: datetime) -> Node:
     node.agent_version = info.binProxyVersion
     node.labels = format_labels(info.labels) if info.labels else None
     node.last_seen = now
+    record_holds(session, info.nodeName, info.held, now)
     session.flush()
     return node
 
