@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from tests.support.postgres import postgres_server, postgres_url
@@ -28,6 +29,12 @@ from tests.support.procs import LOOPBACK, Service, free_port, wait_until
 __all__ = ["BinManager", "bin_manager", "bin_manager_factory", "postgres_server", "postgres_url"]
 
 BIN_MANAGER_SCRIPT = Path(sys.executable).parent / "bin-manager"
+
+
+class _PortTaken(Exception):
+    """Another process bound the port between free_port() and this server's start."""
+
+
 _ids = itertools.count(1)
 
 
@@ -62,6 +69,9 @@ class BinManager:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = workdir / "data"
+        self.netns = netns
+        self._auto_port = port is None
+        self._started = False
         self.port = port or free_port()
         scheme = "https" if ssl_certfile else "http"
         self.url = f"{scheme}://{host}:{self.port}"
@@ -119,20 +129,59 @@ class BinManager:
 
     # -- process -------------------------------------------------------------------
     def start(self, timeout: float = 60) -> BinManager:
-        """Start the server and wait until /healthz answers."""
-        self.service.start()
+        """Start the server and wait until /healthz answers, from this server's own socket.
 
-        def ready() -> bool:
-            if not self.service.running():
-                raise RuntimeError(f"bin-manager exited at start:\n{self.service.log()[-3000:]}")
+        A port free when chosen may be taken by another test worker's server before ours
+        binds it; then /healthz would answer from that server (and the admin token be
+        "wrong"). Ours exits ("address already in use") and, when the port was ours to
+        choose, starts again on another.
+        """
+        for _ in range(3):
+            self.service.start()
             try:
-                with self.client(timeout=1) as http:
-                    return http.get(f"{self.url}/healthz").status_code == 200
-            except httpx.HTTPError:
-                return False
+                wait_until(self._ready, timeout, f"bin-manager on port {self.port}")
+                self._started = True
+                return self
+            except _PortTaken:
+                if not self._auto_port or self._started:  # a restart keeps its URL
+                    raise
+                self._move_to(free_port())
+        raise RuntimeError(f"bin-manager: port taken three times:\n{self.service.log()[-3000:]}")
 
-        wait_until(ready, timeout, f"bin-manager on port {self.port}")
-        return self
+    def _ready(self) -> bool:
+        if not self.service.running():
+            log = self.service.log()
+            if "address already in use" in log[-3000:].lower():
+                raise _PortTaken(self.port)
+            raise RuntimeError(f"bin-manager exited at start:\n{log[-3000:]}")
+        try:
+            with self.client(timeout=1) as http:
+                if http.get(f"{self.url}/healthz").status_code != 200:
+                    return False
+        except httpx.HTTPError:
+            return False
+        return self._listening()
+
+    def _listening(self) -> bool:
+        """This server's process holds the listening socket (not another one's). In a
+        namespace of the test's own nobody else can take the port (and psutil reads this
+        namespace's sockets, not that one's)."""
+        if self.netns is not None:
+            return True
+        try:
+            return any(
+                conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == self.port
+                for conn in psutil.Process(self.pid).net_connections(kind="inet")
+            )
+        except psutil.Error:
+            return False
+
+    def _move_to(self, port: int) -> None:
+        argv = self.service.argv
+        argv[argv.index("--port") + 1] = str(port)
+        self.url = self.url.replace(f":{self.port}", f":{port}")
+        self.api = f"{self.url}/api/v1"
+        self.port = port
 
     @property
     def pid(self) -> int:
