@@ -331,3 +331,76 @@ def test_a_wave_of_offline_nodes_proved_nothing_and_waits(fleet: Fleet) -> None:
     assert fleet.told(canary[0]) == v2  # told when it comes back
     fleet.act("promote")  # an operator may move on anyway
     assert fleet.told(wave1[0]) == v2
+
+
+def test_a_canary_that_could_not_try_the_release_is_not_its_failure(fleet: Fleet) -> None:
+    v2 = fleet.publish(b"v2")
+    canary = fleet.waves()[0][0]
+    fleet.progress(canary, v2, "failed", "agent: download stalled", cause="host")
+    fleet.check(10 * BAKE)
+    rollout = fleet.status()["rollouts"][0]
+    assert (rollout["state"], rollout["reverted"], rollout["wave"]) == ("rolling", False, 0)
+    shown = rollout["waves"][0]
+    assert (shown["failures"], shown["counts"]) == (0, {"host-trouble": 1})
+    assert shown["nodes"][0]["reason"] == "agent: download stalled"
+    assert fleet.told(canary) == v2  # it may try again; nothing is reverted or marked bad
+    assert "node-rollback" not in [event for event, _ in fleet.notified]
+    fleet.progress(canary, v2, "failed", "agent: download stalled", cause="host")  # a retry
+    fleet.running(canary, v2)  # the host is fixed: it installs it after all, and bakes
+    fleet.check(BAKE)
+    assert fleet.status()["rollouts"][0]["wave"] == 1
+    with sessions_of(fleet) as session:
+        kinds = list(session.scalars(select(Event.kind).order_by(Event.id)))
+    assert kinds.count("rollout-node-trouble") == 1  # a host retrying each tick: told once
+
+
+def test_a_refusal_shows_as_one_and_a_report_without_a_cause_fails_the_release(
+    fleet: Fleet,
+) -> None:
+    v2 = fleet.publish(b"v2")
+    canary = fleet.waves()[0][0]
+    fleet.progress(canary, v2, "failed", "trust: signed by no trusted key", cause="refused")
+    fleet.check(1)
+    rollout = fleet.status()["rollouts"][0]
+    assert (rollout["state"], rollout["waves"][0]["counts"]) == ("rolling", {"refused": 1})
+    fleet.progress(canary, v2, "failed", "exited at start")  # no cause: the release's
+    status = fleet.status()
+    assert (status["state"], status["rollouts"][0]["reverted"]) == ("halted", True)
+
+
+def test_a_resume_after_a_revert_does_not_count_the_revert_as_going_back(fleet: Fleet) -> None:
+    v1 = fleet.v1  # type: ignore[attr-defined]
+    v2 = fleet.publish(b"v2")
+    canary, wave1, _ = fleet.waves()
+    fleet.running(canary[0], v2)
+    fleet.check(BAKE)
+    for name in wave1:
+        fleet.running(name, v2)
+    fleet.progress(wave1[0], v2, "failed", "watch: exited")
+    assert fleet.status()["rollouts"][0]["reverted"] is True
+    fleet.running(wave1[1], v1)  # the server's revert, reported after the resume below
+    fleet.act("resume")
+    fleet.running(canary[0], v1)
+    fleet.running(wave1[1], v1)
+    assert fleet.status()["state"] == "rolling"
+    for name in (*canary, *wave1):
+        fleet.running(name, v2)  # told it again: each installs it again and bakes
+    fleet.check(BAKE)
+    assert fleet.status()["rollouts"][0]["wave"] == 2
+
+
+def test_an_outage_is_no_node_s_silence(fleet: Fleet) -> None:
+    v2 = fleet.publish(b"v2")
+    canary = fleet.waves()[0][0]
+    fleet.running(canary, v2)
+    fleet.check(BAKE / 2)
+    fleet.now += timedelta(seconds=600)  # the server is down: nobody vouches for this
+    fleet.heard = HeardClock(1e6, clock=fleet._seconds, db_clock=lambda _: fleet._seconds())
+    fleet.heard.advance(fleet.sessions)  # the restarted process: an outage, grace from here
+    fleet.checked()
+    assert fleet.status()["state"] == "rolling"
+    assert fleet.status()["rollouts"][0]["waves"][0]["nodes"][0]["bakeRemaining"] == BAKE / 2
+    fleet.wait(BAKE / 2)  # heard again (every node calls), the bake goes on from where it was
+    fleet.seen(*NODES)
+    fleet.checked()
+    assert fleet.status()["rollouts"][0]["wave"] == 1
