@@ -6,7 +6,8 @@ so a route's work is one transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.names import format_labels
 from ansible_proxy.protocol import NodeInfo
-from ansible_proxy.server.db.heard import hear, reading
 from ansible_proxy.server.db.holds import record_holds
 from ansible_proxy.server.db.models import (
     Bin,
@@ -72,7 +72,6 @@ def register_node(session: Session, info: NodeInfo, now: datetime) -> Node:
     node.agent_version = info.binProxyVersion
     node.labels = format_labels(info.labels) if info.labels else None
     node.last_seen = now
-    hear(node)
     record_holds(session, info.nodeName, info.held, now)
     session.flush()
     return node
@@ -80,14 +79,11 @@ def register_node(session: Session, info: NodeInfo, now: datetime) -> Node:
 
 def touch_node(node: Node, now: datetime) -> None:
     node.last_seen = now
-    hear(node)
 
 
 def touch_node_named(session: Session, name: str, now: datetime) -> bool:
     """Refresh last seen in one statement; False when no node has that name."""
-    result = session.execute(
-        update(Node).where(Node.name == name).values(last_seen=now, heard=reading())
-    )
+    result = session.execute(update(Node).where(Node.name == name).values(last_seen=now))
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -117,6 +113,8 @@ def require_release(session: Session, bin_: Bin, sha256: str, arch: str) -> Rele
 
 # A staged rollout (server/rollouts/) answers nodes while it is in one of these states and
 # was not reverted: the nodes of its started waves its release, the others the previous.
+# Reverted, it still answers the members a signed host could not move back to the previous
+# release: each its own previous one (rollouts/reverts.py).
 ROLLOUT_ANSWERING = ("rolling", "halted")
 
 
@@ -126,6 +124,7 @@ class RolloutRef:
 
     `started` (the members of the started waves) is filled in by hotpath/waves.py, which
     keeps it per (id, revision): a revision changes with every promotion, halt or resume.
+    A reverted rollout's `back` (node → the release it ran before) is filled in likewise.
     """
 
     id: int
@@ -134,9 +133,23 @@ class RolloutRef:
     previous_sha: str
     wave: int
     started: frozenset[str] = frozenset()
+    reverted: bool = False
+    back: Mapping[str, str] = field(default_factory=dict)
+
+    def answers(self, latest: str | None) -> bool:
+        """True when the rollout decides what nodes are told while `latest` is the latest:
+        its release while rolling or halted; the previous release once reverted."""
+        return latest == (self.previous_sha if self.reverted else self.release_sha)
 
     def sha_for(self, node_name: str | None) -> str:
+        if self.reverted:
+            return self.back.get(node_name or "", self.previous_sha)
         return self.release_sha if node_name in self.started else self.previous_sha
+
+    def per_node(self) -> bool:
+        """True when nodes are not all told the same: rolling or halted, or reverted with
+        members told back their own previous release."""
+        return not self.reverted or bool(self.back)
 
 
 @dataclass(frozen=True)
@@ -152,17 +165,14 @@ class Pointer:
     def sha_for(self, node_name: str | None) -> str | None:
         """What this node is told (unpaused): the latest, or its rollout's answer."""
         rollout = self.rollout
-        if rollout is not None and rollout.release_sha == self.sha256:
+        if rollout is not None and rollout.answers(self.sha256):
             return rollout.sha_for(node_name)
         return self.sha256
 
 
 def _pointer_query(arch: str) -> Select[*tuple[Any, ...]]:
     answering = (
-        (Rollout.bin_id == Bin.id)
-        & (Rollout.arch == arch)
-        & Rollout.state.in_(ROLLOUT_ANSWERING)
-        & Rollout.reverted.is_(False)
+        (Rollout.bin_id == Bin.id) & (Rollout.arch == arch) & Rollout.state.in_(ROLLOUT_ANSWERING)
     )
     return (
         select(
@@ -176,6 +186,7 @@ def _pointer_query(arch: str) -> Select[*tuple[Any, ...]]:
             Rollout.release_sha,
             Rollout.previous_sha,
             Rollout.wave,
+            Rollout.reverted,
         )
         .select_from(Bin)
         .outerjoin(Latest, (Latest.bin_id == Bin.id) & (Latest.arch == arch))
@@ -188,7 +199,7 @@ def _pointer_query(arch: str) -> Select[*tuple[Any, ...]]:
 def _pointer(row: Any) -> Pointer:
     rollout = None
     if row[5] is not None:
-        rollout = RolloutRef(row[5], row[6], row[7], row[8], row[9])
+        rollout = RolloutRef(row[5], row[6], row[7], row[8], row[9], reverted=bool(row[10]))
     return Pointer(
         bin_id=row[1], paused=row[2], sha256=row[3], paused_release_id=row[4], rollout=rollout
     )

@@ -26,6 +26,7 @@ from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.inputs import check_arch, check_node_name, choose_arch
 
 Withdrawn = dict[str, tuple[str, ...]]
+_MAX_ANSWERS = 4096
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,9 @@ class Snapshot:
     withdrawn: Withdrawn = field(default_factory=dict)  # bin → withdrawn, for the latest
     arch: str = ""
     # Bins whose staged rollout answers per node (none paused): the node's answer depends
-    # only on which of them told it their release, so one answer per such signature.
+    # only on what each of them tells it, so one answer per such combination.
     staged: tuple[tuple[str, RolloutRef], ...] = ()
-    answers: dict[tuple[bool, ...], BatchAnswer] = field(default_factory=dict)
+    answers: dict[tuple[str, ...], BatchAnswer] = field(default_factory=dict)
 
     def for_node(self, node_name: str | None) -> BatchAnswer | None:
         """This node's answer from memory; None when a paused bin needs the database."""
@@ -54,14 +55,18 @@ class Snapshot:
             return self.shared
         if not self.staged or any(pointer.paused for pointer in self.pointers.values()):
             return None
-        key = tuple(node_name in ref.started for _, ref in self.staged)
+        key = tuple(ref.sha_for(node_name) for _, ref in self.staged)
         found = self.answers.get(key)
         if found is None:
             bins = {name: p.sha256 for name, p in self.pointers.items() if p.sha256 is not None}
-            for (name, ref), told in zip(self.staged, key, strict=True):
-                bins[name] = ref.release_sha if told else ref.previous_sha
-            found = build_answer(self.arch, bins, self.withdrawn)
-            self.answers[key] = found  # at most 2 ** len(staged) of them
+            withdrawn = dict(self.withdrawn)
+            for (name, _), told in zip(self.staged, key, strict=True):
+                bins[name] = told
+                # A member told back its own previous release is not told it is withdrawn.
+                withdrawn[name] = tuple(sha for sha in withdrawn.get(name, ()) if sha != told)
+            found = build_answer(self.arch, bins, withdrawn)
+            if len(self.answers) < _MAX_ANSWERS:  # a few per staged bin in practice
+                self.answers[key] = found
         return found
 
 
@@ -94,7 +99,7 @@ def _snapshot(session: Session, arch: str, pointers: dict[str, Pointer]) -> Snap
     staged = tuple(
         (name, p.rollout)
         for name, p in sorted(pointers.items())
-        if p.rollout is not None and p.rollout.release_sha == p.sha256
+        if p.rollout is not None and p.rollout.answers(p.sha256) and p.rollout.per_node()
     )
     if staged:
         return Snapshot(pointers, None, withdrawn, arch, staged=staged)

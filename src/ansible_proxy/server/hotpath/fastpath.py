@@ -172,6 +172,8 @@ class AgentFastPath:
         sha = pointer.sha_for(query.get("nodeName"))
         if pointer.paused or sha is None:
             return None
+        if sha != pointer.sha256:  # as pointers._answer: never told its answer is withdrawn
+            withdrawn = tuple(other for other in withdrawn if other != sha)
         rendered = self._latest.get((sha, withdrawn))
         if rendered is None:
             if len(self._latest) >= _MAX_RENDERED:
