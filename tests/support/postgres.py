@@ -93,6 +93,10 @@ class PostgresServer:
         )
         if initdb.returncode != 0:
             raise RuntimeError(f"initdb failed: {initdb.stderr}")
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the cluster (again, after stop(): its databases are kept)."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses={LOOPBACK} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
