@@ -157,7 +157,8 @@ async def report_progress(
     nodes: NodeCredentials,
     rollouts: Rollouts,
 ) -> dict[str, Any]:
-    """One event of the node's history; `reason` (optional, one line) says who and why.
+    """One event of the node's history; `reason` (optional, one line) says who and why,
+    `cause` (optional, with `failed`) whose failure it is: release, host or refused.
 
     A staged rollout counts it (server/rollouts/members.py): the write rule has accepted
     the caller as this node (its own credential, or its cluster proxy's).
@@ -169,8 +170,10 @@ async def report_progress(
 
     def record(session: Session, bin_: Bin, node: Node) -> None:
         progress.add_progress(session, bin_, node, report, now)
-        status, reason = report.status.value, report.reason or None
-        members.note_progress(session, rollouts, bin_, node, report.targetHash, status, reason, now)
+        status, reason, cause = report.status.value, report.reason or None, report.cause
+        members.note_progress(
+            session, rollouts, bin_, node, report.targetHash, status, reason, now, cause
+        )
 
     await _record(writes, name, report.nodeName, record)
     return ok()

@@ -113,6 +113,7 @@ def _progress_rows(session: Session, where: Any) -> list[dict[str, Any]]:
             "status": row.status,
             "reportedAt": iso(row.reported_at),
             "reason": row.reason,
+            "cause": row.cause,
         }
         for row, node_name, bin_name in rows
     ]

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.names import format_labels
 from ansible_proxy.protocol import NodeInfo
+from ansible_proxy.server.db.heard import hear, reading
 from ansible_proxy.server.db.holds import record_holds
 from ansible_proxy.server.db.models import (
     Bin,
@@ -72,6 +73,7 @@ def register_node(session: Session, info: NodeInfo, now: datetime) -> Node:
     node.agent_version = info.binProxyVersion
     node.labels = format_labels(info.labels) if info.labels else None
     node.last_seen = now
+    hear(node)
     record_holds(session, info.nodeName, info.held, now)
     session.flush()
     return node
@@ -79,11 +81,14 @@ def register_node(session: Session, info: NodeInfo, now: datetime) -> Node:
 
 def touch_node(node: Node, now: datetime) -> None:
     node.last_seen = now
+    hear(node)
 
 
 def touch_node_named(session: Session, name: str, now: datetime) -> bool:
     """Refresh last seen in one statement; False when no node has that name."""
-    result = session.execute(update(Node).where(Node.name == name).values(last_seen=now))
+    result = session.execute(
+        update(Node).where(Node.name == name).values(last_seen=now, heard=reading())
+    )
     return bool(getattr(result, "rowcount", 0))
 
 

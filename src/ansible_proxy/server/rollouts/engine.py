@@ -1,8 +1,11 @@
 """The background check of every rolling rollout: bake, promote, or halt and revert.
 
 Every server process runs it each `rollout_interval_seconds`; the decisions are made from
-the database alone (members' reports, nodes' last seen, the clock), so whichever process
-checks first decides the same, and `lifecycle.claim` lets only one of them write it.
+the database alone (members' reports, the heard clock and each node's heard time), so
+whichever process checks first decides the same, and `lifecycle.claim` lets only one of
+them write it. Silence and bakes are measured on the heard clock (heard.py), never on the
+wall clock: a server that was down, a database away or locked, a stepped clock or a
+replica whose clock is off is no node's silence and does not shorten a bake.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import anyio.to_thread
 from sqlalchemy import ColumnElement, Select, and_, case, func, select, update
@@ -20,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
 from ansible_proxy.server.periodic import Periodic
-from ansible_proxy.server.rollouts import lifecycle
+from ansible_proxy.server.rollouts import heard, lifecycle
+from ansible_proxy.server.rollouts.heard import HeardClock
 from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
 from ansible_proxy.server.rollouts.policy import Policy, failure_limit
 
@@ -38,11 +42,13 @@ def _open(rollout: Rollout) -> ColumnElement[bool]:
         _M.failed_at.is_(None),
         _M.baked_at.is_(None),
         _M.offline.is_(False),
+        _M.trouble.is_(None),
     )
 
 
-def _seen_since(moment: datetime) -> Select[str]:
-    return select(Node.name).where(Node.last_seen >= moment)
+def _heard_since(moment: float) -> Select[str]:
+    """The nodes heard at or after `moment` of the heard clock."""
+    return select(Node.name).where(Node.heard >= moment)
 
 
 def check_rollout(
@@ -53,19 +59,26 @@ def check_rollout(
     Marks silent members failed and healthy ones baked; a wave whose failures reach the
     policy's limit halts the rollout and reverts the fleet; a wave whose every online
     member stayed healthy for the bake time (and at least one did: a wave of offline
-    nodes proved nothing) starts the next. Set-based: a check that changes nothing reads
-    counts, not rows, however large the wave.
+    nodes proved nothing) starts the next. Times are the heard clock's: a member is
+    silent when not heard for `silent_seconds` of it, and only once the wave's start and
+    the last outage are that long ago. `now` (wall clock) only stamps what is recorded.
+    Set-based: a check that changes nothing reads counts, not rows, however large the wave.
     """
     policy = lifecycle.load_policy(rollout)
-    bake = timedelta(seconds=policy.bake_seconds)
-    silent_before = now - timedelta(seconds=ctx.silent_seconds)
-    silent = list(
-        session.scalars(
-            select(_M.node_name).where(
-                _open(rollout), _M.node_name.not_in(_seen_since(silent_before))
+    bake = policy.bake_seconds
+    clock = heard.read(session)
+    if rollout.wave_heard is None:  # the wave started (or resumed) since the last check
+        rollout.wave_heard = clock.now
+    heard_after = clock.now - ctx.silent_seconds
+    silent: list[str] = []
+    if max(clock.grace_from, rollout.wave_heard) < heard_after:
+        silent = list(
+            session.scalars(
+                select(_M.node_name).where(
+                    _open(rollout), _M.node_name.not_in(_heard_since(heard_after))
+                )
             )
         )
-    )
     why_silent = f"silent for over {ctx.silent_seconds:.0f} s during its bake"
     for name in silent:
         lifecycle.step(
@@ -79,19 +92,40 @@ def check_rollout(
             .values(failed_at=now, reason=why_silent)
             .execution_options(synchronize_session=False)
         )
+    # A bake counts from the first check after the member's success (never earlier), and
+    # ends only for a member heard since the last outage (it may have died during it).
+    session.execute(
+        update(_M)
+        .where(
+            _M.rollout_id == rollout.id,
+            _M.succeeded_at.is_not(None),
+            _M.succeeded_heard.is_(None),
+        )
+        .values(succeeded_heard=clock.now)
+        .execution_options(synchronize_session=False)
+    )
     session.execute(
         update(_M)
         .where(
             _open(rollout),
             _M.succeeded_at.is_not(None),
-            _M.succeeded_at <= now - bake,
-            _M.node_name.in_(_seen_since(silent_before)),
+            _M.succeeded_heard <= clock.now - bake,
+            _M.node_name.in_(_heard_since(max(heard_after, clock.grace_from))),
         )
         .values(baked_at=now)
         .execution_options(synchronize_session=False)
     )
     waiting = case(
-        (and_(_M.failed_at.is_(None), _M.baked_at.is_(None), _M.offline.is_(False)), 1), else_=0
+        (
+            and_(
+                _M.failed_at.is_(None),
+                _M.baked_at.is_(None),
+                _M.offline.is_(False),
+                _M.trouble.is_(None),
+            ),
+            1,
+        ),
+        else_=0,
     )
     baked = case((_M.baked_at.is_not(None), 1), else_=0)
     counts = session.execute(
@@ -116,7 +150,7 @@ def check_rollout(
             return "halted"
     current = next((row for row in counts if row[0] == rollout.wave), None)
     proved = current is not None and current[3] == 0 and current[4] > 0
-    if proved and rollout.wave_started_at + bake <= now:
+    if proved and rollout.wave_heard + bake <= clock.now:
         if not lifecycle.claim(session, rollout, now):
             return None
         why = f"{wave_name(rollout.wave)} stayed healthy for {policy.bake_seconds} s"
@@ -145,7 +179,10 @@ def _halt_reason(
 
 
 def check_all(sessions: sessionmaker[Session], ctx: Context, now: datetime) -> bool:
-    """Check every rolling rollout, each in its own transaction; True when one changed."""
+    """Check every rolling rollout, each in its own transaction; True when one changed.
+
+    The caller advanced the heard clock first (RolloutChecker), or a test set it.
+    """
     with sessions() as session:
         ids = list(session.scalars(select(Rollout.id).where(Rollout.state == "rolling")))
     changed = False
@@ -172,7 +209,8 @@ def check_all(sessions: sessionmaker[Session], ctx: Context, now: datetime) -> b
 
 
 class RolloutChecker(Periodic):
-    """Runs check_all every `interval` seconds in the app's event loop (lifespan)."""
+    """Advances the heard clock, then runs check_all, every `interval` seconds in the app's
+    event loop (lifespan). No check runs on a round whose advance failed."""
 
     def __init__(
         self,
@@ -186,8 +224,10 @@ class RolloutChecker(Periodic):
         self.ctx = ctx
         self.interval = interval
         self.on_change = on_change
+        self.heard = HeardClock(interval)
 
     def check_now(self) -> bool:
+        self.heard.advance(self.sessions)
         changed = check_all(self.sessions, self.ctx, stored_now())
         if changed:
             self.on_change()

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.names import normalize_arch, parse_labels
@@ -34,6 +34,7 @@ from ansible_proxy.server.db.models import (
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
 from ansible_proxy.server.db.secrets import ROLLOUT_ORDER, server_secret
 from ansible_proxy.server.problems import Conflict, NotFound
+from ansible_proxy.server.rollouts import heard
 from ansible_proxy.server.rollouts.policy import (
     REPORTED,
     Policy,
@@ -274,11 +275,11 @@ def on_publish(
     )
     session.add(rollout)
     session.flush()
-    silent_before = now - timedelta(seconds=ctx.silent_seconds)
+    heard_after = heard.read(session).now - ctx.silent_seconds
 
     def silent(name: str) -> bool:
         seen = nodes[name][1]
-        return seen is None or seen < silent_before
+        return seen is None or seen < heard_after
 
     rows = [
         {
@@ -305,13 +306,13 @@ def on_publish(
 
 def _fleet(
     session: Session, bin_id: int, arch: str
-) -> dict[str, tuple[dict[str, str], datetime | None]]:
+) -> dict[str, tuple[dict[str, str], float | None]]:
     """The nodes of `arch` whose last report of the bin (POST /bins) is one of its releases
-    for `arch`: name → (labels, last seen). A node that never showed it runs the bin is no
-    member: anyone enrolled could report any bin. Labels: the admin's as `k`, the node's
-    own NODE_LABELS as `reported:k` (policy.plan_waves)."""
+    for `arch`: name → (labels, its heard time). A node that never showed it runs the bin
+    is no member: anyone enrolled could report any bin. Labels: the admin's as `k`, the
+    node's own NODE_LABELS as `reported:k` (policy.plan_waves)."""
     rows = session.execute(
-        select(Node.name, Node.cpu_arch, Node.labels, Node.last_seen)
+        select(Node.name, Node.cpu_arch, Node.labels, Node.heard)
         .join(NodeBin, NodeBin.node_id == Node.id)
         .join(
             Release,
@@ -321,7 +322,7 @@ def _fleet(
         )
         .where(NodeBin.bin_id == bin_id)
     ).all()
-    fleet: dict[str, tuple[dict[str, str], datetime | None]] = {}
+    fleet: dict[str, tuple[dict[str, str], float | None]] = {}
     for name, cpu_arch, labels, seen in rows:
         if normalize_arch(cpu_arch or "") != arch:
             continue
@@ -371,9 +372,10 @@ def start_wave(
         return
     rollout.wave += 1
     rollout.wave_started_at = now
-    silent_before = now - timedelta(seconds=ctx.silent_seconds)
+    rollout.wave_heard = None  # the next check starts the wave's bake on the heard clock
+    heard_after = heard.read(session).now - ctx.silent_seconds
     this_wave = (RolloutMember.rollout_id == rollout.id) & (RolloutMember.wave == rollout.wave)
-    seen = select(Node.name).where(Node.last_seen >= silent_before)
+    seen = select(Node.name).where(Node.heard >= heard_after)
     session.execute(
         update(RolloutMember)
         .where(this_wave)
@@ -443,15 +445,29 @@ def resume(session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: dat
         release.bad_since = None
         rollout.reverted = False
         queries.point_latest(session, bin_, rollout.arch, release, now)
+        # The revert moved every member back, on the server's order: none of that is a
+        # node's failure ("went back"), and the current wave installs and bakes again.
+        this_wave = RolloutMember.wave == rollout.wave
+        session.execute(
+            update(RolloutMember)
+            .where(RolloutMember.rollout_id == rollout.id)
+            .values(
+                succeeded_at=None,
+                succeeded_heard=None,
+                baked_at=case((this_wave, None), else_=RolloutMember.baked_at),
+            )
+            .execution_options(synchronize_session=False)
+        )
     session.execute(
         update(RolloutMember)
         .where(RolloutMember.rollout_id == rollout.id, RolloutMember.failed_at.is_not(None))
-        .values(failed_at=None, succeeded_at=None, baked_at=None, reason=None)
+        .values(failed_at=None, succeeded_at=None, succeeded_heard=None, baked_at=None, reason=None)
         .execution_options(synchronize_session=False)
     )
     rollout.state = "rolling"
     rollout.reason = None
     rollout.wave_started_at = now
+    rollout.wave_heard = None
     text = f"resumed at {wave_name(rollout.wave)}: its failures are forgiven"
     step(session, ctx, rollout, bin_.name, "rollout-resume", None, text, now)
 

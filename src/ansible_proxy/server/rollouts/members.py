@@ -3,6 +3,12 @@
 Called by the write path (progress reports and POST /bins, in their group commit) after
 the write rule accepted the caller: in `required` node-auth mode that is the node's own
 credential or its cluster proxy's, so a report in another node's name never counts.
+
+Only a failure the release caused counts against it (a `failed` report whose cause is
+"release", or says none, as agents of the original design do not): it may halt the
+rollout and revert the fleet. A host that could not try the release ("host") or would not
+("refused") is *trouble*: shown apart, never a failure, and the member then neither holds
+its wave up nor counts towards a halt, until it installs the release after all.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ansible_proxy.protocol import FailureCause
 from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
 from ansible_proxy.server.rollouts.lifecycle import Context, step
@@ -43,9 +50,12 @@ def note_progress(
     status: str,
     reason: str | None,
     now: datetime,
+    cause: str | None = None,
 ) -> None:
-    """A progress report: `success` of the release counts it installed, `failed` failed."""
-    if status == "failed":
+    """A progress report: `success` of the release counts it installed; `failed` failed
+    it when the release was the cause (`cause` None: the release), else it is trouble."""
+    cause = cause or FailureCause.RELEASE
+    if status == "failed" and cause == FailureCause.RELEASE:
         text = f"{node.name} reported {sha256[:12]} failed" + (f": {reason}" if reason else "")
         data = {
             "binName": bin_.name,
@@ -63,7 +73,10 @@ def note_progress(
     if sha256 != rollout.release_sha or member.failed_at is not None:
         return
     if status == "success":
-        member.succeeded_at = member.succeeded_at or now
+        _installed(member, now)
+        return
+    if cause != FailureCause.RELEASE:
+        _trouble(session, ctx, rollout, member, bin_.name, cause, reason, now)
         return
     _fail(
         session,
@@ -88,7 +101,7 @@ def note_running(
     if member.failed_at is not None:
         return
     if sha256 == rollout.release_sha:
-        member.succeeded_at = member.succeeded_at or now
+        _installed(member, now)
     elif member.succeeded_at is not None:
         _fail(
             session,
@@ -99,6 +112,39 @@ def note_running(
             f"went back to {sha256[:12]} after installing it",
             now,
         )
+
+
+def _installed(member: RolloutMember, now: datetime) -> None:
+    """The member runs the release: its bake may start, whatever trouble it had before."""
+    member.succeeded_at = member.succeeded_at or now
+    if member.trouble is not None:
+        member.trouble = None
+        member.reason = None
+
+
+def _trouble(
+    session: Session,
+    ctx: Context,
+    rollout: Rollout,
+    member: RolloutMember,
+    bin_name: str,
+    cause: str,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    """The host could not try the release, or refused it: logged once (a host retries each
+    tick), the member set aside, the release not blamed."""
+    if member.succeeded_at is not None:
+        return  # it runs the release: a later retry's trouble is not this rollout's concern
+    what = "could not try it" if cause == FailureCause.HOST else "refused it"
+    if member.trouble != cause:
+        text = f"{member.node_name} {what} ({cause}, not counted against the release)"
+        step(
+            session, ctx, rollout, bin_name, "rollout-node-trouble", None,
+            text + (f": {reason}" if reason else ""), now,
+        )  # fmt: skip
+    member.trouble = cause
+    member.reason = (reason or what)[:300]
 
 
 def _fail(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import math
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -10,11 +11,14 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.listings import iso
 from ansible_proxy.server.db.models import Bin, Latest, Node, Rollout, RolloutMember, RolloutPolicy
-from ansible_proxy.server.rollouts import lifecycle
+from ansible_proxy.server.rollouts import heard, lifecycle
 from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
 from ansible_proxy.server.rollouts.policy import failure_limit
 
 MAX_NODES_SHOWN = 200  # per wave; the counts are always whole
+# A member's trouble (members.py) as its state: the host could not try the release, or
+# refused it. Counted apart in each wave's `counts`, never among its failures.
+TROUBLE_STATES = {"host": "host-trouble", "refused": "refused"}
 
 
 def _node_state(rollout: Rollout, member: Any, started: bool) -> str:
@@ -25,6 +29,8 @@ def _node_state(rollout: Rollout, member: Any, started: bool) -> str:
         return "waiting"
     if member.baked_at is not None:
         return "healthy"
+    if member.trouble is not None:  # not the release's failure: "host-trouble", "refused"
+        return TROUBLE_STATES.get(str(member.trouble), "trouble")
     if member.offline and member.succeeded_at is None:
         return "offline"  # never reported the release: not "healthy" when the rollout completed
     if rollout.state == "completed":
@@ -43,7 +49,7 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
     rows = session.execute(  # plain rows, not objects: a wave may hold thousands of nodes
         select(
             m.node_name, m.wave, m.offline, m.succeeded_at, m.baked_at, m.failed_at, m.reason,
-            Node.last_seen,
+            m.trouble, m.succeeded_heard, Node.last_seen,
         )
         .outerjoin(Node, Node.name == m.node_name)
         .where(m.rollout_id == rollout.id)
@@ -60,7 +66,8 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         }
         for index in range(rollout.wave_count)
     ]
-    bake = timedelta(seconds=policy.bake_seconds)
+    bake = policy.bake_seconds
+    clock = heard.read(session).now  # bakes count the heard clock (heard.py)
     for member in rows:
         seen = member.last_seen
         if member.wave >= len(waves):
@@ -72,8 +79,9 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         wave["counts"][state] = wave["counts"].get(state, 0) + 1
         wave["failures"] += state == "failed"
         remaining = None
-        if state == "baking" and member.succeeded_at is not None:
-            remaining = max(0, int((member.succeeded_at + bake - now).total_seconds()))
+        if state == "baking":
+            baked_for = 0.0 if member.succeeded_heard is None else clock - member.succeeded_heard
+            remaining = max(0, math.ceil(bake - baked_for))
         if len(wave["nodes"]) < MAX_NODES_SHOWN:
             wave["nodes"].append(
                 {

@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Table, and_, bindparam, or_, update
+from sqlalchemy import Table, bindparam, case, or_, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.engine import error_name
+from ansible_proxy.server.db.heard import reading
 from ansible_proxy.server.db.models import Node
 from ansible_proxy.server.periodic import Periodic
 from ansible_proxy.server.writepath.retention import Retention
@@ -38,15 +39,22 @@ DEFAULT_KNOWN_TTL = 600.0
 _MAX_KNOWN = 500_000  # names, ~100 bytes each; beyond it the set starts over
 
 _NODES: Table = Node.__table__  # type: ignore[assignment]
+# `last_seen` never moves back (flushes of several processes may come out of order); the
+# heard clock's reading (db/heard.py) is set whatever the wall clocks say: a clock stepped
+# back must not make a node that keeps calling look silent.
 _TOUCH = (
     update(_NODES)
-    .where(
-        and_(
-            _NODES.c.name == bindparam("b_name"),
-            or_(_NODES.c.last_seen.is_(None), _NODES.c.last_seen < bindparam("b_seen")),
-        )
+    .where(_NODES.c.name == bindparam("b_name"))
+    .values(
+        last_seen=case(
+            (
+                or_(_NODES.c.last_seen.is_(None), _NODES.c.last_seen < bindparam("b_seen")),
+                bindparam("b_seen"),
+            ),
+            else_=_NODES.c.last_seen,
+        ),
+        heard=reading(),
     )
-    .values(last_seen=bindparam("b_seen"))
 )
 
 

@@ -1,5 +1,9 @@
 """A staged rollout on a real SQLite database, the clock given: who is told what, when a
-wave is promoted, and how a failing wave halts and reverts the fleet."""
+wave is promoted, and how a failing wave halts and reverts the fleet.
+
+The heard clock (rollouts/heard.py) follows the given clock, and every change a node
+reports is checked at once, as the server's background check would within its interval.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from ansible_proxy.server.db.models import Event, Rollout
 from ansible_proxy.server.hotpath.pointers import PointerCache, resolve
 from ansible_proxy.server.problems import Conflict
 from ansible_proxy.server.rollouts import engine, members
+from ansible_proxy.server.rollouts.heard import HeardClock
 from ansible_proxy.server.rollouts.lifecycle import Context
 from ansible_proxy.server.rollouts.policy import IMMEDIATE, make_policy
 from ansible_proxy.server.rollouts.status import bin_status
@@ -42,6 +47,22 @@ class Fleet:
         self.notified: list[tuple[str, str]] = []
         self.ctx = Context(default_policy=IMMEDIATE, silent_seconds=180, notify=self._notify)
         self.now = START
+        # The given clock for both the process and the database; never an outage.
+        self.heard = HeardClock(1e6, clock=self._seconds, db_clock=lambda _: self._seconds())
+        self.heard.advance(sessions)
+
+    def _seconds(self) -> float:
+        return self.now.timestamp()
+
+    def wait(self, seconds: float) -> None:
+        """Time passes with the server up and hearing: the heard clock advances too."""
+        self.now += timedelta(seconds=seconds)
+        self.heard.advance(self.sessions)
+
+    def checked(self) -> None:
+        """The background check, now (no time passes)."""
+        engine.check_all(self.sessions, self.ctx, self.now)
+        self.cache.clear()
 
     def _notify(
         self, _s: Session, event: str, text: str, _d: Mapping[str, Any], _n: datetime
@@ -60,6 +81,7 @@ class Fleet:
             releases.publish(
                 session, self.store, self.cache, "web", ARCH, artifact, self.now, self.ctx
             )
+        self.checked()
         return artifact.sha256
 
     def register(self, name: str, labels: dict[str, str] | None = None) -> None:
@@ -76,12 +98,18 @@ class Fleet:
             queries.report_bin(session, bin_, node, sha, "latest", self.now)
             members.note_running(session, self.ctx, bin_, node, sha, self.now)
             session.commit()
+        self.checked()
 
-    def progress(self, name: str, sha: str, status: str, reason: str | None = None) -> None:
+    def progress(
+        self, name: str, sha: str, status: str, reason: str | None = None, cause: str | None = None
+    ) -> None:
         with self.sessions() as session:
             bin_, node = queries.require_bin(session, "web"), queries.require_node(session, name)
-            members.note_progress(session, self.ctx, bin_, node, sha, status, reason, self.now)
+            members.note_progress(
+                session, self.ctx, bin_, node, sha, status, reason, self.now, cause
+            )
             session.commit()
+        self.checked()
 
     def seen(self, *names: str) -> None:
         with self.sessions() as session:
@@ -96,10 +124,9 @@ class Fleet:
         return anyio.run(ask)
 
     def check(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        self.wait(seconds)
         self.seen(*NODES)
-        engine.check_all(self.sessions, self.ctx, self.now)
-        self.cache.clear()
+        self.checked()
 
     def set_policy(self, **options: Any) -> None:
         with self.sessions() as session:
@@ -214,20 +241,18 @@ def test_a_silent_member_fails_and_an_offline_one_does_not_block(fleet: Fleet) -
     canary, wave1, _ = fleet.waves()
     fleet.running(canary[0], v2)
     # wave 1's first node goes quiet well before its wave starts: offline, not blocking
-    fleet.now += timedelta(seconds=200)
+    fleet.wait(200)
     fleet.seen(*(name for name in NODES if name != wave1[0]))
-    engine.check_all(fleet.sessions, fleet.ctx, fleet.now)
-    fleet.cache.clear()
+    fleet.checked()
     nodes = {
         node["name"]: node["state"] for node in fleet.status()["rollouts"][0]["waves"][1]["nodes"]
     }
     assert nodes[wave1[0]] == "offline"
     fleet.running(wave1[1], v2)
-    fleet.now += timedelta(seconds=BAKE)
+    fleet.wait(BAKE)
     fleet.seen(*(name for name in NODES if name != wave1[0]))
-    engine.check_all(fleet.sessions, fleet.ctx, fleet.now)
+    fleet.checked()
     assert fleet.status()["rollouts"][0]["wave"] == 2
-    fleet.cache.clear()
     assert fleet.told(wave1[0]) == v2  # told when it comes back
 
 
@@ -235,9 +260,9 @@ def test_a_member_silent_during_its_bake_halts_the_rollout(fleet: Fleet) -> None
     v2 = fleet.publish(b"v2")
     canary = fleet.waves()[0][0]
     fleet.running(canary, v2)
-    fleet.now += timedelta(seconds=181)
+    fleet.wait(181)
     fleet.seen(*(name for name in NODES if name != canary))
-    engine.check_all(fleet.sessions, fleet.ctx, fleet.now)
+    fleet.checked()
     status = fleet.status()
     assert status["state"] == "halted"
     assert "silent" in status["rollouts"][0]["reason"]
@@ -274,7 +299,7 @@ def test_two_processes_checking_promote_a_wave_once(fleet: Fleet) -> None:
     v2 = fleet.publish(b"v2")
     canary = fleet.waves()[0][0]
     fleet.running(canary, v2)
-    fleet.now += timedelta(seconds=BAKE)
+    fleet.wait(BAKE)
     fleet.seen(*NODES)
     with fleet.sessions() as first, fleet.sessions() as second:
         one = first.scalars(select(Rollout)).one()
@@ -295,15 +320,87 @@ def sessions_of(fleet: Fleet) -> Session:
 
 def test_a_wave_of_offline_nodes_proved_nothing_and_waits(fleet: Fleet) -> None:
     v1 = fleet.v1  # type: ignore[attr-defined]
-    fleet.now += timedelta(seconds=200)  # every node silent: the canary will be offline
+    fleet.wait(200)  # every node silent: the canary will be offline
     v2 = fleet.publish(b"v2")
     canary, wave1, _ = fleet.waves()
     assert fleet.status()["rollouts"][0]["waves"][0]["nodes"][0]["state"] == "offline"
-    fleet.now += timedelta(seconds=10 * BAKE)
-    engine.check_all(fleet.sessions, fleet.ctx, fleet.now)  # nobody called: nothing proved
-    fleet.cache.clear()
+    fleet.wait(10 * BAKE)
+    fleet.checked()  # nobody called: nothing proved
     assert fleet.status()["rollouts"][0]["wave"] == 0
     assert fleet.told(wave1[0]) == v1
     assert fleet.told(canary[0]) == v2  # told when it comes back
     fleet.act("promote")  # an operator may move on anyway
     assert fleet.told(wave1[0]) == v2
+
+
+def test_a_canary_that_could_not_try_the_release_is_not_its_failure(fleet: Fleet) -> None:
+    v2 = fleet.publish(b"v2")
+    canary = fleet.waves()[0][0]
+    fleet.progress(canary, v2, "failed", "agent: download stalled", cause="host")
+    fleet.check(10 * BAKE)
+    rollout = fleet.status()["rollouts"][0]
+    assert (rollout["state"], rollout["reverted"], rollout["wave"]) == ("rolling", False, 0)
+    shown = rollout["waves"][0]
+    assert (shown["failures"], shown["counts"]) == (0, {"host-trouble": 1})
+    assert shown["nodes"][0]["reason"] == "agent: download stalled"
+    assert fleet.told(canary) == v2  # it may try again; nothing is reverted or marked bad
+    assert "node-rollback" not in [event for event, _ in fleet.notified]
+    fleet.progress(canary, v2, "failed", "agent: download stalled", cause="host")  # a retry
+    fleet.running(canary, v2)  # the host is fixed: it installs it after all, and bakes
+    fleet.check(BAKE)
+    assert fleet.status()["rollouts"][0]["wave"] == 1
+    with sessions_of(fleet) as session:
+        kinds = list(session.scalars(select(Event.kind).order_by(Event.id)))
+    assert kinds.count("rollout-node-trouble") == 1  # a host retrying each tick: told once
+
+
+def test_a_refusal_shows_as_one_and_a_report_without_a_cause_fails_the_release(
+    fleet: Fleet,
+) -> None:
+    v2 = fleet.publish(b"v2")
+    canary = fleet.waves()[0][0]
+    fleet.progress(canary, v2, "failed", "trust: signed by no trusted key", cause="refused")
+    fleet.check(1)
+    rollout = fleet.status()["rollouts"][0]
+    assert (rollout["state"], rollout["waves"][0]["counts"]) == ("rolling", {"refused": 1})
+    fleet.progress(canary, v2, "failed", "exited at start")  # no cause: the release's
+    status = fleet.status()
+    assert (status["state"], status["rollouts"][0]["reverted"]) == ("halted", True)
+
+
+def test_a_resume_after_a_revert_does_not_count_the_revert_as_going_back(fleet: Fleet) -> None:
+    v1 = fleet.v1  # type: ignore[attr-defined]
+    v2 = fleet.publish(b"v2")
+    canary, wave1, _ = fleet.waves()
+    fleet.running(canary[0], v2)
+    fleet.check(BAKE)
+    for name in wave1:
+        fleet.running(name, v2)
+    fleet.progress(wave1[0], v2, "failed", "watch: exited")
+    assert fleet.status()["rollouts"][0]["reverted"] is True
+    fleet.running(wave1[1], v1)  # the server's revert, reported after the resume below
+    fleet.act("resume")
+    fleet.running(canary[0], v1)
+    fleet.running(wave1[1], v1)
+    assert fleet.status()["state"] == "rolling"
+    for name in (*canary, *wave1):
+        fleet.running(name, v2)  # told it again: each installs it again and bakes
+    fleet.check(BAKE)
+    assert fleet.status()["rollouts"][0]["wave"] == 2
+
+
+def test_an_outage_is_no_node_s_silence(fleet: Fleet) -> None:
+    v2 = fleet.publish(b"v2")
+    canary = fleet.waves()[0][0]
+    fleet.running(canary, v2)
+    fleet.check(BAKE / 2)
+    fleet.now += timedelta(seconds=600)  # the server is down: nobody vouches for this
+    fleet.heard = HeardClock(1e6, clock=fleet._seconds, db_clock=lambda _: fleet._seconds())
+    fleet.heard.advance(fleet.sessions)  # the restarted process: an outage, grace from here
+    fleet.checked()
+    assert fleet.status()["state"] == "rolling"
+    assert fleet.status()["rollouts"][0]["waves"][0]["nodes"][0]["bakeRemaining"] == BAKE / 2
+    fleet.wait(BAKE / 2)  # heard again (every node calls), the bake goes on from where it was
+    fleet.seen(*NODES)
+    fleet.checked()
+    assert fleet.status()["rollouts"][0]["wave"] == 1
