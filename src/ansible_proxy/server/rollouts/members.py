@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ansible_proxy.protocol import FailureCause
-from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
+from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutLeftOut, RolloutMember
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
 from ansible_proxy.server.rollouts.lifecycle import Context, step
 
@@ -112,6 +112,14 @@ def note_running(
             f"went back to {sha256[:12]} after installing it",
             now,
         )
+
+
+def forget_node(session: Session, node_name: str) -> int:
+    """A node deleted from the fleet (`bin-manager nodes delete`): it leaves every rollout,
+    so no wave waits for it and it counts towards no halt; how many rollouts it was in."""
+    gone = session.execute(delete(RolloutMember).where(RolloutMember.node_name == node_name))
+    session.execute(delete(RolloutLeftOut).where(RolloutLeftOut.node_name == node_name))
+    return int(getattr(gone, "rowcount", 0) or 0)
 
 
 def _installed(member: RolloutMember, now: datetime) -> None:
