@@ -256,6 +256,17 @@ class HeardClockRow(Base):
     grace_from: Mapped[float] = mapped_column(Float)  # heard time at the end of the last outage
 
 
+class ReadinessCheck(Base):
+    """The row each server machine writes at every readiness check (GET /readyz,
+    server/readiness.py): a tiny upsert that proves the database takes writes."""
+
+    __tablename__ = "readiness_checks"
+
+    server: Mapped[str] = mapped_column(String(255), primary_key=True)  # the host's name
+    checked_at: Mapped[datetime] = mapped_column(DateTime)
+    checks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class WebhookDelivery(Base):
     """One event for one receiver, kept until delivered (a persistent queue).
 
