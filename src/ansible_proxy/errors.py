@@ -44,6 +44,11 @@ class DeployError(AnsibleProxyError):
     exit_code = EXIT_DEPLOY
 
 
+class HostFault(DeployError):
+    """A deploy this host could not carry out for a reason of its own (a full disk, a
+    download that is not the release): the release itself was never tried."""
+
+
 # Worst first; see the module docstring. A code not listed (a bug) ranks as a failed deploy.
 _SEVERITY = {EXIT_CONFIG: 4, EXIT_DEPLOY: 3, EXIT_RETRY: 2, EXIT_UNKNOWN: 1, EXIT_OK: 0}
 

@@ -24,6 +24,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import unicodedata
@@ -62,12 +63,25 @@ _PRINCIPAL_RE = re.compile(r"[A-Za-z0-9._@+-]{1,128}")
 STATEMENT_HEADER = "X-Ansible-Proxy-Statement"
 SIGNATURE_HEADER = "X-Ansible-Proxy-Signature"
 _TIMEOUT = 10.0
+_NO_KEYGEN = "TRUSTED_KEYS needs ssh-keygen (openssh-client) on PATH"
 _FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 _ED25519_PREFIX = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20"
 
 
 class SignatureRefused(DeployError):
     """A release whose signatures do not make it trusted; the message says why."""
+
+
+class SignatureUnchecked(SignatureRefused):
+    """Not installed for a reason of this host's, not the release's: ssh-keygen did not
+    answer, or the signature expired by this host's clock only (the bin-manager's says it
+    has not). Refused all the same, and asked again next tick."""
+
+
+def require_keygen() -> None:
+    """ConfigError when ssh-keygen is not on PATH: checked at start, before any release."""
+    if shutil.which(SSH_KEYGEN) is None:
+        raise ConfigError(_NO_KEYGEN)
 
 
 def is_principal(name: str) -> bool:
@@ -127,17 +141,23 @@ def parse_statement(data: bytes) -> Statement:
 
 @dataclass(frozen=True)
 class TrustedKeys:
-    """TRUSTED_KEYS: the allowed_signers file, its principals and the threshold."""
+    """TRUSTED_KEYS: the allowed_signers file, its principals and the threshold, and the
+    bytes they were read from: ssh-keygen is given these, never the file read again."""
 
     path: Path
     principals: tuple[str, ...]
     threshold: int
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"TrustedKeys({str(self.path)!r}, {self.principals!r}, {self.threshold})"
 
 
 def load_trusted_keys(path: Path) -> TrustedKeys:
     """Read TRUSTED_KEYS; ConfigError naming the file (and line) when it is unusable."""
     try:
-        text = path.read_bytes().decode("utf-8")  # not read_text: it turns \r into \n
+        data = path.read_bytes()  # once: what is parsed here is what ssh-keygen is given
+        text = data.decode("utf-8")  # not read_text: it turns \r into \n
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"TRUSTED_KEYS {path}: cannot read: {exc}") from None
     principals: list[str] = []
@@ -176,7 +196,7 @@ def load_trusted_keys(path: Path) -> TrustedKeys:
             f"TRUSTED_KEYS {path}: threshold {wanted} but {distinct} distinct signers "
             "(two keys under one principal count once)"
         )
-    return TrustedKeys(path, tuple(principals), wanted)
+    return TrustedKeys(path, tuple(principals), wanted, data)
 
 
 def _is_refused(char: str) -> bool:
@@ -204,9 +224,9 @@ def _keygen(args: Sequence[str], data: bytes) -> subprocess.CompletedProcess[byt
             [SSH_KEYGEN, *args], input=data, capture_output=True, timeout=_TIMEOUT, check=False
         )
     except FileNotFoundError:
-        raise ConfigError("TRUSTED_KEYS needs ssh-keygen (openssh-client) on PATH") from None
+        raise ConfigError(_NO_KEYGEN) from None
     except subprocess.TimeoutExpired:
-        raise SignatureRefused("ssh-keygen did not answer in time") from None
+        raise SignatureUnchecked(f"ssh-keygen did not answer within {_TIMEOUT:g} s") from None
 
 
 def sign(statement: Statement, key: Path) -> str:
@@ -238,17 +258,19 @@ def signers(data: bytes, signatures: Sequence[str], trusted: TrustedKeys) -> set
     """The distinct trusted principals with a good signature of `data` among `signatures`."""
     good: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="ansible-proxy-sig-") as tmp:
+        allowed = Path(tmp) / "allowed_signers"  # the bytes parsed, not the file again
+        allowed.write_bytes(trusted.data)
         for index, signature in enumerate(signatures[:16]):
             if len(signature) > MAX_SIGNATURE or "BEGIN SSH SIGNATURE" not in signature:
                 continue
             sig = Path(tmp) / f"{index}.sig"
             sig.write_text(signature, encoding="ascii", errors="replace")
             os.chmod(sig, 0o600)
-            found = _keygen(["-Y", "find-principals", "-s", str(sig), "-f", str(trusted.path)], b"")
+            found = _keygen(["-Y", "find-principals", "-s", str(sig), "-f", str(allowed)], b"")
             for principal in found.stdout.decode("utf-8", "replace").split():
                 if principal in trusted.principals and principal not in good:
                     checked = _keygen(
-                        ["-Y", "verify", "-f", str(trusted.path), "-I", principal,
+                        ["-Y", "verify", "-f", str(allowed), "-I", principal,
                          "-n", NAMESPACE, "-s", str(sig)],
                         data,
                     )  # fmt: skip
@@ -268,11 +290,13 @@ def verify(
     size: int,
     highest_sequence: int,
     now: float,
+    server_now: float | None = None,
 ) -> Statement:
     """The statement, when it is signed by enough trusted keys for exactly this release,
     has not expired and does not go back in sequence; else SignatureRefused with the one
     reason. A pin (a move back to an older release) is a new statement with a new, higher
-    sequence: an old pin replayed goes back in sequence and is refused like any other."""
+    sequence: an old pin replayed goes back in sequence and is refused like any other.
+    `server_now`: the bin-manager's clock (its Date), to tell a skewed host clock apart."""
     statement = parse_statement(data)
     wanted = (bin_name, arch, sha256, size)
     if (statement.bin, statement.arch, statement.sha256, statement.size) != wanted:
@@ -281,6 +305,11 @@ def verify(
             f"({statement.size} bytes), not this release"
         )
     if statement.expires <= now:
+        if server_now is not None and statement.expires > server_now:
+            raise SignatureUnchecked(
+                f"the signature has expired by this host's clock, not by the bin-manager's "
+                f"(this host is {now - server_now:.0f} s ahead): set this host's clock (NTP)"
+            )
         raise SignatureRefused("the signature has expired: the publisher must sign it again")
     if statement.sequence < highest_sequence:  # a replayed older statement, a pin's too
         raise SignatureRefused(

@@ -11,11 +11,13 @@ import pytest
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.signatures import (
     SignatureRefused,
+    SignatureUnchecked,
     Statement,
     TrustedKeys,
     key_fingerprint,
     load_trusted_keys,
     parse_statement,
+    require_keygen,
     sign,
     verify,
 )
@@ -228,3 +230,39 @@ def test_openssh_forms_of_a_good_line_are_read(tmp_path: Path) -> None:
     statement = release()
     both = [sign(statement, alice), sign(statement, bob)]
     assert check(statement, both, keys) == statement  # and OpenSSH reads the file the same
+
+
+def test_the_keys_ssh_keygen_checks_are_the_bytes_read_once(tmp_path: Path) -> None:
+    """A TRUSTED_KEYS file changed after it was read (a tick is under way) changes nothing
+    for that tick: its principals and threshold and the keys checked are the same bytes."""
+    alice, mallory = keypair(tmp_path, "alice"), keypair(tmp_path, "mallory")
+    keys = trusted(tmp_path, alice)
+    # Swapped on disk: "alice" is now mallory's key. Read again, mallory would pass as alice.
+    keys.path.write_text(f"alice {mallory.with_suffix('.pub').read_text().strip()}\n")
+    statement = release()
+    with pytest.raises(SignatureRefused, match="0 of the 1"):
+        check(statement, [sign(statement, mallory)], keys)
+    assert check(statement, [sign(statement, alice)], keys) == statement
+
+
+def test_a_signature_expired_by_this_host_s_clock_only_is_the_host_s_fault(
+    tmp_path: Path,
+) -> None:
+    alice = keypair(tmp_path, "alice")
+    keys = trusted(tmp_path, alice)
+    statement = release(expires=int(NOW) - 60)  # expired a minute ago by this host's clock
+    signature = sign(statement, alice)
+    with pytest.raises(SignatureUnchecked, match="by this host's clock, not by the bin-manager"):
+        check(statement, [signature], keys, server_now=NOW - 120)  # the host 2 min ahead
+    with pytest.raises(SignatureRefused, match="has expired") as both:  # by both clocks
+        check(statement, [signature], keys, server_now=NOW)
+    assert not isinstance(both.value, SignatureUnchecked)
+
+
+def test_ssh_keygen_missing_is_a_configuration_error_told_before_any_release(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    require_keygen()  # on this machine's PATH
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no ssh-keygen
+    with pytest.raises(ConfigError, match="TRUSTED_KEYS needs ssh-keygen"):
+        require_keygen()

@@ -6,6 +6,9 @@ The token is made here (`secrets.token_urlsafe(32)`), kept in NODE_TOKEN_FILE (m
 keeps only its sha256. Logs show only its fingerprint (the first 12 hex digits of that
 sha256). Whether the bin-manager took it is remembered in the store's state file; losing
 that costs one more enrolment request, which the server answers "already enrolled".
+A bin-manager that answers 401 to the token without naming a revocation does not know it
+(its database restored from a backup, or lost): the node says so once, loudly, and
+enrols again with the same token (client/api.py, NotEnrolled).
 """
 
 from __future__ import annotations
@@ -94,6 +97,37 @@ def ensure_enrolled(host: Host, info: dict[str, object]) -> None:
         log("warning", f"{waiting}; meanwhile this node writes as before (migrate mode)")
         return
     raise RetryableError(waiting)
+
+
+def enrol_again(host: Host, info: dict[str, object], why: str) -> None:
+    """The bin-manager does not know this node's token (it answered `why`): said once,
+    then enrolled again as on the first tick (ENROLMENT_TOKEN: at once; else pending)."""
+    forget_enrolment(host, why)
+    ensure_enrolled(host, info)
+
+
+def forget_enrolment(host: Host, why: str) -> None:
+    """Forget that the bin-manager took this node's token, with one warning line (in the
+    log and on stderr, for cron mail); the next enrolment asks again."""
+    shown = host.state.get("node", "enrolled")
+    host.api.forget_token()
+    host.api.not_enrolled = ""  # handled: a 401 after an enrolment again is news again
+    if not shown:  # said already
+        return
+    how = (
+        "with ENROLMENT_TOKEN"
+        if host.cfg.enrolment_token
+        else "as a new node: an admin must approve it"
+    )
+    line = (
+        f"the bin-manager does not know this node's token (fingerprint {shown}), though it "
+        f"took it before: was its database restored from a backup? ({why}); enrolling "
+        f"again {how}"
+    )
+    host.log("warning", line)
+    host.notices.append(line)
+    host.state.set("node", "enrolled", None)
+    host.state.save()
 
 
 def _without_enrolment(host: Host, answer: str) -> None:

@@ -40,6 +40,8 @@ class Host:
     crash_at: str = ""  # test-only: ANSIBLE_PROXY_TEST_CRASH_AT
     show_progress: bool = False
     agent_path: Path | None = None  # the running one-file agent (selfupdate.agent_file())
+    # Lines a person must see once even under cron (stderr), whatever the exit code.
+    notices: list[str] = field(default_factory=list)
     store: Store = field(init=False)
     state: State = field(init=False)
     _supervisor: Supervisor | None = field(default=None, init=False)
@@ -84,7 +86,10 @@ class Host:
             # Start-up time: only hosts with image entries look for an engine.
             from ansible_proxy.agent.adapters.engine import Engine, choose_engine
 
-            self._engine = Engine(choose_engine(self.cfg.container_engine))
+            cfg = self.cfg
+            self._engine = Engine(
+                choose_engine(cfg.container_engine), load_timeout=cfg.load_timeout
+            )
         return self._engine
 
     def installed_sha(self, entry: ManagedBinary) -> str | None:

@@ -15,6 +15,7 @@ from ansible_proxy.client.api import Api, make_client
 from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.logs import Log, stderr_if_terminal
 from ansible_proxy.errors import EXIT_OK, EXIT_RETRY, AnsibleProxyError, DeployError, describe
+from ansible_proxy.signatures import require_keygen
 
 
 def open_log(cfg: AgentConfig, log_format: str, verbose: bool) -> Log:
@@ -27,6 +28,7 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
     """One tick; errors that end the whole tick are logged, then raised to cli.py."""
     log = open_log(cfg, log_format, verbose)
     urls = [cfg.api, cfg.download_base_url]
+    notices: list[str] = []
     try:
         with make_client(urls, cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout) as client:
             api = Api(client, cfg.api, cfg.node_name, nodeinfo.cpu_arch())
@@ -37,6 +39,7 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
                 crash_at=crash_at,
                 show_progress=sys.stderr.isatty(),
                 agent_path=agent_file(),
+                notices=notices,
             )
             result = run_tick(host)
     except AnsibleProxyError as exc:
@@ -47,6 +50,9 @@ def run_once(cfg: AgentConfig, log_format: str, verbose: bool, crash_at: str = "
         raise DeployError(describe(exc)) from exc
     finally:
         log.close()
+        if log.echo is None:  # else they are on stderr already, as log lines
+            for line in notices:
+                print(f"ansible-proxy: warning: {line}", file=sys.stderr)
     if log.echo is None:  # else the log lines are on stderr already
         tell_failures(result.failures, result.code)
     return result.code
@@ -58,6 +64,8 @@ def self_test(cfg: AgentConfig) -> str:
     It writes nothing: a new agent on trial must not change the host it is tried on.
     """
     manifest = load_manifest(cfg.manifest_path)
+    if cfg.trusted_keys is not None:
+        require_keygen()  # as `run` at start: exit 2, no release tried
     urls = [cfg.api, cfg.download_base_url]
     log = Log(None, "text", None, "error")
     with make_client(urls, cfg.token, cfg.ca_bundle, cfg.insecure, cfg.http_timeout) as client:

@@ -9,7 +9,10 @@ the new file must pass a self-test *before* it replaces the running one. The sel
 runs `python3 NEW self-test`: the new agent starts, reads this host's config and
 manifest, and reaches the API with this node's credentials. A new agent that fails it
 never replaces anything: it is quarantined (history "err") and reported `failed`, like a
-binary that does not start.
+binary that does not start. A self-test that does not finish — exit 75 (the API did not
+answer it) or no answer within SELF_TEST_SECONDS — is no verdict on the new agent: nothing
+is replaced nor quarantined, `failed` is reported as the host's, and the next tick tries
+again.
 
 The replace is a rename of a complete, fsynced copy over the running file, so at every
 instant — a kill -9 included — the path holds the old agent or the new one, whole; the
@@ -32,8 +35,14 @@ from pathlib import Path
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import SELF_NAME, ManagedBinary
 from ansible_proxy.client.files import replace_with_copy
+from ansible_proxy.errors import EXIT_RETRY, RetryableError
 
 SELF_TEST_SECONDS = 60.0
+
+
+class SelfTestUnfinished(RetryableError):
+    """The new agent's self-test did not finish (exit 75, no answer in time, could not
+    start): nothing replaced nor quarantined, tried again next tick."""
 
 
 def is_self(name: str) -> bool:
@@ -52,7 +61,8 @@ def agent_file(argv0: str | None = None) -> Path | None:
 
 
 def self_test(candidate: Path, timeout: float = SELF_TEST_SECONDS) -> str:
-    """Run `candidate self-test` with this agent's Python and environment; "" when it passed.
+    """Run `candidate self-test` with this agent's Python and environment; "" when it passed,
+    else why it failed; SelfTestUnfinished when it came to no verdict.
 
     The environment carries the config file's path (cli.py puts --config there) and every
     key given by the environment; SHIV_ROOT keeps each version's unpacked copy apart.
@@ -68,13 +78,24 @@ def self_test(candidate: Path, timeout: float = SELF_TEST_SECONDS) -> str:
             env=dict(os.environ),
         )
     except subprocess.TimeoutExpired:
-        return f"no answer within {timeout:g} s"
+        raise SelfTestUnfinished(
+            f"the new agent's self-test gave no answer within {timeout:g} s: nothing "
+            "replaced, tried again next tick"
+        ) from None
     except OSError as exc:
-        return f"cannot start: {exc.strerror or exc}"
+        raise SelfTestUnfinished(
+            f"the new agent's self-test could not start: {exc.strerror or exc}"
+        ) from None
     if done.returncode == 0:
         return ""
     lines = (done.stderr or done.stdout).strip().splitlines()
-    return f"exit {done.returncode}: {lines[-1][:300] if lines else 'no output'}"
+    said = f"exit {done.returncode}: {lines[-1][:300] if lines else 'no output'}"
+    if done.returncode == EXIT_RETRY:  # the API did not answer it: no verdict on the agent
+        raise SelfTestUnfinished(
+            f"the new agent's self-test did not finish ({said}): nothing replaced, tried "
+            "again next tick"
+        )
+    return said
 
 
 def switch_self(host: Host, entry: ManagedBinary, target: str) -> str:

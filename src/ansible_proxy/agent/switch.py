@@ -23,7 +23,7 @@ from ansible_proxy.agent.adapters.supervisor import Supervisor, watch
 from ansible_proxy.agent.manifest import ManagedBinary
 from ansible_proxy.client.files import replace_with_copy, sha256_file
 from ansible_proxy.client.logs import Log
-from ansible_proxy.errors import ConfigError, DeployError, RetryableError
+from ansible_proxy.errors import ConfigError, DeployError, HostFault, RetryableError
 
 if TYPE_CHECKING:
     from ansible_proxy.agent.adapters.engine import Engine
@@ -70,12 +70,13 @@ def stage_image(ctx: SwitchContext, entry: ManagedBinary, sha: str) -> str:
     if engine.has_release(entry.image, sha, recorded):
         return recorded
     stored = ctx.store.path(name, sha)
-    if sha256_file(stored) != sha:
-        raise ImageNotStaged(name, sha, "the stored file does not match")
+    if sha256_file(stored) != sha:  # this host's store changed it: not the release's fault
+        why = "the stored file does not match"
+        raise ImageNotStaged(name, sha, why) from HostFault(why)
     try:
         image_id = engine.load(entry.image, stored, sha)
-    except DeployError as exc:
-        raise ImageNotStaged(name, sha, str(exc)) from None
+    except DeployError as exc:  # `from`: a full engine store is the host's, not the release's
+        raise ImageNotStaged(name, sha, str(exc)) from exc
     ctx.store.record_image_id(name, sha, image_id)
     return image_id
 

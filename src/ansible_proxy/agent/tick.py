@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from ansible_proxy.agent import enrolment, plan
 from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.host import Host
-from ansible_proxy.agent.manifest import SELF_NAME, EntryRemoved
-from ansible_proxy.client.api import Batch, UnknownBin
+from ansible_proxy.agent.manifest import SELF_NAME, EntryRemoved, Manifest
+from ansible_proxy.client import causes
+from ansible_proxy.client.api import MAX_HOLDS, Batch, NotEnrolled, UnknownBin, one_line
 from ansible_proxy.errors import (
     EXIT_OK,
     EXIT_RETRY,
@@ -24,6 +25,7 @@ from ansible_proxy.errors import (
     describe,
     worst_exit,
 )
+from ansible_proxy.signatures import require_keygen
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -46,11 +48,18 @@ def run_tick(host: Host) -> TickResult:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"{key} {directory}: cannot create: {exc.strerror}") from None
+    if cfg.trusted_keys is not None:
+        require_keygen()  # a host that cannot check a signature: exit 2 before any release
     if cfg.insecure:
         log("warning", "INSECURE_SKIP_VERIFY=1: TLS certificates are NOT verified")
     info = nodeinfo.collect(cfg.node_name, cfg.node_labels)
     enrolment.ensure_enrolled(host, info)  # pending: one line, exit 75, nothing else done
-    keepalive(host, info)  # before any write: an unreachable API changes nothing on disk
+    body = keepalive_body(info, manifest)
+    try:  # before any write: an unreachable API changes nothing on disk
+        keepalive(host, body)
+    except NotEnrolled as exc:  # the server's database restored or lost: enrol again
+        enrolment.enrol_again(host, info, str(exc))
+        keepalive(host, body)
     if host.set_node_info(info):
         log("info", "nodeInfo updated in the manifest")
     batch = poll_all(host) if manifest.binaries else None
@@ -70,6 +79,8 @@ def run_tick(host: Host) -> TickResult:
         log("warning" if code == EXIT_RETRY else "error", message, name)
         result.failures.append(f"{name}: {message}")
         result.code = worst_exit(result.code, code)
+    if host.api.not_enrolled:  # told after the keepalive (a report): the next tick enrols
+        enrolment.forget_enrolment(host, host.api.not_enrolled)
     try:
         host.state.save()
     except OSError as exc:  # a cache: losing it costs a re-hash, never a wrong decision
@@ -77,13 +88,27 @@ def run_tick(host: Host) -> TickResult:
     return result
 
 
-def keepalive(host: Host, info: dict[str, object]) -> None:
-    """GET /keepalive; POST it when the node is unknown or its info changed."""
+def keepalive_body(info: dict[str, object], manifest: Manifest) -> dict[str, object]:
+    """POST /keepalive's body: the node info, and `held` ({bin: reason}) while an operator
+    holds a binary (`ansible-proxy hold`), so the bin-manager knows not to wait for it."""
+    held = {
+        entry.binary_name: one_line(entry.hold) or "held"  # as the server takes a reason
+        for entry in manifest.binaries
+        if entry.hold
+    }
+    if len(held) > MAX_HOLDS:  # the server refuses more (and the whole keepalive with them)
+        held = {name: held[name] for name in sorted(held)[:MAX_HOLDS]}
+    return {**info, "held": held} if held else dict(info)
+
+
+def keepalive(host: Host, body: dict[str, object]) -> None:
+    """GET /keepalive; POST it when the node is unknown or what it tells changed (its info,
+    a hold or its release)."""
     known = host.api.node_known()
-    if known and host.state.get("node", "info") == info:
+    if known and host.state.get("node", "info") == body:
         return
-    host.api.register(info)
-    host.state.set("node", "info", info)
+    host.api.register(body)
+    host.state.set("node", "info", body)
     host.log("info", "registered with the bin-manager" if not known else "node info updated")
 
 
@@ -174,9 +199,23 @@ def process_binary(host: Host, name: str, batch: dict[str, str] | None) -> None:
             host.log(
                 "warning", "latest is known bad (history err): not installing it", name, latest
             )
+            refuse_known_bad(host, name, latest)
             host.state.set("warned", name, latest)
         return
     _upgrade().upgrade(host, entry, latest, file_sha)
+
+
+def refuse_known_bad(host: Host, name: str, sha: str) -> None:
+    """Tell the bin-manager, once, that this host will not install `sha`: it failed here
+    before (history "err"). A staged rollout waiting for it then knows why."""
+    reason = (
+        f"known bad: it failed on this host before (history err); `ansible-proxy forget "
+        f"{name} {sha[:12]}` lets it be tried again"
+    )
+    try:
+        host.api.report_progress(name, sha, 0, "failed", reason, causes.KNOWN_BAD)
+    except RetryableError as exc:  # informative: the line above is in the log
+        host.log("warning", f"progress report failed: {exc}", name, sha)
 
 
 def _upgrade() -> ModuleType:

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterator
 from ansible_proxy.agent import plan, trust
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import ManagedBinary
-from ansible_proxy.agent.selfupdate import is_self, switch_self
+from ansible_proxy.agent.selfupdate import SelfTestUnfinished, is_self, switch_self
 from ansible_proxy.agent.switch import ImageNotStaged, stage_image, switch_binary
 from ansible_proxy.client import download, history, locks
+from ansible_proxy.client.causes import cause_of
 from ansible_proxy.client.verified import remember
-from ansible_proxy.errors import DeployError, RetryableError, describe
+from ansible_proxy.errors import AnsibleProxyError, DeployError, HostFault, RetryableError, describe
 from ansible_proxy.signatures import SignatureRefused, Statement
 
 PROGRESS_EVERY = 5.0
@@ -31,11 +32,13 @@ def _report(
     held: locks.HeldLock,
     status: str,
     reason: str = "",
+    cause: str = "",
 ) -> None:
-    """Progress to the bin-manager; `reason` says who decided and why (the dashboard)."""
+    """Progress to the bin-manager; `reason` says who decided and why (the dashboard),
+    `cause` whose failure a `failed` is (client/causes.py)."""
     seconds = plan.processing_time(host.clock(), held.created)
     try:
-        host.api.report_progress(entry.binary_name, target, seconds, status, reason)
+        host.api.report_progress(entry.binary_name, target, seconds, status, reason, cause)
     except RetryableError as exc:  # progress is informative: never fail a deploy over it
         host.log("warning", f"progress report failed: {exc}", entry.binary_name, target)
 
@@ -76,8 +79,8 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
             if entry.image:  # an archive refused or not loading, a digest not there: no change
                 try:
                     stage_image(host.switch_context(), entry, target)
-                except ImageNotStaged as exc:
-                    raise DeployFailed(str(exc), f"image: {exc.why}") from None
+                except ImageNotStaged as exc:  # `from`: the engine's error tells the cause
+                    raise DeployFailed(str(exc), f"image: {exc.why}") from exc
             host.crash("after-download")
             old = entry.version
             binary = host.binary_path(name)
@@ -95,15 +98,19 @@ def upgrade(host: Host, entry: ManagedBinary, target: str, file_sha: str | None)
 def _failed_on_error(
     host: Host, entry: ManagedBinary, target: str, held: locks.HeldLock
 ) -> Iterator[None]:
-    """Every way out after `in_progress` but success reports `failed`: no event stays open."""
+    """Every way out after `in_progress` but success reports `failed`, with its cause: no
+    event stays open."""
     try:
         yield
     except DeployFailed as exc:
-        _report(host, entry, target, held, "failed", exc.reason)
+        _report(host, entry, target, held, "failed", exc.reason, cause_of(exc))
         raise
     except BaseException as exc:
-        why = "stopped (SIGTERM)" if isinstance(exc, SystemExit) else describe(exc)
-        _report(host, entry, target, held, "failed", f"agent: {why}")
+        if isinstance(exc, SystemExit):
+            why = "stopped (SIGTERM)"
+        else:
+            why = str(exc) if isinstance(exc, AnsibleProxyError) else describe(exc)
+        _report(host, entry, target, held, "failed", f"agent: {why}", cause_of(exc))
         raise
 
 
@@ -111,15 +118,16 @@ def _trusted(host: Host, entry: ManagedBinary, target: str) -> Statement | None:
     """trust.check, a refusal made a DeployFailed that names it (log line and report)."""
     try:
         return trust.check(host, entry, target)
-    except SignatureRefused as exc:
+    except SignatureRefused as exc:  # `from`: refused, or not checked (this host's fault)
         raise DeployFailed(
             f"{entry.binary_name}@{target[:12]}: refused: {exc} (TRUSTED_KEYS); nothing changed",
             f"signature: {exc}",
-        ) from None
+        ) from exc
 
 
 class DeployFailed(DeployError):
-    """The new version was unhealthy in the watch window; `reason` is for the dashboard."""
+    """The new version was unhealthy in the watch window, or refused before it was tried;
+    `reason` is for the dashboard. Raised `from` the error that refused it, if any."""
 
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
@@ -147,7 +155,11 @@ def apply(
     entry = host.update_manifest(
         name, history={target: history.PENDING}, upgrade_path={} if back else {target: old}
     )
-    reason = _switch(host, entry, target, None if back else old)
+    try:
+        reason = _switch(host, entry, target, None if back else old)
+    except SelfTestUnfinished:  # not tried: nothing replaced, tried again next tick
+        host.update_manifest(name, drop_history=(target,))
+        raise
     host.crash("before-manifest")
     earlier = entry.upgrade_path.get(target, "")  # what `target` itself replaced, once
     if reason and back:
@@ -234,7 +246,7 @@ def ensure_stored(
             size,
         )
     except download.NotFound:
-        raise DeployError(f"{name}@{target[:12]}: not downloadable from either URL") from None
+        raise HostFault(f"{name}@{target[:12]}: not downloadable from either URL") from None
     store.adopt(name, target, part)
     host.log("info", "downloaded and verified", name, target)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,12 @@ class CredentialRefused(ConfigError):
     bound to another): a person must act (docs/security.md)."""
 
 
+class NotEnrolled(RetryableError):
+    """HTTP 401 to this node's own token, not naming a revocation: the bin-manager does
+    not know the token (its database restored from a backup, or lost). The node enrols
+    again (agent/enrolment.py)."""
+
+
 @dataclass(frozen=True)
 class Enrolled:
     """POST /enrol's answer: "enrolled", "pending" or "unsupported" (a server without
@@ -70,6 +78,8 @@ NOT_OFFERED = frozenset({404, 405, 501})
 
 # A progress reason: one line of at most this many characters (the server refuses more).
 MAX_REASON = 300
+# The held bins one keepalive may name (`held`), each reason one line of MAX_REASON at most.
+MAX_HOLDS = 64
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,12 @@ class Api:
         self.node_name = node_name
         self.arch = arch
         self.batch_offered: bool | None = None  # None: not asked yet
+        self.node_token = False  # this node's own token is the bearer (use_token)
+        self._legacy_bearer = client.bearer  # BIN_MANAGER_TOKEN's, or none (forget_token)
+        self.not_enrolled = ""  # a 401 to that token: the answer, for the enrolment again
+        # The bin-manager's clock (its Date header) when it last served signatures: a
+        # signature expired by this host's clock only is this host's fault (its clock).
+        self.server_time: float | None = None
         # bin → sha256s the bin-manager withdrew (pinned away from), from the last answers
         # of latest() and latest_all(); servers that never say so leave it empty.
         self.withdrawn: dict[str, list[str]] = {}
@@ -155,6 +171,11 @@ class Api:
     def _data(self, response: Response, what: str) -> Any:
         if response.status in (401, 403) and "revoked" in _message(response):
             raise CredentialRefused(f"API {what}: HTTP {response.status}: {_message(response)}")
+        if response.status == 401 and self.node_token:
+            # The server answers strangers alike (no name enumeration), and only a revoked
+            # token's holder is told so: any other 401 to our own token means it is unknown.
+            self.not_enrolled = f"API {what}: HTTP 401: {_message(response)}"
+            raise NotEnrolled(self.not_enrolled)
         if response.status >= 300:
             raise RetryableError(f"API {what}: HTTP {response.status}: {_message(response)}")
         try:
@@ -168,6 +189,12 @@ class Api:
     def use_token(self, token: str) -> None:
         """Send `token` (this node's own) as the bearer from now on, to the API's origin."""
         self.client.bearer = OriginBearer(token, self.base)
+        self.node_token = True
+
+    def forget_token(self) -> None:
+        """Send what was sent before enrolment again (BIN_MANAGER_TOKEN, or nothing)."""
+        self.client.bearer = self._legacy_bearer
+        self.node_token = False
 
     def enrol(
         self, node_info: Mapping[str, object], node_token: str | None, enrolment: str
@@ -261,6 +288,7 @@ class Api:
         what = f"GET /bins/{bin_name}/signature"
         params = {"sha256": sha, "arch": self.arch, "nodeName": self.node_name}
         response = self._request("GET", f"/bins/{bin_name}/signature", params=params)
+        self.server_time = _date(response.headers.get("date"))
         if response.status in NOT_OFFERED:
             return None
         data = self._data(response, what)
@@ -287,12 +315,19 @@ class Api:
         self._data(self._request("POST", f"/bins/{bin_name}", json=body), f"POST /bins/{bin_name}")
 
     def report_progress(
-        self, bin_name: str, target: str, seconds: int, status: str, reason: str = ""
+        self,
+        bin_name: str,
+        target: str,
+        seconds: int,
+        status: str,
+        reason: str = "",
+        cause: str = "",
     ) -> None:
         """POST /bins/{bin}/progress (in_progress, success or failed).
 
         `reason` ("inspector: alerts: firing HighErrorRate": who, then why) is sent only when
         not empty, made one line of at most MAX_REASON characters so the server accepts it.
+        `cause` (client/causes.py: release, host or refused) only with `failed`.
         """
         body: dict[str, object] = {
             "nodeName": self.node_name,
@@ -304,6 +339,8 @@ class Api:
         line = one_line(reason)
         if line:
             body["reason"] = line
+        if cause and status == "failed":
+            body["cause"] = cause
         path = f"/bins/{bin_name}/progress"
         self._data(self._request("POST", path, json=body), f"POST {path}")
 
@@ -346,6 +383,19 @@ def _withdrawn_map(value: object) -> dict[str, list[str]]:
         return {}
     found = {name: _sha_list(shas) for name, shas in value.items() if isinstance(name, str)}
     return {name: shas for name, shas in found.items() if shas}
+
+
+def _date(value: str | None) -> float | None:
+    """An HTTP Date header as Unix time; None when there is none or it is not a date."""
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT, whatever it says
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 def _message(response: Response) -> str:

@@ -77,6 +77,7 @@ KEYS: dict[str, tuple[str, str]] = {
         "",
         "podman or docker, for manifest entries with an image (default: the one installed)",
     ),
+    "LOAD_TIMEOUT": ("900", "seconds for one image load or pull by the container engine"),
     "PROMETHEUS_TIMEOUT": ("3", "seconds for one whole Prometheus query (inspector only)"),
     "TRUSTED_KEYS": (
         "",
@@ -125,6 +126,7 @@ class AgentConfig:
     node_token_file: Path = Path("/var/lib/ansible-proxy/node-token")
     node_labels: Mapping[str, str] = field(default_factory=dict)  # NODE_LABELS, parsed
     container_engine: str = ""  # CONTAINER_ENGINE: podman, docker or "" (the one installed)
+    load_timeout: float = 900.0  # LOAD_TIMEOUT
     trusted_keys: TrustedKeys | None = None  # TRUSTED_KEYS, read and checked
 
     def __repr__(self) -> str:  # keep secrets out of tracebacks and logs
@@ -197,6 +199,7 @@ def build_config(
         ),
         node_labels=_labels(merged, "NODE_LABELS"),
         container_engine=_engine(merged["CONTAINER_ENGINE"]),
+        load_timeout=_positive(merged, "LOAD_TIMEOUT"),
         trusted_keys=trusted,
     )
 

@@ -20,7 +20,7 @@ from typing import Optional
 from ansible_proxy.client.deadline import DeadlineExceeded, deadline
 from ansible_proxy.client.files import CHUNK
 from ansible_proxy.client.transport import Client, HttpError, HttpTimeout, StreamResponse
-from ansible_proxy.errors import DeployError, RetryableError
+from ansible_proxy.errors import HostFault, RetryableError
 
 # (bytes so far, total or None); Optional, not `| None`: aliases are evaluated, on 3.9 too
 Progress = Callable[[int, Optional[int]], None]
@@ -103,7 +103,8 @@ def fetch(
 
     On return `part` holds exactly the content with sha256 `expected`. A download that
     receives less than 64 KiB in `stall` seconds (headers included) is abandoned.
-    Raises NotFound, RetryableError (interrupted or stalled: part kept) or DeployError.
+    Raises NotFound, RetryableError (interrupted or stalled: part kept) or HostFault (too
+    large, not the content wanted, STORE_DIR not writable: the release was never tried).
     """
     etag_file = part.with_name(part.name + ".etag")
     digest = hashlib.sha256()
@@ -138,7 +139,7 @@ def fetch(
                     )
             total = _total(response, offset if appending else 0)
             if total is not None and total > max_bytes:
-                raise DeployError(f"download {url}: {total} bytes exceeds {_CAP} of {max_bytes}")
+                raise HostFault(f"download {url}: {total} bytes exceeds {_CAP} of {max_bytes}")
             if appending:
                 _hash_existing(part, digest)
             else:
@@ -156,7 +157,7 @@ def fetch(
                         if size > max_bytes:
                             fh.close()
                             _discard(part, etag_file)
-                            raise DeployError(f"download {url}: more than {_CAP} of {max_bytes}")
+                            raise HostFault(f"download {url}: more than {_CAP} of {max_bytes}")
                         fh.write(chunk)
                         digest.update(chunk)
                         if size - mark >= STALL_BYTES:
@@ -169,7 +170,7 @@ def fetch(
                 if isinstance(exc, (TimeoutError, socket.timeout)):  # 3.9: distinct types
                     raise
                 _discard(part, etag_file)
-                raise DeployError(
+                raise HostFault(
                     f"STORE_DIR: cannot write {part}: {exc.strerror or exc} "
                     "(partial download removed)"
                 ) from None
@@ -183,7 +184,7 @@ def fetch(
     actual = digest.hexdigest()
     if actual != expected:
         _discard(part, etag_file)
-        raise DeployError(
+        raise HostFault(
             f"download {url}: sha256 mismatch: got {actual[:12]} from {size} bytes"
             + _looks_like(content_type)
             + "; discarded"

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from ansible_proxy.client.api import Api
 from ansible_proxy.client.files import write_atomic
+from ansible_proxy.errors import ConfigError
 from ansible_proxy.names import is_sha256
 from ansible_proxy.signatures import (
     SignatureRefused,
+    SignatureUnchecked,
     Statement,
     TrustedKeys,
     parse_statement,
@@ -40,21 +42,38 @@ class TrustRecord:
 
 
 def read_record(folder: Path) -> TrustRecord:
-    """The record in `folder`; an empty one when there is none (or it is unreadable)."""
+    """The record in `folder`; an empty one when there is none. One that cannot be read or
+    is no record is a ConfigError naming it: read as empty, it would let an older signed
+    release be installed again."""
+    path = folder / TRUST_FILE
     try:
-        raw = json.loads((folder / TRUST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return TrustRecord(0, ())
+    except OSError as exc:
+        raise _damaged(path, exc.strerror or str(exc)) from None
+    except ValueError:  # UnicodeDecodeError too
+        raise _damaged(path, "not JSON") from None
     sequence = raw.get("sequence") if isinstance(raw, dict) else None
     verified = raw.get("verified") if isinstance(raw, dict) else None
-    if not isinstance(sequence, int) or not isinstance(verified, list):
-        return TrustRecord(0, ())
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+        raise _damaged(path, "no sequence in it")
+    if not isinstance(verified, list):
+        raise _damaged(path, "no list of verified releases in it")
     shas = tuple(sha for sha in verified if isinstance(sha, str) and is_sha256(sha))
     # Added after `sequence` and `verified`, which older agents read (and ignore this).
     back = raw.get("movedBack")
     moved = back if isinstance(back, dict) else {}
     kept = {a: s for a, s in moved.items() if isinstance(a, str) and isinstance(s, str)}
     return TrustRecord(sequence, shas, kept)
+
+
+def _damaged(path: Path, why: str) -> ConfigError:
+    return ConfigError(
+        f"{path}: this host's record of the releases it verified is damaged ({why}): "
+        "nothing installed; move it aside to start afresh (the host then accepts any "
+        "unexpired signed release of the bin, docs/security.md)"
+    )
 
 
 def _write(folder: Path, record: TrustRecord) -> None:
@@ -95,7 +114,7 @@ def check_install(
         if not own:
             raise
         first = record.moved_back[arch]
-        raise SignatureRefused(
+        raise type(exc)(
             f"a second move back without a signature (one went to {first[:12]} already; "
             f"allowed again after a signed install): {exc}"
         ) from None
@@ -107,11 +126,13 @@ def trusted_statement(
     """The first statement the bin-manager serves for release `sha` of `name` (this API's
     arch), highest sequence first, that `trusted` accepts for exactly this release above
     the highest sequence this host installed (its `.trust` record); else SignatureRefused
-    with the highest statement's reason. Its size then caps the download."""
+    with the highest statement's reason (SignatureUnchecked with its own when this host
+    could not check one: its clock, its ssh-keygen). Its size then caps the download."""
     served = api.signature(name, sha)
+    server_now = api.server_time
     if not served:
         raise SignatureRefused("not signed: the bin-manager has no signature for this release")
-    reasons: list[str] = []
+    refusals: list[SignatureRefused] = []
     for signed in served:  # an untrusted statement must not hide a trusted one below it
         try:
             return verify(
@@ -124,8 +145,11 @@ def trusted_statement(
                 size=parse_statement(signed.statement).size,  # what is signed: the cap
                 highest_sequence=highest_sequence,
                 now=now,
+                server_now=server_now,
             )
         except SignatureRefused as exc:
-            reasons.append(str(exc))
-    others = f" ({len(reasons) - 1} other statement(s) refused too)" if len(reasons) > 1 else ""
-    raise SignatureRefused(reasons[0] + others)
+            refusals.append(exc)
+    unchecked = [exc for exc in refusals if isinstance(exc, SignatureUnchecked)]
+    first = (unchecked or refusals)[0]
+    others = f" ({len(refusals) - 1} other statement(s) refused too)" if len(refusals) > 1 else ""
+    raise type(first)(f"{first}{others}")

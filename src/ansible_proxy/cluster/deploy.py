@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ansible_proxy.client import download, locks
+from ansible_proxy.client import causes, download, locks
 from ansible_proxy.client.api import Api, UnknownBin
+from ansible_proxy.client.causes import cause_of
 from ansible_proxy.client.files import fsync_dir
 from ansible_proxy.client.history import OK
 from ansible_proxy.client.logs import Log
@@ -55,11 +56,21 @@ class Rollout:
     log: Log
     clock: Callable[[], float] = time.time
 
-    def report(self, node: Node, sha: str, started: float, status: str) -> None:
-        """Progress on behalf of `node`; a reporting failure is logged, never fatal."""
+    def report(
+        self,
+        node: Node,
+        sha: str,
+        started: float,
+        status: str,
+        reason: str = "",
+        cause: str = "",
+    ) -> None:
+        """Progress on behalf of `node` (a `failed` one with its reason and cause,
+        client/causes.py); a reporting failure is logged, never fatal."""
         try:
             api = self.apis[node.name]
-            api.report_progress(self.spec.package, sha, int(self.clock() - started), status)
+            seconds = int(self.clock() - started)
+            api.report_progress(self.spec.package, sha, seconds, status, reason, cause)
             if status == "success":
                 api.report_bin(self.spec.package, sha)
         except RetryableError as exc:
@@ -107,9 +118,14 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
     except SignatureRefused as exc:  # nothing downloaded nor unpacked; asked again next run
         log("error", f"package refused: {exc} (TRUSTED_KEYS); nothing unpacked", spec.name, sha)
         for node in group:
-            rollout.report(node, sha, started, "failed")
+            rollout.report(node, sha, started, "failed", f"signature: {exc}", cause_of(exc))
         return EXIT_DEPLOY
-    archive = fetch_package(rollout, sha, arch, statement.size if statement else None)
+    try:
+        archive = fetch_package(rollout, sha, arch, statement.size if statement else None)
+    except BaseException as exc:  # no `in_progress` stays open; the run goes on as before
+        for node in group:
+            rollout.report(node, sha, started, "failed", f"download: {exc}", cause_of(exc))
+        raise
     if statement is not None:
         remember(archive.parent, sha, statement)
     try:
@@ -119,11 +135,14 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
         if not (release / spec.deploy).is_file():
             raise DeployError(f"the package has no {spec.deploy} (see the manifests' playbooks)")
     except DeployError as exc:
-        # The content is what was published (sha256 checked): it stays bad, never retried.
+        # The content is what was published (sha256 checked): it stays bad, never retried;
+        # unless this host could not unpack it (its disk), which says nothing of the package.
+        cause = cause_of(exc)
         log("error", f"package refused: {exc}", spec.name, sha)
         for node in group:
-            state.fail(spec.name, node.name, sha)
-            rollout.report(node, sha, started, "failed")
+            if cause == causes.RELEASE:
+                state.fail(spec.name, node.name, sha)
+            rollout.report(node, sha, started, "failed", f"package: {exc}", cause)
         rollout.save()
         return EXIT_DEPLOY
     code = EXIT_OK
@@ -144,6 +163,8 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
             if node.name in result.unreachable:
                 why = result.unreachable[node.name]
                 log("warning", f"{node.name}: unreachable (next tick): {why}", spec.name, sha)
+                reason = f"unreachable: {why}"
+                rollout.report(node, sha, started, "failed", reason, causes.HOST)
                 code = EXIT_RETRY
             elif node.name in bad:
                 log("error", f"{node.name}: {bad[node.name]}", spec.name, sha)
@@ -153,15 +174,23 @@ def _deploy_group(rollout: Rollout, arch: str, sha: str, group: list[Node], star
                 log("info", f"{node.name}: deployed", spec.name, sha)
         rollout.save()
         if bad:
-            _roll_back(rollout, arch, sha, [n for n in batch if n.name in bad], started)
+            _roll_back(rollout, arch, sha, [n for n in batch if n.name in bad], started, bad)
             if number < len(rounds):
                 log("warning", f"stopped after batch {number}: later hosts kept", spec.name, sha)
             return EXIT_DEPLOY
     return code
 
 
-def _roll_back(rollout: Rollout, arch: str, sha: str, nodes: list[Node], started: float) -> None:
-    """The previous release's playbook on `nodes` only; `sha` marked "err" for them."""
+def _roll_back(
+    rollout: Rollout,
+    arch: str,
+    sha: str,
+    nodes: list[Node],
+    started: float,
+    why: dict[str, str],
+) -> None:
+    """The previous release's playbook on `nodes` only; `sha` marked "err" for them and
+    reported failed with `why` (host name → the playbook's or the health check's reason)."""
     spec, state, log = rollout.spec, rollout.state, rollout.log
     by_previous: dict[str, list[Node]] = {}
     for node in nodes:
@@ -185,7 +214,8 @@ def _roll_back(rollout: Rollout, arch: str, sha: str, nodes: list[Node], started
                     log("info", f"{host}: rolled back to {previous[:12]}", spec.name, sha)
         for node in hosts:
             state.fail(spec.name, node.name, sha)
-            rollout.report(node, sha, started, "failed")
+            reason = f"playbook: {why.get(node.name, 'failed')}"
+            rollout.report(node, sha, started, "failed", reason, causes.PLAYBOOK_OR_HEALTH)
     rollout.save()
 
 

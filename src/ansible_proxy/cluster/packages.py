@@ -14,6 +14,7 @@ the `data` filter), so the pre-validation, not the filter, is what makes this sa
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import shutil
@@ -25,10 +26,11 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
 from ansible_proxy.client.files import fsync_dir
-from ansible_proxy.errors import DeployError
+from ansible_proxy.errors import DeployError, HostFault
 
 PLAYBOOK = "deploy.yml"
 _MAX_LINK_HOPS = 40  # as the kernel's MAXSYMLINKS
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 class UnsafePackage(DeployError):
@@ -79,7 +81,11 @@ def extract_release(archive: Path, releases: Path, service: str, sha: str, limit
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:  # this host's disk, not the package
+            raise HostFault(f"package {archive.name}: cannot unpack: {exc.strerror}") from None
+        raise DeployError(f"package {archive.name}: not a readable tar.gz: {exc}") from None
+    except (tarfile.TarError, EOFError) as exc:
         raise DeployError(f"package {archive.name}: not a readable tar.gz: {exc}") from None
     fsync_dir(target.parent)
     return target

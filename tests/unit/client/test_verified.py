@@ -18,9 +18,10 @@ import pytest
 
 from ansible_proxy.client.api import Api, make_client
 from ansible_proxy.client.verified import check_install, read_record, remember, trusted_statement
-from ansible_proxy.errors import RetryableError
+from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.signatures import (
     SignatureRefused,
+    SignatureUnchecked,
     Statement,
     TrustedKeys,
     load_trusted_keys,
@@ -228,3 +229,47 @@ def steps(
     record = read_record(folder)
     assert (record.sequence, record.moved_back) == (5, {"aarch64": OTHER})
     assert check_install(x86, folder, "web", OTHER, trusted, NOW, own=True) is None
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b'{"sequence": 7, "verif', "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b'{"verified": []}', "no sequence"),
+        (b'{"sequence": "7", "verified": []}', "no sequence"),
+        (b'{"sequence": 7}', "no list of verified releases"),
+        (b"[]", "no sequence"),
+    ],
+)
+def test_a_damaged_trust_record_is_said_never_read_as_empty(
+    tmp_path: Path, server: SignatureServer, api: Api, trusted: TrustedKeys,
+    keys: dict[str, Path], content: bytes, why: str,
+) -> None:  # fmt: skip
+    """Read as empty, it would take any older release signed before (sequence 0)."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    (folder / ".trust").write_bytes(content)
+    server.answer = answer(signed(statement(2), keys["alice"]))  # below the record's 7
+    with pytest.raises(ConfigError, match=rf"{folder / '.trust'}: .* damaged \({why}"):
+        check_install(api, folder, "web", SHA, trusted, NOW, own=False)
+    assert (folder / ".trust").read_bytes() == content  # left for a person to look at
+
+
+def test_no_trust_record_yet_is_a_first_install(
+    tmp_path: Path, server: SignatureServer, api: Api, trusted: TrustedKeys, keys: dict[str, Path]
+) -> None:
+    server.answer = answer(signed(statement(2), keys["alice"]))
+    found = check_install(api, tmp_path / "web", "web", SHA, trusted, NOW, own=False)
+    assert found is not None
+    assert found.sequence == 2
+
+
+def test_expired_by_this_host_s_clock_only_is_not_the_release_s_refusal(
+    server: SignatureServer, api: Api, trusted: TrustedKeys, keys: dict[str, Path]
+) -> None:
+    """The test server's Date is the real time; this host's clock is two hours ahead."""
+    server.answer = answer(signed(statement(2), keys["alice"]))  # expires in an hour
+    ahead = time.time() + 7200
+    with pytest.raises(SignatureUnchecked, match="by this host's clock, not by the bin-manager"):
+        trusted_statement(api, "web", SHA, trusted, 0, ahead)

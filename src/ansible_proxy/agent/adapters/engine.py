@@ -15,7 +15,9 @@ nothing. It also answers which image the service's container (by its name) reall
 runs, and stops and removes that container when its program's stop left it running (a
 PID 1 that ignores SIGTERM outlives the `podman run` client supervisor stops).
 Errors become the error tree: an engine that is missing is a ConfigError, one that does
-not answer in time a RetryableError, an image that does not load or pull a DeployError.
+not answer in time (LOAD_TIMEOUT for a load or pull) or a registry that does not answer a
+RetryableError, a store of the engine's that is full a HostFault (the engine's own
+reason kept), an image that does not load or pull a DeployError.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ansible_proxy.agent.adapters.image_archive import verified_image
-from ansible_proxy.errors import ConfigError, DeployError, RetryableError
+from ansible_proxy.errors import ConfigError, DeployError, HostFault, RetryableError
 from ansible_proxy.names import IMAGE_REPOSITORY_RE, MAX_IMAGE_REPOSITORY, is_image_reference
 
 ENGINES = ("podman", "docker")
 CURRENT = "current"
 TAG_PREFIX = "sha256-"
 MAX_REFERENCE_FILE = 1024
-LOAD_TIMEOUT = 900.0  # seconds for one load or pull of a large image
+LOAD_TIMEOUT = 900.0  # seconds for one load or pull of a large image (the key's default)
 CALL_TIMEOUT = 60.0  # any other engine call
 # `stop -t`: the grace between the stop signal and SIGKILL. Short: a container still
 # running after its program stopped has had the program's stopwaitsecs already (`podman
@@ -132,11 +134,18 @@ def choose_engine(configured: str) -> str:
 
 
 class Engine:
-    """One container engine's CLI, called with `env` (None: the agent's own environment)."""
+    """One container engine's CLI, called with `env` (None: the agent's own environment);
+    `load_timeout`: LOAD_TIMEOUT, the seconds one load or pull may take."""
 
-    def __init__(self, command: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        command: str,
+        env: Mapping[str, str] | None = None,
+        load_timeout: float = LOAD_TIMEOUT,
+    ) -> None:
         self.command = command
         self.env = dict(env) if env is not None else None
+        self.load_timeout = load_timeout
 
     def _run(self, *args: str, timeout: float = CALL_TIMEOUT) -> subprocess.CompletedProcess[str]:
         argv = [self.command, *args]
@@ -153,14 +162,23 @@ class Engine:
         except FileNotFoundError:
             raise ConfigError(f"container engine {self.command!r} not found on PATH") from None
         except subprocess.TimeoutExpired:
+            key = " (LOAD_TIMEOUT)" if args[0] in ("load", "pull") else ""
             raise RetryableError(
-                f"{self.command} {args[0]} did not answer within {timeout:.0f} s"
+                f"{self.command} {args[0]} did not answer within {timeout:g} s{key}"
             ) from None
 
     def _checked(self, *args: str, timeout: float = CALL_TIMEOUT) -> str:
         result = self._run(*args, timeout=timeout)
         if result.returncode != 0:
-            raise DeployError(f"{self.command} {args[0]} failed: {_last_line(result.stderr)}")
+            failed = f"{self.command} {args[0]} failed"
+            disk = _line_with(result.stderr, _HOST_TROUBLE)
+            if disk:  # podman load says so on a detail line, below a generic Error line
+                raise HostFault(f"{failed}: {disk}")  # the reason first: reports are cut
+            if args[0] == "pull" and _line_with(result.stderr, _UNREACHABLE):
+                raise RetryableError(
+                    f"{failed}: the registry did not answer: {_last_line(result.stderr)}"
+                )
+            raise DeployError(f"{failed}: {_last_line(result.stderr)}")
         return result.stdout
 
     def _image(self, ref: str) -> tuple[str, list[str]] | None:
@@ -222,11 +240,11 @@ class Engine:
         """
         reference = reference_in(artifact)
         if reference is not None:
-            self._checked("pull", "--quiet", reference, timeout=LOAD_TIMEOUT)
+            self._checked("pull", "--quiet", reference, timeout=self.load_timeout)
             expected, source = reference, "pull"
         else:
             expected, source = verified_image(artifact, repository), "load"
-            self._checked("load", "--input", str(artifact), timeout=LOAD_TIMEOUT)
+            self._checked("load", "--input", str(artifact), timeout=self.load_timeout)
         found = self._image(expected)
         if found is None:
             raise DeployError(
@@ -306,6 +324,45 @@ _MISSING = ("no such image", "image not known", "not found", "no such container"
 def _missing(stderr: str) -> bool:
     text = stderr.lower()
     return any(what in text for what in _MISSING)
+
+
+# This host's own trouble, wherever the engine's output names it: a full or broken store.
+_HOST_TROUBLE = (
+    "no space left on device",
+    "disk quota exceeded",
+    "read-only file system",
+    "input/output error",
+)
+# A registry (or the way to it) that did not answer: the next tick pulls again.
+_UNREACHABLE = (
+    "connection refused",
+    "connection reset",
+    "no such host",
+    "no route to host",
+    "network is unreachable",
+    "i/o timeout",
+    "tls handshake timeout",
+    "temporary failure in name resolution",
+    "server misbehaving",
+    "502 bad gateway",
+    "503 service unavailable",
+    "504 gateway timeout",
+    "429 too many requests",
+    "toomanyrequests",
+)
+
+
+def _line_with(text: str, phrases: tuple[str, ...]) -> str:
+    """`phrase (where)` for the last line of `text` naming one of `phrases` ("" when none
+    does): the phrase first, then that line without its list marker, its start cut when
+    long (podman names the file last)."""
+    for raw in reversed(text.strip().splitlines()):
+        line = raw.strip().removeprefix("* ").strip()
+        found = next((phrase for phrase in phrases if phrase in line.lower()), None)
+        if found is not None:
+            where = line if len(line) <= 200 else "…" + line[-199:]
+            return f"{found} ({where})"
+    return ""
 
 
 def _last_line(text: str) -> str:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from supervisor.xmlrpc import Faults
 
 from ansible_proxy.client.deadline import DeadlineExceeded, deadline
-from ansible_proxy.errors import ConfigError, DeployError, RetryableError
+from ansible_proxy.errors import ConfigError, DeployError, HostFault, RetryableError
 
 RUNNING = "RUNNING"
 _STARTING = ("STARTING",)
@@ -35,8 +35,8 @@ class SupervisorUnavailable(RetryableError):
     """supervisord cannot be reached: nothing was changed, try next tick."""
 
 
-class NoSuchProgram(DeployError):
-    """supervisord has no program of that name (its BAD_NAME fault)."""
+class NoSuchProgram(HostFault):
+    """supervisord has no program of that name (its BAD_NAME fault): this host's setup."""
 
 
 class SupervisorHung(SupervisorUnavailable):
@@ -127,7 +127,7 @@ class Supervisor:
             ) from None
         except xmlrpc.client.ProtocolError as exc:
             if exc.errcode == 401:
-                raise DeployError(f"supervisor {self.url}: {what}: wrong user/password") from None
+                raise HostFault(f"supervisor {self.url}: {what}: wrong user/password") from None
             raise SupervisorUnavailable(f"supervisor {self.url}: {what}: {exc}") from None
         except (OSError, xmlrpc.client.Error, http.client.HTTPException) as exc:
             # A failed call leaves the transport's connection mid-request: drop it, or every
@@ -178,7 +178,8 @@ class Supervisor:
         deadline = time.monotonic() + limit
         while self.info(name).state == _STOPPING:
             if time.monotonic() >= deadline:
-                raise DeployError(f"supervisor: {name} still STOPPING after {limit:g} s")
+                # the version running, not the one to start, does not stop: the host's
+                raise HostFault(f"supervisor: {name} still STOPPING after {limit:g} s")
             time.sleep(0.1)
 
     def _stop_wait(self, name: str) -> float:

@@ -30,7 +30,7 @@ from ansible_proxy.agent.inspector.verdicts import (
 )
 from ansible_proxy.agent.manifest import SELF_NAME, ManagedBinary, Manifest, load_manifest
 from ansible_proxy.agent.switch import switch_binary
-from ansible_proxy.client import history, locks
+from ansible_proxy.client import causes, history, locks
 from ansible_proxy.client.api import Api, make_client
 from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.logs import Log
@@ -312,7 +312,9 @@ def _roll_back(
     state.set("counted", name, target)
     rollbacks = state.get("rollbacks", entry.service_name)
     state.set("rollbacks", entry.service_name, (rollbacks if isinstance(rollbacks, int) else 0) + 1)
-    queue_report(state, name, bad, target, seconds, f"inspector: {reasons}")
+    queue_report(
+        state, name, bad, target, seconds, f"inspector: {reasons}", causes.INSPECTOR_VERDICT
+    )
     if still:
         host.log("error", f"rolled back but still unhealthy: {still}", name, target)
         return result("rolled-back", f"to {target[:12]}, still unhealthy: {still}")
@@ -321,12 +323,20 @@ def _roll_back(
 
 
 def queue_report(
-    state: State, name: str, bad: str, running: str, seconds: int, reason: str = ""
+    state: State,
+    name: str,
+    bad: str,
+    running: str,
+    seconds: int,
+    reason: str = "",
+    cause: str = causes.INSPECTOR_VERDICT,
 ) -> None:
     """Remember a rollback to report (sent now, or by a later run when the API is back)."""
     pending = state.get("pending", name)
     items: list[Any] = list(pending) if isinstance(pending, list) else []
-    items.append({"bad": bad, "running": running, "seconds": seconds, "reason": reason})
+    items.append(
+        {"bad": bad, "running": running, "seconds": seconds, "reason": reason, "cause": cause}
+    )
     state.set("pending", name, items)
 
 
@@ -347,6 +357,8 @@ def flush_reports(api: Api, state: State, log: Log) -> None:
                         int(item["seconds"]),
                         "failed",
                         str(item.get("reason") or ""),
+                        # queued by an older agent without it: an inspector's verdict too
+                        str(item.get("cause") or causes.INSPECTOR_VERDICT),
                     )
                     item["progressSent"] = True
                     state.dirty = True

@@ -70,6 +70,7 @@ def test_pending_reports_survive_in_the_state_file(tmp_path: Path) -> None:
             "running": "b" * 64,
             "seconds": 12,
             "reason": "inspector: port: 8080 refuses connections",
+            "cause": "release",  # the inspector's verdict: the release's own failure
         }
     ]
 
