@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -83,6 +84,8 @@ class Agent:
         }
         if enrolment_token:  # the agent enrols on its first tick (docs/security.md)
             self.env["ENROLMENT_TOKEN"] = enrolment_token
+        if os.environ.get("PYTHONPATH"):  # a test run against another tree's src (old code)
+            self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
 
     def write_manifest(self, *names: str, ports: dict[str, int] | None = None) -> None:
         """An original-design JSON manifest managing `names` (nothing installed yet)."""

@@ -131,14 +131,16 @@ def test_version_exiting_at_once_is_rolled_back_then_known_bad(
     assert original.seen.progress[-1]["reason"].startswith("watch: ")  # ignored by it
     assert original.reported() == [("web", sha1)]
 
-    # Known bad: not downloaded, installed nor reported again; said once.
+    # Known bad: not downloaded nor installed again; said once (in the log, and to the
+    # server as a refusal: test_failure_causes.py).
     downloads, reports = len(original.downloads()), len(original.seen.progress)
     for _ in range(2):
         rerun = host.run()
         assert rerun.returncode == 0, host.debug(rerun)
     assert host.log().count("known bad") == 1
     assert host.installed_sha("web") == sha1
-    assert (len(original.downloads()), len(original.seen.progress)) == (downloads, reports)
+    assert (len(original.downloads()), len(original.seen.progress)) == (downloads, reports + 1)
+    assert original.progress()[-1] == (bad, "failed")
 
 
 def test_corrupt_download_is_discarded_and_the_release_not_blamed(

@@ -101,6 +101,38 @@ def test_a_new_agent_that_fails_its_self_test_never_replaces_the_running_one(
     assert path.read_bytes() == before
 
 
+def unanswered_agent(out: Path) -> bytes:
+    """A zipapp whose self-test ends as an agent's does when the API does not answer it:
+    exit 75, "retry next tick" — no verdict on the new agent."""
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            "__main__.py",
+            "import sys\n"
+            "print('ansible-proxy: API GET /keepalive: unreachable', file=sys.stderr)\n"
+            "sys.exit(75)\n",
+        )
+    return out.read_bytes()
+
+
+def test_a_self_test_that_does_not_finish_is_retried_not_quarantined(
+    bin_manager: BinManager, host: tuple[Agent, Path], tmp_path: Path
+) -> None:
+    agent, path = host
+    before = path.read_bytes()
+    new = bin_manager.publish("ansible-proxy", unanswered_agent(tmp_path / "new.pyz"))
+
+    for _ in range(2):  # each tick tries it again
+        result = agent.run()
+        assert result.returncode == 75, agent.debug(result)  # quiet under cron
+        assert result.stderr == ""
+        assert path.read_bytes() == before
+        assert new not in agent.entry("ansible-proxy").get("history", {})  # never quarantined
+    assert agent.log().count("self-test did not finish (exit 75: ansible-proxy: API GET") == 2
+    report = bin_manager.admin_get("/nodes/host-001").json()["data"]["progress"][0]
+    assert (report["targetHash"], report["status"]) == (new, "failed")
+    assert "tried again next tick" in report["reason"]
+
+
 @pytest.mark.parametrize("point", CRASH_POINTS)
 def test_killed_at_any_step_the_host_keeps_a_working_agent(
     bin_manager: BinManager, host: tuple[Agent, Path], tmp_path: Path, point: str
