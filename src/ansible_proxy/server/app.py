@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import text
-from sqlalchemy.exc import DataError, IntegrityError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -29,6 +28,7 @@ from ansible_proxy.server.api import admin as admin_api
 from ansible_proxy.server.api import agent as agent_api
 from ansible_proxy.server.api import credentials as credentials_api
 from ansible_proxy.server.api import enrolment as enrolment_api
+from ansible_proxy.server.api import operations as operations_api
 from ansible_proxy.server.api import rollouts as rollouts_api
 from ansible_proxy.server.api import signatures as signatures_api
 from ansible_proxy.server.api.docs import add_api_docs
@@ -36,13 +36,14 @@ from ansible_proxy.server.auth.credentials import Credentials, NodeAuth
 from ansible_proxy.server.auth.watch import CredentialWatch
 from ansible_proxy.server.dashboard import routes as dashboard
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
-from ansible_proxy.server.deps import DbSession, require_metrics
 from ansible_proxy.server.hotpath.fastpath import AgentFastPath
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.limits.bodies import BodyLimit
 from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.metrics import AccessLog, Metrics, RequestLog
+from ansible_proxy.server.outages import Outages, Resources
 from ansible_proxy.server.problems import ApiProblem
+from ansible_proxy.server.readiness import Readiness
 from ansible_proxy.server.rollouts.engine import RolloutChecker
 from ansible_proxy.server.rollouts.lifecycle import Context as RolloutContext
 from ansible_proxy.server.services.signatures import check_trusted_keys
@@ -88,14 +89,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     checker: RolloutChecker = app.state.rollout_checker
     sender: WebhookSender = app.state.webhooks
     watch: CredentialWatch = app.state.credential_watch
+    outages: Outages = app.state.outages
     heartbeats.start()
     checker.start()
     sender.start()
     watch.start()
+    outages.start()
     settle_heap()
     try:
         yield
     finally:
+        await outages.stop()
         await watch.stop()
         await checker.stop()
         await heartbeats.stop()
@@ -161,6 +165,9 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.pointers = PointerCache()
+    where = Resources.of(settings.resolved_database_url, settings.data_dir)
+    app.state.readiness = Readiness(engine, store, where)
+    app.state.outages = Outages(where, app.state.readiness.probe)
     targets = parse_targets(
         settings.webhook_urls.get_secret_value() if settings.webhook_urls else None
     )
@@ -173,6 +180,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
             per_bin=settings.webhook_per_bin,
             period_seconds=settings.webhook_period_seconds,
         ),
+        on_fault=app.state.outages.note,
     )
 
     def notify(
@@ -185,6 +193,8 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
         default_policy=settings.rollout_policy,
         silent_seconds=settings.rollout_silent_seconds,
         notify=notify,
+        stale_seconds=settings.rollout_stale_seconds,
+        stuck_seconds=settings.rollout_stuck_seconds,
     )
     app.state.rollout_checker = RolloutChecker(
         sessions,
@@ -200,6 +210,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
         app.state.retention,
         interval=settings.heartbeat_flush_seconds,
         known_ttl=known_ttl(settings.forget_nodes_days),
+        on_fault=app.state.outages.note,
     )
     app.state.throttle = Throttle(
         settings.enrol_burst,
@@ -214,7 +225,9 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
         (settings.agent_token, settings.admin_token),
         app.state.throttle,
     )
-    app.state.credential_watch = CredentialWatch(sessions, app.state.credentials)
+    app.state.credential_watch = CredentialWatch(
+        sessions, app.state.credentials, on_fault=app.state.outages.note
+    )
     app.include_router(enrolment_api.router)
     app.include_router(credentials_api.router)
     app.include_router(signatures_api.agent_router)  # before agent's /bins/{bin_name:path}
@@ -223,7 +236,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app.include_router(rollouts_api.router)  # before admin's /bins/{bin_name:path}/… routes
     app.include_router(admin_api.router)
     app.include_router(dashboard.router)
-    _add_operations(app)
+    app.include_router(operations_api.router)
     add_api_docs(app)
     _add_error_handlers(app)
     if settings.fast_path:
@@ -242,24 +255,6 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     )
     app.add_middleware(AccessLog, metrics=app.state.metrics)  # the outermost: sees both
     return app
-
-
-def _add_operations(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
-    def healthz(session: DbSession) -> dict[str, Any]:
-        session.execute(text("SELECT 1"))
-        return {"code": 0, "message": "success", "data": {"status": "ok"}}
-
-    @app.get(
-        "/metrics",
-        tags=["operations"],
-        response_class=PlainTextResponse,
-        summary="Prometheus metrics (metrics or admin token)",
-        dependencies=[Depends(require_metrics)],
-    )
-    def metrics() -> Response:
-        body = app.state.metrics.render()
-        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -291,6 +286,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def on_conflict(_request: Request, _exc: IntegrityError) -> JSONResponse:
         return error(409, "a concurrent request changed the same record; retry")
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(SQLAlchemyError)
+    async def on_resource(_request: Request, exc: Exception) -> JSONResponse:
+        """The database or the data directory failing: 503 or 507 naming it, logged once
+        per outage (outages.py); anything else stays a 500 with its traceback."""
+        fault = app.state.outages.answer(exc)
+        if fault is None:
+            raise exc
+        return error(fault.status, fault.message)
 
     @app.exception_handler(ClientDisconnect)
     async def on_disconnect(_request: Request, _exc: ClientDisconnect) -> JSONResponse:

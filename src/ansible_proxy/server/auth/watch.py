@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy.server.auth.credentials import Credentials
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import NodeCredential, Proxy
+from ansible_proxy.server.outages import FaultNote, unnoted
 from ansible_proxy.server.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,13 @@ class CredentialWatch(Periodic):
         sessions: sessionmaker[Session],
         credentials: Credentials,
         interval: float = DEFAULT_INTERVAL,
+        on_fault: FaultNote = unnoted,
     ) -> None:
         super().__init__()
         self.sessions = sessions
         self.credentials = credentials
         self.interval = interval
+        self.on_fault = on_fault
         self._seen: dict[str, tuple[datetime, _Row]] = {}  # inside the margin
         self._revoked_proxies: set[str] = set()
         self._looks = 0
@@ -138,4 +141,5 @@ class CredentialWatch(Periodic):
             try:
                 await self.check(wide=self._looks % WIDE_EVERY == 0)
             except SQLAlchemyError as exc:  # the database is away: it cannot change either
-                log.warning("checking credential changes failed (retried): %s", error_name(exc))
+                if not self.on_fault(exc):
+                    log.warning("checking credential changes failed (retried): %s", error_name(exc))

@@ -16,6 +16,7 @@ from ansible_proxy.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 POOL_SIZE = 45
+SQLITE_BUSY_MS = 30_000  # how long a write waits for SQLite's lock before "database is locked"
 
 
 def make_engine(url: str) -> Engine:
@@ -39,7 +40,7 @@ def make_engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy import __version__
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import WebhookDelivery
+from ansible_proxy.server.outages import FaultNote, unnoted
 from ansible_proxy.server.webhooks.backlog import Backlog, dumped, parsed
 from ansible_proxy.server.webhooks.folding import Merge, Rules, summary
 from ansible_proxy.server.webhooks.targets import WebhookTarget, redact
@@ -77,9 +78,11 @@ class WebhookSender:
         max_backoff: float = 300.0,
         rules: Rules | None = None,
         clock: Callable[[], datetime] = stored_now,
+        on_fault: FaultNote = unnoted,
     ) -> None:
         self.sessions = sessions
         self.targets = targets
+        self.on_fault = on_fault
         self.interval = interval
         self.timeout = timeout
         self.max_backoff = max_backoff
@@ -148,7 +151,8 @@ class WebhookSender:
                         break
                     delivered += self._drain(self._by_url[url])
             except SQLAlchemyError as exc:  # the database is away: the next round retries
-                log.warning("webhook round failed (retried): %s", error_name(exc))
+                if not self.on_fault(exc):
+                    log.warning("webhook round failed (retried): %s", error_name(exc))
             return delivered
 
     def _run(self) -> None:

@@ -30,6 +30,7 @@ from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.engine import error_name
 from ansible_proxy.server.db.heard import reading
 from ansible_proxy.server.db.models import Node
+from ansible_proxy.server.outages import FaultNote, unnoted
 from ansible_proxy.server.periodic import Periodic
 from ansible_proxy.server.writepath.retention import Retention
 
@@ -75,10 +76,12 @@ class Heartbeats(Periodic):
         interval: float = DEFAULT_INTERVAL,
         known_ttl: float = DEFAULT_KNOWN_TTL,
         clock: Callable[[], float] = time.monotonic,
+        on_fault: FaultNote = unnoted,
     ) -> None:
         super().__init__()
         self.sessions = sessions
         self.retention = retention
+        self.on_fault = on_fault
         self.interval = interval
         self.known_ttl = known_ttl
         self.clock = clock
@@ -92,6 +95,11 @@ class Heartbeats(Periodic):
             return False
         self._pending[name] = now
         return True
+
+    def forget(self, name: str) -> None:
+        """`name` was deleted (`bin-manager nodes delete`): ask the database at its next call."""
+        self._known.pop(name, None)
+        self._pending.pop(name, None)
 
     def remember(self, name: str) -> None:
         """`name` exists in the database (it just registered, or a query found it)."""
@@ -130,7 +138,10 @@ class Heartbeats(Periodic):
         try:
             await self.retention.run_write(work)
         except SQLAlchemyError as exc:  # the database is away: keep them for the next try
-            log.warning("writing %d heartbeats failed (retried): %s", len(rows), error_name(exc))
+            if not self.on_fault(exc):
+                log.warning(
+                    "writing %d heartbeats failed (retried): %s", len(rows), error_name(exc)
+                )
             for name, seen in batch.items():
                 self._pending.setdefault(name, seen)
             return 0

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db.engine import error_name, stored_now
+from ansible_proxy.server.outages import is_fault
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.writepath.retention import Retention
 
@@ -84,8 +85,13 @@ class WriteBatcher:
                             errors[index] = exc
                 session.commit()
         except SQLAlchemyError as exc:
-            log.info("a batch of %d writes failed (%s): one by one", len(changes), error_name(exc))
-            errors = [self._commit_one(change) for change in changes]
+            if is_fault(exc):  # the database is away: each alone would fail the same way
+                errors = [exc] * len(changes)
+            else:
+                log.info(
+                    "a batch of %d writes failed (%s): one by one", len(changes), error_name(exc)
+                )
+                errors = [self._commit_one(change) for change in changes]
         self.retention.after_write(stored_now())
         return errors
 

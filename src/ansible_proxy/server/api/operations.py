@@ -1,0 +1,74 @@
+"""Operations endpoints: GET /healthz (liveness), GET /readyz (readiness), GET /metrics.
+
+/healthz answers from memory, so a process that answers is alive whatever its database
+does: point restarts (supervisor, systemd, a liveness probe) at it. Its `data` says
+"degraded" with the outages this process has seen and not yet seen end (outages.py).
+/readyz writes, as work does (readiness.py): point load balancers and monitoring at it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from ansible_proxy.server.deps import ErrorBody, require_metrics
+from ansible_proxy.server.outages import UNAVAILABLE, Fault, Outages
+from ansible_proxy.server.readiness import Readiness
+
+router = APIRouter(tags=["operations"])
+
+
+async def _outages(request: Request) -> Outages:
+    outages: Outages = request.app.state.outages
+    return outages
+
+
+async def _readiness(request: Request) -> Readiness:
+    readiness: Readiness = request.app.state.readiness
+    return readiness
+
+
+def _described(faults: list[Fault]) -> list[dict[str, Any]]:
+    return [{"resource": f.resource, "status": f.status, "message": f.message} for f in faults]
+
+
+@router.get("/healthz", summary="Liveness: this process answers (no I/O); outages it has seen")
+async def healthz(outages: Annotated[Outages, Depends(_outages)]) -> dict[str, Any]:
+    faults = outages.current()
+    data = {"status": "degraded", "outages": _described(faults)} if faults else {"status": "ok"}
+    return {"code": 0, "message": "success", "data": data}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database takes a write and the data directory a file",
+    responses={UNAVAILABLE: {"model": ErrorBody, "description": "Not ready: what failed"}},
+)
+async def readyz(
+    readiness: Annotated[Readiness, Depends(_readiness)],
+    outages: Annotated[Outages, Depends(_outages)],
+) -> Response:
+    faults = await readiness.check()
+    failed = {fault.resource for fault in faults}
+    for fault in faults:
+        outages.noticed(fault, request=False)
+    for outage in outages.current():
+        if outage.resource not in failed:
+            outages.recovered(outage.resource)
+    if faults:
+        message = "not ready: " + "; ".join(fault.message for fault in faults)
+        return JSONResponse({"code": UNAVAILABLE, "message": message}, status_code=UNAVAILABLE)
+    return JSONResponse({"code": 0, "message": "success", "data": {"status": "ready"}})
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics (metrics or admin token)",
+    dependencies=[Depends(require_metrics)],
+)
+def metrics(request: Request) -> Response:
+    body = request.app.state.metrics.render()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
