@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     rollout_interval_seconds: float = Field(default=2.0, gt=0, le=300)  # promotion checks
     # A member of a started wave silent this long (no call at all) counts as failed.
     rollout_silent_seconds: float = Field(default=180.0, gt=0, le=86400)
+    # A node not heard this long is left out of a new rollout (rollouts/eligible.py).
+    rollout_stale_seconds: float = Field(default=86400.0, gt=0, le=365 * 86400)
+    # A wave waiting this long past its bake sends `rollout-stuck`, once (rollouts/stuck.py).
+    rollout_stuck_seconds: float = Field(default=3600.0, gt=0, le=30 * 86400)
     # Notifications (server/webhooks/): URL[#secret=S] entries, comma or newline separated.
     webhook_urls: SecretStr | None = None
     # Node events folded per receiver (server/webhooks/folding.py): a repeat within this

@@ -245,9 +245,9 @@ def on_publish(
             # The superseded release was not proven good: the previous good one stays the
             # answer of every node outside the new rollout's started waves.
             good = old.previous_sha
-        supersede(
-            session, ctx, old, bin_.name, f"superseded by the publish of {release.sha256[:12]}", now
-        )
+        ended = superseding.superseded(session, old).describe()
+        why = f"superseded by the publish of {release.sha256[:12]}: {ended}"
+        supersede(session, ctx, old, bin_.name, why, now)
     if good is None or good == release.sha256:
         return None
     policy, _ = effective_policy(session, ctx, bin_.id, arch)
