@@ -61,6 +61,8 @@ class Context:
     default_policy: Policy
     silent_seconds: float
     notify: Notify = no_notify
+    stale_seconds: float = 86_400.0  # not heard this long: left out of a new rollout
+    stuck_seconds: float = 3_600.0  # a wave waiting this long past its bake: rollout-stuck
 
 
 def wave_name(wave: int) -> str:
@@ -245,9 +247,9 @@ def on_publish(
             # The superseded release was not proven good: the previous good one stays the
             # answer of every node outside the new rollout's started waves.
             good = old.previous_sha
-        ended = superseding.superseded(session, old).describe()
-        why = f"superseded by the publish of {release.sha256[:12]}: {ended}"
-        supersede(session, ctx, old, bin_.name, why, now)
+        supersede(
+            session, ctx, old, bin_.name, f"superseded by the publish of {release.sha256[:12]}", now
+        )
     if good is None or good == release.sha256:
         return None
     policy, _ = effective_policy(session, ctx, bin_.id, arch)
