@@ -164,3 +164,46 @@ def test_a_rollback_says_who_and_why(
     assert any("by the inspector: alerts: firing <b>HighErrorRate</b>" in row for row in rows)
     assert page.locator("#activity b").count() == 0
     assert browser_errors == []
+
+
+def test_a_failure_the_release_did_not_cause_is_shown_apart(
+    fleet: Fleet, page: Page, browser_errors: list[str]
+) -> None:
+    url = fleet.manager.url
+    with httpx.Client() as http:
+        for node, cause, reason in (
+            ("web-01", "host", "agent: download stalled: no byte for 60 s"),
+            ("web-02", "refused", "trust: signed by no trusted key"),
+        ):
+            body = {
+                "nodeName": node,
+                "binName": "hello",
+                "targetHash": fleet.v2,
+                "processingTime": 61,
+                "status": "failed",
+                "reason": reason,
+                "cause": cause,
+            }
+            assert http.post(f"{fleet.manager.api}/bins/hello/progress", json=body).is_success
+    login(page, fleet.manager)
+
+    page.goto(f"{url}/dashboard/bins/hello")
+    failures = page.locator("#failures tbody tr").all_inner_texts()
+    assert "refused by the host (not a failure)" in failures[0]
+    assert "could not try it (the host's trouble, not the release's)" in failures[1]
+    assert "rolled back" not in failures[0] + failures[1]
+    x86 = page.locator("section.arch", has=page.locator("h2", has_text="x86_64"))
+    v2_row = x86.locator("tr", has_text=fleet.v2[:12]).locator("td").all_inner_texts()
+    assert "1 failed" in v2_row[4]  # the release's own failure only
+
+    page.goto(f"{url}/dashboard/nodes/web-01")
+    timeline = page.locator("#timeline li").all_inner_texts()
+    assert f"could not try {fleet.v2[:12]}: the host's trouble" in timeline[0]
+
+    page.goto(f"{url}/dashboard/activity")
+    kinds = [
+        cell.strip() for cell in page.locator("#activity tbody td:nth-child(2)").all_inner_texts()
+    ]
+    shown = {kind: kinds.count(kind) for kind in ("host-trouble", "refused", "rollback")}
+    assert shown == {"host-trouble": 1, "refused": 1, "rollback": 1}
+    assert browser_errors == []

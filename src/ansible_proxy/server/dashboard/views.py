@@ -33,6 +33,9 @@ TONES = {
     "rollout-halt": "bad",
     "rollout-revert": "bad",
     "rollout-node-failed": "bad",
+    "rollout-node-trouble": "warn",
+    "host-trouble": "warn",
+    "refused": "warn",
     "pin": "warn",
     "pause": "warn",
     "rollout-superseded": "warn",
@@ -40,6 +43,8 @@ TONES = {
     "rollout-promote": "info",
     "rollout-policy": "info",
 }
+# A failed report whose cause was not the release (docs/api.md, `cause`): shown apart.
+NOT_THE_RELEASE = {"host": "host-trouble", "refused": "refused"}
 # Who, by the first word of a reason; another first word is shown as part of the reason.
 DECIDERS = {
     "watch": "the agent's watch",
@@ -82,7 +87,8 @@ def explain(rows: list[dict[str, Any]]) -> None:
     """Set `event` and `because` on progress rows (listings' shape), given newest first.
 
     event: a failed report is a "rollback" when the node had upgraded to that target fine
-    (an earlier success in `rows`) or the inspector reports it, else a "failed" upgrade; a
+    (an earlier success in `rows`) or the inspector reports it, else a "failed" upgrade,
+    unless its cause was not the release (NOT_THE_RELEASE: "host-trouble", "refused"); a
     success a pin caused is "moved-back"; other reports keep their status.
     """
     upgraded: set[tuple[str, str, str]] = set()
@@ -90,7 +96,9 @@ def explain(rows: list[dict[str, Any]]) -> None:
         key = (row["nodeName"], row["binName"], row["targetHash"])
         who, _ = _decider(row.get("reason"))
         event = row["status"]
-        if event == "failed" and (key in upgraded or who == "inspector"):
+        if event == "failed" and row.get("cause") in NOT_THE_RELEASE:
+            event = NOT_THE_RELEASE[row["cause"]]
+        elif event == "failed" and (key in upgraded or who == "inspector"):
             event = "rollback"
         elif event == "success" and who == "pin":
             event = "moved-back"
@@ -260,7 +268,11 @@ def bin_page(session: Session, bin_: Bin, now: datetime, where: Cursor) -> dict[
     running = _running(session, bin_, where)
     on_sha = _on_sha(session, bin_).get(bin_.id, Counter())
     progress = listings.bin_progress(session, bin_)
-    failed = Counter(row["targetHash"] for row in progress if row["status"] == "failed")
+    failed = Counter(
+        row["targetHash"]
+        for row in progress
+        if row["status"] == "failed" and row.get("cause") not in NOT_THE_RELEASE
+    )
     releases = listings.releases(session, bin_)
     signed = signed_by_release(session, bin_.id)
     for release in releases:
@@ -345,6 +357,8 @@ def release_page(
             ProgressRow.bin_id == bin_.id,
             ProgressRow.target_hash == release.sha256,
             ProgressRow.status == "failed",
+            ProgressRow.cause.is_distinct_from("host"),
+            ProgressRow.cause.is_distinct_from("refused"),
         )
     ).all()
     return {
@@ -382,12 +396,13 @@ def activity(session: Session, now: datetime) -> list[dict[str, Any]]:
     )
     reports = [
         {"nodeName": node_name, "binName": bin_name, "targetHash": row.target_hash,
-         "status": row.status, "reason": row.reason, "at": row.reported_at}
+         "status": row.status, "reason": row.reason, "cause": row.cause, "at": row.reported_at}
         for row, node_name, bin_name in rows
     ]  # fmt: skip
     explain(reports)
     for report in reports:
-        kind = "upgrade" if report["event"] == "success" else "rollback"
+        cause = str(report["cause"])
+        kind = "upgrade" if report["event"] == "success" else NOT_THE_RELEASE.get(cause, "rollback")
         items.append(
             {"at": report["at"], "kind": kind, "bin": report["binName"], "arch": None,
              "sha256": report["targetHash"], "node": report["nodeName"],
