@@ -1,5 +1,5 @@
 """Admin routes of node credentials: pending enrolments (approve, reject), revoke,
-cluster proxies, and the labels an admin sets on a node.
+cluster proxies, the labels an admin sets on a node, and deleting a node from the fleet.
 
 Under /api/v1/admin with the admin token, like api/admin.py; `bin-manager nodes …` and
 `bin-manager proxies …` (server/cli/credentials.py) and the dashboard call the same
@@ -13,9 +13,9 @@ import logging
 import re
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ansible_proxy.names import format_labels, label_refusal
@@ -27,13 +27,16 @@ from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
     AppSettings,
     DbSession,
+    Heartbeats,
     NodeCredentials,
     Now,
+    Pointers,
     require_admin,
 )
 from ansible_proxy.server.inputs import check_node_name, check_text
 from ansible_proxy.server.problems import BadRequest
 from ansible_proxy.server.services import credentials as service
+from ansible_proxy.server.services import nodes as node_service
 
 log = logging.getLogger(__name__)
 router = APIRouter(
@@ -156,6 +159,33 @@ def change_labels(
     session.commit()
     log.info("admin labels of node %r set: %s", name, ",".join(sorted(given)) or "none")
     return ok({"nodeName": name, "adminLabels": given})
+
+
+@router.delete(
+    "/nodes/{node_name}",
+    summary="Delete a decommissioned node: its reports, rollout memberships, and credential",
+)
+def delete_node(
+    node_name: str,
+    session: DbSession,
+    nodes: NodeCredentials,
+    heartbeats: Heartbeats,
+    pointers: Pointers,
+    now: Now,
+    keep: Annotated[
+        bool,
+        Query(
+            alias="keepCredential",
+            description="keep its credential: its next tick registers it again",
+        ),
+    ] = False,
+) -> dict[str, Any]:
+    """Without keepCredential its credential is revoked: it cannot simply come back."""
+    name = check_node_name(node_name)
+    done = node_service.delete(session, nodes, heartbeats, pointers, name, keep, now)
+    return ok(
+        {"nodeName": done.node_name, "rollouts": done.rollouts, "credential": done.credential}
+    )
 
 
 @router.get("/proxies", summary="Cluster proxies and how many nodes each owns")

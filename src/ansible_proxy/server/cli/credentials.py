@@ -2,7 +2,8 @@
 
 nodes list --pending | nodes approve NAME [--fingerprint F] | nodes reject NAME… |
 nodes reject --all-pending | nodes reject --older-than DURATION | nodes revoke NAME |
-nodes show NAME | nodes label NAME [k=v …] [k- …]; proxies create NAME (prints the token
+nodes show NAME | nodes label NAME [k=v …] [k- …] | nodes delete NAME [--keep-credential];
+proxies create NAME (prints the token
 once) | proxies list | proxies revoke NAME. Calls the admin API
 (server/api/credentials.py) with client.py's HTTP client and error handling.
 """
@@ -31,7 +32,8 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
     nodes = sub.add_parser(
         "nodes",
         parents=[common],
-        help="node credentials: list pending enrolments, approve, revoke (docs/security.md)",
+        help="nodes and their credentials: list pending enrolments, approve, revoke, label, "
+        "delete (docs/security.md)",
     )
     verbs = nodes.add_subparsers(dest="verb", required=True)
     listing = verbs.add_parser("list", help="list nodes (--pending: enrolments to approve)")
@@ -60,6 +62,19 @@ def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     label.add_argument("node")
     label.add_argument("labels", nargs="*", metavar="k=v|k-")
+    delete = verbs.add_parser(
+        "delete",
+        help="remove a decommissioned node from the fleet and its rollouts; revoke its credential",
+        description="Removes the node, what it reported and its rollout memberships (no wave "
+        "waits for it any more), and revokes its credential so that it cannot simply come "
+        "back: a host installed again asks as a new pending enrolment.",
+    )
+    delete.add_argument("node")
+    delete.add_argument(
+        "--keep-credential",
+        action="store_true",
+        help="keep its credential: its next tick registers it again",
+    )
 
     proxies = sub.add_parser(
         "proxies", parents=[common], help="cluster proxies' credentials (docs/cluster.md)"
@@ -115,8 +130,21 @@ def _nodes(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) 
     elif args.verb == "revoke":
         call(http, "POST", f"{base}/credentials/{args.node}/revoke")
         print(f"{args.node}: revoked; it may come back only by approval")
+    elif args.verb == "delete":
+        params = {"keepCredential": "true"} if args.keep_credential else {}
+        data = call(http, "DELETE", f"{base}/nodes/{args.node}", params=params)
+        print(
+            f"{args.node}: deleted from the fleet and {data['rollouts']} rollout(s); "
+            + _AFTER[data["credential"]]
+        )
     else:
         print(json.dumps(call(http, "GET", f"{base}/credentials/{args.node}"), indent=2))
+
+
+_AFTER = {
+    "revoked": "its credential is revoked: it may come back only by approval",
+    "kept": "its credential is kept: its next tick registers it again",
+}
 
 
 def _rejection(args: argparse.Namespace) -> dict[str, Any]:

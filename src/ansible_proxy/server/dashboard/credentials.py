@@ -1,6 +1,6 @@
 """The dashboard's enrolments page and its forms: approve or reject a pending node (or
 reject every pending request at once), revoke a node's or a cluster proxy's credential
-(docs/security.md "Enrolling, approving and revoking").
+(docs/security.md "Enrolling, approving and revoking"), delete a decommissioned node.
 
 The forms are CSRF-checked admin actions like dashboard/admin.py's, and call the same
 functions as the admin API (services/credentials.py): no second implementation.
@@ -25,9 +25,17 @@ from ansible_proxy.server.dashboard.render import (
     render,
 )
 from ansible_proxy.server.db import credentials as db
-from ansible_proxy.server.deps import AppSettings, DbSession, NodeCredentials, Now
+from ansible_proxy.server.deps import (
+    AppSettings,
+    DbSession,
+    Heartbeats,
+    NodeCredentials,
+    Now,
+    Pointers,
+)
 from ansible_proxy.server.inputs import check_node_name, check_text
 from ansible_proxy.server.services import credentials as service
+from ansible_proxy.server.services import nodes as node_service
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -37,6 +45,9 @@ MESSAGES = {
     "rejected-all": "Every pending enrolment rejected: nothing of them is kept.",
     "revoked": "Credential revoked: the node's next write is refused (401).",
     "proxy-revoked": "Proxy revoked: its token no longer works.",
+    "node-deleted": "Node deleted from the fleet and its rollouts; its credential is revoked.",
+    "node-deleted-kept": "Node deleted from the fleet and its rollouts; its credential is kept: "
+    "its next tick registers it again.",
 }
 
 
@@ -133,6 +144,29 @@ def revoke(
         service.revoke(session, nodes, check_node_name(node_name), now)
         log.info("dashboard: revoked the credential of %r", node_name)
         return f"{PREFIX}/nodes/{quote(node_name)}?done=revoked"
+
+    return admin_form(visitor, csrf, act)
+
+
+@router.post(PREFIX + "/nodes/{node_name}/delete")
+def delete_node(
+    node_name: str,
+    visitor: CurrentVisitor,
+    session: DbSession,
+    nodes: NodeCredentials,
+    heartbeats: Heartbeats,
+    pointers: Pointers,
+    now: Now,
+    keep_credential: Annotated[str, Form(max_length=8)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+
+    def act() -> str:
+        name = check_node_name(node_name)
+        keep = keep_credential == "yes"
+        node_service.delete(session, nodes, heartbeats, pointers, name, keep, now)
+        log.info("dashboard: deleted node %r (credential %s)", name, "kept" if keep else "revoked")
+        return f"{PREFIX}/?done=node-deleted" + ("-kept" if keep else "")
 
     return admin_form(visitor, csrf, act)
 

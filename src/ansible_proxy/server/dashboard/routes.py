@@ -69,8 +69,15 @@ def fleet_page(request: Request, visitor: CurrentVisitor, session: DbSession, no
         return problem(visitor, exc)
     stale_minutes = int(views.STALE_AFTER.total_seconds() // 60)
     rollouts = dashboard_rollouts.fleet_badges(session)
+    message = dashboard_credentials.MESSAGES.get(request.query_params.get("done", ""))
     return render(
-        visitor, "fleet.html", title="Fleet", stale_minutes=stale_minutes, rollouts=rollouts, **data
+        visitor,
+        "fleet.html",
+        title="Fleet",
+        message=message,
+        stale_minutes=stale_minutes,
+        rollouts=rollouts,
+        **data,
     )
 
 

@@ -39,6 +39,7 @@ TONES = {
     "pin": "warn",
     "pause": "warn",
     "rollout-superseded": "warn",
+    "node-delete": "warn",
     "rollout-start": "info",
     "rollout-promote": "info",
     "rollout-policy": "info",
