@@ -127,3 +127,11 @@ def test_a_progress_reason_too_long_or_not_one_line_is_refused(reason: str) -> N
     assert not is_one_line(reason) or len(reason) > 300
     with pytest.raises(ValidationError, match="reason"):
         ProgressReport.model_validate(_progress(reason=reason))
+
+
+def test_a_progress_cause_is_one_of_three_and_optional() -> None:
+    assert ProgressReport.model_validate(_progress()).cause is None  # the original contract
+    for cause in ("release", "host", "refused"):
+        assert ProgressReport.model_validate(_progress(cause=cause)).cause == cause
+    with pytest.raises(ValidationError, match="cause"):
+        ProgressReport.model_validate(_progress(cause="the network"))
