@@ -187,3 +187,25 @@ def test_a_damaged_trust_record_is_said_and_installs_nothing(
     fixed = agent.run()
     assert fixed.returncode == 0, agent.debug(fixed)
     assert agent.installed_sha("hello") == sha2
+
+
+def test_a_release_signed_by_a_key_this_host_does_not_trust_is_a_refusal(
+    tmp_path: Path, bin_manager: BinManager, supervisord: Supervisord, agent: Agent
+) -> None:
+    """What this project's bin-manager stores of the report: a refusal, not the release
+    failing (so a staged rollout does not mark it bad for it)."""
+    publishers, (alice,) = signing_host(tmp_path, bin_manager, supervisord, agent, "alice")
+    mallory = publishers.key("mallory")  # a publisher's key this host never trusted
+    sha = publishers.publish("hello", program("1"), mallory)
+
+    result = agent.run()
+    assert result.returncode == 1, agent.debug(result)
+    assert not agent.binary("hello").exists()
+    report = bin_manager.admin_get("/nodes/host-001").json()["data"]["progress"][0]
+    assert (report["targetHash"], report["status"], report["cause"]) == (sha, "failed", "refused")
+    assert report["reason"].startswith("signature: 0 of the 1 trusted signatures needed")
+
+    signed = bin_manager.cli("sign", "hello", sha, "--sign-key", str(alice))
+    assert signed.returncode == 0, signed.stderr
+    assert agent.run().returncode == 0, agent.log()
+    assert agent.installed_sha("hello") == sha

@@ -10,7 +10,14 @@ from contextlib import contextmanager
 import pytest
 
 from ansible_proxy import __version__
-from ansible_proxy.client.api import Api, CredentialRefused, Enrolled, make_client, node_info
+from ansible_proxy.client.api import (
+    Api,
+    CredentialRefused,
+    Enrolled,
+    NotEnrolled,
+    make_client,
+    node_info,
+)
 from ansible_proxy.errors import RetryableError
 from ansible_proxy.protocol import NodeInfo
 from tests.support.original_server import UNKNOWN_ROUTES, OriginalServer, Unknown, serve_original
@@ -83,3 +90,30 @@ def test_a_refusal_is_never_taken_for_unsupported(status: int, refused: type[Exc
     info = node_info("x86_64", "Debian 12", "n1")
     with serve_original(answer) as server, api_of(server) as api, pytest.raises(refused):
         api.enrol(info, "t" * 43, "an-enrolment-token")
+
+
+def test_a_cause_is_sent_with_failed_only() -> None:
+    with serve_original() as server, api_of(server) as api:
+        api.report_progress("hello", "a" * 64, 0, "in_progress", cause="host")
+        api.report_progress("hello", "a" * 64, 3, "failed", "agent: stalled", "host")
+        api.report_progress("hello", "a" * 64, 3, "failed", "watch: BACKOFF")
+    first, failed, without = server.seen.progress
+    assert "cause" not in first
+    assert (failed["status"], failed["cause"]) == ("failed", "host")
+    assert "cause" not in without  # absent: the server takes it as the release's
+
+
+def test_a_401_to_this_node_s_own_token_says_the_server_does_not_know_it() -> None:
+    """Strangers are all answered alike; only a revoked credential's holder hears why."""
+    with serve_original(token="the-server-s-own") as server, api_of(server) as api:
+        with pytest.raises(RetryableError) as before:  # not enrolled: nothing to tell
+            api.node_known()
+        assert not isinstance(before.value, NotEnrolled)
+        api.use_token("n" * 43)
+        with pytest.raises(NotEnrolled, match="HTTP 401"):
+            api.node_known()
+        assert api.not_enrolled.startswith("API GET /keepalive: HTTP 401")
+        api.forget_token()  # back to what it sent before it enrolled
+        with pytest.raises(RetryableError) as after:
+            api.node_known()
+        assert not isinstance(after.value, NotEnrolled)
