@@ -24,8 +24,9 @@ import httpx
 import pytest
 
 from tests.integration.rollouts.conftest import MakeFleet
-from tests.support.fleet_hosts import Fleet, Watcher, program
+from tests.support.fleet_hosts import FAST_CHECKS, Fleet, Watcher, program
 from tests.support.postgres import running_postgres
+from tests.support.server import BinManager, BinManagerFactory
 
 SILENT = 8  # BIN_MANAGER_ROLLOUT_SILENT_SECONDS: each fault lasts longer
 BAKE = 5
@@ -36,16 +37,18 @@ LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
 
 
 class Callers:
-    """Every host's GET /keepalive with its own node token, each second, from a thread."""
+    """Every host's GET /keepalive with its own node token, each second, from a thread (to
+    the fleet's server, or to `server`: another replica)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: Fleet, server: BinManager | None = None) -> None:
         self.fleet = fleet
+        self.server = server or fleet.server
         self._quiet = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        server = self.fleet.server
+        server = self.server
         with server.client(timeout=2) as http:
             while not self._stop.is_set():
                 for node, host in self.fleet.hosts.items():
@@ -203,3 +206,29 @@ def test_a_stepped_server_clock_neither_shortens_nor_stalls_a_bake(
         _, v2, _, rest, started = start_bake(fleet)
         offset.write_text(f"{step}\n")
         assert_completed_healthy(fleet, watcher, v2, rest, started)
+
+
+@pytest.mark.postgres
+def test_a_replica_whose_clock_is_a_minute_behind_fails_no_node(
+    make_fleet: MakeFleet, bin_manager_factory: BinManagerFactory, tmp_path: Path
+) -> None:
+    """Two replicas on one PostgreSQL database; the nodes' calls during the bake all go to
+    the one whose clock is a minute behind (behind a load balancer, say)."""
+    with running_postgres() as postgres:
+        url = postgres.url(postgres.create_database())
+        fleet = make_fleet(nodes=NODES, extra_env=FAST, database_url=url)
+        behind = tmp_path / "faketime.rc"
+        behind.write_text("-60\n")
+        faked = {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(behind),
+                 "FAKETIME_DONT_FAKE_MONOTONIC": "1"}  # fmt: skip
+        replica = bin_manager_factory(
+            node_auth="required", database_url=url, extra_env={**FAST_CHECKS, **FAST, **faked}
+        )
+        with (
+            Callers(fleet, replica).running(),
+            Watcher(fleet).running() as watcher,
+        ):
+            _, v2, _, rest, started = start_bake(fleet)
+            assert_completed_healthy(fleet, watcher, v2, rest, started)
+        replica.stop()
+        fleet.server.stop()  # before its database goes
