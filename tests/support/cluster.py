@@ -356,6 +356,8 @@ class ClusterLab:
             "ANSIBLE_PIPELINING": "True",
             # short-lived SSH masters: none outlives a test by more than a few seconds
             "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=5s",
+            # a test run against another tree's src (old code), as tests/support/agent.py
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
             **self.extra_env,
         }
 

@@ -149,7 +149,11 @@ def test_a_failing_health_check_rolls_the_hosts_back(cluster_lab: ClusterLab) ->
         assert state(lab)["hosts"][name]["history"][v3] == "err"
     assert state(lab)["history"][v3] == "err"
     progress = lab.bin_manager.admin_get("/bins/hello-pkg/progress").json()["data"]
-    assert "failed" in json.dumps(progress)
+    failed = [p for p in progress if p["targetHash"] == v3 and p["status"] == "failed"]
+    assert {p["nodeName"] for p in failed} == {"node-h1", "node-h2"}, progress
+    for report in failed:  # the release's own failure: it counts against the release
+        assert report["cause"] == "release"
+        assert report["reason"] == "playbook: health check failed after deploy"
 
 
 def evil_package() -> bytes:
@@ -238,6 +242,10 @@ def test_an_unreachable_host_is_retried_next_tick_not_marked_bad(cluster_lab: Cl
     assert hosts["h1"].get() == "hello x86_64 4\n"
     assert hosts["h2"].get() == "hello x86_64 1\n"
     assert state(lab)["hosts"]["h2"]["history"][v4] == ""  # in progress, not "err"
+    progress = lab.bin_manager.admin_get("/bins/hello-pkg/progress").json()["data"]
+    (report,) = [p for p in progress if p["targetHash"] == v4 and p["status"] == "failed"]
+    assert (report["nodeName"], report["cause"]) == ("node-h2", "host")  # never the release's
+    assert report["reason"].startswith("unreachable: ")
 
     again = lab.run(lab.write_manifests())
     assert again.returncode == 0, tail(lab)
