@@ -162,7 +162,7 @@ def change_labels(
 
 
 @router.delete(
-    "/nodes/{node_name}",
+    "/nodes/{node_name:path}",  # the paths GET /nodes/{node_name:path} takes (admin.py)
     summary="Delete a decommissioned node: its reports, rollout memberships, and credential",
 )
 def delete_node(
