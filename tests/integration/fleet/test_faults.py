@@ -84,12 +84,12 @@ def test_servers_recover_from_a_postgres_restart(
         )
         assert restarted.returncode == 0, restarted.stderr
 
-        def healthy(server: BinManager) -> bool:
+        def ready(server: BinManager) -> bool:  # /readyz writes to the database
             with server.client() as http:
-                return http.get(f"{server.url}/healthz").status_code == 200
+                return http.get(f"{server.url}/readyz").status_code == 200
 
         # Pooled connections died with the restart: the servers open new ones by themselves.
-        wait_until(lambda: healthy(first) and healthy(second), LIMIT, "healthz after restart")
+        wait_until(lambda: ready(first) and ready(second), LIMIT, "readyz after restart")
         new = first.publish("app", b"app 2")
         info = {"nodeName": "n1", "cpuArch": "x86_64", "osRelease": "t", "binProxyVersion": "1"}
         with httpx.Client(timeout=30) as http:
