@@ -37,6 +37,12 @@ def progress(bin_manager: BinManager, node: str = "host-001") -> list[tuple[str,
     return [(p["targetHash"], p["status"]) for p in reversed(detail["progress"])]
 
 
+def last_cause(bin_manager: BinManager, node: str = "host-001") -> str:
+    """The cause the bin-manager stored for the node's newest progress report."""
+    cause: str = bin_manager.admin_get(f"/nodes/{node}").json()["data"]["progress"][0]["cause"]
+    return cause
+
+
 def stderr_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return result.stderr.splitlines()
 
@@ -158,6 +164,7 @@ def test_full_store_disk_names_the_path_and_removes_the_partial_download(
     assert not agent.binary("big").exists()
     assert agent.entry("big")["version"] == ""
     assert progress(bin_manager)[-1] == (sha, "failed")
+    assert last_cause(bin_manager) == "host"  # the host's disk, not the release
 
 
 @pytest.mark.host_only
@@ -335,5 +342,6 @@ def test_a_run_ended_by_sigterm_reports_failed(
     assert run.returncode == 128 + signal.SIGTERM  # unwound, not killed mid-write
     assert "Traceback" not in err
     assert progress(bin_manager)[-1] == (sha, "failed")
+    assert last_cause(bin_manager) == "host"  # stopped, not failed by the release
     assert not agent.binary("slow").exists()
     assert agent.leftovers() == []
