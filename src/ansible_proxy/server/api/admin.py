@@ -32,6 +32,7 @@ from ansible_proxy.server.inputs import (
     check_sha256,
 )
 from ansible_proxy.server.problems import TooLarge
+from ansible_proxy.server.rollouts.superseding import Superseded, before_publish
 from ansible_proxy.server.services import releases, signatures
 from ansible_proxy.server.services.signatures import UNSIGNED_PIN, UNSIGNED_PUBLISH
 from ansible_proxy.signatures import SIGNATURE_HEADER, STATEMENT_HEADER
@@ -139,26 +140,29 @@ async def publish(
         raise TooLarge(f"upload of {declared} bytes is larger than the limit of {limit} bytes")
     artifact = await store.receive(request.stream(), limit)
 
-    def commit() -> Release:
+    def commit() -> tuple[Release, Superseded | None]:
         new = signatures.check_upload(
             session, settings.trusted_keys, name, canonical, artifact, signed, now
         )
-        return releases.publish(
+        ended = before_publish(session, name, canonical, artifact.sha256)
+        release = releases.publish(
             session, store, pointers, name, canonical, artifact, now, ctx, signed=new
         )
+        return release, ended
 
     # The file is in place: only now may a row point at it (a refused signature leaves the
     # file an orphan, never served, as a crash here would).
-    release = await anyio.to_thread.run_sync(commit)
-    return ok(
-        {
-            "binName": name,
-            "arch": release.arch,
-            "sha256": release.sha256,
-            "size": release.size,
-            "latest": True,
-        }
-    )
+    release, ended = await anyio.to_thread.run_sync(commit)
+    data: dict[str, Any] = {
+        "binName": name,
+        "arch": release.arch,
+        "sha256": release.sha256,
+        "size": release.size,
+        "latest": True,
+    }
+    if ended is not None:  # a rollout in progress: what this publish ended and withdrew
+        data["supersedes"] = ended.to_dict()
+    return ok(data)
 
 
 @router.get("/bins", summary="List bins")

@@ -154,6 +154,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             body = {"sha256": args.sha256, "arch": args.arch}
             if args.sign_key:
                 body |= signer.pin_body()
+            else:
+                _warn_unsigned_pin(http, base, args.bin)
             _call(http, "POST", f"{base}/bins/{args.bin}/pin", json=body)
             print(f"{args.bin} {args.arch}: latest is now {args.sha256}")
         elif args.command in ("pause", "resume"):
@@ -211,7 +213,25 @@ def _publish(
             **extra,
         },
     )
-    return _same_sha(data, sent.hexdigest())
+    sha = _same_sha(data, sent.hexdigest())
+    ended = data.get("supersedes") if isinstance(data, dict) else None
+    if isinstance(ended, dict) and isinstance(ended.get("text"), str):
+        # stdout is the sha256 alone (scripts read it); what the publish ended goes to stderr
+        print(f"{name} ({arch}): this publish {ended['text'][:600]}", file=sys.stderr)
+    return sha
+
+
+def _warn_unsigned_pin(http: httpx.Client, base: str, name: str) -> None:
+    """A pin without --sign-key of a bin whose releases are signed: hosts with TRUSTED_KEYS
+    take it only as one step back to the release each ran before (docs/security.md)."""
+    data = _call(http, "GET", f"{base}/bins/{name}/sequence")
+    if isinstance(data, dict) and int(data.get("nextSequence") or 1) > 1:
+        print(
+            f"warning: {name}'s releases are signed: a host with TRUSTED_KEYS takes an unsigned "
+            "pin only as one step back to the release it ran before, and refuses it otherwise; "
+            "sign it with --sign-key KEY",
+            file=sys.stderr,
+        )
 
 
 def _same_sha(data: Any, sent: str) -> str:

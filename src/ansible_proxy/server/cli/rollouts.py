@@ -126,8 +126,14 @@ def describe(data: dict[str, Any]) -> str:
         f"{'every arch' if arch == '*' else arch}: {_policy(p)}"
         for arch, p in sorted(policies.items())
     )
+    paused = (
+        f" — paused: no node is told anything new until `bin-manager resume {data['binName']}`"
+        if data.get("paused")
+        else ""
+    )
     lines.append(
         f"{data['binName']}: policy {own or _policy(data['defaultPolicy']) + ' (the default)'}"
+        f"{paused}"
     )
     if not data.get("rollouts"):
         lines.append("  no staged rollout yet")
@@ -139,6 +145,7 @@ def describe(data: dict[str, Any]) -> str:
         )
         if rollout.get("reason"):
             lines.append(f"  why: {rollout['reason']}")
+        lines.extend(_ways_out(data["binName"], rollout))
         for wave in rollout["waves"]:
             limit = wave.get("failureLimit")
             bake = f", bake {wave['bakeRemaining']} s left" if wave.get("bakeRemaining") else ""
@@ -154,6 +161,38 @@ def describe(data: dict[str, Any]) -> str:
             if hidden > 0:
                 lines.append(f"    … and {hidden} more")
     return "\n".join(lines)
+
+
+def _ways_out(bin_name: str, rollout: dict[str, Any]) -> list[str]:
+    """The lines that say why a rollout waits, who it left out, and after a revert who is
+    told back their own previous release and who still runs the reverted one."""
+    lines = []
+    stuck = rollout.get("stuck")
+    if stuck:
+        lines.append(
+            f"  stuck since {stuck['since']}: waiting on {stuck['text']} "
+            f"(`bin-manager rollout promote {bin_name}` moves on)"
+        )
+    left = rollout.get("leftOut") or []
+    if left:
+        shown = ", ".join(f"{node['name']} ({node['reason']})" for node in left[:10])
+        more = rollout.get("leftOutCount", len(left)) - min(len(left), 10)
+        lines.append(f"  left out: {shown}" + (f" and {more} more" if more > 0 else ""))
+    revert = rollout.get("revert") or {}
+    for node in revert.get("toldBack", []):
+        lines.append(
+            f"  {node['name']} is told {node['release'][:12]}, the release it ran before "
+            f"{rollout['release'][:12]} (one step back, as its host allows unsigned)"
+        )
+    for node in revert.get("stranded", []):
+        why = f": {node['reason']}" if node.get("reason") else " (not moved yet)"
+        lines.append(
+            f"  {node['name']} still runs {rollout['release'][:12]} (marked bad), "
+            f"told {node['told'][:12]}{why}"
+        )
+    if revert.get("stranded"):
+        lines.append(f"  way out: {revert['wayOut']}")
+    return lines
 
 
 def _nodes(count: int) -> str:

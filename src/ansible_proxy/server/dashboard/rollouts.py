@@ -44,7 +44,20 @@ MESSAGES = {
     "rollout-policy": "Rollout policy set: it applies from the next publish.",
 }
 # Failed nodes first: on a capped list the reasons of a halt are what must not be cut off.
-_NODE_ORDER = {"failed": 0, "offline": 1, "upgrading": 2, "baking": 3, "healthy": 4, "waiting": 5}
+_NODE_ORDER = {
+    "failed": 0,
+    "quarantined": 1,
+    "refused": 2,
+    "host-trouble": 3,
+    "offline": 4,
+    "held": 5,
+    "revoked": 6,
+    "forgotten": 7,
+    "upgrading": 8,
+    "baking": 9,
+    "healthy": 10,
+    "waiting": 11,
+}
 _WAVE_STATES = {
     "done": ("done", "ok"),
     "active": ("in progress", "info"),
@@ -203,6 +216,12 @@ def shape_rollout(rollout: dict[str, Any], now: datetime) -> dict[str, Any]:
         # What Promote does: start the next wave, or complete after the last one.
         "promotes": wave_name(following) if following < rollout["waveCount"] else None,
         "waves": [_wave(wave) for wave in rollout["waves"]],
+        "paused": rollout.get("paused", False),
+        "stuck": rollout.get("stuck"),
+        "leftOut": (rollout.get("leftOut") or [])[:NODES_SHOWN],
+        "leftOutMore": rollout.get("leftOutCount", 0)
+        - min(len(rollout.get("leftOut") or []), NODES_SHOWN),
+        "revert": rollout.get("revert"),
     }
 
 

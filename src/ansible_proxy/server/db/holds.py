@@ -4,7 +4,7 @@ wait for it (server/rollouts/). No function commits."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import Select, delete, select
@@ -34,7 +34,7 @@ def record_holds(
             row.reason = reason
 
 
-def _of(node_name: str) -> Select[tuple[NodeHold]]:
+def _of(node_name: str) -> Select[NodeHold]:
     return select(NodeHold).where(NodeHold.node_name == node_name)
 
 
@@ -43,16 +43,7 @@ def holds_of(session: Session, node_name: str) -> dict[str, str]:
     return {row.bin_name: row.reason for row in session.scalars(_of(node_name))}
 
 
-def held_nodes(
-    session: Session, bin_name: str, names: Iterable[str] | None = None
-) -> dict[str, str]:
-    """node → reason of the nodes that hold `bin_name` (among `names` when given)."""
+def held_nodes(session: Session, bin_name: str) -> dict[str, str]:
+    """node → reason of the nodes that hold `bin_name`."""
     query = select(NodeHold.node_name, NodeHold.reason).where(NodeHold.bin_name == bin_name)
-    rows = session.execute(query).all()
-    wanted = None if names is None else set(names)
-    return {name: reason for name, reason in rows if wanted is None or name in wanted}
-
-
-def held_names(bin_name: str) -> Select[tuple[str]]:
-    """The names of the nodes that hold `bin_name`, as a subquery."""
-    return select(NodeHold.node_name).where(NodeHold.bin_name == bin_name)
+    return {name: reason for name, reason in session.execute(query).all()}

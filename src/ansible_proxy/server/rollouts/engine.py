@@ -16,14 +16,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 import anyio.to_thread
-from sqlalchemy import ColumnElement, Select, and_, case, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
 from ansible_proxy.server.periodic import Periodic
-from ansible_proxy.server.rollouts import heard, lifecycle
+from ansible_proxy.server.rollouts import eligible, heard, lifecycle, stuck
 from ansible_proxy.server.rollouts.heard import HeardClock
 from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
 from ansible_proxy.server.rollouts.policy import Policy, failure_limit
@@ -35,14 +35,20 @@ _M = RolloutMember
 
 
 def _open(rollout: Rollout) -> ColumnElement[bool]:
-    """Members of the current wave still to prove themselves: online, not baked, not failed."""
+    """Members of the current wave still to prove themselves (_waiting)."""
+    return and_(_M.rollout_id == rollout.id, _M.wave == rollout.wave, _waiting(rollout))
+
+
+def _waiting(rollout: Rollout) -> ColumnElement[bool]:
+    """A member its wave waits for: not baked, not failed, no trouble; online when its wave
+    began, or back since and running the release (then it bakes like the others); and
+    taking part (eligible.judged: not forgotten, revoked or holding the bin)."""
     return and_(
-        _M.rollout_id == rollout.id,
-        _M.wave == rollout.wave,
         _M.failed_at.is_(None),
         _M.baked_at.is_(None),
-        _M.offline.is_(False),
+        or_(_M.offline.is_(False), _M.succeeded_at.is_not(None)),
         _M.trouble.is_(None),
+        eligible.judged(rollout),
     )
 
 
@@ -54,12 +60,13 @@ def _heard_since(moment: float) -> Select[str]:
 def check_rollout(
     session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime
 ) -> str | None:
-    """One check of a rolling rollout; what it changed ("promoted", "halted"), or None.
+    """One check of a rolling rollout; what it changed ("promoted", "halted", "stuck"), or None.
 
     Marks silent members failed and healthy ones baked; a wave whose failures reach the
     policy's limit halts the rollout and reverts the fleet; a wave whose every online
     member stayed healthy for the bake time (and at least one did: a wave of offline
-    nodes proved nothing) starts the next. Times are the heard clock's: a member is
+    nodes proved nothing) starts the next, unless the bin is paused; a wave that waited
+    too long is told once (stuck.py). Times are the heard clock's: a member is
     silent when not heard for `silent_seconds` of it, and only once the wave's start and
     the last outage are that long ago. `now` (wall clock) only stamps what is recorded.
     Set-based: a check that changes nothing reads counts, not rows, however large the wave.
@@ -115,18 +122,7 @@ def check_rollout(
         .values(baked_at=now)
         .execution_options(synchronize_session=False)
     )
-    waiting = case(
-        (
-            and_(
-                _M.failed_at.is_(None),
-                _M.baked_at.is_(None),
-                _M.offline.is_(False),
-                _M.trouble.is_(None),
-            ),
-            1,
-        ),
-        else_=0,
-    )
+    waiting = case((_waiting(rollout), 1), else_=0)
     baked = case((_M.baked_at.is_not(None), 1), else_=0)
     counts = session.execute(
         select(_M.wave, func.count(), func.count(_M.failed_at), func.sum(waiting), func.sum(baked))
@@ -150,13 +146,13 @@ def check_rollout(
             return "halted"
     current = next((row for row in counts if row[0] == rollout.wave), None)
     proved = current is not None and current[3] == 0 and current[4] > 0
-    if proved and rollout.wave_heard + bake <= clock.now:
+    if proved and not bin_.paused and rollout.wave_heard + bake <= clock.now:
         if not lifecycle.claim(session, rollout, now):
             return None
         why = f"{wave_name(rollout.wave)} stayed healthy for {policy.bake_seconds} s"
         lifecycle.start_wave(session, ctx, rollout, bin_.name, now, why)
         return "promoted"
-    return None
+    return stuck.notice(session, ctx, rollout, bin_, now)
 
 
 def _halt_reason(

@@ -18,25 +18,22 @@ from typing import Any
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ansible_proxy.names import normalize_arch, parse_labels
 from ansible_proxy.server.db import queries
-from ansible_proxy.server.db.labels import admin_labels_of
 from ansible_proxy.server.db.models import (
     Bin,
     Event,
     Node,
-    NodeBin,
     Release,
     Rollout,
+    RolloutLeftOut,
     RolloutMember,
     RolloutPolicy,
 )
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
 from ansible_proxy.server.db.secrets import ROLLOUT_ORDER, server_secret
 from ansible_proxy.server.problems import Conflict, NotFound
-from ansible_proxy.server.rollouts import heard
+from ansible_proxy.server.rollouts import eligible, heard, quarantine, reverts, superseding
 from ansible_proxy.server.rollouts.policy import (
-    REPORTED,
     Policy,
     make_policy,
     plan_waves,
@@ -247,19 +244,20 @@ def on_publish(
             # The superseded release was not proven good: the previous good one stays the
             # answer of every node outside the new rollout's started waves.
             good = old.previous_sha
-        supersede(
-            session, ctx, old, bin_.name, f"superseded by the publish of {release.sha256[:12]}", now
-        )
+        ended = superseding.superseded(session, old).describe()
+        why = f"superseded by the publish of {release.sha256[:12]}: {ended}"
+        supersede(session, ctx, old, bin_.name, why, now)
     if good is None or good == release.sha256:
         return None
     policy, _ = effective_policy(session, ctx, bin_.id, arch)
     if policy.immediate:
         return None
-    nodes = _fleet(session, bin_.id, arch)
-    labels = {name: node_labels for name, (node_labels, _) in nodes.items()}
+    found = eligible.fleet(session, bin_, arch, ctx.stale_seconds)
+    nodes = found.members
+    labels = {name: node.labels for name, node in nodes.items()}
     waves = plan_waves(bin_.name, labels, policy, server_secret(session, ROLLOUT_ORDER, now))
     if not waves:
-        return None  # no node runs the bin yet: nothing to stage
+        return None  # no node runs the bin yet (or none can take part): nothing to stage
     rollout = Rollout(
         bin_id=bin_.id,
         arch=arch,
@@ -280,7 +278,7 @@ def on_publish(
     heard_after = heard.read(session).now - ctx.silent_seconds
 
     def silent(name: str) -> bool:
-        seen = nodes[name][1]
+        seen = nodes[name].heard
         return seen is None or seen < heard_after
 
     rows = [
@@ -289,11 +287,20 @@ def on_publish(
             "node_name": name,
             "wave": index,
             "offline": index == 0 and silent(name),
+            "before_sha": nodes[name].running,
         }
         for index, names in enumerate(waves)
         for name in names
     ]
     session.execute(insert(RolloutMember), rows)  # one executemany: fleets are large
+    if found.left_out:
+        session.execute(
+            insert(RolloutLeftOut),
+            [
+                {"rollout_id": rollout.id, "node_name": name, "reason": why[:300]}
+                for name, why in found.left_out.items()
+            ],
+        )
     canary = ", ".join(waves[0][:5]) + (
         f" and {len(waves[0]) - 5} more" if len(waves[0]) > 5 else ""
     )
@@ -301,41 +308,16 @@ def on_publish(
     text = (
         f"rollout of {release.sha256[:12]} started ({policy.describe()}): {len(waves)} waves "
         f"({sizes} nodes), the canary {canary}; every other node stays on {good[:12]}"
+        f"{_paused_note(bin_, release.sha256)}{eligible.left_out_note(found.left_out)}"
     )
     step(session, ctx, rollout, bin_.name, "rollout-start", "rollout-started", text, now)
     return rollout
 
 
-def _fleet(
-    session: Session, bin_id: int, arch: str
-) -> dict[str, tuple[dict[str, str], float | None]]:
-    """The nodes of `arch` whose last report of the bin (POST /bins) is one of its releases
-    for `arch`: name → (labels, its heard time). A node that never showed it runs the bin
-    is no member: anyone enrolled could report any bin. Labels: the admin's as `k`, the
-    node's own NODE_LABELS as `reported:k` (policy.plan_waves)."""
-    rows = session.execute(
-        select(Node.name, Node.cpu_arch, Node.labels, Node.heard)
-        .join(NodeBin, NodeBin.node_id == Node.id)
-        .join(
-            Release,
-            (Release.bin_id == NodeBin.bin_id)
-            & (Release.sha256 == NodeBin.sha256)
-            & (Release.arch == arch),
-        )
-        .where(NodeBin.bin_id == bin_id)
-    ).all()
-    fleet: dict[str, tuple[dict[str, str], float | None]] = {}
-    for name, cpu_arch, labels, seen in rows:
-        if normalize_arch(cpu_arch or "") != arch:
-            continue
-        try:
-            parsed = parse_labels(labels) if labels else {}
-        except ValueError:
-            parsed = {}
-        fleet[name] = ({f"{REPORTED}{key}": value for key, value in parsed.items()}, seen)
-    for name, given in admin_labels_of(session, fleet).items():
-        fleet[name][0].update(given)
-    return fleet
+def _paused_note(bin_: Bin, sha256: str) -> str:
+    if not bin_.paused:
+        return ""
+    return f" ({bin_.name} is paused: no node is told {sha256[:12]} until it is resumed)"
 
 
 def supersede(
@@ -375,6 +357,7 @@ def start_wave(
     rollout.wave += 1
     rollout.wave_started_at = now
     rollout.wave_heard = None  # the next check starts the wave's bake on the heard clock
+    rollout.stuck_at = None
     heard_after = heard.read(session).now - ctx.silent_seconds
     this_wave = (RolloutMember.rollout_id == rollout.id) & (RolloutMember.wave == rollout.wave)
     seen = select(Node.name).where(Node.heard >= heard_after)
@@ -384,12 +367,20 @@ def start_wave(
         .values(offline=RolloutMember.node_name.not_in(seen))
         .execution_options(synchronize_session=False)
     )
+    reverts.note_running(session, rollout, this_wave)
     size, offline = session.execute(
         select(func.count(), func.count().filter(RolloutMember.offline.is_(True))).where(this_wave)
     ).one()
     note = f", {offline} of them offline (told when they come back)" if offline else ""
     told = f"{size} nodes told {rollout.release_sha[:12]}"
-    text = f"{wave_name(rollout.wave)} started: {told}{note} ({why})"
+    bin_ = session.get(Bin, rollout.bin_id)
+    if bin_ is not None and bin_.paused:  # nobody is told anything new until the resume
+        text = (
+            f"{wave_name(rollout.wave)} started while {bin_name} is paused: none of its "
+            f"{size} nodes is told {rollout.release_sha[:12]} until it is resumed ({why})"
+        )
+    else:
+        text = f"{wave_name(rollout.wave)} started: {told}{note} ({why})"
     step(session, ctx, rollout, bin_name, "rollout-promote", "wave-promoted", text, now)
 
 
@@ -411,6 +402,7 @@ def halt(
     """
     rollout.state = "halted"
     rollout.reason = reason[:300]
+    rollout.stuck_at = None
     step(
         session, ctx, rollout, bin_.name, "rollout-halt", "rollout-halted", f"halted: {reason}", now
     )
@@ -431,15 +423,20 @@ def revert_fleet(
     if release is not None:
         release.bad_since = now
     queries.point_latest(session, bin_, rollout.arch, previous, now)
+    reverts.keep_way_back(session, rollout)
     text = (
         f"reverted: every node is told {rollout.previous_sha[:12]} again; "
         f"{rollout.release_sha[:12]} is marked bad and is not offered again"
+        f"{reverts.way_back_note(session, rollout)}"
     )
     step(session, ctx, rollout, bin_.name, "rollout-revert", "rollout-reverted", text, now)
 
 
-def resume(session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime) -> None:
-    """Go on from the current wave; a reverted release is re-enabled and its failures forgiven."""
+def resume(session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime) -> list[str]:
+    """Go on from the current wave; a reverted release is re-enabled and its failures forgiven.
+
+    Lines about the members that hold the release as bad on their host (quarantine.py): they
+    will not try it again until a person lets them, with the command to do so."""
     if rollout.reverted:
         release = queries.find_release(session, bin_, rollout.release_sha, rollout.arch)
         if release is None:
@@ -470,8 +467,20 @@ def resume(session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: dat
     rollout.reason = None
     rollout.wave_started_at = now
     rollout.wave_heard = None
+    rollout.stuck_at = None
+    reverts.carry_running(session, rollout, now)
+    started = (RolloutMember.rollout_id == rollout.id) & (RolloutMember.wave <= rollout.wave)
+    reverts.note_running(session, rollout, started & (RolloutMember.succeeded_at.is_(None)))
+    held_bad = quarantine.quarantined(session, rollout)
     text = f"resumed at {wave_name(rollout.wave)}: its failures are forgiven"
+    if held_bad:
+        text += (
+            f"; {len(held_bad)} node(s) hold {rollout.release_sha[:12]} as bad and will not "
+            f"try it until `{quarantine.forget_command(bin_.name, rollout.release_sha)}` is "
+            f"run on them: {', '.join(sorted(held_bad)[:5])}"
+        )
     step(session, ctx, rollout, bin_.name, "rollout-resume", None, text, now)
+    return quarantine.resume_lines(bin_.name, rollout, held_bad)
 
 
 def load_policy(rollout: Rollout) -> Policy:

@@ -14,8 +14,9 @@ the reverted release are shown with why (`stranded`), never silently left there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.models import (
@@ -45,6 +46,75 @@ def keep_way_back(session: Session, rollout: Rollout) -> None:
         update(_M)
         .where(_M.rollout_id == rollout.id, _M.node_name.not_in(running))
         .values(before_sha=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def carry_running(session: Session, rollout: Rollout, now: datetime) -> None:
+    """At a resume: the current wave's members that run the release still (their last POST
+    /bins names it) count as installed again, since they will not report it again; except
+    a member in the middle of a move back (its newest report is `in_progress` for another
+    release), whose report of that move, after the resume, must not count as going back."""
+    newest = (
+        select(func.max(ProgressRow.id))
+        .where(ProgressRow.bin_id == rollout.bin_id)
+        .group_by(ProgressRow.node_id)
+    )
+    moving = (
+        select(Node.name)
+        .join(ProgressRow, ProgressRow.node_id == Node.id)
+        .where(
+            ProgressRow.id.in_(newest),
+            ProgressRow.status == "in_progress",
+            ProgressRow.target_hash != rollout.release_sha,
+        )
+    )
+    running = (
+        select(Node.name)
+        .join(NodeBin, NodeBin.node_id == Node.id)
+        .where(NodeBin.bin_id == rollout.bin_id, NodeBin.sha256 == rollout.release_sha)
+    )
+    session.execute(
+        update(_M)
+        .where(
+            _M.rollout_id == rollout.id,
+            _M.wave == rollout.wave,
+            _M.succeeded_at.is_(None),
+            _M.failed_at.is_(None),
+            _M.node_name.in_(running),
+            _M.node_name.not_in(moving),
+        )
+        .values(succeeded_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def way_back_note(session: Session, rollout: Rollout) -> str:
+    """What the revert's text adds about members told back their own previous release."""
+    back = back_targets(session, rollout.id)
+    if not back:
+        return ""
+    names = sorted(back)
+    shown = ", ".join(f"{name} {back[name][:12]}" for name in names[:3])
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return (
+        f"; told instead the release each ran before it (a signed host moves back unsigned "
+        f"one step only): {shown}{more}"
+    )
+
+
+def note_running(session: Session, rollout: Rollout, members: ColumnElement[bool]) -> None:
+    """Record what `members` run now (their last POST /bins), where a revert sends them back."""
+    running = (
+        select(NodeBin.sha256)
+        .join(Node, Node.id == NodeBin.node_id)
+        .where(Node.name == RolloutMember.node_name, NodeBin.bin_id == rollout.bin_id)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(RolloutMember)
+        .where(members, RolloutMember.node_name.in_(select(Node.name)))
+        .values(before_sha=running)
         .execution_options(synchronize_session=False)
     )
 

@@ -10,8 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.listings import iso
-from ansible_proxy.server.db.models import Bin, Latest, Node, Rollout, RolloutMember, RolloutPolicy
-from ansible_proxy.server.rollouts import heard, lifecycle
+from ansible_proxy.server.db.models import (
+    Bin,
+    Latest,
+    Node,
+    NodeCredential,
+    NodeHold,
+    Rollout,
+    RolloutMember,
+    RolloutPolicy,
+)
+from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
+from ansible_proxy.server.rollouts import eligible, heard, lifecycle, quarantine, ways_out
 from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
 from ansible_proxy.server.rollouts.policy import failure_limit
 
@@ -46,15 +56,22 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
     """One rollout: its state, policy, and each wave's nodes, failures and bake remaining."""
     policy = lifecycle.load_policy(rollout)
     m = RolloutMember
+    bin_ = session.get(Bin, rollout.bin_id)
+    bin_name = bin_.name if bin_ is not None else ""
     rows = session.execute(  # plain rows, not objects: a wave may hold thousands of nodes
         select(
             m.node_name, m.wave, m.offline, m.succeeded_at, m.baked_at, m.failed_at, m.reason,
             m.trouble, m.succeeded_heard, Node.last_seen,
+            Node.name.label("known"), NodeCredential.revoked, NodeHold.reason.label("held"),
         )
         .outerjoin(Node, Node.name == m.node_name)
+        .outerjoin(NodeCredential, NodeCredential.node_name == m.node_name)
+        .outerjoin(NodeHold, (NodeHold.node_name == m.node_name) & (NodeHold.bin_name == bin_name))
         .where(m.rollout_id == rollout.id)
         .order_by(m.wave, m.node_name)
     ).all()  # fmt: skip
+    live = rollout.state in ROLLOUT_ANSWERING
+    held_bad = quarantine.quarantined(session, rollout) if live and not rollout.reverted else {}
     waves: list[dict[str, Any]] = [
         {
             "index": index,
@@ -75,6 +92,13 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         wave = waves[member.wave]
         started = member.wave <= rollout.wave or rollout.state == "completed"
         state = _node_state(rollout, member, started)
+        reason = member.reason
+        never_ran = member.succeeded_at is None and member.baked_at is None
+        if state != "failed" and ((live and state != "healthy") or (started and never_ran)):
+            state, reason = _taking_part(member, state, reason)
+            if state in ("upgrading", "refused") and member.node_name in held_bad:
+                why = held_bad[member.node_name]
+                state, reason = "quarantined", quarantine.state_reason(bin_name, rollout, why)
         wave["size"] += 1
         wave["counts"][state] = wave["counts"].get(state, 0) + 1
         wave["failures"] += state == "failed"
@@ -87,7 +111,7 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
                 {
                     "name": member.node_name,
                     "state": state,
-                    "reason": member.reason,
+                    "reason": reason,
                     "bakeRemaining": remaining,
                     "lastSeen": iso(seen) if seen else None,
                 }
@@ -107,6 +131,8 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
             node["bakeRemaining"] for node in wave["nodes"] if node["bakeRemaining"] is not None
         ]
         wave["bakeRemaining"] = max(baking) if baking and index == rollout.wave else None
+    is_paused = ways_out.paused(session, rollout)
+    shown, left_count = ways_out.left_out(session, rollout)
     return {
         "id": rollout.id,
         "arch": rollout.arch,
@@ -123,7 +149,23 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         "waveStartedAt": iso(rollout.wave_started_at),
         "updatedAt": iso(rollout.updated_at),
         "waves": waves,
+        "paused": is_paused and live,
+        "leftOut": shown,
+        "leftOutCount": left_count,
+        "stuck": ways_out.stuck_view(session, ctx, rollout, is_paused, now),
+        "revert": ways_out.reverted_view(session, rollout, bin_name),
     }
+
+
+def _taking_part(member: Any, state: str, reason: str | None) -> tuple[str, str | None]:
+    """A member skipped now (eligible.py) shows so: forgotten, revoked or held."""
+    if member.known is None:
+        return "forgotten", eligible.FORGOTTEN
+    if member.revoked:
+        return "revoked", eligible.REVOKED
+    if member.held is not None:
+        return "held", f"held: {member.held}"
+    return state, reason
 
 
 def bin_status(session: Session, ctx: Context, bin_: Bin, now: datetime) -> dict[str, Any]:
@@ -141,6 +183,7 @@ def bin_status(session: Session, ctx: Context, bin_: Bin, now: datetime) -> dict
             rollouts.append(rollout_view(session, ctx, rollout, now))
     return {
         "binName": bin_.name,
+        "paused": bin_.paused,
         "policies": policies,
         "defaultPolicy": ctx.default_policy.to_dict(),
         "rollouts": rollouts,

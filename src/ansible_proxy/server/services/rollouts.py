@@ -59,7 +59,8 @@ def act(
     """Apply `action` to the bin's rollouts it fits; one line per rollout changed.
 
     promote: start the next wave now (a rolling rollout); halt: tell no more nodes;
-    resume: go on after a halt (a reverted release is re-enabled); abort: halt and revert.
+    resume: go on after a halt (a reverted release is re-enabled; the members that hold it
+    as bad are named, each with the command that lets it try again); abort: halt and revert.
     """
     done: list[str] = []
     skipped: list[str] = []
@@ -88,8 +89,9 @@ def act(
                 )
             done.append(f"{label}: aborted; every node is told {rollout.previous_sha[:12]} again")
         else:
-            lifecycle.resume(session, ctx, rollout, bin_, now)
+            held_bad = lifecycle.resume(session, ctx, rollout, bin_, now)
             done.append(f"{label}: resumed at {wave_name(rollout.wave)}")
+            done.extend(held_bad)
     if not done:
         state = "; ".join(skipped) if skipped else "no rollout"
         which = f"{bin_.name} ({arch})" if arch else bin_.name
