@@ -129,7 +129,7 @@ def test_a_self_test_that_does_not_finish_is_retried_not_quarantined(
         assert new not in agent.entry("ansible-proxy").get("history", {})  # never quarantined
     assert agent.log().count("self-test did not finish (exit 75: ansible-proxy: API GET") == 2
     report = bin_manager.admin_get("/nodes/host-001").json()["data"]["progress"][0]
-    assert (report["targetHash"], report["status"]) == (new, "failed")
+    assert (report["targetHash"], report["status"], report["cause"]) == (new, "failed", "host")
     assert "tried again next tick" in report["reason"]
 
 

@@ -58,7 +58,7 @@ def test_a_full_engine_store_keeps_podman_s_reason_and_is_not_the_release_s(
     assert "payload does not match" not in line, line
     detail = bin_manager.admin_get("/nodes/host-001").json()["data"]
     report = detail["progress"][0]
-    assert (report["targetHash"], report["status"]) == (sha, "failed")
+    assert (report["targetHash"], report["status"], report["cause"]) == (sha, "failed", "host")
     assert FULL in report["reason"]
     assert host.entry("web").get("history", {}).get(sha) is None  # not held as bad here
 
@@ -80,7 +80,7 @@ def test_a_registry_that_is_down_is_retried_next_tick(
     assert down.stderr == ""
     assert "the registry did not answer" in host.log()
     report = host.last_progress()
-    assert (report["targetHash"], report["status"]) == (v4, "failed")
+    assert (report["targetHash"], report["status"], report["cause"]) == (v4, "failed", "host")
     assert host.current_release() == v2
     assert host.entry("web")["history"] == {v2: "ok"}
 
