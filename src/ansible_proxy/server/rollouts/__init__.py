@@ -7,4 +7,10 @@ limit halts the rollout and reverts the fleet to the previous good release.
   lifecycle.py  start, promote, halt, revert, resume, complete: each change of state
   engine.py   the background check that promotes baked waves and halts failing ones
   status.py   `rollout status`: waves, nodes, failures, bake remaining
+  eligible.py   who takes part: revoked, stale and held nodes left out, or skipped
+  reverts.py    a revert's way back for signed hosts; the nodes still on a reverted release
+  quarantine.py members that hold the release as bad, and the command that clears it
+  stuck.py      a wave that waits too long: `rollout-stuck`, once per wave
+  superseding.py  what a publish during a rollout ends and withdraws
+  ways_out.py   what `rollout status` shows of all that
 """
