@@ -44,8 +44,8 @@ from ansible_proxy.server.metrics import AccessLog, Metrics, RequestLog
 from ansible_proxy.server.outages import Outages, Resources
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.readiness import Readiness
+from ansible_proxy.server.rollouts.context import Context as RolloutContext
 from ansible_proxy.server.rollouts.engine import RolloutChecker
-from ansible_proxy.server.rollouts.lifecycle import Context as RolloutContext
 from ansible_proxy.server.services.signatures import check_trusted_keys
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore

@@ -23,7 +23,7 @@ from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.inputs import ARCH_NAMES, BIN_NAME_SCHEMA_PATTERN, check_bin_name
 from ansible_proxy.server.limits.throttle import Throttle
 from ansible_proxy.server.problems import Unauthorized
-from ansible_proxy.server.rollouts.lifecycle import Context as RolloutContext
+from ansible_proxy.server.rollouts.context import Context as RolloutContext
 from ansible_proxy.server.settings import Settings
 from ansible_proxy.server.storage.artifacts import ArtifactStore
 from ansible_proxy.server.writepath.heartbeats import Heartbeats as HeartbeatBuffer

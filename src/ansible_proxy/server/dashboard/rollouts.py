@@ -28,7 +28,7 @@ from ansible_proxy.server.db.models import Bin
 from ansible_proxy.server.deps import DbSession, Now, Pointers, Rollouts
 from ansible_proxy.server.inputs import check_arch, check_bin_name
 from ansible_proxy.server.problems import BadRequest, NotFound
-from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
+from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.policy import Policy, PolicyError, make_policy
 from ansible_proxy.server.rollouts.status import bin_status
 from ansible_proxy.server.services import rollouts as service

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
 from ansible_proxy.server.periodic import Periodic
-from ansible_proxy.server.rollouts import eligible, heard, lifecycle, stuck
+from ansible_proxy.server.rollouts import eligible, heard, lifecycle, stored, stuck
+from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.heard import HeardClock
-from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
 from ansible_proxy.server.rollouts.policy import Policy, failure_limit
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def check_rollout(
     the last outage are that long ago. `now` (wall clock) only stamps what is recorded.
     Set-based: a check that changes nothing reads counts, not rows, however large the wave.
     """
-    policy = lifecycle.load_policy(rollout)
+    policy = stored.load_policy(rollout)
     bake = policy.bake_seconds
     clock = heard.read(session)
     if rollout.wave_heard is None:  # the wave started (or resumed) since the last check

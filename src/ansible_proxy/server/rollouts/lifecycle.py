@@ -10,10 +10,7 @@ webhook notification queued in the same transaction (server/webhooks/).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -27,43 +24,15 @@ from ansible_proxy.server.db.models import (
     Rollout,
     RolloutLeftOut,
     RolloutMember,
-    RolloutPolicy,
 )
-from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
 from ansible_proxy.server.db.secrets import ROLLOUT_ORDER, server_secret
 from ansible_proxy.server.problems import Conflict, NotFound
-from ansible_proxy.server.rollouts import eligible, heard, quarantine, reverts, superseding
+from ansible_proxy.server.rollouts import eligible, heard, quarantine, reverts, stored, superseding
+from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.policy import (
-    Policy,
-    make_policy,
     plan_waves,
-    policy_from_json,
     policy_to_json,
 )
-
-# (session, event, text, data, now): queues one notification per webhook receiver.
-Notify = Callable[[Session, str, str, Mapping[str, Any], datetime], None]
-
-
-def no_notify(
-    _session: Session, _event: str, _text: str, _data: Mapping[str, Any], _now: datetime
-) -> None:
-    """The notifier when no webhook is configured."""
-
-
-@dataclass(frozen=True)
-class Context:
-    """What rollout changes need besides the session: the server's settings, the notifier."""
-
-    default_policy: Policy
-    silent_seconds: float
-    notify: Notify = no_notify
-    stale_seconds: float = 86_400.0  # not heard this long: left out of a new rollout
-    stuck_seconds: float = 3_600.0  # a wave waiting this long past its bake: rollout-stuck
-
-
-def wave_name(wave: int) -> str:
-    return "the canary" if wave == 0 else f"wave {wave}"
 
 
 def step(
@@ -119,96 +88,7 @@ def claim(session: Session, rollout: Rollout, now: datetime) -> bool:
 # -- policies ------------------------------------------------------------------------
 
 
-def policy_row(session: Session, bin_id: int, arch: str) -> RolloutPolicy | None:
-    """The bin's own policy for `arch`, else its policy for every arch (`arch` "")."""
-    return session.get(RolloutPolicy, (bin_id, arch)) or session.get(RolloutPolicy, (bin_id, ""))
-
-
-def policy_of_row(row: RolloutPolicy) -> Policy:
-    if row.immediate:
-        return make_policy(immediate=True)
-    return make_policy(
-        canary=row.canary,
-        waves=row.waves,
-        bake=row.bake_seconds,
-        max_failures=row.max_failures,
-        canary_label=row.canary_label,
-        canary_nodes=row.canary_nodes,
-    )
-
-
-def effective_policy(session: Session, ctx: Context, bin_id: int, arch: str) -> tuple[Policy, str]:
-    """(policy, where it comes from: "bin", "bin/arch" or "default")."""
-    row = policy_row(session, bin_id, arch)
-    if row is None:
-        return ctx.default_policy, "default"
-    return policy_of_row(row), ("bin" if row.arch == "" else "bin/arch")
-
-
-def set_policy(
-    session: Session, bin_: Bin, arch: str | None, policy: Policy, now: datetime
-) -> None:
-    """Record `policy` for the bin (every arch when `arch` is None); used from the next publish."""
-    key = (bin_.id, arch or "")
-    row = session.get(RolloutPolicy, key)
-    if row is None:
-        row = RolloutPolicy(bin_id=bin_.id, arch=arch or "")
-        session.add(row)
-    label = "=".join(policy.canary_label) if policy.canary_label else None
-    row.immediate = policy.immediate
-    row.canary = str(policy.canary)
-    row.waves = ",".join(f"{share}%" for share in policy.waves)
-    row.bake_seconds = policy.bake_seconds
-    row.max_failures = str(policy.max_failures)
-    row.canary_label = label
-    row.canary_nodes = ",".join(policy.canary_nodes) or None
-    row.updated_at = now
-    session.add(
-        Event(
-            at=now,
-            kind="rollout-policy",
-            bin_name=bin_.name,
-            arch=arch,
-            sha256=None,
-            detail=policy.describe(),
-        )
-    )
-    session.flush()
-
-
 # -- start and end -------------------------------------------------------------------
-
-
-def answering(session: Session, bin_id: int, arch: str) -> Rollout | None:
-    """The rollout that answers nodes for (bin, arch) now, if any."""
-    return session.scalars(
-        select(Rollout)
-        .where(
-            Rollout.bin_id == bin_id,
-            Rollout.arch == arch,
-            Rollout.state.in_(ROLLOUT_ANSWERING),
-            Rollout.reverted.is_(False),
-        )
-        .order_by(Rollout.id.desc())
-    ).first()
-
-
-def open_rollout(session: Session, bin_id: int, arch: str) -> Rollout | None:
-    """The rollout of (bin, arch) not yet ended: rolling, or halted (reverted or not)."""
-    return session.scalars(
-        select(Rollout)
-        .where(Rollout.bin_id == bin_id, Rollout.arch == arch, Rollout.state.in_(ROLLOUT_ANSWERING))
-        .order_by(Rollout.id.desc())
-    ).first()
-
-
-def latest_rollout(session: Session, bin_id: int, arch: str) -> Rollout | None:
-    """The newest rollout of (bin, arch), in any state."""
-    return session.scalars(
-        select(Rollout)
-        .where(Rollout.bin_id == bin_id, Rollout.arch == arch)
-        .order_by(Rollout.id.desc())
-    ).first()
 
 
 def refuse_bad(release: Release | None, bin_name: str) -> None:
@@ -236,7 +116,7 @@ def on_publish(
     node at once: with nothing installed there is nothing to protect nor to revert to.
     """
     good = previous_sha
-    old = open_rollout(session, bin_.id, arch)
+    old = stored.open_rollout(session, bin_.id, arch)
     if old is not None:
         if old.release_sha == release.sha256 and not old.reverted:
             return old  # the same content published again: its rollout goes on
@@ -249,7 +129,7 @@ def on_publish(
         supersede(session, ctx, old, bin_.name, why, now)
     if good is None or good == release.sha256:
         return None
-    policy, _ = effective_policy(session, ctx, bin_.id, arch)
+    policy, _ = stored.effective_policy(session, ctx, bin_.id, arch)
     if policy.immediate:
         return None
     found = eligible.fleet(session, bin_, arch, ctx.stale_seconds)
@@ -335,7 +215,7 @@ def on_pin(
     session: Session, ctx: Context, bin_: Bin, arch: str, release: Release, now: datetime
 ) -> None:
     """A pin is the emergency brake: it ends the rollout and re-enables a release marked bad."""
-    old = open_rollout(session, bin_.id, arch)
+    old = stored.open_rollout(session, bin_.id, arch)
     if old is not None:
         supersede(session, ctx, old, bin_.name, f"ended by the pin of {release.sha256[:12]}", now)
     release.bad_since = None
@@ -481,7 +361,3 @@ def resume(session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: dat
         )
     step(session, ctx, rollout, bin_.name, "rollout-resume", None, text, now)
     return quarantine.resume_lines(bin_.name, rollout, held_bad)
-
-
-def load_policy(rollout: Rollout) -> Policy:
-    return policy_from_json(rollout.policy)

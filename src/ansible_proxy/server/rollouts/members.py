@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from ansible_proxy.protocol import FailureCause
 from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutLeftOut, RolloutMember
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
-from ansible_proxy.server.rollouts.lifecycle import Context, step
+from ansible_proxy.server.rollouts.context import Context
+from ansible_proxy.server.rollouts.lifecycle import step
 
 
 def _membership(session: Session, bin_: Bin, node: Node) -> tuple[Rollout, RolloutMember] | None:

@@ -21,8 +21,8 @@ from ansible_proxy.server.db.models import (
     RolloutPolicy,
 )
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
-from ansible_proxy.server.rollouts import eligible, heard, lifecycle, quarantine, ways_out
-from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
+from ansible_proxy.server.rollouts import eligible, heard, quarantine, stored, ways_out
+from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.policy import failure_limit
 
 MAX_NODES_SHOWN = 200  # per wave; the counts are always whole
@@ -54,7 +54,7 @@ def _node_state(rollout: Rollout, member: Any, started: bool) -> str:
 
 def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime) -> dict[str, Any]:
     """One rollout: its state, policy, and each wave's nodes, failures and bake remaining."""
-    policy = lifecycle.load_policy(rollout)
+    policy = stored.load_policy(rollout)
     m = RolloutMember
     bin_ = session.get(Bin, rollout.bin_id)
     bin_name = bin_.name if bin_ is not None else ""
@@ -171,14 +171,14 @@ def _taking_part(member: Any, state: str, reason: str | None) -> tuple[str, str 
 def bin_status(session: Session, ctx: Context, bin_: Bin, now: datetime) -> dict[str, Any]:
     """The bin's policies (its own, per arch, and the default) and its newest rollout per arch."""
     policies = {
-        (row.arch or "*"): lifecycle.policy_of_row(row).to_dict()
+        (row.arch or "*"): stored.policy_of_row(row).to_dict()
         for row in session.scalars(select(RolloutPolicy).where(RolloutPolicy.bin_id == bin_.id))
     }
     arches = set(session.scalars(select(Latest.arch).where(Latest.bin_id == bin_.id)))
     arches |= set(session.scalars(select(Rollout.arch).where(Rollout.bin_id == bin_.id)))
     rollouts = []
     for arch in sorted(arches):
-        rollout = lifecycle.latest_rollout(session, bin_.id, arch)
+        rollout = stored.latest_rollout(session, bin_.id, arch)
         if rollout is not None:
             rollouts.append(rollout_view(session, ctx, rollout, now))
     return {

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.listings import iso
 from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
-from ansible_proxy.server.rollouts import eligible, lifecycle
-from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
+from ansible_proxy.server.rollouts import eligible, lifecycle, stored
+from ansible_proxy.server.rollouts.context import Context, wave_name
 
 _M = RolloutMember
 SHOWN = 5
@@ -79,7 +79,7 @@ def notice(
     """Tell the operator, once per wave, that the rollout is stuck; "stuck" when told now."""
     if rollout.stuck_at is not None:
         return None
-    since = stuck_since(rollout, ctx, lifecycle.load_policy(rollout).bake_seconds, bin_.paused)
+    since = stuck_since(rollout, ctx, stored.load_policy(rollout).bake_seconds, bin_.paused)
     if since is None or now < since:
         return None
     if not lifecycle.claim(session, rollout, now):

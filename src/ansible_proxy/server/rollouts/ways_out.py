@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.listings import iso
 from ansible_proxy.server.db.models import Bin, Rollout, RolloutLeftOut
-from ansible_proxy.server.rollouts import lifecycle, reverts, stuck
-from ansible_proxy.server.rollouts.lifecycle import Context
+from ansible_proxy.server.rollouts import reverts, stored, stuck
+from ansible_proxy.server.rollouts.context import Context
 
 MAX_LEFT_OUT_SHOWN = 200
 
@@ -38,7 +38,7 @@ def stuck_view(
     session: Session, ctx: Context, rollout: Rollout, paused: bool, now: datetime
 ) -> dict[str, Any] | None:
     """{since, waitingOn, count, notifiedAt} while the rollout is stuck (stuck.py), else None."""
-    bake = lifecycle.load_policy(rollout).bake_seconds
+    bake = stored.load_policy(rollout).bake_seconds
     since = stuck.stuck_since(rollout, ctx, bake, paused)
     if since is None or now < since:
         return None

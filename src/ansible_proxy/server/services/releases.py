@@ -26,8 +26,8 @@ from ansible_proxy.server.db.models import Bin, Release
 from ansible_proxy.server.db.signatures import NewSignature
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.problems import BadRequest, Conflict, NotFound
-from ansible_proxy.server.rollouts import lifecycle
-from ansible_proxy.server.rollouts.lifecycle import Context
+from ansible_proxy.server.rollouts import lifecycle, stored
+from ansible_proxy.server.rollouts.context import Context
 from ansible_proxy.server.rollouts.policy import IMMEDIATE
 from ansible_proxy.server.services import signatures
 from ansible_proxy.server.storage.artifacts import ArtifactStore, StoredArtifact
@@ -140,7 +140,7 @@ def delete_release(
             "it is withdrawn by the pin in force (agents are told never to roll back to it): "
             f"publish a new {bin_.name} release first, which ends the pin"
         )
-    rollout = lifecycle.answering(session, bin_.id, release.arch)
+    rollout = stored.answering(session, bin_.id, release.arch)
     if rollout is not None and sha256 in (rollout.release_sha, rollout.previous_sha):
         reasons.append(
             "the staged rollout in progress still answers it to nodes: "

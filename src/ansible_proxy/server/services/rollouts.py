@@ -15,8 +15,8 @@ from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import Bin, Rollout
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.problems import Conflict
-from ansible_proxy.server.rollouts import lifecycle
-from ansible_proxy.server.rollouts.lifecycle import Context, wave_name
+from ansible_proxy.server.rollouts import lifecycle, stored
+from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.policy import Policy
 
 ACTIONS = ("promote", "halt", "resume", "abort")
@@ -31,7 +31,7 @@ def set_policy(
     now: datetime,
 ) -> None:
     """The bin's policy (for one arch, or every arch); it applies from the next publish."""
-    lifecycle.set_policy(session, bin_, arch, policy, now)
+    stored.set_policy(session, bin_, arch, policy, now)
     session.commit()
     pointers.clear()
 
@@ -43,7 +43,7 @@ def _targets(session: Session, bin_: Bin, arch: str | None) -> list[Rollout]:
         if arch
         else sorted(set(session.scalars(select(Rollout.arch).where(Rollout.bin_id == bin_.id))))
     )
-    found = [lifecycle.latest_rollout(session, bin_.id, each) for each in arches]
+    found = [stored.latest_rollout(session, bin_.id, each) for each in arches]
     return [rollout for rollout in found if rollout is not None]
 
 

@@ -23,8 +23,8 @@ from ansible_proxy.server.db.models import Event, Rollout
 from ansible_proxy.server.hotpath.pointers import PointerCache, resolve
 from ansible_proxy.server.problems import Conflict
 from ansible_proxy.server.rollouts import engine, members
+from ansible_proxy.server.rollouts.context import Context
 from ansible_proxy.server.rollouts.heard import HeardClock
-from ansible_proxy.server.rollouts.lifecycle import Context
 from ansible_proxy.server.rollouts.policy import IMMEDIATE, make_policy
 from ansible_proxy.server.rollouts.status import bin_status
 from ansible_proxy.server.services import releases, rollouts

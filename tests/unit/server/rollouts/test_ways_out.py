@@ -13,7 +13,7 @@ from ansible_proxy.protocol import NodeInfo, ProgressReport
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import NodeCredential, Release, Signature
 from ansible_proxy.server.db.progress import add_progress
-from ansible_proxy.server.rollouts.lifecycle import Context
+from ansible_proxy.server.rollouts.context import Context
 from ansible_proxy.server.rollouts.policy import IMMEDIATE
 from tests.unit.server.rollouts.test_lifecycle import ARCH, BAKE, NODES, Fleet, fleet
 
