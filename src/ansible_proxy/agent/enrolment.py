@@ -20,6 +20,7 @@ import secrets
 from pathlib import Path
 
 from ansible_proxy.agent.host import Host
+from ansible_proxy.client.config import AgentConfig
 from ansible_proxy.client.files import fsync_dir
 from ansible_proxy.errors import ConfigError, RetryableError
 
@@ -97,6 +98,16 @@ def ensure_enrolled(host: Host, info: dict[str, object]) -> None:
         log("warning", f"{waiting}; meanwhile this node writes as before (migrate mode)")
         return
     raise RetryableError(waiting)
+
+
+def how_to_ask_again(cfg: AgentConfig, refusal: str) -> str:
+    """The bin-manager's refusal of this node's credential (revoked, or its name bound to
+    another), with what a person does next: a new token in NODE_TOKEN_FILE, approved."""
+    return (
+        f"{refusal}; to ask again, remove NODE_TOKEN_FILE {cfg.node_token_file} and run "
+        "`ansible-proxy run`: it makes a new token and waits for an admin's approval "
+        f"(bin-manager nodes approve {cfg.node_name} --fingerprint …)"
+    )
 
 
 def enrol_again(host: Host, info: dict[str, object], why: str) -> None:

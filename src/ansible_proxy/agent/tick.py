@@ -15,7 +15,14 @@ from ansible_proxy.agent.adapters import nodeinfo
 from ansible_proxy.agent.host import Host
 from ansible_proxy.agent.manifest import SELF_NAME, EntryRemoved, Manifest
 from ansible_proxy.client import causes
-from ansible_proxy.client.api import MAX_HOLDS, Batch, NotEnrolled, UnknownBin, one_line
+from ansible_proxy.client.api import (
+    MAX_HOLDS,
+    Batch,
+    CredentialRefused,
+    NotEnrolled,
+    UnknownBin,
+    one_line,
+)
 from ansible_proxy.errors import (
     EXIT_OK,
     EXIT_RETRY,
@@ -53,13 +60,16 @@ def run_tick(host: Host) -> TickResult:
     if cfg.insecure:
         log("warning", "INSECURE_SKIP_VERIFY=1: TLS certificates are NOT verified")
     info = nodeinfo.collect(cfg.node_name, cfg.node_labels)
-    enrolment.ensure_enrolled(host, info)  # pending: one line, exit 75, nothing else done
     body = keepalive_body(info, manifest)
-    try:  # before any write: an unreachable API changes nothing on disk
-        keepalive(host, body)
-    except NotEnrolled as exc:  # the server's database restored or lost: enrol again
-        enrolment.enrol_again(host, info, str(exc))
-        keepalive(host, body)
+    try:
+        enrolment.ensure_enrolled(host, info)  # pending: one line, exit 75, nothing else done
+        try:  # before any write: an unreachable API changes nothing on disk
+            keepalive(host, body)
+        except NotEnrolled as exc:  # the server's database restored or lost: enrol again
+            enrolment.enrol_again(host, info, str(exc))
+            keepalive(host, body)
+    except CredentialRefused as exc:  # revoked: say how this host may ask again
+        raise CredentialRefused(enrolment.how_to_ask_again(cfg, str(exc))) from None
     if host.set_node_info(info):
         log("info", "nodeInfo updated in the manifest")
     batch = poll_all(host) if manifest.binaries else None

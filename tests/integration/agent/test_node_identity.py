@@ -76,6 +76,9 @@ def test_without_the_enrolment_token_the_agent_waits_for_approval_then_works(
     revoked = agent.run()
     assert revoked.returncode == 2, agent.debug(revoked)
     assert "revoked" in revoked.stderr
+    # …and it says how to ask again: the file to remove, then an admin's approval
+    assert f"remove NODE_TOKEN_FILE {agent.node_token_file}" in revoked.stderr
+    assert "bin-manager nodes approve host-001" in revoked.stderr
 
 
 def test_a_forged_report_while_paused_cannot_downgrade_the_node(
