@@ -83,6 +83,9 @@ class Story:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BIN_MANAGER_")}
         self.admin_env = {**env, "BIN_MANAGER_ADMIN_TOKEN": token, "BIN_MANAGER_URL": self.url}
         say(f"starting the bin-manager on {self.url} (SQLite, artifacts: {self.manager.data_dir})")
+        detail("this first chapter sends each release to every node at once")
+        detail("(BIN_MANAGER_DEFAULT_ROLLOUT=--immediate); the product's default stages them:")
+        detail("canary 1, waves 25%,100%, a 300 s bake each; the second chapter shows a staged one")
         try:
             self.manager.start(timeout=WAIT_SECONDS)
         finally:  # also when it did not answer: stop_all ends it

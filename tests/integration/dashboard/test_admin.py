@@ -63,7 +63,7 @@ def test_public_pages_show_no_buttons_and_refuse_actions(
     v2 = manager.publish("hello", b"two")
     page.goto(f"{manager.url}/dashboard/bins/hello")
     shot(page, tmp_path, "public-bin")
-    assert page.locator("#state").inner_text() == "rolling out"
+    assert page.locator("#state").inner_text() == "live"
     assert page.locator("button.pin").count() == 0
     assert page.locator("#toggle-pause").count() == 0
     # A visitor with a valid session and CSRF token, but no login, still may not pin.

@@ -57,7 +57,7 @@ def test_bin_release_node_and_activity_pages(
     login(page, fleet.manager)
     page.goto(f"{url}/dashboard/bins/hello")
     shot(page, tmp_path, "bin")
-    assert page.locator("#state").inner_text() == "rolling out"
+    assert page.locator("#state").inner_text() == "live"
     x86 = page.locator("section.arch", has=page.locator("h2", has_text="x86_64"))
     assert "1/2 on latest (50%)" in x86.locator(".bar-text").inner_text()
     v2_row = x86.locator("tr", has_text=fleet.v2[:12]).locator("td").all_inner_texts()
@@ -140,7 +140,8 @@ def test_a_rollback_says_who_and_why(
     shot(page, tmp_path, "node-rollback")
     timeline = page.locator("#timeline li").all_inner_texts()
     assert f"moved back to {fleet.v1[:12]}" in timeline[0]
-    assert f"by an operator's pin: moved back to {fleet.v1[:12]}" in timeline[0]
+    moved_back = "by the bin-manager's move back (a pin or a reverted rollout): moved back to"
+    assert f"{moved_back} {fleet.v1[:12]}" in timeline[0]
     assert f"rolled back from {fleet.v2[:12]}, which had upgraded fine" in timeline[1]
     assert "by the inspector: alerts: firing <b>HighErrorRate</b>" in timeline[1]
     assert "failed upgrading" not in timeline[1]

@@ -50,7 +50,9 @@ NOT_THE_RELEASE = {"host": "host-trouble", "refused": "refused"}
 DECIDERS = {
     "watch": "the agent's watch",
     "inspector": "the inspector",
-    "pin": "an operator's pin",
+    # the agent says "pin:" for any move back the bin-manager told it: a pin or a
+    # reverted rollout (it cannot tell which), so the label names neither alone
+    "pin": "the bin-manager's move back (a pin or a reverted rollout)",
 }
 
 

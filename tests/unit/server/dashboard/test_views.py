@@ -29,7 +29,8 @@ def test_the_reason_says_who_and_why() -> None:
         "by the agent's watch: web is BACKOFF after restart (exit status 3)"
     )
     assert because("Pin: moved back to 1e133a643068 (withdrawn: 61ba3d2015b5)") == (
-        "by an operator's pin: moved back to 1e133a643068 (withdrawn: 61ba3d2015b5)"
+        "by the bin-manager's move back (a pin or a reverted rollout): "
+        "moved back to 1e133a643068 (withdrawn: 61ba3d2015b5)"
     )
     assert because("disk full") == "— disk full"  # no known decider: the reason as given
     assert because("cron: ran twice") == "— cron: ran twice"
