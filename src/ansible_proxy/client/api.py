@@ -19,6 +19,7 @@ from typing import Any
 
 from ansible_proxy import __version__
 from ansible_proxy.client.deadline import DeadlineExceeded, deadline
+from ansible_proxy.client.http_pool import HttpPool
 from ansible_proxy.client.transport import Client, HttpError, HttpTimeout, OriginBearer, Response
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_sha256
@@ -106,12 +107,11 @@ def make_client(
     `urls[0]` is BIN_MANAGER_API: the token goes to its origin (scheme, host and port)
     only, never to a DOWNLOAD_BASE_URL elsewhere (a cluster's plain-HTTP cache).
     """
-    client = Client(
-        urls, OriginBearer(token, urls[0]) if token else None, ca_bundle, insecure, timeout
-    )
+    pool = HttpPool(ca_bundle, insecure)
     if any(url.lower().startswith("https://") for url in urls):
-        client.tls_context()  # an unreadable CA_BUNDLE is a configuration error, now
-    return client
+        pool.tls_context()  # an unreadable CA_BUNDLE is a configuration error, now
+    bearer = OriginBearer(token, urls[0]) if token else None
+    return Client(urls, bearer, timeout=timeout, transport=pool)
 
 
 MAX_STATEMENT = 4096  # bytes

@@ -54,8 +54,8 @@ EXPECTED = {
     "ansible_proxy.client.download.Stalled": HOST,
     "ansible_proxy.client.download.NotFound": HOST,
     "ansible_proxy.client.deadline.DeadlineExceeded": HOST,
-    "ansible_proxy.client.transport.HttpError": HOST,
-    "ansible_proxy.client.transport.HttpTimeout": HOST,
+    "ansible_proxy.client.wire.HttpError": HOST,
+    "ansible_proxy.client.wire.HttpTimeout": HOST,
     # the cluster proxy
     "ansible_proxy.cluster.packages.UnsafePackage": RELEASE,
 }
