@@ -261,18 +261,44 @@ class ClusterLab:
             host.root / "supervisord.out",
         ).start()
         sshd, supervisord = host.sshd, host.supervisord
+        waiting = ["nothing yet"]  # what the last look saw, for the error below
 
         def ready() -> bool:
             for service in (sshd, supervisord):
                 if not service.running():
                     raise RuntimeError(f"{host.name}: {service.argv[4]} exited: {service.log()}")
             if not port_open(22, host.address):
+                waiting[0] = f"port 22 of {host.address} refused or timed out"
                 return False
-            with contextlib.suppress(OSError):
-                return bool(host.supervisor("getState")["statename"] == "RUNNING")
-            return False
+            try:
+                state = host.supervisor("getState")["statename"]
+            except OSError as exc:
+                waiting[0] = f"supervisord's socket {host.sock}: {exc}"
+                return False
+            waiting[0] = f"supervisord is {state}"
+            return bool(state == "RUNNING")
 
-        wait_until(ready, 30, f"sshd and supervisord of {host.name}")
+        try:
+            wait_until(ready, 60, f"sshd and supervisord of {host.name}")
+        except TimeoutError as exc:  # say what was missing: a CI log is all there is
+            raise TimeoutError(f"{exc}: {waiting[0]}\n{self._diagnose(host)}") from None
+
+    def _diagnose(self, host: LabHost) -> str:
+        """What the namespace, its listeners and both daemons' logs say (for a failed start)."""
+        looks = [
+            ["ip", "-br", "addr"],
+            ["ip", "route", "get", host.address],
+            ["ip", "netns", "exec", host.netns, "ip", "-br", "addr"],
+            ["ip", "netns", "exec", host.netns, "ss", "-ltnx"],
+        ]
+        said = []
+        for argv in looks:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+            said.append(f"$ {' '.join(argv)}\n{done.stdout}{done.stderr}")
+        for service in (host.sshd, host.supervisord):
+            if service is not None:
+                said.append(f"--- {service.log_path}\n{service.log()[-2000:]}")
+        return "\n".join(said)
 
     def _start_nginx(self) -> None:
         cache = self.root / "nginx"
