@@ -14,6 +14,7 @@ from typing import Any
 
 pytest_plugins = [
     "tests.support.server",
+    "tests.support.inprocess",
     "tests.support.supervisor",
     "tests.support.prometheus",
     "tests.support.cluster",

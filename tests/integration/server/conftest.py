@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.server.checks import MAX_UPLOAD
+from tests.support.answers import MAX_UPLOAD
 from tests.support.postgres import PostgresServer
 from tests.support.server import BinManager
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.server.checks import node_info
+from tests.support.answers import node_info
 from tests.support.procs import LOOPBACK
 from tests.support.server import BinManager, BinManagerFactory
 

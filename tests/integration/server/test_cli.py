@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.integration.server.checks import envelope
+from tests.support.answers import envelope
 from tests.support.procs import free_port
 from tests.support.server import BIN_MANAGER_SCRIPT, BinManager
 

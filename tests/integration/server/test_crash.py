@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.server.checks import envelope
+from tests.support.answers import envelope
 from tests.support.procs import wait_until
 from tests.support.server import BinManager
 

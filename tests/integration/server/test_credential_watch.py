@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.server.test_node_credentials import _bearer, _token, enrol
+from tests.integration.server.test_node_credentials import _token
+from tests.support.answers import bearer_header, enrol
 from tests.support.procs import wait_until
 from tests.support.server import BinManagerFactory
 
@@ -23,7 +24,7 @@ def test_a_node_revoked_through_one_server_is_refused_by_another_sharing_its_dat
     with httpx.Client(base_url=one.api, timeout=30) as http:
         assert enrol(http, "web-01", token, one.enrolment_token).status_code == 201
 
-    with httpx.Client(base_url=two.api, timeout=30, headers=_bearer(token)) as http:
+    with httpx.Client(base_url=two.api, timeout=30, headers=bearer_header(token)) as http:
 
         def keepalive() -> int:
             return http.get("/keepalive", params={"nodeName": "web-01"}).status_code

@@ -14,9 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server.checks import envelope, node_info
 from tests.integration.server.test_cli import cli
-from tests.integration.server.test_node_credentials import _bearer, _writes, enrol
+from tests.support.answers import bearer_header, enrol, envelope, node_info, writes
 from tests.support.server import BinManager, BinManagerFactory
 
 
@@ -50,7 +49,7 @@ def test_no_node_may_take_a_servers_token_and_legacy_nodes_keep_writing(
     server.publish("app", b"app v1")
     assert server.enrolment_token is not None
     with server.client(base_url=server.api) as http:
-        assert _writes(http, "legacy-01", agent) == [200, 200, 200, 200]
+        assert writes(http, "legacy-01", agent) == [200, 200, 200, 200]
         # The attack: the agent token (every host has it) as a node token, enrolled.
         for taken in (agent, server.admin_token, server.enrolment_token, metrics):
             for bearer in (server.enrolment_token, None):
@@ -59,7 +58,7 @@ def test_no_node_may_take_a_servers_token_and_legacy_nodes_keep_writing(
                 assert "one of the bin-manager's own tokens" in refused.json()["message"]
         assert server.credential("squatter")["status"] == "none"
         assert server.credential("squatter")["pending"] is None
-        assert _writes(http, "legacy-01", agent) == [200, 200, 200, 200]
+        assert writes(http, "legacy-01", agent) == [200, 200, 200, 200]
 
     # A squatter an older server enrolled (or queued for approval) before this check.
     server.stop()
@@ -72,8 +71,8 @@ def test_no_node_may_take_a_servers_token_and_legacy_nodes_keep_writing(
     server.start()
     with server.client(base_url=server.api) as http:
         # The legacy rule comes first: the agent token still writes for legacy nodes.
-        assert _writes(http, "legacy-01", agent) == [200, 200, 200, 200]
-        assert _writes(http, "legacy-02", agent) == [200, 200, 200, 200]
+        assert writes(http, "legacy-01", agent) == [200, 200, 200, 200]
+        assert writes(http, "legacy-02", agent) == [200, 200, 200, 200]
     approved = cli(server, "nodes", "approve", "queued")
     assert approved.returncode == 2
     assert "one of the bin-manager's own tokens" in approved.stderr
@@ -124,7 +123,7 @@ def test_a_flood_of_pending_enrolments_leaves_room_and_is_rejected_in_one_comman
     assert _sql(server, "SELECT node_name FROM node_credentials") == [("web-01",)]
     assert server.credential("web-01")["status"] == "enrolled"
     with server.client(base_url=server.api) as http:
-        assert _writes(http, "web-01", owner) == [200, 200, 200, 200]
+        assert writes(http, "web-01", owner) == [200, 200, 200, 200]
     usage = cli(server, "nodes", "reject", "--all-pending", "real-01")
     assert usage.returncode == 2
     assert "name nodes, or give --all-pending or --older-than" in usage.stderr
@@ -187,10 +186,12 @@ def test_concurrent_enrolments_of_one_name_bind_exactly_one(
 
         assert sorted(answers.values()) == [201] + [409] * 11
         winner = next(token for token, status in answers.items() if status == 201)
-        assert _writes(http, "race-01", winner) == [200, 200, 200, 200]
+        assert writes(http, "race-01", winner) == [200, 200, 200, 200]
         for token in tokens:  # one write each: the losers' tokens are no credential
             if token != winner:
-                lost = http.post("/keepalive", json=node_info("race-01"), headers=_bearer(token))
+                lost = http.post(
+                    "/keepalive", json=node_info("race-01"), headers=bearer_header(token)
+                )
                 assert lost.status_code == 401
     assert server.credential("race-01")["fingerprint"] == _hash(winner)[:12]
 
@@ -224,7 +225,7 @@ def test_a_stranger_gets_the_same_answers_about_enrolled_revoked_and_free_names(
     with server.client(base_url=server.api) as http:
         for stranger, bearer in strangers.items():
             seen: dict[str, list[tuple[int, str]]] = {}
-            headers = _bearer(bearer)
+            headers = bearer_header(bearer)
             for name in names:
                 status = http.get("/keepalive", params={"nodeName": name}, headers=headers)
                 register = http.post("/keepalive", json=node_info(name), headers=headers)
@@ -236,11 +237,13 @@ def test_a_stranger_gets_the_same_answers_about_enrolled_revoked_and_free_names(
 
         # Those entitled to know still are: the node itself, and the revoked token's holder.
         own_answer = http.get(
-            "/keepalive", params={"nodeName": "enrolled-01"}, headers=_bearer(own["enrolled-01"])
+            "/keepalive",
+            params={"nodeName": "enrolled-01"},
+            headers=bearer_header(own["enrolled-01"]),
         )
         assert envelope(own_answer, 200)["data"]["status"] == "active"
         revoked = http.post(
-            "/keepalive", json=node_info("revoked-01"), headers=_bearer(own["revoked-01"])
+            "/keepalive", json=node_info("revoked-01"), headers=bearer_header(own["revoked-01"])
         )
         assert revoked.status_code == 401
         assert "revoked" in revoked.json()["message"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.server.checks import node_info
 from tests.integration.server.test_admin_token_file import run, token_file
+from tests.support.answers import node_info
 from tests.support.procs import free_port
 from tests.support.server import BinManager, BinManagerFactory
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server.checks import node_info
+from tests.support.answers import node_info
 from tests.support.server import BinManager, BinManagerFactory
 
 AGENT_TOKEN = "agent-token-for-the-fast-path-tests"

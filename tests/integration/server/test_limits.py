@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.integration.server.checks import envelope, node_info
+from tests.support.answers import envelope, node_info
 from tests.support.procs import LOOPBACK, wait_until
 from tests.support.server import BinManager, BinManagerFactory
 

@@ -24,7 +24,7 @@ from ansible_proxy.server.problems import Conflict
 from ansible_proxy.server.services import releases, signatures
 from ansible_proxy.server.storage.artifacts import ArtifactStore, StoredArtifact
 from ansible_proxy.signatures import SignatureRefused, Statement, load_trusted_keys, sign, verify
-from tests.integration.server.checks import envelope
+from tests.support.answers import envelope
 from tests.support.server import BinManager, BinManagerFactory
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.server.checks import envelope, node_info
 from tests.integration.server.test_webhooks import Receiver
+from tests.support.answers import envelope, node_info
 from tests.support.postgres import PostgresServer
 from tests.support.procs import free_port, wait_until
 from tests.support.server import BinManager, BinManagerFactory

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.integration.server.checks import node_info
+from tests.support.answers import node_info
 from tests.support.procs import wait_until
 from tests.support.server import BIN_MANAGER_SCRIPT, BinManagerFactory
 

@@ -1,4 +1,5 @@
-"""Assertions and fixtures' data shared by the bin-manager endpoint suites."""
+"""Assertions and data shared by the bin-manager's endpoint suites: the route tests in this
+process (tests/routes/) and those against a real server (tests/integration/server/)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import httpx
 
-from tests.support.server import BinManager
+from tests.support.admin import AdminCalls
 
 MAX_UPLOAD = 1024 * 1024
+REPORTED_SHA = "c" * 64  # a release the credential tests report about
 
 
 def sha(content: bytes) -> str:
@@ -24,6 +26,36 @@ def node_info(node_name: str, arch: str = "x86_64") -> dict[str, str]:
         "nodeName": node_name,
         "binProxyVersion": "1.1.0",
     }
+
+
+def bearer_header(token: str | None) -> dict[str, str]:
+    """The Authorization header of `token` (none for None)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def enrol(
+    http: httpx.Client, name: str, node_token: str | None, auth: str | None = None
+) -> httpx.Response:
+    """POST /enrol for `name` showing `node_token`, with `auth` (e.g. the enrolment token)."""
+    body: dict[str, Any] = node_info(name)
+    if node_token is not None:
+        body["nodeToken"] = node_token
+    return http.post("/enrol", json=body, headers=bearer_header(auth))
+
+
+def writes(http: httpx.Client, name: str, token: str | None) -> list[int]:
+    """POST /keepalive, progress and report about `name`, and GET /keepalive: statuses."""
+    headers = bearer_header(token)
+    forged = {**node_info(name), "osRelease": "forged"}
+    progress = {"nodeName": name, "binName": "app", "targetHash": REPORTED_SHA, "processingTime": 1,
+                "status": "failed"}  # fmt: skip
+    report = {"nodeName": name, "binName": "app", "sha256": REPORTED_SHA}
+    return [
+        http.post("/keepalive", json=forged, headers=headers).status_code,
+        http.post("/bins/app/progress", json=progress, headers=headers).status_code,
+        http.post("/bins/app", json=report, headers=headers).status_code,
+        http.get("/keepalive", params={"nodeName": name}, headers=headers).status_code,
+    ]
 
 
 def envelope(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -41,7 +73,7 @@ def envelope(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def state(server: BinManager) -> dict[str, Any]:
+def state(server: AdminCalls) -> dict[str, Any]:
     """Everything an operator can see, plus the files in the store: for 'nothing changed'."""
     bins = server.admin_get("/bins").json()["data"]
     nodes = server.admin_get("/nodes").json()["data"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.integration.server.checks import envelope, node_info, sha
-from tests.support.server import BinManager
+from tests.support.answers import envelope, node_info, sha
+from tests.support.inprocess import BinManagerApp
 
 V1 = b"\x7fELF version one" * 100
 V2 = b"\x7fELF version two" * 100
@@ -13,7 +13,7 @@ ARM = b"\x7fELF aarch64 build" * 100
 
 
 def test_keepalive_registers_and_reports_a_node(
-    server: BinManager, http: httpx.Client, node: str
+    server: BinManagerApp, http: httpx.Client, node: str
 ) -> None:
     unknown = envelope(http.get("/keepalive", params={"nodeName": node}), 404)
     assert node in unknown["message"]
@@ -34,7 +34,7 @@ def test_keepalive_registers_and_reports_a_node(
 
 
 def test_get_bin_answers_the_latest_sha_per_arch(
-    server: BinManager, http: httpx.Client, name: str, node: str
+    server: BinManagerApp, http: httpx.Client, name: str, node: str
 ) -> None:
     v1 = server.publish(name, V1)
     body = envelope(http.get(f"/bins/{name}"), 200)
@@ -60,7 +60,7 @@ def test_get_bin_answers_the_latest_sha_per_arch(
 
 
 def test_reports_and_progress_are_kept_as_history(
-    server: BinManager, http: httpx.Client, name: str, node: str
+    server: BinManagerApp, http: httpx.Client, name: str, node: str
 ) -> None:
     v1 = server.publish(name, V1)
     v2 = server.publish(name, V2)
@@ -95,7 +95,7 @@ def test_reports_and_progress_are_kept_as_history(
 
 
 def test_downloads_stream_exact_content_with_cache_semantics(
-    server: BinManager, http: httpx.Client, name: str
+    server: BinManagerApp, http: httpx.Client, name: str
 ) -> None:
     v1 = server.publish(name, V1)
     v2 = server.publish(name, V2)
@@ -129,7 +129,7 @@ def test_downloads_stream_exact_content_with_cache_semantics(
 
 
 def test_downloads_answer_ranges_and_conditional_requests(
-    server: BinManager, http: httpx.Client, name: str
+    server: BinManagerApp, http: httpx.Client, name: str
 ) -> None:
     v1 = server.publish(name, V1)
     url = f"/download/{name}"
@@ -159,7 +159,7 @@ def test_downloads_answer_ranges_and_conditional_requests(
 
 
 def test_pin_rolls_the_fleet_back_and_republish_moves_forward(
-    server: BinManager, http: httpx.Client, name: str
+    server: BinManagerApp, http: httpx.Client, name: str
 ) -> None:
     v1 = server.publish(name, V1)
     v2 = server.publish(name, V2)
@@ -178,7 +178,7 @@ def test_pin_rolls_the_fleet_back_and_republish_moves_forward(
 
 
 def test_pause_keeps_every_node_where_it_is(
-    server: BinManager, http: httpx.Client, name: str, node: str
+    server: BinManagerApp, http: httpx.Client, name: str, node: str
 ) -> None:
     v1 = server.publish(name, V1)
     envelope(http.post("/keepalive", json=node_info(node)), 200)
@@ -203,7 +203,9 @@ def test_pause_keeps_every_node_where_it_is(
     assert kinds[:3] == ["resume", "publish", "pause"]
 
 
-def test_operations_endpoints(server: BinManager, http: httpx.Client, name: str, node: str) -> None:
+def test_operations_endpoints(
+    server: BinManagerApp, http: httpx.Client, name: str, node: str
+) -> None:
     v1 = server.publish(name, V1)
     envelope(http.post("/keepalive", json=node_info(node)), 200)
     report = {"nodeName": node, "binName": name, "sha256": v1, "version": "latest"}
@@ -234,7 +236,7 @@ def _batch(http: httpx.Client, node: str | None = None) -> httpx.Response:
 
 
 def test_a_pin_withdraws_the_newer_releases_until_a_publish(
-    server: BinManager, http: httpx.Client, name: str
+    server: BinManagerApp, http: httpx.Client, name: str
 ) -> None:
     v1 = server.publish(name, V1)
     v2 = server.publish(name, V2)
@@ -271,7 +273,7 @@ def test_a_pin_withdraws_the_newer_releases_until_a_publish(
 
 
 def test_a_paused_node_is_never_told_its_release_is_withdrawn(
-    server: BinManager, http: httpx.Client, name: str, node: str
+    server: BinManagerApp, http: httpx.Client, name: str, node: str
 ) -> None:
     v1 = server.publish(name, V1)
     v2 = server.publish(name, V2)
@@ -306,7 +308,7 @@ def _progress(name: str, node: str, target: str, **extra: object) -> dict[str, o
 
 
 def test_a_progress_reason_is_kept_and_listed(
-    server: BinManager, http: httpx.Client, name: str, node: str
+    server: BinManagerApp, http: httpx.Client, name: str, node: str
 ) -> None:
     v1 = server.publish(name, V1)
     envelope(http.post("/keepalive", json=node_info(node)), 200)
@@ -326,7 +328,7 @@ def test_a_progress_reason_is_kept_and_listed(
 
 
 def test_a_reason_longer_than_300_or_not_one_line_is_refused(
-    server: BinManager, http: httpx.Client, name: str, node: str
+    server: BinManagerApp, http: httpx.Client, name: str, node: str
 ) -> None:
     v1 = server.publish(name, V1)
     envelope(http.post("/keepalive", json=node_info(node)), 200)

@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from ansible_proxy.server.db.engine import MIGRATIONS_DIR, make_engine
-from tests.integration.server.checks import envelope
-from tests.support.server import BinManagerFactory
+from tests.support.answers import envelope
+from tests.support.inprocess import BinManagerAppFactory
 
 SHA_1, SHA_2 = "1" * 64, "2" * 64
 # Days relative to today: the server prunes history older than 30 days on start.
@@ -60,7 +60,7 @@ def _database_at_0001(url: str) -> None:
 def test_an_0001_database_is_upgraded_in_place(
     database: str,
     request: pytest.FixtureRequest,
-    bin_manager_factory: BinManagerFactory,
+    bin_manager_app_factory: BinManagerAppFactory,
     tmp_path: Path,
 ) -> None:
     if database == "postgres":
@@ -69,7 +69,8 @@ def test_an_0001_database_is_upgraded_in_place(
         url = f"sqlite+pysqlite:///{tmp_path / 'old.sqlite3'}"
     _database_at_0001(url)
 
-    server = bin_manager_factory(database_url=url)  # migrates on start
+    # Migrated on start; a node of 0001 has no credential: it writes as before (migrate).
+    server = bin_manager_app_factory(database_url=url, node_auth="migrate")
     with server.client(base_url=server.api) as http:
         data = envelope(http.get("/bins/web", params={"arch": "x86_64"}), 200)["data"]
         assert data == {"sha256": SHA_1, "version": "latest", "withdrawn": [SHA_2]}

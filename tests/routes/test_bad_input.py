@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.server.checks import MAX_UPLOAD, envelope, node_info, sha, state
-from tests.support.server import BinManager
+from tests.support.answers import MAX_UPLOAD, envelope, node_info, sha, state
+from tests.support.inprocess import BinManagerApp
 
 KNOWN_BIN = "known-bin"
 KNOWN_NODE = "known-node"
@@ -228,7 +228,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def seeded(server: BinManager) -> BinManager:
+def seeded(server: BinManagerApp) -> BinManagerApp:
     """A known bin with one release and a known node that reported it."""
     server.publish(KNOWN_BIN, CONTENT)
     with server.client(base_url=server.api) as http:
@@ -238,7 +238,7 @@ def seeded(server: BinManager) -> BinManager:
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_bad_input_is_refused_and_changes_nothing(seeded: BinManager, case: Case) -> None:
+def test_bad_input_is_refused_and_changes_nothing(seeded: BinManagerApp, case: Case) -> None:
     before = state(seeded)
     kwargs = dict(case.kwargs)
     headers = dict(kwargs.pop("headers", {}))
@@ -251,5 +251,5 @@ def test_bad_input_is_refused_and_changes_nothing(seeded: BinManager, case: Case
     body = envelope(response, case.status)
     assert case.says.lower() in body["message"].lower()
     assert set(body) == {"code", "message"}
-    assert "Traceback" not in seeded.service.log()
+    assert "Traceback" not in seeded.log()
     assert state(seeded) == before
