@@ -48,6 +48,9 @@ class HttpPool:
         self._tls: ssl.SSLContext | None = None
         self._idle: dict[Origin, list[http.client.HTTPConnection]] = {}
         self._busy: set[http.client.HTTPConnection] = set()
+        # Each busy connection's socket, kept here: an answer with `Connection: close` takes
+        # the socket from its connection (connection.sock is None while the body is read).
+        self._sockets: dict[http.client.HTTPConnection, socket.socket] = {}
 
     def close(self) -> None:
         for idle in self._idle.values():
@@ -57,12 +60,14 @@ class HttpPool:
         for connection in self._busy:
             connection.close()
         self._busy.clear()
+        self._sockets.clear()
 
     def abort(self) -> None:
         """From another thread: shut down the connections still in use, so a read blocked
         on one returns at once and its request fails."""
-        for connection in self._busy.copy():  # one C call: safe beside the request's thread
-            sock = connection.sock
+        sockets = self._sockets.copy()  # one C call each: safe beside the request's thread
+        for connection in self._busy.copy():
+            sock = connection.sock or sockets.get(connection)
             if sock is not None:
                 with suppress(OSError):  # closed meanwhile: nothing left to stop
                     sock.shutdown(socket.SHUT_RDWR)
@@ -96,6 +101,8 @@ class HttpPool:
                 connection.request(
                     request.method, target, body=request.body, headers=request.headers
                 )
+                if connection.sock is not None:  # connected now; abort() may need it later
+                    self._sockets[connection] = connection.sock
                 return PooledResponse(self, where, connection, connection.getresponse())
             except (ConnectionResetError, BrokenPipeError) as exc:
                 self._drop(connection)
@@ -145,6 +152,7 @@ class HttpPool:
             _finish(connection, answer)
         finally:
             self._busy.discard(connection)
+            self._sockets.pop(connection, None)
             idle = self._idle.setdefault(where, [])
             # sock None: closed, by the server's `Connection: close` or an unread answer
             if connection.sock is not None and len(idle) < IDLE_PER_ORIGIN:
@@ -155,6 +163,7 @@ class HttpPool:
     def _drop(self, connection: http.client.HTTPConnection) -> None:
         connection.close()
         self._busy.discard(connection)
+        self._sockets.pop(connection, None)
 
 
 class PooledResponse(StreamResponse):
