@@ -16,6 +16,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ansible_proxy.client.files import write_atomic
 from ansible_proxy.errors import ConfigError
@@ -28,6 +29,10 @@ NODE_INFO_KEYS = ("cpuArch", "osRelease", "nodeName", "binProxyVersion")
 LABELS_KEY = "labels"
 # The entry of this name is the agent itself (agent/selfupdate.py), not a supervised binary.
 SELF_NAME = "ansible-proxy"
+# The inspector's per-entry settings (docs/inspector.md; inspector/kinds.py lists every
+# check kind with the key that sets it): kept as written on every save.
+QUERY_KEY = "prometheusQuery"  # this entry's query in place of PROMETHEUS_QUERY
+HEALTH_URL_KEY = "healthUrl"  # an HTTP endpoint that answers 2xx while the service is healthy
 
 
 class EntryRemoved(ConfigError):
@@ -50,6 +55,8 @@ class ManagedBinary:
     # `<image>:current` instead of a file in BIN_DIR; "" for a binary.
     image: str = ""
     container: str = ""  # an image entry's container name when it is not serviceName
+    prometheus_query: str = ""  # prometheusQuery: "" uses PROMETHEUS_QUERY
+    health_url: str = ""  # healthUrl: "" means no HTTP check; `{host}` as for the port check
 
     @property
     def container_name(self) -> str:
@@ -249,7 +256,35 @@ def _entry(path: Path, index: int, raw: Any) -> ManagedBinary:
     return ManagedBinary(
         service, name, port, shas["version"], shas["previousVersion"], history, upgrade_path,
         hold, str(image), str(container or ""),
+        prometheus_query=_query(where, raw.get(QUERY_KEY)),
+        health_url=_health_url(where, raw.get(HEALTH_URL_KEY)),
     )  # fmt: skip
+
+
+def _query(where: str, raw: Any) -> str:
+    """prometheusQuery: absent, or a PromQL text (`{service}` becomes the serviceName)."""
+    if raw is None:
+        return ""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"{where}: {QUERY_KEY} must be a non-empty string (a PromQL query)")
+    return str(raw)
+
+
+def _health_url(where: str, raw: Any) -> str:
+    """healthUrl: absent, or an http:// or https:// URL with a host (`{host}` allowed)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, str) and not any(c.isspace() for c in raw):
+        parts = urlsplit(raw.replace("{host}", "127.0.0.1"))
+        try:
+            port_ok = parts.port != 0
+        except ValueError:  # not a number, or outside 0..65535
+            port_ok = False
+        if parts.scheme in ("http", "https") and parts.hostname and port_ok:
+            return str(raw)  # a plain str, not ruamel's quoted-scalar type
+    raise ConfigError(
+        f"{where}: {HEALTH_URL_KEY} {raw!r} is not an http:// or https:// URL with a host"
+    )
 
 
 def _sha_map(where: str, raw: Any, key: str) -> dict[str, str]:

@@ -242,3 +242,57 @@ def test_node_labels_in_a_yaml_manifest_keep_its_comments(tmp_path: Path) -> Non
     assert text.startswith("# mine\nbinaries:\n  - binaryName: web   # inline\n")
     assert "  labels:\n    tier: canary\n" in text
     assert load_manifest(path).node_info()["labels"] == {"tier": "canary"}
+
+
+def test_the_inspectors_keys_are_read_and_kept_on_save(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        "binaries:\n"
+        "  - serviceName: hello  # the operator's comment\n"
+        "    binaryName: hello\n"
+        "    prometheusQuery: 'up{job=\"{service}\"} == 0'\n"
+        "    healthUrl: http://{host}:8080/healthz\n"
+        "  - binaryName: web\n"
+    )
+    manifest = load_manifest(path)
+    hello, web = manifest.binaries
+    assert (hello.prometheus_query, hello.health_url) == (
+        'up{job="{service}"} == 0',
+        "http://{host}:8080/healthz",
+    )
+    assert (web.prometheus_query, web.health_url) == ("", "")
+    manifest.update("hello", version=A, history={A: "ok"})
+    manifest.save()
+    text = path.read_text()
+    assert "prometheusQuery: 'up{job=\"{service}\"} == 0'" in text
+    assert "healthUrl: http://{host}:8080/healthz" in text
+    assert "# the operator's comment" in text
+    assert load_manifest(path).binaries[0] == manifest.binaries[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("prometheusQuery", '""', "prometheusQuery must be a non-empty string"),
+        ("prometheusQuery", "'  '", "prometheusQuery must be a non-empty string"),
+        ("prometheusQuery", "42", "prometheusQuery must be a non-empty string"),
+        ("prometheusQuery", "[a]", "prometheusQuery must be a non-empty string"),
+        ("healthUrl", '""', "healthUrl '' is not an http:// or https:// URL"),
+        ("healthUrl", "8080", "healthUrl 8080 is not an http:// or https:// URL"),
+        ("healthUrl", "ftp://host/x", "healthUrl 'ftp://host/x' is not an http://"),
+        ("healthUrl", "/healthz", "healthUrl '/healthz' is not an http://"),
+        ("healthUrl", "http:///healthz", "healthUrl 'http:///healthz' is not an http://"),
+        ("healthUrl", "'http://h:99999/'", "healthUrl 'http://h:99999/' is not"),
+        ("healthUrl", "'http://h /x'", "healthUrl 'http://h /x' is not"),
+    ],
+)
+def test_a_bad_inspector_key_is_one_clear_error_and_changes_nothing(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    path = tmp_path / "m.yaml"
+    text = f"binaries:\n  - binaryName: ok\n  - binaryName: hello\n    {key}: {value}\n"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_manifest(path)
+    assert str(caught.value).startswith(f"manifest {path}: binaries[1]: {message}")
+    assert path.read_text() == text

@@ -1,6 +1,9 @@
 """What `ansible-proxy check` shows: a table, JSON, and node_exporter textfile metrics.
 
-`check_command` wires the inspector for cli.py: log, run, print, textfile, exit code.
+All three follow kinds.KINDS: the table has a column for each kind (its `column`), and
+the JSON's `checks` and the textfile's `ansible_proxy_check_healthy` give every check
+measured under its kind's name. `check_command` wires the inspector for cli.py: log,
+run, print, textfile, exit code.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 from ansible_proxy.agent.adapters.store import State
 from ansible_proxy.agent.inspector.check import ServiceResult, run_check
+from ansible_proxy.agent.inspector.kinds import KINDS
+from ansible_proxy.agent.inspector.state import rollbacks
 from ansible_proxy.agent.inspector.verdicts import Outcome
 from ansible_proxy.client import table
 from ansible_proxy.client.config import AgentConfig
@@ -22,7 +27,6 @@ from ansible_proxy.client.files import write_atomic
 from ansible_proxy.client.logs import Log, stderr_if_terminal
 from ansible_proxy.errors import EXIT_RETRY, AnsibleProxyError, ConfigError
 
-CHECK_NAMES = ("process", "port", "image", "alerts")
 _GAUGE = {Outcome.HEALTHY: 1, Outcome.UNHEALTHY: 0, Outcome.UNKNOWN: -1, Outcome.STOPPED: 2}
 
 
@@ -68,12 +72,13 @@ def render_table(results: Sequence[ServiceResult]) -> str:
     for r in results:
         checks = {c.name: c for c in r.health.checks}
         cells = [
-            f"{checks[n].outcome}: {checks[n].detail}" if n in checks else "-" for n in CHECK_NAMES
+            f"{checks[k.name].outcome}: {checks[k.name].detail}" if k.name in checks else "-"
+            for k in KINDS
         ]
         action = r.action if not r.detail or r.action == "none" else f"{r.action}: {r.detail}"
         service = f"{r.service} ({r.image})" if r.image else r.service
         rows.append((service, r.version[:12] or "-", *cells, str(r.health.outcome), action))
-    header = ("SERVICE", "VERSION", "PROCESS", "PORT", "IMAGE", "ALERTS", "RESULT", "ACTION")
+    header = ("SERVICE", "VERSION", *(k.column for k in KINDS), "RESULT", "ACTION")
     return table.render_table(header, rows)
 
 
@@ -89,12 +94,22 @@ def render_textfile(results: Sequence[ServiceResult], state: State, now: float) 
         for r in results
     ]
     lines += [
+        "# HELP ansible_proxy_check_healthy One check of a service (last check): 1 healthy, "
+        "0 unhealthy, -1 unknown, 2 stopped by an operator.",
+        "# TYPE ansible_proxy_check_healthy gauge",
+    ]
+    lines += [
+        f"ansible_proxy_check_healthy{{service={_label(r.service)},check={_label(c.name)}}} "
+        f"{_GAUGE[c.outcome]}"
+        for r in results
+        for c in r.health.checks
+    ]
+    lines += [
         "# HELP ansible_proxy_rollbacks_total Rollbacks done by the inspector on this host.",
         "# TYPE ansible_proxy_rollbacks_total counter",
     ]
     for r in results:
-        count = state.get("rollbacks", r.service)
-        value = count if isinstance(count, int) else 0
+        value = rollbacks(state, r.service)
         lines.append(f"ansible_proxy_rollbacks_total{{service={_label(r.service)}}} {value}")
     lines += [
         "# HELP ansible_proxy_last_check_timestamp_seconds When the last check finished.",

@@ -1,12 +1,16 @@
-"""The inspector's measurements for one service: process, port, image, Prometheus alerts.
+"""The inspector's measurements of one service: process, port, HTTP, image, alerts.
 
-Each check returns a `Check`; nothing here decides or changes anything.
+Each probe takes the `Probes` and a manifest entry and returns what it measured as a
+`Health` holding one `Check` (with what else it learned: FATAL, supervised, the running
+image), or None when its kind does not apply to the entry. `kinds.py` lists them; nothing
+here decides or changes anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ansible_proxy.agent.adapters.prometheus import query_alerts, render_query
@@ -18,6 +22,7 @@ from ansible_proxy.agent.adapters.supervisor import (
 )
 from ansible_proxy.agent.inspector.verdicts import Check, Health, Outcome
 from ansible_proxy.agent.manifest import ManagedBinary
+from ansible_proxy.client.http_probe import DEFAULT_SECONDS, probe_http
 from ansible_proxy.client.processes import running_named
 from ansible_proxy.errors import ConfigError, DeployError, RetryableError
 
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
     from ansible_proxy.client.transport import Client
 
 PORT_TIMEOUT = 1.0
+HTTP_SECONDS = DEFAULT_SECONDS  # a healthUrl's whole GET
 _FATAL = "FATAL"
 _STOPPED = "STOPPED"
 
@@ -40,24 +46,44 @@ class Probes:
     prometheus_query: str
     prometheus_timeout: float = 3.0
     engine: Callable[[], Engine] | None = None  # made on first use: image entries only
+    ca_bundle: Path | None = None  # for an https:// healthUrl, as for the API
+    insecure: bool = False
 
 
-def check_service(probes: Probes, entry: ManagedBinary, query: str | None) -> Health:
-    """Every applicable check of one service; `query` overrides PROMETHEUS_QUERY."""
-    process, fatal, supervised = check_process(probes.supervisor, entry)
-    if process.outcome == Outcome.STOPPED:  # its port and alerts say nothing now
-        return Health((process,), supervised=supervised)
-    checks = [process]
-    if entry.port is not None:
-        checks.append(check_port(probes.supervisor.service_host, entry.port))
-    running = None
-    if entry.image and probes.engine is not None:
-        image, running = check_image(probes.engine, entry)
-        checks.append(image)
-    if probes.prometheus_url:
-        template = query or probes.prometheus_query
-        checks.append(check_alerts(probes, render_query(template, entry.service_name)))
-    return Health(tuple(checks), fatal=fatal, supervised=supervised, running=running)
+def probe_process(probes: Probes, entry: ManagedBinary) -> Health:
+    """Always measured, and first: a STOPPED program's other checks say nothing now."""
+    check, fatal, supervised = check_process(probes.supervisor, entry)
+    return Health((check,), fatal=fatal, supervised=supervised)
+
+
+def probe_port(probes: Probes, entry: ManagedBinary) -> Health | None:
+    if entry.port is None:
+        return None
+    return Health((check_port(probes.supervisor.service_host, entry.port),))
+
+
+def probe_http_url(probes: Probes, entry: ManagedBinary) -> Health | None:
+    """The entry's healthUrl (`{host}`: the host the port check uses) answers 2xx."""
+    if not entry.health_url:
+        return None
+    host = probes.supervisor.service_host
+    url = entry.health_url.replace("{host}", f"[{host}]" if ":" in host else host)
+    return Health((check_http(url, probes.ca_bundle, probes.insecure),))
+
+
+def probe_image(probes: Probes, entry: ManagedBinary) -> Health | None:
+    if not entry.image or probes.engine is None:
+        return None
+    check, running = check_image(probes.engine, entry)
+    return Health((check,), running=running)
+
+
+def probe_alerts(probes: Probes, entry: ManagedBinary) -> Health | None:
+    """PROMETHEUS_QUERY, or the entry's prometheusQuery, for this service."""
+    if not probes.prometheus_url:
+        return None
+    template = entry.prometheus_query or probes.prometheus_query
+    return Health((check_alerts(probes, render_query(template, entry.service_name)),))
 
 
 def check_process(sup: Supervisor, entry: ManagedBinary) -> tuple[Check, bool, bool]:
@@ -96,6 +122,16 @@ def check_port(host: str, port: int) -> Check:
     if port_open(host, port, timeout=PORT_TIMEOUT):
         return Check("port", Outcome.HEALTHY, f"{port} accepts connections")
     return Check("port", Outcome.UNHEALTHY, f"{port} refuses connections")
+
+
+def check_http(url: str, ca_bundle: Path | None = None, insecure: bool = False) -> Check:
+    """client/http_probe.py's rules: 2xx healthy; any other answer, none, or none whole
+    within HTTP_SECONDS unhealthy; an unusable CA_BUNDLE unknown (a setting to fix)."""
+    try:
+        answer = probe_http(url, HTTP_SECONDS, ca_bundle=ca_bundle, insecure=insecure)
+    except ConfigError as exc:
+        return Check("http", Outcome.UNKNOWN, str(exc))
+    return Check("http", Outcome.HEALTHY if answer.passed else Outcome.UNHEALTHY, answer.detail)
 
 
 def check_image(

@@ -1,19 +1,16 @@
-"""What `check` shows and keeps: table, JSON, textfile metrics, per-entry query override."""
+"""What `check` shows and keeps: table, JSON, textfile metrics, queued reports."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-
 from ansible_proxy.agent.adapters.engine import RunningImage
 from ansible_proxy.agent.adapters.store import State
-from ansible_proxy.agent.inspector.check import ServiceResult, entry_queries, queue_report
+from ansible_proxy.agent.inspector.check import ServiceResult
 from ansible_proxy.agent.inspector.output import render_json, render_table, render_textfile
+from ansible_proxy.agent.inspector.report import queue_report
 from ansible_proxy.agent.inspector.verdicts import Check, Health, Outcome, Remedy, Verdict
-from ansible_proxy.agent.manifest import load_manifest
-from ansible_proxy.errors import ConfigError
 
 A = "a" * 64
 
@@ -75,33 +72,6 @@ def test_pending_reports_survive_in_the_state_file(tmp_path: Path) -> None:
     ]
 
 
-def test_prometheus_query_override_is_read_and_kept_on_save(tmp_path: Path) -> None:
-    path = tmp_path / "m.yaml"
-    path.write_text(
-        "binaries:\n"
-        "  - serviceName: hello  # the operator's comment\n"
-        "    binaryName: hello\n"
-        "    prometheusQuery: 'up{job=\"{service}\"} == 0'\n"
-        "  - binaryName: web\n"
-    )
-    manifest = load_manifest(path)
-    assert entry_queries(manifest) == {"hello": 'up{job="{service}"} == 0'}
-    manifest.update("hello", version=A, history={A: "ok"})
-    manifest.save()
-    text = path.read_text()
-    assert "prometheusQuery: 'up{job=\"{service}\"} == 0'" in text
-    assert "# the operator's comment" in text
-    assert entry_queries(load_manifest(path)) == {"hello": 'up{job="{service}"} == 0'}
-
-
-@pytest.mark.parametrize("bad", ['""', "42", "[a]"])
-def test_bad_prometheus_query_is_one_clear_error(tmp_path: Path, bad: str) -> None:
-    path = tmp_path / "m.yaml"
-    path.write_text(f"binaries:\n  - binaryName: hello\n    prometheusQuery: {bad}\n")
-    with pytest.raises(ConfigError, match=r"binaries\[0\]: prometheusQuery must be"):
-        entry_queries(load_manifest(path))
-
-
 def test_json_and_table_say_which_image_an_image_entry_runs() -> None:
     seen = RunningImage("web", "f" * 64, ("b" * 64,), "localhost/web:v1")
     image = Check("image", Outcome.UNHEALTHY, "container web runs localhost/web:v1 (…)")
@@ -120,5 +90,5 @@ def test_json_and_table_say_which_image_an_image_entry_runs() -> None:
     }
     assert answer["services"][1]["checks"]["image"]["outcome"] == "unhealthy"
     header, *rows = render_table([hello, web]).splitlines()
-    assert header.split()[:5] == ["SERVICE", "VERSION", "PROCESS", "PORT", "IMAGE"]
+    assert header.split()[:6] == ["SERVICE", "VERSION", "PROCESS", "PORT", "HTTP", "IMAGE"]
     assert "unhealthy: container web runs localhost/web:v1" in rows[-1]
