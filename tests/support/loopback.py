@@ -73,7 +73,7 @@ class Exchange(BaseHTTPRequestHandler):
         except OSError:  # the client hung up (gave up waiting): what a fault test wants
             self.close_connection = True
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = serve
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: a test reads `seen`

@@ -1,7 +1,8 @@
 """A bin-manager of the original design, written for the tests from its API section alone
 (seed/ansible-proxy-README.zh.md, SPEC.md §4): none of this project's server code.
 
-Standard library only: `http.server` on 127.0.0.1 in a thread, HTTP/1.1 with keep-alive.
+Standard library only: the tests' loopback server (support/loopback.py) on 127.0.0.1 in a
+thread, HTTP/1.1 with keep-alive.
 It serves the original endpoints and nothing else — no enrolment, no batch `GET /bins`,
 no signatures, no Range unless asked — in the original envelope (a POST's answer has no
 `data`), checks each body as a typed server would (the original fields present and
@@ -21,11 +22,10 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.procs import LOOPBACK
+from tests.support.loopback import Exchange, Loopback
 
 
 @dataclass(frozen=True)
@@ -95,10 +95,15 @@ class OriginalServer:
         self.hold_at: int | None = None  # the next download stops after this many bytes
         self.held = threading.Event()  # ... set once it has sent them
         self.let_go = threading.Event()  # ... and goes on once this is set
-        self.httpd = _Http((LOOPBACK, 0), Request)
-        self.httpd.original = self
-        self.url = f"http://{LOOPBACK}:{self.httpd.server_address[1]}"
-        self.api = f"{self.url}/api/v1"
+        self.loopback = Loopback(self._serve, read_timeout=READ_TIMEOUT)
+
+    @property
+    def url(self) -> str:
+        return self.loopback.url
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/api/v1"
 
     # What a test does ---------------------------------------------------------------
 
@@ -153,62 +158,35 @@ class OriginalServer:
                 None,
             )
 
-
-class _Http(ThreadingHTTPServer):
-    daemon_threads = True
-    original: OriginalServer
-
-
-class Request(BaseHTTPRequestHandler):
-    """One connection: routes each request, or answers as the web stack it plays."""
-
-    protocol_version = "HTTP/1.1"
-    timeout = READ_TIMEOUT
-    server: _Http
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        original = self.server.original
-        parts = urlsplit(self.path)
+    def _serve(self, req: Exchange) -> None:
+        """One request: routed, or answered as the web stack it plays."""
+        parts = urlsplit(req.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""  # read, whatever the route
-        with original.lock:
-            original.seen.requests.append((self.command, parts.path))
-        if original.token and self.headers.get("Authorization") != f"Bearer {original.token}":
-            self.send(401, b"401 Unauthorized\n", "text/plain")
+        with self.lock:
+            self.seen.requests.append((req.command, parts.path))
+        if self.token and req.headers.get("Authorization") != f"Bearer {self.token}":
+            req.reply(401, b"401 Unauthorized\n", "text/plain")
             return
         for method, pattern, handle in ROUTES:
             found = re.fullmatch(pattern, parts.path)
-            if found and method == self.command:
-                handle(self, original, query, raw, *found.groups())
+            if found and method == req.command:
+                handle(req, self, query, req.body, *found.groups())
                 return
-        unknown = original.unknown
-        self.send(unknown.status, unknown.body, unknown.content_type)
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        unknown = self.unknown
+        req.reply(unknown.status, unknown.body, unknown.content_type)
 
 
 # The routes: each takes (request, server, query, body, *path groups) -----------------
 
 
-def _envelope(req: Request, status: int = 200, data: Any = None, message: str = "success") -> None:
+def _envelope(req: Exchange, status: int = 200, data: Any = None, message: str = "success") -> None:
     body: dict[str, Any] = {"code": 0 if status == 200 else status, "message": message}
     if data is not None:
         body["data"] = data
-    req.send(status, json.dumps(body).encode(), "application/json")
+    req.reply(status, json.dumps(body).encode(), "application/json")
 
 
-def _body(req: Request, raw: bytes, fields: Mapping[str, type]) -> dict[str, Any] | None:
+def _body(req: Exchange, raw: bytes, fields: Mapping[str, type]) -> dict[str, Any] | None:
     """The JSON object with `fields` of those types (others ignored); else a 400 is sent."""
     try:
         body = json.loads(raw)
@@ -226,7 +204,7 @@ def _body(req: Request, raw: bytes, fields: Mapping[str, type]) -> dict[str, Any
 
 
 def _keepalive_get(
-    req: Request, server: OriginalServer, query: dict[str, str], _raw: bytes
+    req: Exchange, server: OriginalServer, query: dict[str, str], _raw: bytes
 ) -> None:
     name = query.get("nodeName", "")
     with server.lock:
@@ -238,7 +216,7 @@ def _keepalive_get(
 
 
 def _keepalive_post(
-    req: Request, server: OriginalServer, _query: dict[str, str], raw: bytes
+    req: Exchange, server: OriginalServer, _query: dict[str, str], raw: bytes
 ) -> None:
     fields = {"cpuArch": str, "osRelease": str, "nodeName": str, "binProxyVersion": str}
     body = _body(req, raw, fields)
@@ -251,7 +229,7 @@ def _keepalive_post(
 
 
 def _bin_get(
-    req: Request, server: OriginalServer, _query: dict[str, str], _raw: bytes, name: str
+    req: Exchange, server: OriginalServer, _query: dict[str, str], _raw: bytes, name: str
 ) -> None:
     content = server._latest(name)
     if content is None:
@@ -261,7 +239,7 @@ def _bin_get(
 
 
 def _bin_post(
-    req: Request, server: OriginalServer, _query: dict[str, str], raw: bytes, _name: str
+    req: Exchange, server: OriginalServer, _query: dict[str, str], raw: bytes, _name: str
 ) -> None:
     fields = {"nodeName": str, "binName": str, "sha256": str, "version": str}
     body = _body(req, raw, fields)
@@ -273,7 +251,7 @@ def _bin_post(
 
 
 def _progress_post(
-    req: Request, server: OriginalServer, _query: dict[str, str], raw: bytes, _name: str
+    req: Exchange, server: OriginalServer, _query: dict[str, str], raw: bytes, _name: str
 ) -> None:
     fields = {
         "nodeName": str, "binName": str, "targetHash": str, "processingTime": int, "status": str
@@ -289,7 +267,7 @@ def _progress_post(
     _envelope(req)
 
 
-def _download(req: Request, server: OriginalServer, query: dict[str, str], name: str) -> None:
+def _download(req: Exchange, server: OriginalServer, query: dict[str, str], name: str) -> None:
     wanted = query.get("sha256")
     content = server._by_sha(name, wanted) if wanted else server._latest(name)
     if content is None:
@@ -329,26 +307,26 @@ def _download(req: Request, server: OriginalServer, query: dict[str, str], name:
 
 
 def _download_get(
-    req: Request, server: OriginalServer, query: dict[str, str], _raw: bytes, name: str
+    req: Exchange, server: OriginalServer, query: dict[str, str], _raw: bytes, name: str
 ) -> None:
     _download(req, server, query, name)
 
 
 def _latest_download(
-    req: Request, server: OriginalServer, _query: dict[str, str], _raw: bytes, name: str
+    req: Exchange, server: OriginalServer, _query: dict[str, str], _raw: bytes, name: str
 ) -> None:
     _download(req, server, {}, name)
 
 
 def _latest_sha256(
-    req: Request, server: OriginalServer, _query: dict[str, str], _raw: bytes, name: str
+    req: Exchange, server: OriginalServer, _query: dict[str, str], _raw: bytes, name: str
 ) -> None:
     content = server._latest(name)
     if content is None:
         _envelope(req, 404, message=f"bin {name} not found")
         return
     sha = hashlib.sha256(content).hexdigest()
-    req.send(200, f"{sha}\n".encode(), "text/plain")
+    req.reply(200, f"{sha}\n".encode(), "text/plain")
 
 
 ROUTES: list[tuple[str, str, Callable[..., None]]] = [
@@ -369,12 +347,9 @@ def serve_original(
 ) -> Iterator[OriginalServer]:
     """An original-design server on 127.0.0.1 for the `with` block; shut down after."""
     server = OriginalServer(unknown, token=token, ranges=ranges)
-    thread = threading.Thread(target=server.httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    server.loopback.start()
     try:
         yield server
     finally:
         server.let_go.set()  # a held download goes on (or finds its agent gone)
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        thread.join(10)
+        server.loopback.stop()

@@ -1,6 +1,6 @@
 """Fixtures for a real Prometheus (Debian package) on loopback and a tiny exporter.
 
-`TestExporter` is a real HTTP server on 127.0.0.1 serving the gauge
+`TestExporter` is a real HTTP server on 127.0.0.1 (support/loopback.py) serving the gauge
 `ansible_proxy_test_broken{service=...}` that a test flips with `set()`. `Prometheus`
 runs /usr/bin/prometheus (1 s scrape and evaluation) scraping it, with an alerting rule
 per service, labelled `service=<name>`, that fires while its gauge is 1 (`for: 0s`).
@@ -11,13 +11,12 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.loopback import Exchange, Loopback
 from tests.support.procs import LOOPBACK, Service, free_port, http_ok, wait_until
 
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -33,25 +32,11 @@ class TestExporter:
     def __init__(self) -> None:
         self.values: dict[str, int] = {}
         self._lock = threading.Lock()
-        exporter = self
+        self.server = Loopback(self.serve, keep_alive=False)
+        self.port = 0
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = exporter.render().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep pytest's output clean
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+    def serve(self, req: Exchange) -> None:
+        req.reply(200, self.render().encode(), "text/plain; version=0.0.4")
 
     def set(self, service: str, value: int) -> None:
         with self._lock:
@@ -64,13 +49,11 @@ class TestExporter:
         return "\n".join(lines) + "\n"
 
     def start(self) -> TestExporter:
-        self.thread.start()
+        self.port = self.server.start().port
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.server.stop()
 
 
 class Prometheus:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from ansible_proxy.client.api import MAX_REASON, Api, Batch, make_client
 from ansible_proxy.client.transport import Client
-from tests.integration.agent.faults import Handler, answer, fault_server
+from tests.support.loopback import Exchange, Handle, Loopback, answer
 from tests.support.server import BinManager
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -65,20 +64,19 @@ def test_withdrawn_is_read_from_both_answers(bin_manager: BinManager, make_api: 
     assert Batch({"app": v1}, '"etag"').withdrawn == {}  # saved by an older agent
 
 
-def _bodies(received: list[dict[str, object]]) -> Handler:
+def _bodies(received: list[dict[str, object]]) -> Handle:
     """Answer success to every POST, keeping each JSON body."""
 
-    def handle(req: BaseHTTPRequestHandler) -> None:
-        length = int(req.headers.get("Content-Length", "0"))
-        received.append(json.loads(req.rfile.read(length)))
-        answer(200, b'{"code": 0, "message": "success"}')(req)
+    def handle(req: Exchange) -> None:
+        received.append(json.loads(req.body))
+        req.reply(200, b'{"code": 0, "message": "success"}', "application/json")
 
     return handle
 
 
 def test_a_reason_is_sent_only_when_given_and_always_acceptable(make_api: MakeApi) -> None:
     received: list[dict[str, object]] = []
-    with fault_server(_bodies(received)) as server:
+    with Loopback(_bodies(received), keep_alive=False) as server:
         api = make_api(f"{server.url}/api/v1")
         api.report_progress("web", SHA_A, 3, "in_progress")
         api.report_progress("web", SHA_A, 3, "failed", "")
@@ -106,16 +104,17 @@ def test_the_bin_manager_stores_what_the_client_sends(
     assert len(progress[0]["reason"]) == MAX_REASON
 
 
-def _latest(withdrawn: object) -> Handler:
+def _latest(withdrawn: object) -> Handle:
     data = {"sha256": SHA_A, "version": "latest", "withdrawn": withdrawn}
-    return answer(200, json.dumps({"code": 0, "message": "success", "data": data}).encode())
+    body = json.dumps({"code": 0, "message": "success", "data": data}).encode()
+    return answer(200, body, "application/json")
 
 
 @pytest.mark.parametrize(
     "withdrawn", ["nope", 5, [SHA_B, "not a sha"], [SHA_B.upper()], {"x": SHA_B}, None]
 )
 def test_a_garbage_withdrawn_is_ignored(make_api: MakeApi, withdrawn: object) -> None:
-    with fault_server(_latest(withdrawn)) as server:
+    with Loopback(_latest(withdrawn), keep_alive=False) as server:
         api = make_api(f"{server.url}/api/v1")
         api.withdrawn = {"web": [SHA_B]}  # from an earlier answer
         assert api.latest("web") == SHA_A
@@ -126,14 +125,14 @@ def test_a_garbage_batch_withdrawn_keeps_only_good_entries(make_api: MakeApi) ->
     withdrawn = {"good": [SHA_B], "bad": ["nope"], "empty": [], "odd": "x"}
     data = {"arch": "x86_64", "bins": {"good": SHA_A, "bad": SHA_A}, "withdrawn": withdrawn}
     body = json.dumps({"code": 0, "message": "success", "data": data}).encode()
-    with fault_server(answer(200, body)) as server:
+    with Loopback(answer(200, body, "application/json"), keep_alive=False) as server:
         api = make_api(f"{server.url}/api/v1")
         batch = api.latest_all()
     assert batch is not None
     assert batch.withdrawn == api.withdrawn == {"good": [SHA_B]}
     data["withdrawn"] = ["not", "a", "map"]
     body = json.dumps({"code": 0, "message": "success", "data": data}).encode()
-    with fault_server(answer(200, body)) as server:
+    with Loopback(answer(200, body, "application/json"), keep_alive=False) as server:
         api = make_api(f"{server.url}/api/v1")
         batch = api.latest_all()
     assert batch is not None

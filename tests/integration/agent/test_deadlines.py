@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.agent.faults import drip, fault_server
 from tests.support.agent import Agent, program, sha256
+from tests.support.loopback import Loopback, drip
 from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
 
@@ -35,7 +35,8 @@ def _progress(bin_manager: BinManager, sha: str) -> list[str]:
 
 def test_api_dripping_its_answer_ends_the_run_at_http_timeout(tmp_path: Path) -> None:
     keepalive = b'{"code":0,"message":"success","data":{}}'
-    with fault_server(drip(keepalive)) as api:  # one byte every 2 s, status line included
+    # One byte every 2 s, status line included.
+    with Loopback(drip(keepalive), keep_alive=False) as api:
         host = Agent(tmp_path / "host", f"{api.url}/api/v1", f"unix://{tmp_path}/none.sock")
         content = program("1")
         host.binary("app").write_bytes(content)
@@ -66,7 +67,7 @@ def test_stalled_download_is_abandoned_kept_and_finished_by_the_next_run(
     link = drip(
         content, piece=64, pause=1.0, headers_at_once=True, content_type="application/octet-stream"
     )
-    with fault_server(link) as slow:
+    with Loopback(link, keep_alive=False) as slow:
         result, elapsed = agent.timed(
             "run", limit=HANG, DOWNLOAD_BASE_URL=f"{slow.url}/download", DOWNLOAD_STALL_TIMEOUT="3"
         )
@@ -78,7 +79,7 @@ def test_stalled_download_is_abandoned_kept_and_finished_by_the_next_run(
         "stalled: less than 64 KiB in 3 s (DOWNLOAD_STALL_TIMEOUT); "
         "partial file kept for the next tick"
     ) in log
-    assert len(slow.requests) == 1  # a slow link stays slow: not retried within the tick
+    assert len(slow.seen) == 1  # a slow link stays slow: not retried within the tick
     kept = (agent.store_dir / "app" / f".{sha}.part").read_bytes()
     assert 0 < len(kept) < len(content)
     assert content.startswith(kept)

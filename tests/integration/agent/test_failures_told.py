@@ -14,13 +14,12 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from tests.integration.agent.faults import answer, fault_server, trickle
 from tests.support.agent import Agent, program, sha256
+from tests.support.loopback import Exchange, Loopback, answer, trickle
 from tests.support.procs import wait_until
 from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
@@ -97,7 +96,7 @@ def test_html_page_served_as_the_binary_says_so(
     agent.write_manifest("app")
     supervisord.add_program("app", agent.binary("app"))
     page = b"<html><body>Please log in</body></html>"
-    with fault_server(answer(200, page, "text/html; charset=utf-8")) as portal:
+    with Loopback(answer(200, page, "text/html; charset=utf-8"), keep_alive=False) as portal:
         result = agent.run(DOWNLOAD_BASE_URL=f"{portal.url}/download")
     assert result.returncode == 1, agent.debug(result)
     (line,) = stderr_lines(result)
@@ -115,19 +114,19 @@ def test_a_206_to_a_request_without_range_is_taken_when_it_is_the_whole_file(
     agent.write_manifest("app")
     supervisord.add_program("app", agent.binary("app"))
 
-    def partial(req: BaseHTTPRequestHandler) -> None:
+    def partial(req: Exchange) -> None:
         req.send_response(206)
         req.send_header("Content-Range", f"bytes 0-{len(content) - 1}/{len(content)}")
         req.send_header("Content-Length", str(len(content)))
         req.end_headers()
         req.wfile.write(content)
 
-    with fault_server(partial) as odd:
+    with Loopback(partial, keep_alive=False) as odd:
         result = agent.run(DOWNLOAD_BASE_URL=f"{odd.url}/download")
     assert result.returncode == 0, agent.debug(result)
     assert agent.installed_sha("app") == sha
 
-    def middle(req: BaseHTTPRequestHandler) -> None:
+    def middle(req: Exchange) -> None:
         req.send_response(206)
         req.send_header("Content-Range", f"bytes 10-19/{len(content)}")
         req.send_header("Content-Length", "10")
@@ -135,7 +134,7 @@ def test_a_206_to_a_request_without_range_is_taken_when_it_is_the_whole_file(
         req.wfile.write(content[10:20])
 
     bin_manager.publish("app", program("2"))
-    with fault_server(middle) as odder:
+    with Loopback(middle, keep_alive=False) as odder:
         again = agent.run(DOWNLOAD_BASE_URL=f"{odder.url}/download")
     assert again.returncode == 75, agent.debug(again)
     assert "answered 206 Partial Content (bytes 10-19/" in agent.log()
@@ -248,7 +247,7 @@ def test_a_symlinked_manifest_stays_a_link_and_its_edits_count(
 def test_a_hostile_server_cannot_forge_log_lines(tmp_path: Path) -> None:
     forged = "2026-01-01 00:00:00 [1] INFO app@000000000000: upgraded and healthy"
     body = json.dumps({"code": 500, "message": f"boom\n{forged}"}).encode()
-    with fault_server(answer(500, body)) as hostile:
+    with Loopback(answer(500, body, "application/json"), keep_alive=False) as hostile:
         host = Agent(tmp_path / "host", f"{hostile.url}/api/v1", "unix:///nonexistent.sock")
         host.write_manifest("app")
         result = host.run()
@@ -330,7 +329,7 @@ def test_a_run_ended_by_sigterm_reports_failed(
     sha = bin_manager.publish("slow", content)
     agent.write_manifest("slow")
     supervisord.add_program("slow", agent.binary("slow"))
-    with fault_server(trickle(content, 40, 0.5)) as link:  # about 20 s
+    with Loopback(trickle(content, 40, 0.5), keep_alive=False) as link:  # about 20 s
         run = agent.spawn(DOWNLOAD_BASE_URL=f"{link.url}/download")
         try:
             wait_until(lambda: (sha, "in_progress") in progress(bin_manager), 30, "in_progress")

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from tests.integration.agent.faults import (
-    Handler,
-    answer,
-    cut_once,
-    fault_server,
-    slow,
-    trickle,
-)
 from tests.support.agent import Agent, program, sha256
+from tests.support.loopback import Exchange, Handle, Loopback, answer, late, ranged, trickle
 from tests.support.procs import LOOPBACK, free_port
 from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
+
+JSON = "application/json"
+SUCCESS = b'{"code":0,"message":"success","data":{}}'
 
 
 def _installed_host(tmp_path: Path, api: str) -> tuple[Agent, dict[str, object]]:
@@ -50,18 +45,18 @@ def snapshot(host: Agent) -> dict[str, object]:
 @pytest.mark.parametrize(
     "fault",
     [
-        pytest.param(answer(500, b'{"code":500,"message":"boom"}'), id="http-500"),
-        pytest.param(answer(200, b"<html>not json{"), id="garbage"),
-        pytest.param(answer(200, b'{"code":0,"data":{"sha256":"nope"}}'), id="bad-sha"),
+        pytest.param(answer(500, b'{"code":500,"message":"boom"}', JSON), id="http-500"),
+        pytest.param(answer(200, b"<html>not json{", JSON), id="garbage"),
+        pytest.param(answer(200, b'{"code":0,"data":{"sha256":"nope"}}', JSON), id="bad-sha"),
         pytest.param(
-            answer(200, b'{"code":0,"data":{"sha256":"' + b"a" * 64 + b'\\n"}}'),
+            answer(200, b'{"code":0,"data":{"sha256":"' + b"a" * 64 + b'\\n"}}', JSON),
             id="sha-with-newline",
         ),
-        pytest.param(slow(6), id="too-slow"),
+        pytest.param(late(6, answer(200, SUCCESS, JSON)), id="too-slow"),
     ],
 )
-def test_faulty_api_changes_nothing_and_exits_75(tmp_path: Path, fault: Handler) -> None:
-    with fault_server(fault) as server:
+def test_faulty_api_changes_nothing_and_exits_75(tmp_path: Path, fault: Handle) -> None:
+    with Loopback(fault, keep_alive=False) as server:
         host, before = _installed_host(tmp_path, f"{server.url}/api/v1")
         result = host.run(HTTP_TIMEOUT="2")
     assert result.returncode == 75, host.debug(result)
@@ -84,7 +79,8 @@ def test_hash_mismatch_discards_the_download(
     sha = bin_manager.publish("app", program("1"))
     agent.write_manifest("app")
     supervisord.add_program("app", agent.binary("app"))
-    with fault_server(answer(200, program("evil"), "application/octet-stream")) as evil:
+    evil_binary = answer(200, program("evil"), "application/octet-stream")
+    with Loopback(evil_binary, keep_alive=False) as evil:
         result = agent.run(DOWNLOAD_BASE_URL=f"{evil.url}/download")
     assert result.returncode == 1, agent.debug(result)
     assert "sha256 mismatch" in agent.log()
@@ -103,15 +99,15 @@ def test_truncated_download_is_resumed(
     assert sha == hashlib.sha256(content).hexdigest()
     agent.write_manifest("big")
     supervisord.add_program("big", agent.binary("big"))
-    with fault_server(cut_once(content, 2_600_000, '"etag-1"')) as flaky:
+    with Loopback(ranged(content, '"etag-1"', cut_first_at=2_600_000), keep_alive=False) as flaky:
         result = agent.run(DOWNLOAD_BASE_URL=f"{flaky.url}/download")
     assert result.returncode == 0, agent.debug(result)
     assert agent.installed_sha("big") == sha
-    ranges = [r.get("Range", "") for r in flaky.requests]
+    ranges = [r.headers.get("Range", "") for r in flaky.seen]
     assert ranges[0] == ""
     assert ranges[1].startswith("bytes=")
     assert ranges[1] != "bytes=0-"
-    assert flaky.requests[1]["If-Range"] == '"etag-1"'
+    assert flaky.seen[1].headers["If-Range"] == '"etag-1"'
     assert "resuming" in agent.log()
     supervisord.wait_running("big")
 
@@ -122,7 +118,8 @@ def test_fallback_download_when_download_base_url_has_nothing(
     sha = bin_manager.publish("app", program("1"))
     agent.write_manifest("app")
     supervisord.add_program("app", agent.binary("app"))
-    with fault_server(answer(404, b'{"code":404,"message":"no"}')) as empty:
+    nothing = answer(404, b'{"code":404,"message":"no"}', "application/json")
+    with Loopback(nothing, keep_alive=False) as empty:
         result = agent.run(DOWNLOAD_BASE_URL=f"{empty.url}/download")
     assert result.returncode == 0, agent.debug(result)
     assert agent.installed_sha("app") == sha
@@ -137,13 +134,13 @@ def test_redirect_to_another_host_is_refused(
     supervisord.add_program("app", agent.binary("app"))
     elsewhere = f"http://{LOOPBACK}:{free_port()}/steal"
 
-    def redirect(req: BaseHTTPRequestHandler) -> None:
+    def redirect(req: Exchange) -> None:
         req.send_response(302)
         req.send_header("Location", elsewhere)
         req.send_header("Content-Length", "0")
         req.end_headers()
 
-    with fault_server(redirect) as bouncer:
+    with Loopback(redirect, keep_alive=False) as bouncer:
         result = agent.run(DOWNLOAD_BASE_URL=f"{bouncer.url}/download")
     assert result.returncode == 75, agent.debug(result)
     assert f"refused a redirect to {elsewhere}: not the scheme, host and port" in agent.log()
@@ -157,7 +154,7 @@ def test_long_download_reports_in_progress_every_5_seconds(
     sha = bin_manager.publish("slow", content)
     agent.write_manifest("slow")
     supervisord.add_program("slow", agent.binary("slow"))
-    with fault_server(trickle(content, 16, 0.5)) as link:  # about 8 s
+    with Loopback(trickle(content, 16, 0.5), keep_alive=False) as link:  # about 8 s
         result = agent.run(DOWNLOAD_BASE_URL=f"{link.url}/download")
     assert result.returncode == 0, agent.debug(result)
     assert agent.installed_sha("slow") == sha

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import pytest
 from ansible_proxy.signatures import Statement, parse_statement, sign
 from tests.integration.agent.test_signed_releases import signing_host
 from tests.support.agent import Agent, program, sha256
+from tests.support.loopback import Exchange, Loopback
 from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
 
@@ -32,47 +31,29 @@ class Middle:
     `sent` keeps every statement that came through, as parsed."""
 
     def __init__(self, upstream: str) -> None:
-        middle = self
         self.upstream = upstream
         self.rewrites: dict[str, Rewrite] = {}
         self.sent: list[Statement] = []
+        self.server = Loopback(self.forward, keep_alive=False).start()
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self._forward(self.rfile.read(length))
-
-            def _forward(self, body: bytes | None) -> None:
-                path = self.path.split("?")[0]
-                middle.keep(path, self.headers.get("X-Ansible-Proxy-Statement"), body)
-                drop = {"host", "content-length"}
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in drop}
-                with httpx.Client(timeout=30) as http:
-                    answer = http.request(
-                        self.command, middle.upstream + self.path, headers=headers, content=body
-                    )
-                content = answer.content
-                rewrite = middle.rewrites.get(path.removeprefix(f"{ADMIN}/"))
-                if rewrite is not None and answer.status_code == 200:
-                    envelope = answer.json()
-                    envelope["data"] = rewrite(envelope["data"])
-                    content = json.dumps(envelope).encode()
-                self.send_response(answer.status_code)
-                self.send_header("Content-Type", answer.headers.get("content-type", ""))
-                self.send_header("Content-Length", str(len(content)))
-                self.end_headers()
-                self.wfile.write(content)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def forward(self, req: Exchange) -> None:
+        body = req.body if req.command == "POST" else None
+        path = req.path.split("?")[0]
+        self.keep(path, req.headers.get("X-Ansible-Proxy-Statement"), body)
+        drop = {"host", "content-length"}
+        headers = {k: v for k, v in req.headers.items() if k.lower() not in drop}
+        with httpx.Client(timeout=30) as http:
+            answer = http.request(
+                req.command, self.upstream + req.path, headers=headers, content=body
+            )
+        content = answer.content
+        rewrite = self.rewrites.get(path.removeprefix(f"{ADMIN}/"))
+        if rewrite is not None and answer.status_code == 200:
+            envelope = answer.json()
+            envelope["data"] = rewrite(envelope["data"])
+            content = json.dumps(envelope).encode()
+        req.reply(answer.status_code, content, answer.headers.get("content-type", ""))
 
     def keep(self, path: str, header: str | None, body: bytes | None) -> None:
         """Remember the statement a request carries (a publish's header, a JSON body's)."""
@@ -84,9 +65,7 @@ class Middle:
                 self.sent.append(parse_statement(text.encode()))
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self.server.stop()
 
 
 @pytest.fixture

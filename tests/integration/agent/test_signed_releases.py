@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +16,12 @@ import pytest
 
 from ansible_proxy.signatures import Statement, sign
 from tests.support.agent import Agent, program, sha256
+from tests.support.loopback import Exchange, Loopback
 from tests.support.nginx import CacheNginx
 from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
+
+JSON = "application/json"
 
 
 class Publishers:
@@ -299,57 +300,36 @@ class Swapper:
     binary for every download of it (the batch poll: "not here")."""
 
     def __init__(self, upstream: str, evil: bytes) -> None:
-        swapper = self
         self.upstream, self.evil, self.evil_sha = upstream, evil, sha256(evil)
+        self.server = Loopback(self.answer, keep_alive=False).start()
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
+    def answer(self, req: Exchange) -> None:
+        path = req.path.split("?")[0]
+        if req.command != "GET":
+            self._forward(req)
+        elif path == "/api/v1/bins":
+            envelope = {"code": 404, "message": "no such endpoint", "data": None}
+            req.reply(404, json.dumps(envelope).encode(), "application/json")
+        elif path == "/api/v1/bins/hello":
+            data = {"sha256": self.evil_sha, "version": "latest"}
+            envelope = {"code": 0, "message": "success", "data": data}
+            req.reply(200, json.dumps(envelope).encode(), "application/json")
+        elif path.startswith(("/api/v1/download/hello", "/api/v1/releases/latest/hello")):
+            req.reply(200, self.evil, "application/octet-stream")
+        else:
+            self._forward(req)
 
-            def _send(self, status: int, body: bytes, kind: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                path = self.path.split("?")[0]
-                if path == "/api/v1/bins":
-                    envelope = {"code": 404, "message": "no such endpoint", "data": None}
-                    self._send(404, json.dumps(envelope).encode(), "application/json")
-                elif path == "/api/v1/bins/hello":
-                    data = {"sha256": swapper.evil_sha, "version": "latest"}
-                    envelope = {"code": 0, "message": "success", "data": data}
-                    self._send(200, json.dumps(envelope).encode(), "application/json")
-                elif path.startswith(("/api/v1/download/hello", "/api/v1/releases/latest/hello")):
-                    self._send(200, swapper.evil, "application/octet-stream")
-                else:
-                    self._forward()
-
-            def do_POST(self) -> None:
-                self._forward()
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                with httpx.Client(timeout=30) as http:
-                    answer = http.request(
-                        self.command, swapper.upstream + self.path, headers=headers, content=body
-                    )
-                kind = answer.headers.get("content-type", "application/json")
-                self._send(answer.status_code, answer.content, kind)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def _forward(self, req: Exchange) -> None:
+        headers = {k: v for k, v in req.headers.items() if k.lower() != "host"}
+        with httpx.Client(timeout=30) as http:
+            answer = http.request(
+                req.command, self.upstream + req.path, headers=headers, content=req.body or None
+            )
+        req.reply(answer.status_code, answer.content, answer.headers.get("content-type", JSON))
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self.server.stop()
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@ the token sent to the API's origin only."""
 
 from __future__ import annotations
 
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import trustme
 
-from tests.integration.agent.faults import fault_server
 from tests.support.agent import Agent, program
+from tests.support.loopback import Exchange, Loopback
 from tests.support.nginx import TlsNginx
 from tests.support.server import BinManagerFactory
 from tests.support.supervisor import Supervisord
@@ -77,21 +76,21 @@ def test_the_token_goes_to_the_api_origin_only_not_to_another_download_origin(
     released = program("1")
     sha = manager.publish("app", released)
 
-    def serve(req: BaseHTTPRequestHandler) -> None:  # a cluster cache on another port
+    def serve(req: Exchange) -> None:  # a cluster cache on another port
         req.send_response(200)
         req.send_header("Content-Length", str(len(released)))
         req.end_headers()
         req.wfile.write(released)
 
-    with fault_server(serve) as cache:
+    with Loopback(serve, keep_alive=False) as cache:
         host = Agent(tmp_path / "host", manager.api, supervisord.socket_url)
         host.write_manifest("app")
         supervisord.add_program("app", host.binary("app"))
         result = host.run(BIN_MANAGER_TOKEN=token, DOWNLOAD_BASE_URL=f"{cache.url}/api/v1/download")
     assert result.returncode == 0, host.debug(result)  # the API took the token
     assert host.installed_sha("app") == sha
-    assert [r["path"].split("?")[0] for r in cache.requests] == ["/api/v1/download/app"]
-    assert not any(k.lower() == "authorization" for r in cache.requests for k in r), cache.requests
+    assert [r.path.split("?")[0] for r in cache.seen] == ["/api/v1/download/app"]
+    assert not any("Authorization" in r.headers for r in cache.seen), cache.seen
 
 
 def test_remote_supervisor_over_https_is_verified_with_ca_bundle(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import fcntl
 import json
 
-from tests.integration.agent.faults import drip, fault_server
 from tests.integration.inspector.conftest import Host, breakable
+from tests.support.loopback import Loopback, drip
 from tests.support.server import BinManager
 from tests.support.supervisor import Supervisord
 
@@ -54,7 +54,8 @@ def test_prometheus_dripping_its_answer_is_unknown_within_prometheus_timeout(
     _, sha2 = host.install(
         bin_manager, supervisord, "hello", breakable(host, "1"), breakable(host, "2")
     )
-    with fault_server(drip(FIRING)) as prometheus:  # one byte every 2 s, status line included
+    # One byte every 2 s, status line included.
+    with Loopback(drip(FIRING), keep_alive=False) as prometheus:
         result, elapsed = host.timed(
             "check", "--json", limit=HANG, PROMETHEUS_URL=prometheus.url, PROMETHEUS_TIMEOUT="2"
         )

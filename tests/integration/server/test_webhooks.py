@@ -9,12 +9,9 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +26,12 @@ from ansible_proxy.server.webhooks.folding import Rules
 from ansible_proxy.server.webhooks.queue import enqueue
 from ansible_proxy.server.webhooks.sender import WebhookSender
 from ansible_proxy.server.webhooks.targets import WebhookTarget, parse_targets
+from tests.support.loopback import Exchange, Loopback, Seen
 from tests.support.postgres import PostgresServer
 from tests.support.procs import LOOPBACK, free_port, wait_until
 
 SECRET = "hunter2-s3cr3t"
 START = datetime(2026, 12, 12, 9, 0, 0)
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
 
 
 class Receiver:
@@ -51,60 +41,26 @@ class Receiver:
         self.port = port
         self.status = 200
         self.delay = 0.0
-        self.requests: list[Request] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.server = Loopback(self.answer, port=port, keep_alive=False)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://{LOOPBACK}:{self.port}{path}"
 
-    def received(self) -> list[Request]:
-        with self._lock:
-            return list(self.requests)
+    def received(self) -> list[Seen]:
+        return self.server.received()
+
+    def answer(self, req: Exchange) -> None:
+        # A GET is what a followed redirect would send: it shows up as a request too.
+        time.sleep(self.delay)
+        req.reply(self.status, b"ok", Location=self.url("/elsewhere"))
 
     def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with receiver._lock:
-                    receiver.requests.append(
-                        Request(
-                            "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
-                        )
-                    )
-                time.sleep(receiver.delay)
-                try:
-                    self.send_response(receiver.status)
-                    self.send_header("Location", receiver.url("/elsewhere"))
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"ok")
-                except OSError:  # the sender gave up waiting (a timeout test)
-                    pass
-
-            do_GET = do_POST  # a followed redirect would show up as a request too
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass  # quiet: the test reads `requests`
-
-        self._server = ThreadingHTTPServer((LOOPBACK, self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
         """Close the port (an outage); `start()` opens it again on the same port."""
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
-        self._server = self._thread = None
+        self.server.stop()
 
 
 class Clock:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -14,6 +12,7 @@ from ansible_proxy.cluster.inventory import Node
 from ansible_proxy.cluster.manifests import Health
 from ansible_proxy.cluster.plan import batches, group_hosts
 from ansible_proxy.cluster.state import ClusterState
+from tests.support.loopback import Exchange, Loopback
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -41,23 +40,11 @@ def test_batches_of_serial_hosts() -> None:
 
 @pytest.fixture
 def http_port() -> Iterator[int]:
-    class Answer(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/healthz" else 503)
-            self.end_headers()
+    def answer(req: Exchange) -> None:
+        req.reply(200 if req.path == "/healthz" else 503)
 
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    server = HTTPServer(("127.0.0.1", 0), Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with Loopback(answer, keep_alive=False) as server:
+        yield server.port
 
 
 def test_port_and_url_probes(http_port: int) -> None:

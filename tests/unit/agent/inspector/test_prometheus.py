@@ -5,11 +5,8 @@ Anything but a well-formed answer must be "unknown" (firing is None), never heal
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -19,6 +16,7 @@ from ansible_proxy.agent.inspector.check import run_check
 from ansible_proxy.client.config import build_config
 from ansible_proxy.client.logs import Log
 from ansible_proxy.client.transport import Client
+from tests.support.loopback import Exchange, Loopback
 from tests.support.procs import LOOPBACK, free_port
 
 
@@ -27,33 +25,23 @@ class Answers:
 
     def __init__(self) -> None:
         self.status, self.body = 200, b""
-        self.queries: list[str] = []
-        self.authorization: list[str | None] = []
-        answers = self
+        self.server = Loopback(self.answer, keep_alive=False).start()
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                answers.queries.append(parse_qs(urlsplit(self.path).query).get("query", [""])[0])
-                answers.authorization.append(self.headers.get("Authorization"))
-                self.send_response(answers.status)
-                self.send_header("Content-Length", str(len(answers.body)))
-                self.end_headers()
-                self.wfile.write(answers.body)
+    def answer(self, req: Exchange) -> None:
+        req.reply(self.status, self.body)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+    @property
+    def queries(self) -> list[str]:
+        asked = [urlsplit(seen.path).query for seen in self.server.received()]
+        return [parse_qs(query).get("query", [""])[0] for query in asked]
 
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+    @property
+    def authorization(self) -> list[str | None]:
+        return [seen.headers.get("Authorization") for seen in self.server.received()]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.server.stop()
 
 
 @pytest.fixture
