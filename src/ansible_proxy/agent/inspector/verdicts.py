@@ -31,7 +31,7 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Check:
-    """One check of one service: process, port, image or alerts."""
+    """One check of one service, named by its kind (kinds.KINDS: process, port, http…)."""
 
     name: str
     outcome: Outcome
