@@ -1,23 +1,32 @@
-"""The hosts' check of a served release (client/verified.py) against a real HTTP server on
-loopback that answers GET /bins/{bin}/signature as a test sets it, with real ed25519 keys
-and ssh-keygen: every statement of a release considered, and the one unsigned step back."""
+"""The hosts' check of a served release (client/verified.py) against a bin-manager answering
+GET /bins/{bin}/signature in process (support/handler_transport.py) as a test sets it,
+with real ed25519 keys and ssh-keygen: every statement of a release considered, the one
+unsigned step back, and the `.trust` record."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from ansible_proxy.client.api import Api, make_client
-from ansible_proxy.client.verified import check_install, read_record, remember, trusted_statement
+from ansible_proxy.client.api import Api
+from ansible_proxy.client.transport import Client, Request
+from ansible_proxy.client.verified import (
+    KEPT,
+    TrustRecord,
+    check_install,
+    read_record,
+    remember,
+    trusted_statement,
+)
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.signatures import (
     SignatureRefused,
@@ -27,7 +36,7 @@ from ansible_proxy.signatures import (
     load_trusted_keys,
     sign,
 )
-from tests.support.procs import LOOPBACK
+from tests.support.handler_transport import HandlerTransport, Reply
 
 SHA = "ab" * 32
 OTHER = "cd" * 32
@@ -36,50 +45,32 @@ NOW = time.time()
 
 class SignatureServer:
     """Answers GET /api/v1/bins/{bin}/signature with `answer` (a `data` object, or None
-    for 404) and counts the requests; every other route is 404."""
+    for 404), dated by this machine's clock; every other route is 404."""
+
+    api_url = "http://bin-manager.test/api/v1"
 
     def __init__(self) -> None:
         self.answer: dict[str, Any] | None = None
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                path = self.path.split("?")[0]
-                if path.endswith("/signature") and server.answer is not None:
-                    status, envelope = 200, {"code": 0, "message": "success", "data": server.answer}
-                else:
-                    status, envelope = 404, {"code": 404, "message": "not found", "data": None}
-                body = json.dumps(envelope).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.api_url = f"http://{LOOPBACK}:{self.httpd.server_address[1]}/api/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+    def handle(self, request: Request) -> Reply:
+        path = urlsplit(request.url).path
+        if request.method == "GET" and path.endswith("/signature") and self.answer is not None:
+            status, envelope = 200, {"code": 0, "message": "success", "data": self.answer}
+        else:
+            status, envelope = 404, {"code": 404, "message": "not found", "data": None}
+        headers = {"Content-Type": "application/json", "Date": formatdate(usegmt=True)}
+        return Reply(status, json.dumps(envelope).encode(), headers)
 
 
 @pytest.fixture
-def server() -> Iterator[SignatureServer]:
-    serving = SignatureServer()
-    yield serving
-    serving.close()
+def server() -> SignatureServer:
+    return SignatureServer()
 
 
 @contextmanager
 def api_for(server: SignatureServer, arch: str = "x86_64") -> Iterator[Api]:
-    with make_client([server.api_url], "", None, False, 5.0) as client:
+    transport = HandlerTransport(server.handle)
+    with Client([server.api_url], transport=transport, timeout=5.0) as client:
         yield Api(client, server.api_url, "n1", arch)
 
 
@@ -273,3 +264,33 @@ def test_expired_by_this_host_s_clock_only_is_not_the_release_s_refusal(
     ahead = time.time() + 7200
     with pytest.raises(SignatureUnchecked, match="by this host's clock, not by the bin-manager"):
         trusted_statement(api, "web", SHA, trusted, 0, ahead)
+
+
+def test_the_record_keeps_the_highest_sequence_and_the_latest_releases(tmp_path: Path) -> None:
+    folder = tmp_path / "web"
+    shas = [f"{n:064x}" for n in range(KEPT + 6)]
+    for number, sha in enumerate(shas):
+        remember(folder, sha, statement(number + 1, sha=sha))
+    remember(folder, shas[-3], statement(2, sha=shas[-3]))  # an older signed pin, again
+    record = read_record(folder)
+    assert record.sequence == KEPT + 6  # never lowered: an older release stays refused
+    assert len(record.verified) == KEPT
+    assert record.verified[-1] == shas[-3]  # the latest install last, not twice
+    assert record.verified[:-1] == (*shas[6:-3], *shas[-2:])  # the 6 oldest forgotten
+    assert (folder / ".trust").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_record_is_what_older_agents_read_and_garbage_in_it_is_dropped(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "web"
+    remember(folder, SHA, statement(3))
+    assert json.loads((folder / ".trust").read_text()) == {"sequence": 3, "verified": [SHA]}
+    (folder / ".trust").write_text(
+        json.dumps({"sequence": 4, "verified": [SHA, "nope", 7], "movedBack": ["x86_64"]})
+    )
+    assert read_record(folder) == TrustRecord(4, (SHA,), {})
+    (folder / ".trust").write_text(
+        json.dumps({"sequence": 4, "verified": [SHA], "movedBack": {"x86_64": OTHER, "a": 1}})
+    )
+    assert read_record(folder).moved_back == {"x86_64": OTHER}
