@@ -26,7 +26,7 @@ class DeadlineExceeded(socket.timeout):
     """A deadline passed while the block was still running.
 
     A `socket.timeout`, so that code reading a socket when it fires reports a timeout
-    (transport.py maps socket.timeout to HttpTimeout): on Python 3.10 and newer that is
+    (http_pool.py maps socket.timeout to HttpTimeout): on Python 3.10 and newer that is
     TimeoutError itself, on 3.9 a distinct subclass of OSError, which would be reported
     as a broken connection instead.
     """
