@@ -5,14 +5,16 @@ binProxyVersion, binName, sha256, targetHash, processingTime, status) and must n
 change: shell agents written against the original design speak them too. Later fields
 are optional and only ever added: `withdrawn` in the GET /bins answers (present only when
 a pin left newer releases behind), `reason` and `cause` in a progress report.
-Every JSON answer is wrapped in `Envelope`: `{"code": 0, "message": "success", "data": …}`.
+Every JSON answer is wrapped in `Envelope`: `{"code": 0, "message": "success", "data": …}`,
+or is `Done` (no `data`), or `ErrorBody` (`{code, message}`). Answer models derive from
+`Answer`; the routes declare them, so /openapi.json describes every answer.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from enum import StrEnum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Final, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -81,8 +83,8 @@ _NOT_IN_A_LINE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # The newest releases listed as withdrawn in a GET /bins answer, per bin.
 MAX_WITHDRAWN = 20
 
-CODE_OK = 0
-MESSAGE_OK = "success"
+CODE_OK: Final = 0
+MESSAGE_OK: Final = "success"
 
 T = TypeVar("T")
 
@@ -92,12 +94,50 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
-class Envelope(_Model, Generic[T]):
-    """Every JSON answer: code 0 and "success", or a non-zero code and a human message."""
+def _open_to_more(schema: dict[str, Any]) -> None:
+    # Answers only ever gain fields: a client ignores keys it does not know, so the schema
+    # does not forbid them (the server's own check does: extra="forbid").
+    schema.pop("additionalProperties", None)
 
-    code: int = CODE_OK
-    message: str = MESSAGE_OK
-    data: T | None = None
+
+class Answer(BaseModel):
+    """An answer's shape, as the server sends it. Checked strictly (types as they are, no key
+    the model does not name, nothing stripped), so that declaring it changes no byte. A key
+    that is left out in some answers is a field with `exclude_if`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_open_to_more)
+
+
+def _omitted_when_empty(value: object) -> bool:
+    return not value
+
+
+# A key absent from the answer when empty (the original design's answers have none of these).
+OMITTED_WHEN_EMPTY: Any = {"exclude_if": _omitted_when_empty}
+
+
+class Done(Answer):
+    """A success with nothing to tell: `{"code": 0, "message": "success"}`."""
+
+    code: Literal[0]
+    message: Literal["success"]
+
+
+class ErrorBody(Answer):
+    """Every error answer: the HTTP status as `code` and a human message."""
+
+    code: int
+    message: str
+
+
+class Envelope(Answer, Generic[T]):
+    """A success with `data`: `{"code": 0, "message": "success", "data": …}`."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    code: Literal[0] = CODE_OK
+    message: Literal["success"] = MESSAGE_OK
+    data: T
 
 
 def _check_labels(labels: dict[str, str] | None) -> dict[str, str] | None:
@@ -139,15 +179,15 @@ class NodeInfo(_Model):
     held: Annotated[dict[str, str] | None, AfterValidator(_check_held)] = None
 
 
-class NodeStatus(_Model):
-    """GET /keepalive answer for a known node."""
+class NodeStatus(Answer):
+    """GET /keepalive's `data` for a known node (an unknown one is answered 404)."""
 
     nodeName: str
-    status: str = "active"
+    status: Literal["active"]
 
 
-class LatestBin(_Model):
-    """GET /bins/{bin}: the sha256 this node should run.
+class LatestBin(Answer):
+    """GET /bins/{bin}'s `data`: the sha256 this node should run.
 
     The project's bin-manager adds `withdrawn: [sha256, …]` only when non-empty: the
     releases of this bin and arch published after the latest one (an operator pinned back
@@ -156,6 +196,24 @@ class LatestBin(_Model):
 
     sha256: Sha256
     version: str = "latest"
+    withdrawn: list[Sha256] = Field(
+        default_factory=list,
+        description="newer releases an operator pinned back past; absent when none",
+        **OMITTED_WHEN_EMPTY,
+    )
+
+
+class LatestBins(Answer):
+    """GET /bins's `data` (this project's batch poll): bin → sha256 for the node's arch;
+    `withdrawn` (bin → [sha256, …]) only for the bins that have some."""
+
+    arch: str
+    bins: dict[str, Sha256]
+    withdrawn: dict[str, list[Sha256]] = Field(
+        default_factory=dict,
+        description="per bin, newer releases an operator pinned back past; absent when none",
+        **OMITTED_WHEN_EMPTY,
+    )
 
 
 class BinReport(_Model):
@@ -239,3 +297,12 @@ class Enrolment(NodeInfo):
     """
 
     nodeToken: Annotated[str, StringConstraints(pattern=NODE_TOKEN_PATTERN)] | None = None
+
+
+class Enrolled(Answer):
+    """POST /enrol's `data` (201 enrolled, 200 already, 202 pending approval)."""
+
+    nodeName: str
+    status: Literal["enrolled", "pending"]
+    fingerprint: str = Field(description="the token's first 12 hex digits, or proxy:NAME")
+    legacyWrites: bool = Field(description="migrate mode: the name may still be written as before")

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
+from ansible_proxy.protocol import ErrorBody
 from ansible_proxy.server.auth import credentials as node_auth
 from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.auth.credentials import Bearer, bearer_of
@@ -33,21 +34,22 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-class ErrorBody(BaseModel):
-    """Every error answer: the HTTP status as `code` and a human message."""
-
-    code: int
-    message: str
+def error_answer(description: str) -> dict[str, Any]:
+    """An error status's OpenAPI entry: the `{code, message}` body (app.py's handlers)."""
+    return {"model": ErrorBody, "description": description}
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text}
+    status: error_answer(text)
     for status, text in (
         (400, "Bad input"),
         (401, "Missing or wrong bearer token"),
+        (403, "A valid credential that may not do this (another node's, an unsigned release)"),
         (404, "Unknown bin, node or release"),
         (422, "Body or parameters of the wrong shape"),
         (429, "Too many failed authentications from this address: see Retry-After"),
+        (503, "The database or the data directory fails (outages.py): the message names it"),
+        (507, "No space left for the database or the data directory: the message names it"),
     )
 }
 

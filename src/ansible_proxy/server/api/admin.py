@@ -9,7 +9,21 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ansible_proxy.names import MAX_NODE_NAME
-from ansible_proxy.protocol import API_PREFIX, Sha256, ok
+from ansible_proxy.protocol import API_PREFIX, Envelope, Sha256, ok
+from ansible_proxy.server.api.answers import (
+    BinNode,
+    BinSummary,
+    DeletedRelease,
+    EventRow,
+    NodeDetail,
+    NodeSummary,
+    Paged,
+    PauseState,
+    Pinned,
+    ProgressEntry,
+    Published,
+    ReleaseRow,
+)
 from ansible_proxy.server.db import listings, pages, queries
 from ansible_proxy.server.db.models import Release
 from ansible_proxy.server.deps import (
@@ -22,6 +36,7 @@ from ansible_proxy.server.deps import (
     Pointers,
     Rollouts,
     Store,
+    error_answer,
     require_admin,
 )
 from ansible_proxy.server.inputs import (
@@ -41,7 +56,7 @@ router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
     tags=["admin"],
     dependencies=[Depends(require_admin)],
-    responses={**ERROR_RESPONSES, 413: ERROR_RESPONSES[400] | {"description": "Too large"}},
+    responses={**ERROR_RESPONSES, 413: error_answer("Too large")},
 )
 
 OptionalArchQuery = Annotated[
@@ -61,7 +76,7 @@ Sha256Path = Annotated[
     ),
 ]
 CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: ERROR_RESPONSES[400] | {"description": "Still in use: latest, paused, running"}
+    409: error_answer("Still in use: latest, paused, running")
 }
 UPLOAD_BODY = {
     "requestBody": {
@@ -112,7 +127,10 @@ class PinRequest(BaseModel):
 
 
 @router.post(
-    "/bins/{bin_name:path}/releases", openapi_extra=UPLOAD_BODY, summary="Publish a release"
+    "/bins/{bin_name:path}/releases",
+    response_model=Envelope[Published],
+    openapi_extra=UPLOAD_BODY,
+    summary="Publish a release",
 )
 async def publish(
     name: BinName,
@@ -165,17 +183,25 @@ async def publish(
     return ok(data)
 
 
-@router.get("/bins", summary="List bins")
+@router.get("/bins", response_model=Envelope[list[BinSummary]], summary="List bins")
 def list_bins(session: DbSession) -> dict[str, Any]:
     return ok(listings.bins(session))
 
 
-@router.get("/bins/{bin_name:path}/releases", summary="List a bin's releases")
+@router.get(
+    "/bins/{bin_name:path}/releases",
+    response_model=Envelope[list[ReleaseRow]],
+    summary="List a bin's releases",
+)
 def list_releases(name: BinName, session: DbSession) -> dict[str, Any]:
     return ok(listings.releases(session, queries.require_bin(session, name)))
 
 
-@router.get("/bins/{bin_name:path}/nodes", summary="Which node runs which sha of a bin (paged)")
+@router.get(
+    "/bins/{bin_name:path}/nodes",
+    response_model=Paged[BinNode],
+    summary="Which node runs which sha of a bin (paged)",
+)
 def list_bin_nodes(
     name: BinName, session: DbSession, request: Request, response: Response, where: NodeCursor
 ) -> dict[str, Any]:
@@ -183,12 +209,20 @@ def list_bin_nodes(
     return paged(page, request, response)
 
 
-@router.get("/bins/{bin_name:path}/progress", summary="Progress reports for a bin")
+@router.get(
+    "/bins/{bin_name:path}/progress",
+    response_model=Envelope[list[ProgressEntry]],
+    summary="Progress reports for a bin",
+)
 def list_bin_progress(name: BinName, session: DbSession) -> dict[str, Any]:
     return ok(listings.bin_progress(session, queries.require_bin(session, name)))
 
 
-@router.post("/bins/{bin_name:path}/pin", summary="Make an earlier release the latest")
+@router.post(
+    "/bins/{bin_name:path}/pin",
+    response_model=Envelope[Pinned],
+    summary="Make an earlier release the latest",
+)
 def pin(
     name: BinName,
     body: PinRequest,
@@ -211,6 +245,7 @@ def pin(
 
 @router.delete(
     "/bins/{bin_name:path}/releases/{sha256}",
+    response_model=Envelope[DeletedRelease],
     summary="Delete a release that nothing uses; its artifact too unless shared",
     responses=CONFLICT,
 )
@@ -239,31 +274,47 @@ def delete(
     )
 
 
-@router.post("/bins/{bin_name:path}/pause", summary="Freeze a bin's rollout")
+@router.post(
+    "/bins/{bin_name:path}/pause",
+    response_model=Envelope[PauseState],
+    summary="Freeze a bin's rollout",
+)
 def pause(name: BinName, session: DbSession, pointers: Pointers, now: Now) -> dict[str, Any]:
     releases.set_paused(session, pointers, queries.require_bin(session, name), True, now)
     return ok({"binName": name, "paused": True})
 
 
-@router.post("/bins/{bin_name:path}/resume", summary="Resume a bin's rollout")
+@router.post(
+    "/bins/{bin_name:path}/resume",
+    response_model=Envelope[PauseState],
+    summary="Resume a bin's rollout",
+)
 def resume(name: BinName, session: DbSession, pointers: Pointers, now: Now) -> dict[str, Any]:
     releases.set_paused(session, pointers, queries.require_bin(session, name), False, now)
     return ok({"binName": name, "paused": False})
 
 
-@router.get("/nodes", summary="List nodes (paged)")
+@router.get("/nodes", response_model=Paged[NodeSummary], summary="List nodes (paged)")
 def list_nodes(
     session: DbSession, request: Request, response: Response, where: NodeCursor
 ) -> dict[str, Any]:
     return paged(listings.nodes(session, where), request, response)
 
 
-@router.get("/nodes/{node_name:path}", summary="A node: info, versions, progress history")
+@router.get(
+    "/nodes/{node_name:path}",
+    response_model=Envelope[NodeDetail],
+    summary="A node: info, versions, progress history",
+)
 def node_detail(node_name: str, session: DbSession) -> dict[str, Any]:
     node = queries.require_node(session, check_node_name(node_name))
     return ok(listings.node_detail(session, node))
 
 
-@router.get("/events", summary="Operator activity: publish, pin, pause, resume, delete")
+@router.get(
+    "/events",
+    response_model=Envelope[list[EventRow]],
+    summary="Operator activity: publish, pin, pause, resume, delete",
+)
 def list_events(session: DbSession) -> dict[str, Any]:
     return ok(listings.events(session))

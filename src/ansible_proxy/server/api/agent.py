@@ -19,7 +19,12 @@ from ansible_proxy.protocol import (
     API_PREFIX,
     NODE_NAME_PATTERN,
     BinReport,
+    Done,
+    Envelope,
+    LatestBin,
+    LatestBins,
     NodeInfo,
+    NodeStatus,
     ProgressReport,
     ok,
 )
@@ -100,9 +105,11 @@ PLAIN_SHA: dict[int | str, dict[str, Any]] = {
 BINARY: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}, "description": "the binary"}
 }
+# A download's route, registered for GET and HEAD apart (one OpenAPI operation id each).
+BINARY_ROUTE: dict[str, Any] = {"responses": BINARY, "response_class": Response}
 
 
-@router.get("/keepalive", summary="Is this node known?")
+@router.get("/keepalive", response_model=Envelope[NodeStatus], summary="Is this node known?")
 async def keepalive_status(
     heartbeats: Heartbeats,
     now: Now,
@@ -122,7 +129,7 @@ async def keepalive_status(
     return ok({"nodeName": name, "status": "active"})
 
 
-@router.post("/keepalive", summary="Register or update a node")
+@router.post("/keepalive", response_model=Done, summary="Register or update a node")
 async def keepalive_register(
     info: NodeInfo,
     writes: Writes,
@@ -147,7 +154,9 @@ async def keepalive_register(
     return ok()
 
 
-@router.post("/bins/{bin_name:path}/progress", summary="Report progress of an upgrade")
+@router.post(
+    "/bins/{bin_name:path}/progress", response_model=Done, summary="Report progress of an upgrade"
+)
 async def report_progress(
     name: BinName,
     report: ProgressReport,
@@ -181,6 +190,8 @@ async def report_progress(
 
 @router.get(
     "/bins",
+    # The body is built (and cached) by hotpath/batch.py, never by this model: it documents it.
+    response_model=Envelope[LatestBins],
     summary="The sha256 of every bin this node should run (batch poll)",
     responses={304: {"description": "unchanged since the ETag in If-None-Match"}},
 )
@@ -202,7 +213,11 @@ async def latest_all_for_node(
     return Response(answer.body, media_type="application/json", headers=headers)
 
 
-@router.get("/bins/{bin_name:path}", summary="The sha256 this node should run")
+@router.get(
+    "/bins/{bin_name:path}",
+    response_model=Envelope[LatestBin],
+    summary="The sha256 this node should run",
+)
 async def latest_for_node(
     name: BinName,
     sessions: Sessions,
@@ -215,7 +230,7 @@ async def latest_for_node(
     return ok(latest_data(target.sha256, target.withdrawn))
 
 
-@router.post("/bins/{bin_name:path}", summary="Report what this node now runs")
+@router.post("/bins/{bin_name:path}", response_model=Done, summary="Report what this node now runs")
 async def report_running(
     name: BinName,
     report: BinReport,
@@ -259,9 +274,8 @@ def _check_body_bin(path_name: str, body_name: str) -> None:
         )
 
 
-@router.api_route(
-    "/download/{bin_name:path}", methods=["GET", "HEAD"], responses=BINARY, summary="Download"
-)
+@router.get("/download/{bin_name:path}", **BINARY_ROUTE, summary="Download")
+@router.head("/download/{bin_name:path}", **BINARY_ROUTE, summary="Download: the headers only")
 async def download(
     name: BinName,
     sessions: Sessions,
@@ -334,11 +348,15 @@ async def cache_authorize() -> Response:
     return Response(status_code=204, headers={"Cache-Control": NOT_CACHEABLE})
 
 
-@router.api_route(
+@router.get(
     "/releases/latest/{bin_name:path}/download",
-    methods=["GET", "HEAD"],
-    responses=BINARY,
+    **BINARY_ROUTE,
     summary="Download the latest (fallback)",
+)
+@router.head(
+    "/releases/latest/{bin_name:path}/download",
+    **BINARY_ROUTE,
+    summary="Download the latest (fallback): the headers only",
 )
 async def download_latest(
     name: BinName,
@@ -357,6 +375,7 @@ async def download_latest(
 
 @router.get(
     "/releases/latest/{bin_name:path}/sha256",
+    response_class=Response,  # no JSON success; errors stay the JSON envelope (PLAIN_SHA)
     responses=PLAIN_SHA,
     summary="The latest sha256 as plain text",
 )

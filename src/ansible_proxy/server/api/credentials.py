@@ -19,7 +19,16 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ansible_proxy.names import format_labels, label_refusal
-from ansible_proxy.protocol import API_PREFIX, ok
+from ansible_proxy.protocol import API_PREFIX, Done, Envelope, ok
+from ansible_proxy.server.api.answers import (
+    AdminLabels,
+    Credential,
+    CredentialShown,
+    DeletedNode,
+    NewProxyToken,
+    ProxyRow,
+    Rejected,
+)
 from ansible_proxy.server.auth.reserved import reserved_hashes
 from ansible_proxy.server.db import credentials as db
 from ansible_proxy.server.db import labels
@@ -31,6 +40,7 @@ from ansible_proxy.server.deps import (
     NodeCredentials,
     Now,
     Pointers,
+    error_answer,
     require_admin,
 )
 from ansible_proxy.server.inputs import check_node_name, check_text
@@ -49,7 +59,7 @@ PROXY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _conflict(description: str) -> dict[int | str, dict[str, Any]]:
-    return {409: ERROR_RESPONSES[400] | {"description": description}}
+    return {409: error_answer(description)}
 
 
 class Approval(BaseModel):
@@ -81,13 +91,18 @@ class LabelChange(BaseModel):
     remove: list[str] = Field(default_factory=list, max_length=16)
 
 
-@router.get("/credentials/pending", summary="Enrolments waiting for approval")
+@router.get(
+    "/credentials/pending",
+    response_model=Envelope[list[Credential]],
+    summary="Enrolments waiting for approval",
+)
 def list_pending(session: DbSession, settings: AppSettings, now: Now) -> dict[str, Any]:
     return ok(db.pending(session, db.pending_since(now, settings.pending_enrolment_hours)))
 
 
 @router.post(
     "/credentials/pending/reject",
+    response_model=Envelope[Rejected],
     summary="Drop pending enrolments: by name, all, or those older than some seconds",
 )
 def reject_pending(body: Rejection, session: DbSession, now: Now) -> dict[str, Any]:
@@ -106,7 +121,11 @@ def reject_pending(body: Rejection, session: DbSession, now: Now) -> dict[str, A
     return ok({"rejected": rejected})
 
 
-@router.get("/credentials/{node_name}", summary="A node name's credential (never the token)")
+@router.get(
+    "/credentials/{node_name}",
+    response_model=Envelope[CredentialShown],
+    summary="A node name's credential (never the token)",
+)
 def show(node_name: str, session: DbSession) -> dict[str, Any]:
     name = check_text(node_name, "node name")
     shown = db.credential_of(session, name)
@@ -115,6 +134,7 @@ def show(node_name: str, session: DbSession) -> dict[str, Any]:
 
 @router.post(
     "/credentials/{node_name}/approve",
+    response_model=Envelope[Credential],
     summary="Approve a pending enrolment",
     responses=_conflict("Another request replaced the one checked, or its token is taken"),
 )
@@ -132,7 +152,11 @@ def approve(
     return ok(service.approve(session, nodes, name, body.fingerprint, now))
 
 
-@router.post("/credentials/{node_name}/revoke", summary="Revoke a node's credential")
+@router.post(
+    "/credentials/{node_name}/revoke",
+    response_model=Envelope[Credential],
+    summary="Revoke a node's credential",
+)
 def revoke(node_name: str, session: DbSession, nodes: NodeCredentials, now: Now) -> dict[str, Any]:
     service.revoke(session, nodes, check_text(node_name, "node name"), now)
     return ok(db.credential_of(session, node_name))
@@ -140,6 +164,7 @@ def revoke(node_name: str, session: DbSession, nodes: NodeCredentials, now: Now)
 
 @router.post(
     "/nodes/{node_name}/labels",
+    response_model=Envelope[AdminLabels],
     summary="Set or remove labels an admin gives a node (--canary-label matches these)",
 )
 def change_labels(
@@ -163,6 +188,7 @@ def change_labels(
 
 @router.delete(
     "/nodes/{node_name:path}",  # the paths GET /nodes/{node_name:path} takes (admin.py)
+    response_model=Envelope[DeletedNode],
     summary="Delete a decommissioned node: its reports, rollout memberships, and credential",
 )
 def delete_node(
@@ -188,13 +214,18 @@ def delete_node(
     )
 
 
-@router.get("/proxies", summary="Cluster proxies and how many nodes each owns")
+@router.get(
+    "/proxies",
+    response_model=Envelope[list[ProxyRow]],
+    summary="Cluster proxies and how many nodes each owns",
+)
 def list_proxies(session: DbSession) -> dict[str, Any]:
     return ok(db.proxies(session))
 
 
 @router.post(
     "/proxies",
+    response_model=Envelope[NewProxyToken],
     summary="Create a cluster proxy: its token is shown this once",
     responses=_conflict("A proxy of that name exists (revoked ones keep their name)"),
 )
@@ -209,7 +240,9 @@ def create_proxy(body: NewProxy, session: DbSession, now: Now) -> dict[str, Any]
     return ok({"name": body.name, "token": token, "fingerprint": db.fingerprint(hashed)})
 
 
-@router.post("/proxies/{name}/revoke", summary="Revoke a cluster proxy's token")
+@router.post(
+    "/proxies/{name}/revoke", response_model=Done, summary="Revoke a cluster proxy's token"
+)
 def revoke_proxy(name: str, session: DbSession, nodes: NodeCredentials, now: Now) -> dict[str, Any]:
     service.revoke_proxy(session, nodes, check_text(name, "proxy name"), now)
     return ok()

@@ -18,7 +18,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Response
 from starlette.exceptions import HTTPException
 
-from ansible_proxy.protocol import API_PREFIX, Enrolment, ok
+from ansible_proxy.protocol import API_PREFIX, Enrolled, Enrolment, Envelope, ok
 from ansible_proxy.server.auth import token_ok
 from ansible_proxy.server.auth.credentials import NodeAuth
 from ansible_proxy.server.auth.reserved import reserved_hashes
@@ -33,6 +33,7 @@ from ansible_proxy.server.deps import (
     Now,
     Sessions,
     Throttles,
+    error_answer,
 )
 from ansible_proxy.server.inputs import check_text
 from ansible_proxy.server.problems import BadRequest, Unauthorized
@@ -46,13 +47,17 @@ _STATUS = {Outcome.ENROLLED: 201, Outcome.ALREADY: 200, Outcome.PENDING: 202}
 @router.post(
     "/enrol",
     status_code=201,
+    response_model=Envelope[Enrolled],
     summary="Enrol a node: its token becomes its credential (now, or once approved)",
     responses={
-        200: {"description": "already enrolled with this very credential"},
-        202: {"description": "pending: an admin must approve it"},
-        400: {"description": "bad input, or a nodeToken that is one of the server's tokens"},
-        409: {"description": "the enrolment token for a name enrolled with another credential"},
-        429: {"description": "too many enrolment requests from this address"},
+        200: {
+            "model": Envelope[Enrolled],
+            "description": "already enrolled with this very credential",
+        },
+        202: {"model": Envelope[Enrolled], "description": "pending: an admin must approve it"},
+        400: error_answer("bad input, or a nodeToken that is one of the server's tokens"),
+        409: error_answer("the enrolment token for a name enrolled with another credential"),
+        429: error_answer("too many enrolment requests from this address"),
     },
 )
 async def enrol(

@@ -8,16 +8,35 @@ does: point restarts (supervisor, systemd, a liveness probe) at it. Its `data` s
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import Field
 
-from ansible_proxy.server.deps import ErrorBody, require_metrics
+from ansible_proxy.protocol import OMITTED_WHEN_EMPTY, Answer, Envelope, ok
+from ansible_proxy.server.deps import error_answer, require_metrics
 from ansible_proxy.server.outages import UNAVAILABLE, Fault, Outages
 from ansible_proxy.server.readiness import Readiness
 
 router = APIRouter(tags=["operations"])
+
+
+class Outage(Answer):
+    resource: str = Field(description="database or data directory")
+    status: int = Field(description="what requests it fails are answered: 503 or 507")
+    message: str
+
+
+class Health(Answer):
+    status: Literal["ok", "degraded"]
+    outages: list[Outage] = Field(
+        default_factory=list, description="only when degraded", **OMITTED_WHEN_EMPTY
+    )
+
+
+class Ready(Answer):
+    status: Literal["ready"]
 
 
 async def _outages(request: Request) -> Outages:
@@ -34,22 +53,27 @@ def _described(faults: list[Fault]) -> list[dict[str, Any]]:
     return [{"resource": f.resource, "status": f.status, "message": f.message} for f in faults]
 
 
-@router.get("/healthz", summary="Liveness: this process answers (no I/O); outages it has seen")
+@router.get(
+    "/healthz",
+    response_model=Envelope[Health],
+    summary="Liveness: this process answers (no I/O); outages it has seen",
+)
 async def healthz(outages: Annotated[Outages, Depends(_outages)]) -> dict[str, Any]:
     faults = outages.current()
     data = {"status": "degraded", "outages": _described(faults)} if faults else {"status": "ok"}
-    return {"code": 0, "message": "success", "data": data}
+    return ok(data)
 
 
 @router.get(
     "/readyz",
+    response_model=Envelope[Ready],
     summary="Readiness: the database takes a write and the data directory a file",
-    responses={UNAVAILABLE: {"model": ErrorBody, "description": "Not ready: what failed"}},
+    responses={UNAVAILABLE: error_answer("Not ready: what failed")},
 )
 async def readyz(
     readiness: Annotated[Readiness, Depends(_readiness)],
     outages: Annotated[Outages, Depends(_outages)],
-) -> Response:
+) -> Response | dict[str, Any]:
     faults = await readiness.check()
     failed = {fault.resource for fault in faults}
     for fault in faults:
@@ -60,7 +84,7 @@ async def readyz(
     if faults:
         message = "not ready: " + "; ".join(fault.message for fault in faults)
         return JSONResponse({"code": UNAVAILABLE, "message": message}, status_code=UNAVAILABLE)
-    return JSONResponse({"code": 0, "message": "success", "data": {"status": "ready"}})
+    return ok({"status": "ready"})
 
 
 @router.get(

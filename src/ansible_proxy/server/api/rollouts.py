@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from ansible_proxy.protocol import API_PREFIX, ok
+from ansible_proxy.protocol import API_PREFIX, Envelope, ok
+from ansible_proxy.server.api.rollout_answers import ActionDone, BinRollouts, PolicySet
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
@@ -18,6 +19,7 @@ from ansible_proxy.server.deps import (
     Now,
     Pointers,
     Rollouts,
+    error_answer,
     require_admin,
 )
 from ansible_proxy.server.inputs import check_arch
@@ -30,7 +32,7 @@ router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
     tags=["rollouts"],
     dependencies=[Depends(require_admin)],
-    responses={**ERROR_RESPONSES, 409: ERROR_RESPONSES[400] | {"description": "Not in that state"}},
+    responses={**ERROR_RESPONSES, 409: error_answer("Not in that state")},
 )
 
 
@@ -70,13 +72,19 @@ def _arch(arch: str | None) -> str | None:
 
 
 @router.get(
-    "/bins/{bin_name:path}/rollout", summary="A bin's rollout policy and its rollouts, wave by wave"
+    "/bins/{bin_name:path}/rollout",
+    response_model=Envelope[BinRollouts],
+    summary="A bin's rollout policy and its rollouts, wave by wave",
 )
 def status(name: BinName, session: DbSession, ctx: Rollouts, now: Now) -> dict[str, Any]:
     return ok(bin_status(session, ctx, queries.require_bin(session, name), now))
 
 
-@router.put("/bins/{bin_name:path}/rollout/policy", summary="Set a bin's rollout policy")
+@router.put(
+    "/bins/{bin_name:path}/rollout/policy",
+    response_model=Envelope[PolicySet],
+    summary="Set a bin's rollout policy",
+)
 def set_policy(
     name: BinName, body: PolicyRequest, session: DbSession, pointers: Pointers, now: Now
 ) -> dict[str, Any]:
@@ -102,7 +110,9 @@ def set_policy(
 
 
 @router.post(
-    "/bins/{bin_name:path}/rollout/{action}", summary="Promote, halt, resume or abort a rollout"
+    "/bins/{bin_name:path}/rollout/{action}",
+    response_model=Envelope[ActionDone],
+    summary="Promote, halt, resume or abort a rollout",
 )
 def act(
     name: BinName,

@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from ansible_proxy.protocol import API_PREFIX, ok
+from ansible_proxy.protocol import API_PREFIX, Envelope, ok
+from ansible_proxy.server.api.answers import NextSequence, ReleaseSignature, SignatureAdded, Signing
 from ansible_proxy.server.db import listings, queries
 from ansible_proxy.server.db import signatures as stored
 from ansible_proxy.server.db.models import Release
@@ -70,7 +71,9 @@ def _release(session: Session, name: str, sha256: str, arch: str) -> Release:
 
 
 @agent_router.get(
-    "/bins/{bin_name:path}/signature", summary="The signed statement of a release, if any"
+    "/bins/{bin_name:path}/signature",
+    response_model=Envelope[ReleaseSignature],
+    summary="The signed statement of a release, if any",
 )
 async def release_signature(
     name: BinName,
@@ -107,7 +110,11 @@ async def release_signature(
     )
 
 
-@admin_router.get("/bins/{bin_name:path}/sequence", summary="The bin's next signing sequence")
+@admin_router.get(
+    "/bins/{bin_name:path}/sequence",
+    response_model=Envelope[NextSequence],
+    summary="The bin's next signing sequence",
+)
 def next_sequence(name: BinName, session: DbSession) -> dict[str, Any]:
     """1 for a bin never signed (or never published): what a publisher signs next."""
     bin_ = queries.find_bin(session, name)
@@ -115,7 +122,11 @@ def next_sequence(name: BinName, session: DbSession) -> dict[str, Any]:
     return ok({"binName": name, "nextSequence": highest + 1})
 
 
-@admin_router.get("/bins/{bin_name:path}/signing", summary="What a signer of a release needs")
+@admin_router.get(
+    "/bins/{bin_name:path}/signing",
+    response_model=Envelope[Signing],
+    summary="What a signer of a release needs",
+)
 def signing(
     name: BinName, session: DbSession, sha256: Sha256Query, arch: ArchQuery = DEFAULT_ARCH
 ) -> dict[str, Any]:
@@ -143,7 +154,11 @@ def signing(
     )
 
 
-@admin_router.post("/bins/{bin_name:path}/signatures", summary="Sign or co-sign a release")
+@admin_router.post(
+    "/bins/{bin_name:path}/signatures",
+    response_model=Envelope[SignatureAdded],
+    summary="Sign or co-sign a release",
+)
 def add_signature(
     name: BinName, body: SignRequest, session: DbSession, settings: AppSettings, now: Now
 ) -> dict[str, Any]:

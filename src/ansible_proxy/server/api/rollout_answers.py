@@ -1,0 +1,143 @@
+"""The answers of the staged-rollout routes (api/rollouts.py) as pydantic models: `rollout
+status` is rollouts/status.py's dict, these name its keys in the same order (as
+api/answers.py does for the other admin routes)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ansible_proxy.protocol import Answer
+
+
+class ImmediatePolicy(Answer):
+    """Every node is told the new release at once."""
+
+    immediate: Literal[True]
+    describe: str = Field(description="in `rollout set`'s words")
+
+
+class StagedPolicy(Answer):
+    """A canary, then waves, each baked before the next."""
+
+    immediate: Literal[False]
+    describe: str = Field(description="in `rollout set`'s words")
+    canary: str = Field(description="N nodes or P% of the fleet")
+    waves: str = Field(description="P%,P%,… of the fleet")
+    bakeSeconds: int
+    maxFailures: str = Field(description="N or P% of a wave")
+    canaryLabel: str | None = Field(description="k=v or reported:k=v")
+    canaryNodes: str | None = Field(description="a,b: node names")
+
+
+Policy = ImmediatePolicy | StagedPolicy
+
+
+class WaveNode(Answer):
+    name: str
+    state: str = Field(description="waiting, upgrading, baking, healthy, failed, offline, …")
+    reason: str | None
+    bakeRemaining: int | None = Field(description="seconds, while baking")
+    lastSeen: str | None
+
+
+class Wave(Answer):
+    index: int
+    name: str
+    nodes: list[WaveNode] = Field(description="the first 200 by name")
+    size: int
+    failures: int
+    counts: dict[str, int] = Field(description="how many nodes are in each state")
+    failureLimit: int | None = Field(description="how many failures halt it; null: empty")
+    state: str = Field(description="done, active, halted, waiting, …")
+    bakeRemaining: int | None
+
+
+class NamedReason(Answer):
+    name: str
+    reason: str
+
+
+class WaitingNode(Answer):
+    name: str
+    doing: str
+
+
+class Stuck(Answer):
+    """A wave that waited past BIN_MANAGER_ROLLOUT_STUCK_SECONDS (rollouts/stuck.py)."""
+
+    since: str
+    waitingOn: list[WaitingNode]
+    count: int
+    text: str
+    notifiedAt: str | None = Field(description="when rollout-stuck went out")
+
+
+class ToldBack(Answer):
+    name: str
+    release: str
+
+
+class StrandedNode(Answer):
+    name: str
+    told: str
+    reason: str | None
+
+
+class Revert(Answer):
+    """A reverted rollout still answering: who is told what, who has not moved, the way out."""
+
+    toldBack: list[ToldBack]
+    stranded: list[StrandedNode]
+    strandedCount: int
+    wayOut: str
+
+
+class RolloutView(Answer):
+    """One rollout of a release, wave by wave."""
+
+    id: int
+    arch: str
+    state: str = Field(description="rolling, halted, completed or superseded")
+    halted: bool
+    reverted: bool
+    release: str
+    previous: str
+    policy: Policy
+    wave: int = Field(description="the newest started wave (0: the canary)")
+    waveCount: int
+    reason: str | None
+    startedAt: str
+    waveStartedAt: str
+    updatedAt: str
+    waves: list[Wave]
+    paused: bool
+    leftOut: list[NamedReason] = Field(description="nodes left out at the start: the first")
+    leftOutCount: int
+    stuck: Stuck | None
+    revert: Revert | None
+
+
+class BinRollouts(Answer):
+    """`rollout status`: a bin's policies and its newest rollout per arch."""
+
+    binName: str
+    paused: bool
+    policies: dict[str, Policy] = Field(description="the bin's own, by arch (* for every arch)")
+    defaultPolicy: Policy
+    rollouts: list[RolloutView]
+    state: str = Field(description="halted, rolling, completed, superseded or none")
+
+
+class PolicySet(Answer):
+    binName: str
+    arch: str | None
+    policy: Policy
+    describe: str
+
+
+class ActionDone(Answer):
+    binName: str
+    action: str
+    done: list[str] = Field(description="one line per rollout changed")
