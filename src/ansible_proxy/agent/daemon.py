@@ -33,7 +33,7 @@ def run_daemon(load: Callable[[], AgentConfig], interval: float, log_format: str
     signal.signal(signal.SIGINT, on_signal)
     while not stop.is_set():
         try:
-            run_once(load(), log_format, verbose=False)
+            run_once(load(), log_format, verbose=False, interval=interval * (1 + JITTER))
         except ConfigError as exc:  # edited config broke: say so, keep trying
             print(f"ansible-proxy daemon: {exc}", file=sys.stderr, flush=True)
         except AnsibleProxyError:

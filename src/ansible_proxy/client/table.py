@@ -1,19 +1,7 @@
-"""Plain-text tables for a person's terminal: `status`, `check` and `cluster status`.
-
-Columns padded with two spaces, no colour and no dependency: the same bytes on a
-terminal, in a pipe and in cron mail.
-"""
+"""The host side's name for ansible_proxy/table.py (the tables of `status` and `check`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from ansible_proxy.table import render_table
 
-
-def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """`header` and `rows`, one line each, every column as wide as its widest cell."""
-    lines = [list(header), *(list(row) for row in rows)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() + "\n"
-        for line in lines
-    )
+__all__ = ["render_table"]

@@ -68,18 +68,40 @@ class ClusterState:
         """The release `host` ran before `sha` ("" when there is none)."""
         return str(self.host(service, host)["upgradePath"].get(sha, ""))
 
-    def rows(self) -> list[tuple[str, str, str, str, str]]:
-        """(service, host, version, last result, rollback target) for the status table."""
+    def records(self) -> list[dict[str, str]]:
+        """Per service and host: the sha256 running, the last one tried and its result
+        ("" while in progress), the rollback target; `status --json`."""
         out = []
         for service, entry in sorted(self.data.get("services", {}).items()):
             for host, h in sorted(entry.get("hosts", {}).items()):
                 version = h.get("version", "")
-                history = h.get("history", {})
-                last = next(reversed(history.items()), ("", ""))
-                result = f"{last[0][:12]} {last[1] or 'in progress'}" if last[0] else "-"
-                back = h.get("upgradePath", {}).get(version, "")
-                out.append((service, host, version[:12] or "-", result, back[:12] or "-"))
+                last = next(reversed(h.get("history", {}).items()), ("", ""))
+                out.append(
+                    {
+                        "service": service,
+                        "host": host,
+                        "running": version,
+                        "lastTried": last[0],
+                        "lastResult": last[1] if last[0] else "",
+                        "rollbackTo": h.get("upgradePath", {}).get(version, ""),
+                    }
+                )
         return out
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(service, host, version, last result, rollback target) for the status table."""
+        return [
+            (
+                r["service"],
+                r["host"],
+                r["running"][:12] or "-",
+                f"{r['lastTried'][:12]} {r['lastResult'] or 'in progress'}"
+                if r["lastTried"]
+                else "-",
+                r["rollbackTo"][:12] or "-",
+            )
+            for r in self.records()
+        ]
 
 
 def load(path: Path) -> ClusterState:

@@ -24,7 +24,9 @@ def test_status_shows_installed_latest_result_and_rollback(
     assert agent.run("--log-format", "json").returncode == 0
     status = agent.run(command="status")
     assert status.returncode == 0, status.stderr
-    header, row = status.stdout.splitlines()
+    tick, header, row = status.stdout.splitlines()
+    assert tick.startswith("last tick: ")
+    assert tick.endswith(" ago), exit 0: ok")
     assert header.split()[:3] == ["BINARY", "SERVICE", "INSTALLED"]
     assert row.split() == [
         "app", "app", sha2[:12], sha2[:12], "ok", f"({sha2[:12]})", sha1[:12], "-"

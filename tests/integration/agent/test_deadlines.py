@@ -17,13 +17,15 @@ SLACK = 4  # seconds allowed past a deadline: start-up, the other calls, a busy 
 
 
 def _files(host: Agent) -> dict[str, bytes]:
-    """Every file of the host but the log and the node's token: what a failed tick must
-    leave as it was (the token is the node's identity, made before its first call so that
-    a crash can never lose a token the bin-manager has taken: docs/security.md)."""
+    """Every file of the host but the log, the node's token and the last tick's record
+    (`status` shows how it ended): what a failed tick must leave as it was (the token is
+    the node's identity, made before its first call so that a crash can never lose a token
+    the bin-manager has taken: docs/security.md)."""
+    told = (host.log_file, host.node_token_file, host.store_dir / ".last-tick.json")
     return {
         str(p.relative_to(host.root)): p.read_bytes()
         for p in sorted(host.root.rglob("*"))
-        if p.is_file() and p not in (host.log_file, host.node_token_file)
+        if p.is_file() and p not in told
     }
 
 

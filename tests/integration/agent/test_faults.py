@@ -37,7 +37,7 @@ def snapshot(host: Agent) -> dict[str, object]:
         for d in (host.bin_dir, host.store_dir)
         if d.exists()
         for p in sorted(d.rglob("*"))
-        if p.is_file() and p.name != ".state.json"
+        if p.is_file() and p.name not in (".state.json", ".last-tick.json")  # how it ended
     }
     return {"files": files, "binaries": host.manifest()["binaries"]}
 
