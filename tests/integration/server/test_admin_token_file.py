@@ -78,6 +78,7 @@ def test_every_admin_command_takes_the_token_from_a_file(
         "list",
         "releases",
         "tool",
+        "--json",
         url=url,
         env={"BIN_MANAGER_ADMIN_TOKEN_FILE": flag[1]},
     )

@@ -54,11 +54,11 @@ def test_publish_pin_pause_resume_and_list(tmp_path: Path, bin_manager: BinManag
     assert cli(bin_manager, "resume", "tool").returncode == 0
     assert bin_manager.admin_get("/bins").json()["data"][0]["paused"] is False
 
-    releases = json.loads(cli(bin_manager, "list", "releases", "tool").stdout)
+    releases = json.loads(cli(bin_manager, "list", "releases", "tool", "--json").stdout)
     assert {(r["sha256"], r["latest"]) for r in releases} == {(v1, True), (v2, False)}
-    bins = json.loads(cli(bin_manager, "list", "bins").stdout)
+    bins = json.loads(cli(bin_manager, "list", "bins", "--json").stdout)
     assert [b["binName"] for b in bins] == ["tool"]
-    assert json.loads(cli(bin_manager, "list", "nodes").stdout) == []
+    assert json.loads(cli(bin_manager, "list", "nodes", "--json").stdout) == []
 
 
 def test_cli_errors_are_one_clear_line(tmp_path: Path, bin_manager: BinManager) -> None:

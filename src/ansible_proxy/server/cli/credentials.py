@@ -1,150 +1,80 @@
 """`bin-manager nodes …` and `bin-manager proxies …`: node credentials from the shell.
 
-nodes list --pending | nodes approve NAME [--fingerprint F] | nodes reject NAME… |
+nodes list [--pending] | nodes approve NAME [--fingerprint F] | nodes reject NAME… |
 nodes reject --all-pending | nodes reject --older-than DURATION | nodes revoke NAME |
 nodes show NAME | nodes label NAME [k=v …] [k- …] | nodes delete NAME [--keep-credential];
-proxies create NAME (prints the token
-once) | proxies list | proxies revoke NAME. Calls the admin API
-(server/api/credentials.py) with client.py's HTTP client and error handling.
+proxies create NAME (prints the token once) | proxies list | proxies revoke NAME. Calls the
+admin API (server/api/credentials.py) through client.py's `Admin`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
-from collections.abc import Callable
 from typing import Any
-
-import httpx
 
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.names import format_labels, parse_labels
-from ansible_proxy.server.cli import paging
+from ansible_proxy.server.cli import listings
+from ansible_proxy.server.cli.client import Admin, Shown
 
-Call = Callable[..., Any]
 _NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")  # it becomes part of a URL
 _DURATION = re.compile(r"([0-9]{1,9})([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
-    nodes = sub.add_parser(
-        "nodes",
-        parents=[common],
-        help="nodes and their credentials: list pending enrolments, approve, revoke, label, "
-        "delete (docs/security.md)",
-    )
-    verbs = nodes.add_subparsers(dest="verb", required=True)
-    listing = verbs.add_parser("list", help="list nodes (--pending: enrolments to approve)")
-    listing.add_argument("--pending", action="store_true", help="only enrolments to approve")
-    approve = verbs.add_parser("approve", help="make a pending enrolment the node's credential")
-    approve.add_argument("node")
-    approve.add_argument(
-        "--fingerprint", help="refuse unless the pending token has this fingerprint (12 hex)"
-    )
-    reject = verbs.add_parser(
-        "reject",
-        help="drop pending enrolments (nothing of them is kept; a node may ask again)",
-        description="Drop the pending requests of the nodes named, or --all-pending, or "
-        "those waiting --older-than a duration (90s, 30m, 12h, 2d).",
-    )
-    reject.add_argument("node", nargs="*", help="the nodes whose pending request to drop")
-    reject.add_argument("--all-pending", action="store_true", help="every pending request")
-    reject.add_argument("--older-than", metavar="DURATION", help="requests waiting longer")
-    verbs.add_parser("revoke", help="revoke a node's credential at once").add_argument("node")
-    verbs.add_parser("show", help="a node's credential (status, fingerprint)").add_argument("node")
-    label = verbs.add_parser(
-        "label",
-        help="set labels on a node that only an admin can set (rollout set --canary-label)",
-        description="k=v sets a label, k- removes it; with none, prints the node's admin "
-        "labels. Unlike NODE_LABELS, which a node reports itself, no node can set these.",
-    )
-    label.add_argument("node")
-    label.add_argument("labels", nargs="*", metavar="k=v|k-")
-    delete = verbs.add_parser(
-        "delete",
-        help="remove a decommissioned node from the fleet and its rollouts; revoke its credential",
-        description="Removes the node, what it reported and its rollout memberships (no wave "
-        "waits for it any more), and revokes its credential so that it cannot simply come "
-        "back: a host installed again asks as a new pending enrolment.",
-    )
-    delete.add_argument("node")
-    delete.add_argument(
-        "--keep-credential",
-        action="store_true",
-        help="keep its credential: its next tick registers it again",
-    )
-
-    proxies = sub.add_parser(
-        "proxies", parents=[common], help="cluster proxies' credentials (docs/cluster.md)"
-    )
-    pverbs = proxies.add_subparsers(dest="verb", required=True)
-    pverbs.add_parser("create", help="create a proxy; prints its token once").add_argument("proxy")
-    pverbs.add_parser("list", help="list proxies and how many nodes each owns")
-    pverbs.add_parser("revoke", help="revoke a proxy's token").add_argument("proxy")
+def _node(name: str) -> str:
+    if _NODE_NAME.fullmatch(name) is None:
+        raise ConfigError(f"invalid node name {name!r}")
+    return name
 
 
-def run(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
-    """Run `nodes …` or `proxies …`; print the result on stdout."""
-    node = getattr(args, "node", None)
-    for name in node if isinstance(node, list) else [node] if node is not None else []:
-        if _NODE_NAME.fullmatch(name) is None:
-            raise ConfigError(f"invalid node name {name!r}")
-    if args.command == "nodes":
-        _nodes(args, http, base, call)
-    else:
-        _proxies(args, http, base, call)
+def nodes_list(args: argparse.Namespace, admin: Admin) -> Shown:
+    if not args.pending:
+        rows = listings.nodes(args, admin)
+        return Shown(listings.nodes_table(rows), rows)
+    rows = admin.call("GET", "/credentials/pending")
+    return Shown(listings.pending_table(rows), rows)
 
 
-def _nodes(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
-    if args.verb == "list":
-        if not args.pending:
-            print(json.dumps(paging.every_page(call, http, f"{base}/nodes"), indent=2))
-            return
-        rows = call(http, "GET", f"{base}/credentials/pending")
-        if not rows:
-            print("no enrolment is waiting for approval")
-        states = {
-            "revoked": "revoked before",
-            "enrolled": "enrolled: approving replaces its credential",
-        }
-        for row in rows:
-            pending = row["pending"]
-            print(
-                f"{row['nodeName']}  fingerprint {pending['fingerprint']}  "
-                f"from {pending['address'] or '-'}  since {pending['since']}  "
-                f"({states.get(row['status'], row['status'])})"
-            )
-    elif args.verb == "approve":
-        body = {"fingerprint": args.fingerprint}
-        data = call(http, "POST", f"{base}/credentials/{args.node}/approve", json=body)
-        shown = data["fingerprint"] or f"proxy {data['proxy']}"
-        print(f"{args.node}: approved (credential {shown})")
-    elif args.verb == "reject":
-        body = _rejection(args)
-        data = call(http, "POST", f"{base}/credentials/pending/reject", json=body)
-        print(f"rejected {data['rejected']} pending enrolment(s)")
-    elif args.verb == "label":
-        _label(args, http, base, call)
-    elif args.verb == "revoke":
-        call(http, "POST", f"{base}/credentials/{args.node}/revoke")
-        print(f"{args.node}: revoked; it may come back only by approval")
-    elif args.verb == "delete":
-        params = {"keepCredential": "true"} if args.keep_credential else {}
-        data = call(http, "DELETE", f"{base}/nodes/{args.node}", params=params)
-        print(
-            f"{args.node}: deleted from the fleet and {data['rollouts']} rollout(s); "
-            + _AFTER[data["credential"]]
-        )
-    else:
-        print(json.dumps(call(http, "GET", f"{base}/credentials/{args.node}"), indent=2))
+def approve(args: argparse.Namespace, admin: Admin) -> Shown:
+    node = _node(args.node)
+    body = {"fingerprint": args.fingerprint}
+    data = admin.call("POST", f"/credentials/{node}/approve", json=body)
+    shown = data["fingerprint"] or f"proxy {data['proxy']}"
+    return Shown(f"{node}: approved (credential {shown})", data)
+
+
+def reject(args: argparse.Namespace, admin: Admin) -> Shown:
+    for name in args.node:
+        _node(name)
+    data = admin.call("POST", "/credentials/pending/reject", json=_rejection(args))
+    return Shown(f"rejected {data['rejected']} pending enrolment(s)", data)
+
+
+def revoke(args: argparse.Namespace, admin: Admin) -> Shown:
+    node = _node(args.node)
+    data = admin.call("POST", f"/credentials/{node}/revoke")
+    return Shown(f"{node}: revoked; it may come back only by approval", data)
+
+
+def show(args: argparse.Namespace, admin: Admin) -> Shown:
+    data = admin.call("GET", f"/credentials/{_node(args.node)}")
+    return Shown(listings.credential_text(data), data)
 
 
 _AFTER = {
     "revoked": "its credential is revoked: it may come back only by approval",
     "kept": "its credential is kept: its next tick registers it again",
 }
+
+
+def delete(args: argparse.Namespace, admin: Admin) -> Shown:
+    node = _node(args.node)
+    params = {"keepCredential": "true"} if args.keep_credential else {}
+    data = admin.call("DELETE", f"/nodes/{node}", params=params)
+    text = f"{node}: deleted from the fleet and {data['rollouts']} rollout(s); "
+    return Shown(text + _AFTER[data["credential"]], data)
 
 
 def _rejection(args: argparse.Namespace) -> dict[str, Any]:
@@ -162,12 +92,13 @@ def _rejection(args: argparse.Namespace) -> dict[str, Any]:
     return {"olderThanSeconds": int(found.group(1)) * _UNITS[found.group(2)]}
 
 
-def _label(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
+def label(args: argparse.Namespace, admin: Admin) -> Shown:
     """Set (k=v) and remove (k-) a node's admin labels; print them."""
+    node = _node(args.node)
     if not args.labels:
-        shown = call(http, "GET", f"{base}/credentials/{args.node}")["adminLabels"]
-        print(shown or f"{args.node}: no admin labels")
-        return
+        data = admin.call("GET", f"/credentials/{node}")
+        shown = data["adminLabels"]
+        return Shown(shown or f"{node}: no admin labels", {"nodeName": node, "adminLabels": shown})
     change: dict[str, Any] = {"set": {}, "remove": []}
     for item in args.labels:
         if item.endswith("-") and "=" not in item:
@@ -177,16 +108,20 @@ def _label(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) 
             change["set"].update(parse_labels(item))
         except ValueError as exc:
             raise ConfigError(f"nodes label: {exc}") from None
-    data = call(http, "POST", f"{base}/nodes/{args.node}/labels", json=change)
-    print(f"{args.node}: admin labels {format_labels(data['adminLabels']) or 'none'}")
+    data = admin.call("POST", f"/nodes/{node}/labels", json=change)
+    return Shown(f"{node}: admin labels {format_labels(data['adminLabels']) or 'none'}", data)
 
 
-def _proxies(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
-    if args.verb == "create":
-        data = call(http, "POST", f"{base}/proxies", json={"name": args.proxy})
-        print(data["token"])  # the only time it is shown: stdout alone, for a file
-    elif args.verb == "revoke":
-        call(http, "POST", f"{base}/proxies/{args.proxy}/revoke")
-        print(f"proxy {args.proxy}: revoked")
-    else:
-        print(json.dumps(call(http, "GET", f"{base}/proxies"), indent=2))
+def proxies_create(args: argparse.Namespace, admin: Admin) -> Shown:
+    data = admin.call("POST", "/proxies", json={"name": args.proxy})
+    return Shown(data["token"], data)  # the only time it is shown: stdout alone, for a file
+
+
+def proxies_list(args: argparse.Namespace, admin: Admin) -> Shown:
+    rows = admin.call("GET", "/proxies")
+    return Shown(listings.proxies_table(rows), rows)
+
+
+def proxies_revoke(args: argparse.Namespace, admin: Admin) -> Shown:
+    data = admin.call("POST", f"/proxies/{args.proxy}/revoke")
+    return Shown(f"proxy {args.proxy}: revoked", data)

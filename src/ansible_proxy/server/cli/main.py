@@ -1,106 +1,27 @@
-"""`bin-manager`: serve the API, or publish/pin/pause/resume/list/delete-release over the
-admin API (client.py).
+"""`bin-manager`: serve the API (serve.py), or the admin commands over the admin API
+(commands.py's table: publish, pin, list, nodes, rollout, sign, …).
 
-The only server module that reads os.environ for flags, parses arguments and exits.
-The server's modules are imported only by `serve`, inside the functions that need them,
-so the admin commands start fast.
+The only server module that parses arguments and exits. Each command imports what it runs
+when it runs: `--help` and the admin commands never load the server or uvicorn, and only
+the admin commands load httpx (start-up time).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ansible_proxy import __version__
-from ansible_proxy.errors import AnsibleProxyError, ConfigError
-from ansible_proxy.server.cli import client as admin_client
-from ansible_proxy.server.cli import signing
-from ansible_proxy.server.cli.admin_token import admin_token, enrolment_token
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
-
-    from ansible_proxy.server.settings import Settings
-
-log = logging.getLogger("ansible_proxy.server")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bin-manager",
-        description="The central release server of ansible-proxy, and its admin client.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser(
-        "serve",
-        help="run the HTTP API",
-        description="Run the API. Admin token: --admin-token-file, else BIN_MANAGER_ADMIN_TOKEN, "
-        "else the file named by BIN_MANAGER_ADMIN_TOKEN_FILE; the enrolment token likewise "
-        "(docs/security.md); optional agent token: BIN_MANAGER_AGENT_TOKEN; upload limit: "
-        "BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8080, help="TCP port (8080)")
-    serve.add_argument(
-        "--data-dir",
-        type=Path,
-        help="SQLite file and artifacts (BIN_MANAGER_DATA_DIR, default ./bin-manager-data)",
-    )
-    serve.add_argument(
-        "--database-url",
-        help="e.g. postgresql+psycopg://user:pw@host/db (BIN_MANAGER_DATABASE_URL; "
-        "default: SQLite in the data dir)",
-    )
-    serve.add_argument(
-        "--insecure-no-auth",
-        action="store_true",
-        default=None,
-        help="no admin token at all (demos only)",
-    )
-    serve.add_argument(
-        "--admin-token-file",
-        type=Path,
-        help="file holding the admin token (wins over BIN_MANAGER_ADMIN_TOKEN and "
-        "BIN_MANAGER_ADMIN_TOKEN_FILE)",
-    )
-    serve.add_argument(
-        "--enrolment-token-file",
-        type=Path,
-        help="file holding the token that enrols a new node at once (wins over "
-        "BIN_MANAGER_ENROLMENT_TOKEN and BIN_MANAGER_ENROLMENT_TOKEN_FILE)",
-    )
-    serve.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate")
-    serve.add_argument("--ssl-keyfile", type=Path, help="private key of --ssl-certfile")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.add_argument(
-        "--workers",
-        type=_workers,
-        default=1,
-        help="server processes sharing the port (1); one per core uses every core "
-        "(docs/bin-manager.md, 'More processes')",
-    )
-    serve.add_argument(
-        "--require-signed",
-        action="store_true",
-        default=None,
-        help="refuse a publish or pin without a signed statement (BIN_MANAGER_REQUIRE_SIGNED); "
-        "BIN_MANAGER_TRUSTED_KEYS (an allowed_signers file) limits which keys may sign",
-    )
-    _add_limit_flags(serve)
-    admin_client.add_subcommands(sub)
-    return parser
-
+from ansible_proxy.commands import Command, add_commands, arg, lazy
+from ansible_proxy.errors import AnsibleProxyError
+from ansible_proxy.server.cli.commands import ADMIN_COMMANDS, ADMIN_FLAGS
 
 # Limits before work (docs/security.md): flag, setting, help. Each wins over its
 # BIN_MANAGER_* variable; the defaults are in settings.py.
-_LIMIT_FLAGS = (
+LIMIT_FLAGS = (
     ("--max-body-bytes", "max_body_bytes", int, "largest request body but an upload's (64 KiB)"),
     ("--max-url-bytes", "max_url_bytes", int, "longest URL, query included (8 KiB)"),
     ("--max-header-bytes", "max_header_bytes", int, "all request headers together (32 KiB)"),
@@ -109,13 +30,6 @@ _LIMIT_FLAGS = (
     ("--keepalive-timeout", "keepalive_seconds", int, "idle seconds between requests (5)"),
     ("--max-connections", "max_connections", int, "open connections per process (2048)"),
 )
-
-
-def _add_limit_flags(serve: argparse.ArgumentParser) -> None:
-    for flag, setting, kind, text in _LIMIT_FLAGS:
-        serve.add_argument(
-            flag, dest=setting, type=kind, help=f"{text}; BIN_MANAGER_{setting.upper()}"
-        )
 
 
 def _port(text: str) -> int:
@@ -130,159 +44,89 @@ def _workers(text: str) -> int:
     return int(text)
 
 
-# What `serve` tells its worker processes beyond the settings (they read env, not flags).
-_WORKER_LOG_LEVEL = "BIN_MANAGER_WORKER_LOG_LEVEL"
+SERVE = Command(
+    "serve",
+    "run the HTTP API",
+    lazy("ansible_proxy.server.cli.serve", "serve"),
+    (
+        arg("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)"),
+        arg("--port", type=_port, default=8080, help="TCP port (8080)"),
+        arg(
+            "--data-dir",
+            type=Path,
+            help="SQLite file and artifacts (BIN_MANAGER_DATA_DIR, default ./bin-manager-data)",
+        ),
+        arg(
+            "--database-url",
+            help="e.g. postgresql+psycopg://user:pw@host/db (BIN_MANAGER_DATABASE_URL; "
+            "default: SQLite in the data dir)",
+        ),
+        arg(
+            "--insecure-no-auth",
+            action="store_true",
+            default=None,
+            help="no admin token at all (demos only)",
+        ),
+        arg(
+            "--admin-token-file",
+            type=Path,
+            help="file holding the admin token (wins over BIN_MANAGER_ADMIN_TOKEN and "
+            "BIN_MANAGER_ADMIN_TOKEN_FILE)",
+        ),
+        arg(
+            "--enrolment-token-file",
+            type=Path,
+            help="file holding the token that enrols a new node at once (wins over "
+            "BIN_MANAGER_ENROLMENT_TOKEN and BIN_MANAGER_ENROLMENT_TOKEN_FILE)",
+        ),
+        arg("--ssl-certfile", type=Path, help="serve HTTPS with this certificate"),
+        arg("--ssl-keyfile", type=Path, help="private key of --ssl-certfile"),
+        arg("--log-level", default="info", choices=["debug", "info", "warning", "error"]),
+        arg(
+            "--workers",
+            type=_workers,
+            default=1,
+            help="server processes sharing the port (1); one per core uses every core "
+            "(docs/bin-manager.md, 'More processes')",
+        ),
+        arg(
+            "--require-signed",
+            action="store_true",
+            default=None,
+            help="refuse a publish or pin without a signed statement "
+            "(BIN_MANAGER_REQUIRE_SIGNED); BIN_MANAGER_TRUSTED_KEYS (an allowed_signers "
+            "file) limits which keys may sign",
+        ),
+        *(
+            arg(flag, dest=setting, type=kind, help=f"{text}; BIN_MANAGER_{setting.upper()}")
+            for flag, setting, kind, text in LIMIT_FLAGS
+        ),
+    ),
+    description="Run the API. Admin token: --admin-token-file, else BIN_MANAGER_ADMIN_TOKEN, "
+    "else the file named by BIN_MANAGER_ADMIN_TOKEN_FILE; the enrolment token likewise "
+    "(docs/security.md); optional agent token: BIN_MANAGER_AGENT_TOKEN; upload limit: "
+    "BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
+    shared=False,
+)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    # Imported here, not at the top: the admin commands never load uvicorn (start-up time)
-    import uvicorn
-
-    # nor the server's modules.
-    from ansible_proxy.server.app import create_app
-    from ansible_proxy.server.settings import insecure_refusal, load_settings
-
-    token = admin_token(args.admin_token_file, os.environ)
-    enrolment = enrolment_token(args.enrolment_token_file, os.environ)
-    if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
-        raise ConfigError("--ssl-certfile and --ssl-keyfile go together")
-    settings = load_settings(
-        admin_token=token,
-        enrolment_token=enrolment,
-        data_dir=args.data_dir,
-        database_url=args.database_url,
-        insecure_no_auth=args.insecure_no_auth,
-        require_signed=args.require_signed,
-        **{setting: getattr(args, setting) for _, setting, _, _ in _LIMIT_FLAGS},
+def build_parser() -> argparse.ArgumentParser:
+    """`serve`, then every admin command; ADMIN_FLAGS for every one that talks to a server."""
+    parser = argparse.ArgumentParser(
+        prog="bin-manager",
+        description="The central release server of ansible-proxy, and its admin client.",
     )
-    refusal = insecure_refusal(settings, args.host)
-    if refusal:
-        raise ConfigError(f"refusing to start: {refusal}")
-    _configure_logging(args.log_level)
-    if settings.insecure_no_auth:
-        log.warning("--insecure-no-auth: the admin API needs no token; never do this in production")
-    options: dict[str, Any] = {
-        "host": args.host,
-        "port": args.port,
-        "access_log": False,  # ours is structured and never shows headers or query strings
-        "log_config": None,
-        "log_level": args.log_level,
-        "ssl_certfile": str(args.ssl_certfile) if args.ssl_certfile else None,
-        "ssl_keyfile": str(args.ssl_keyfile) if args.ssl_keyfile else None,
-        "timeout_graceful_shutdown": 5,
-        **_connection_options(settings),
-    }
-    if args.workers > 1:
-        _serve_workers(settings, args, options)
-        return 0
-    try:
-        app = create_app(settings)
-    except OSError as exc:
-        raise ConfigError(f"cannot use the data directory {settings.data_dir}: {exc}") from None
-    uvicorn.run(app, **options)
-    return 0
-
-
-def _serve_workers(settings: Settings, args: argparse.Namespace, options: dict[str, Any]) -> None:
-    """uvicorn's worker processes, each building the app from the environment we pass on.
-
-    Storage is prepared here, once. Each worker has its own caches (at most 1 s old, as
-    between replicas) and heartbeat buffer; the dashboard's sessions are signed with the
-    admin token, which is why --insecure-no-auth (a random key per process) is refused.
-    """
-    # Imported here, not at the top: the admin commands never load the server (start-up time).
-    import uvicorn
-
-    from ansible_proxy.server.app import prepare_storage
-
-    if settings.insecure_no_auth or settings.admin_token is None:
-        raise ConfigError("--workers above 1 needs an admin token (not --insecure-no-auth)")
-    try:
-        prepare_storage(settings)
-    except OSError as exc:
-        raise ConfigError(f"cannot use the data directory {settings.data_dir}: {exc}") from None
-    os.environ["BIN_MANAGER_DATA_DIR"] = str(settings.data_dir.resolve())
-    os.environ["BIN_MANAGER_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
-    if settings.enrolment_token is not None:  # it may have come from a file
-        os.environ["BIN_MANAGER_ENROLMENT_TOKEN"] = settings.enrolment_token.get_secret_value()
-    if settings.database_url:
-        os.environ["BIN_MANAGER_DATABASE_URL"] = settings.database_url
-    os.environ[_WORKER_LOG_LEVEL] = args.log_level
-    if settings.require_signed:  # it may have come from --require-signed
-        os.environ["BIN_MANAGER_REQUIRE_SIGNED"] = "1"
-    for _, setting, _, _ in _LIMIT_FLAGS:  # flags included: the workers read env only
-        os.environ[f"BIN_MANAGER_{setting.upper()}"] = str(getattr(settings, setting))
-    log.info("starting %d worker processes", args.workers)
-    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=args.workers, **options)
-
-
-def _connection_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options for the connection limits; raises the open-files limit first."""
-    # Imported here, not at the top: the admin commands never load uvicorn (start-up time).
-    from ansible_proxy.server.limits.connections import (
-        ConnectionLimits,
-        protocol_factory,
-        raise_fd_limit,
-    )
-
-    raise_fd_limit(settings.max_connections + 256)  # + the database, artifacts, logs
-    limits = ConnectionLimits(
-        max_url_bytes=settings.max_url_bytes,
-        max_header_bytes=settings.max_header_bytes,
-        header_timeout=settings.header_timeout_seconds,
-        body_timeout=settings.body_timeout_seconds,
-    )
-    return {
-        "http": protocol_factory(limits),
-        "limit_concurrency": settings.max_connections,
-        "timeout_keep_alive": settings.keepalive_seconds,
-    }
-
-
-def worker_app() -> FastAPI:
-    """The app of one `serve --workers N` process (uvicorn calls this in each)."""
-    # Imported here, not at the top: the admin commands never load the server (start-up time).
-    from ansible_proxy.server.app import create_app
-    from ansible_proxy.server.settings import load_settings
-
-    _configure_logging(os.environ.get(_WORKER_LOG_LEVEL, "info"))
-    return create_app(load_settings(), prepare=False)
-
-
-def _configure_logging(level: str) -> None:
-    # Imported here, not at the top: metrics.py loads the database layer (start-up time).
-    from ansible_proxy.server.hotpath.logbuffer import BufferedLines
-    from ansible_proxy.server.metrics import ACCESS_LOGGER
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    access = logging.getLogger(ACCESS_LOGGER)
-    access.handlers[:] = [BufferedLines(sys.stderr)]  # the message alone, in batches
-    access.propagate = False
-    access.setLevel(logging.INFO)
-    for library in ("httpx", "httpcore"):  # their INFO lines hold webhook URLs (secrets)
-        logging.getLogger(library).setLevel(logging.WARNING)
-    # Our formats use none of these: skip computing them for every log line (the logging
-    # HOWTO's "Optimization"); a poll's access-log line was a third of its CPU time.
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_commands(sub, [SERVE, *ADMIN_COMMANDS], ADMIN_FLAGS)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point: run one subcommand and exit with its code."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "serve":
-            code = _serve(args)
-        elif args.command == "keygen":
-            code = signing.keygen(args.keyfile, args.principal)
-        else:
-            code = admin_client.run(args, os.environ)
+        code = args.func(args, os.environ)
     except AnsibleProxyError as exc:
         print(f"bin-manager: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -4,110 +4,45 @@ rollout set BIN [--arch A] (--immediate | --canary N|P% --waves P%,… --bake S
 --max-failures N|P% [--canary-label [reported:]k=v] [--canary-nodes a,b]) |
 rollout status BIN [--json] |
 rollout promote | halt | resume | abort BIN [--arch A]. Calls the admin API
-(server/api/rollouts.py) with client.py's HTTP client and error handling.
+(server/api/rollouts.py) through client.py's `Admin`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from ansible_proxy.errors import ConfigError
-
-Call = Callable[..., Any]
-
-ACTIONS = {
-    "promote": "start the next wave now, without waiting for the bake",
-    "halt": "tell no more nodes the release; those told keep it",
-    "resume": "go on after a halt (a reverted release is re-enabled, its failures forgiven)",
-    "abort": "halt and revert: every node is told the previous release again",
-}
+from ansible_proxy.server.cli.client import Admin, Shown
 
 
-def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
-    rollout = sub.add_parser(
-        "rollout",
-        parents=[common],
-        help="staged rollouts: set a bin's policy, show its waves, promote, halt, resume, abort",
-        description="A staged rollout tells a new release to a canary wave first, then to each "
-        "wave in turn once the one before stayed healthy for the bake time; a wave whose "
-        "failures reach --max-failures halts it and reverts the fleet (docs/bin-manager.md).",
+def set_policy(args: argparse.Namespace, admin: Admin) -> Shown:
+    body = {
+        "arch": args.arch,
+        "immediate": args.immediate,
+        "canary": args.canary,
+        "waves": args.waves,
+        "bakeSeconds": _seconds(args.bake),
+        "maxFailures": args.max_failures,
+        "canaryLabel": args.canary_label,
+        "canaryNodes": args.canary_nodes,
+    }
+    data = admin.call("PUT", f"/bins/{args.bin}/rollout/policy", json=body)
+    where = f" ({data['arch']})" if data.get("arch") else ""
+    return Shown(
+        f"{args.bin}{where}: rollout policy {data['describe']} (from the next publish)", data
     )
-    verbs = rollout.add_subparsers(dest="verb", required=True)
-    late = _after_the_verb(common)
-    setting = verbs.add_parser(
-        "set",
-        parents=[late],
-        help="set a bin's rollout policy (used from its next publish)",
-        description="Example: rollout set web --canary 1 --waves 25%,100% --bake 600 "
-        "--max-failures 1. Shares in --waves are of the whole fleet, cumulative.",
-    )
-    setting.add_argument("bin")
-    setting.add_argument("--arch", help="only for this arch (default: every arch)")
-    setting.add_argument("--immediate", action="store_true", help="every node at once (no staging)")
-    setting.add_argument("--canary", help="the first wave: N nodes or P%% of them (at least 1)")
-    setting.add_argument("--waves", help="then waves up to these shares of the fleet: 25%%,100%%")
-    setting.add_argument("--bake", help="seconds each wave's nodes must stay healthy")
-    setting.add_argument(
-        "--max-failures", help="failed nodes that halt a wave: N, or P%% of the wave"
-    )
-    setting.add_argument(
-        "--canary-label",
-        help="k=v: the nodes an admin labelled so (nodes label) are the canary; "
-        "reported:k=v: the nodes whose own NODE_LABELS say so (a node's word)",
-    )
-    setting.add_argument("--canary-nodes", help="a,b: these nodes are the canary (by name)")
-    status = verbs.add_parser("status", parents=[late], help="the bin's rollouts, wave by wave")
-    status.add_argument("bin")
-    status.add_argument("--json", action="store_true", help="the whole status as JSON")
-    for verb, text in ACTIONS.items():
-        action = verbs.add_parser(verb, parents=[late], help=text)
-        action.add_argument("bin")
-        action.add_argument("--arch", help="only this arch's rollout (default: every arch)")
 
 
-def _after_the_verb(common: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """`common`'s flags once more for after the verb (`rollout status web --server URL`);
-    unset they leave alone what was given before the verb (argparse would reset it)."""
-    late = argparse.ArgumentParser(add_help=False)
-    for action in common._actions:
-        options: dict[str, Any] = {"dest": action.dest, "help": action.help}
-        if action.type is not None:
-            options["type"] = action.type
-        if action.metavar is not None:
-            options["metavar"] = action.metavar
-        late.add_argument(*action.option_strings, default=argparse.SUPPRESS, **options)
-    return late
+def status(args: argparse.Namespace, admin: Admin) -> Shown:
+    data = admin.call("GET", f"/bins/{args.bin}/rollout")
+    return Shown(describe(data), data)
 
 
-def run(args: argparse.Namespace, http: httpx.Client, base: str, call: Call) -> None:
-    """Run one `rollout …` verb; print its result on stdout."""
-    url = f"{base}/bins/{args.bin}/rollout"
-    if args.verb == "set":
-        body = {
-            "arch": args.arch,
-            "immediate": args.immediate,
-            "canary": args.canary,
-            "waves": args.waves,
-            "bakeSeconds": _seconds(args.bake),
-            "maxFailures": args.max_failures,
-            "canaryLabel": args.canary_label,
-            "canaryNodes": args.canary_nodes,
-        }
-        data = call(http, "PUT", f"{url}/policy", json=body)
-        where = f" ({data['arch']})" if data.get("arch") else ""
-        print(f"{args.bin}{where}: rollout policy {data['describe']} (from the next publish)")
-    elif args.verb == "status":
-        data = call(http, "GET", url)
-        print(json.dumps(data, indent=2) if args.json else describe(data))
-    else:
-        data = call(http, "POST", f"{url}/{args.verb}", json={"arch": args.arch})
-        for line in data["done"]:
-            print(line)
+def act(args: argparse.Namespace, admin: Admin) -> Shown:
+    """promote, halt, resume or abort: the lines saying what was done."""
+    data = admin.call("POST", f"/bins/{args.bin}/rollout/{args.verb}", json={"arch": args.arch})
+    return Shown("\n".join(data["done"]), data)
 
 
 def _seconds(text: str | None) -> int | None:

@@ -61,8 +61,9 @@ class Signer:
             signature = self._signed(text, NEW, release, record)
         return {"statement": text.to_bytes().decode(), "signature": signature}
 
-    def sign(self) -> str:
-        """Co-sign the release's current statement, or sign a new one; the line to print."""
+    def sign(self) -> tuple[str, Any]:
+        """Co-sign the release's current statement, or sign a new one; the line to print
+        and the server's answer."""
         args = self.args
         release, answer, size = self._facts()
         offered = signing.offered_statement(answer, release)
@@ -81,10 +82,11 @@ class Signer:
         body = {"statement": text.to_bytes().decode(), "signature": signature}
         done = self.call(self.http, "POST", f"{self.base}/bins/{args.bin}/signatures", json=body)
         count = done["signatures"]
-        return (
+        line = (
             f"signed {text.bin} {text.arch} {text.sha256} sequence {text.sequence} "
             f"by {done['fingerprint']} ({count} signature{'' if count == 1 else 's'})"
         )
+        return line, done
 
     def _facts(self) -> tuple[signing.Named, dict[str, Any], int]:
         """The release the arguments name, the server's GET …/signing answer about it, and

@@ -14,7 +14,6 @@ ssh-keygen itself, here and nowhere else in the server's CLI.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import getpass
 import hashlib
@@ -35,94 +34,6 @@ DEFAULT_EXPIRES_DAYS = 365
 MAX_EXPIRES_DAYS = 3650
 _DAY = 86400
 NOTHING_SIGNED = "nothing was signed"
-
-
-def add_sign_options(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    """--sign-key, --expires-days and --state-file, for publish, pin and sign."""
-    parser.add_argument(
-        "--sign-key",
-        type=Path,
-        metavar="KEY",
-        required=required,
-        help="OpenSSH ed25519 private key (from `bin-manager keygen`) signing the statement "
-        "hosts check against their TRUSTED_KEYS",
-    )
-    parser.add_argument(
-        "--expires-days",
-        type=_days,
-        default=DEFAULT_EXPIRES_DAYS,
-        metavar="N",
-        help=f"hosts refuse the signature after N days ({DEFAULT_EXPIRES_DAYS})",
-    )
-    parser.add_argument(
-        "--allow-sequence-jump",
-        action="store_true",
-        help="sign a sequence more than 1000 above the highest this machine signed for the "
-        "bin (refused without it: a server pushing the sequence up would make hosts refuse "
-        "every later release; needed when a statement by a key you do not trust did that)",
-    )
-    parser.add_argument(
-        "--state-file",
-        type=Path,
-        metavar="PATH",
-        help="where this machine records the highest sequence it signed per server, bin "
-        "and arch (default $XDG_STATE_HOME/ansible-proxy/signed.json, else "
-        "~/.local/state/ansible-proxy/signed.json)",
-    )
-
-
-def add_file_option(parser: argparse.ArgumentParser) -> None:
-    """--file, for sign and pin: the release's file, checked against SHA256, gives the size."""
-    parser.add_argument(
-        "--file",
-        type=Path,
-        metavar="PATH",
-        help="the release's file: its sha256 must be SHA256, and its size is signed (else "
-        "the bin-manager's size is, shown before signing)",
-    )
-
-
-def add_subcommands(sub: Any, common: argparse.ArgumentParser) -> None:
-    """`keygen` (no server needed) and `sign`."""
-    keygen = sub.add_parser(
-        "keygen",
-        help="make an ed25519 signing key; print the line for the hosts' TRUSTED_KEYS",
-        description="Runs `ssh-keygen -t ed25519` (no passphrase: add one with "
-        "`ssh-keygen -p -f KEYFILE`; signing then asks for it or uses ssh-agent) and prints "
-        "the allowed_signers line to add to every host's TRUSTED_KEYS file. Keep the private "
-        "key on the publisher's machine, never on the bin-manager server. Needs no server.",
-    )
-    keygen.add_argument(
-        "keyfile", type=Path, help="where to write the private key (KEYFILE.pub too)"
-    )
-    keygen.add_argument(
-        "--principal",
-        help="the signer's name in TRUSTED_KEYS ([A-Za-z0-9._@+-], up to 128; "
-        "default user@host, else KEYFILE's name)",
-    )
-    sign = sub.add_parser(
-        "sign",
-        parents=[common],
-        help="sign (or co-sign) a published release with --sign-key",
-        description="For the two-person flow (one publishes, another signs) and k-of-n "
-        "thresholds: when the release already has a signed statement (a release's or a "
-        "pin's) that has not expired, signs exactly that statement (a co-signature), after "
-        "checking that it names BIN, ARCH and SHA256 and a sequence not below the highest "
-        "this machine signed; otherwise, or with --new, a new release statement with the "
-        "bin's next sequence. What is signed is shown on stderr first.",
-    )
-    sign.add_argument("bin")
-    sign.add_argument("sha256")
-    sign.add_argument("--arch", default="x86_64", help="x86_64 (default) or aarch64")
-    sign.add_argument("--new", action="store_true", help="sign a new statement, not co-sign")
-    add_file_option(sign)
-    add_sign_options(sign, required=True)
-
-
-def _days(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_EXPIRES_DAYS:
-        raise argparse.ArgumentTypeError(f"not a number of days from 1 to 3650: {text!r}")
-    return int(text)
 
 
 def keygen(keyfile: Path, principal: str | None) -> int:
