@@ -60,7 +60,7 @@ def test_the_agent_runs_and_the_other_parts_say_what_to_install(
         },
     )
     assert status.returncode == 0, status.stderr
-    assert status.stdout.startswith("BINARY")
+    assert status.stdout.splitlines()[1].startswith("BINARY")  # after the last tick's line
 
     server = subprocess.run(
         [str(bin_dir / "bin-manager"), "serve"],
@@ -84,3 +84,40 @@ def test_the_agent_runs_and_the_other_parts_say_what_to_install(
     assert cluster.returncode == 2
     assert cluster.stderr.count("\n") == 1
     assert "pip install 'ansible-proxy[cluster]'" in cluster.stderr
+
+
+def test_a_pipx_agent_install_says_the_pipx_command_that_adds_the_server(
+    tmp_path: Path,
+) -> None:
+    """Installed as the operator guide does on a host (pipx, its own PIPX_HOME and
+    PIPX_BIN_DIR), `bin-manager` names the pipx command for this very install, and that
+    command, run as said, gives a working bin-manager."""
+    wheel = build_wheel(tmp_path / "dist")
+    python = empty_venv(tmp_path / "pipx-tool")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "pipx"], check=True,
+                   capture_output=True, timeout=600)  # fmt: skip
+    pipx = python.parent / "pipx"  # pipx itself, from the package index
+    home, links = tmp_path / "pipx-home", tmp_path / "bin"
+    env = {"PATH": f"{pipx.parent}:/usr/bin:/bin", "HOME": str(tmp_path / "home")}
+    env |= {"PIPX_HOME": str(home), "PIPX_BIN_DIR": str(links)}
+    subprocess.run([str(pipx), "install", str(wheel)], env=env, check=True,
+                   capture_output=True, timeout=600)  # fmt: skip
+
+    refused = subprocess.run(
+        [str(links / "bin-manager"), "serve"],
+        env={"PATH": "/usr/bin:/bin", "HOME": env["HOME"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    advice = f"PIPX_HOME={home} PIPX_BIN_DIR={links} pipx install --force '{wheel}[server]'"
+    assert refused.stderr.rstrip("\n").endswith(f"): {advice}"), refused.stderr
+    assert "pip install" not in refused.stderr
+
+    subprocess.run(advice, shell=True, env=env, check=True, capture_output=True, timeout=900)  # noqa: S602
+    done = subprocess.run(
+        [str(links / "bin-manager"), "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
