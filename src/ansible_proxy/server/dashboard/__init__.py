@@ -5,7 +5,8 @@ admin.py        the forms: log in and out, pin, pause, resume
 credentials.py  the enrolments page, approve and revoke
 rollouts.py     staged rollouts: the bin page's waves, the fleet's badges, the
                 promote, halt, resume and abort forms, and the policy form
-views.py        what each page shows, read from the database
+views.py        what each page shows, read through db/fleet.py and db/listings.py
+view_types.py   the TypedDicts views.py and rollouts.py hand to the templates
 render.py       the visitor (session, CSRF, rights) and Jinja2 rendering of templates/
 session.py      the signed session cookie and the CSRF token
 """

@@ -9,7 +9,7 @@ functions as the admin API (services/credentials.py): no second implementation.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
@@ -24,6 +24,7 @@ from ansible_proxy.server.dashboard.render import (
     login_redirect,
     render,
 )
+from ansible_proxy.server.dashboard.view_types import NodeCredential
 from ansible_proxy.server.db import credentials as db
 from ansible_proxy.server.deps import (
     AppSettings,
@@ -51,7 +52,7 @@ MESSAGES = {
 }
 
 
-def node_credential(session: Session, node_name: str, request: Request) -> dict[str, Any]:
+def node_credential(session: Session, node_name: str, request: Request) -> NodeCredential:
     """What the node page shows of the node's credential, and the message of a revoke."""
     return {
         "credential": db.credential_of(session, node_name),

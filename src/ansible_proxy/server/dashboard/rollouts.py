@@ -22,6 +22,15 @@ from sqlalchemy.orm import Session
 from ansible_proxy.names import ARCHES
 from ansible_proxy.server.dashboard.admin import admin_form
 from ansible_proxy.server.dashboard.render import PREFIX, CurrentVisitor
+from ansible_proxy.server.dashboard.view_types import (
+    Badge,
+    PolicyFormValues,
+    RolloutSection,
+    ScopedPolicy,
+    ShownNode,
+    ShownRollout,
+    ShownWave,
+)
 from ansible_proxy.server.dashboard.views import ago
 from ansible_proxy.server.db import listings, queries
 from ansible_proxy.server.db.models import Bin
@@ -109,7 +118,7 @@ def policy_cli(policy: dict[str, Any]) -> str:
     return str(policy["describe"])
 
 
-def policy_form(policies: dict[str, dict[str, Any]], default: dict[str, Any]) -> dict[str, Any]:
+def policy_form(policies: dict[str, dict[str, Any]], default: dict[str, Any]) -> PolicyFormValues:
     """The policy form's first values: the bin's every-arch policy, else its first per-arch
     one, else the server's default (policies as Policy.to_dict gives them, by arch or '*')."""
     scope, policy = min(policies.items()) if policies else ("*", default)  # '*' sorts first
@@ -167,12 +176,17 @@ def _actions(rollout: dict[str, Any]) -> list[str]:
     return actions
 
 
-def _wave(wave: dict[str, Any]) -> dict[str, Any]:
+def _wave(wave: dict[str, Any]) -> ShownWave:
     label, tone = _WAVE_STATES.get(wave["state"], (wave["state"], "muted"))
     if wave["state"] == "done" and set(wave["counts"]) - {"healthy", "failed"}:
         label, tone = "promoted", "info"  # passed on (by an operator) before all baked
     nodes = sorted(wave["nodes"], key=lambda node: _NODE_ORDER.get(node["state"], 9))
-    shown = [{**node, "bake": duration(node["bakeRemaining"])} for node in nodes[:NODES_SHOWN]]
+    shown: list[ShownNode] = [
+        {"name": node["name"], "state": node["state"], "reason": node["reason"],
+         "bakeRemaining": node["bakeRemaining"], "lastSeen": node.get("lastSeen"),
+         "bake": duration(node["bakeRemaining"])}
+        for node in nodes[:NODES_SHOWN]
+    ]  # fmt: skip
     limit = wave["failureLimit"]
     counts = ", ".join(
         f"{n} {state}"
@@ -194,7 +208,7 @@ def _wave(wave: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def shape_rollout(rollout: dict[str, Any], now: datetime) -> dict[str, Any]:
+def shape_rollout(rollout: dict[str, Any], now: datetime) -> ShownRollout:
     """What the page shows of one rollout (given in rollouts/status.py's shape)."""
     state = rollout["state"]
     tone = {"rolling": "info", "halted": "bad", "completed": "ok"}.get(state, "muted")
@@ -225,10 +239,10 @@ def shape_rollout(rollout: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def bin_rollouts(session: Session, ctx: Context, bin_: Bin, now: datetime) -> dict[str, Any]:
+def bin_rollouts(session: Session, ctx: Context, bin_: Bin, now: datetime) -> RolloutSection:
     """The bin page's Rollout section: the policies in force and each arch's newest rollout."""
     status = bin_status(session, ctx, bin_, now)
-    policies = [
+    policies: list[ScopedPolicy] = [
         {
             "scope": "every arch" if scope == "*" else f"{scope} only",
             "text": policy_text(policy),
@@ -245,9 +259,9 @@ def bin_rollouts(session: Session, ctx: Context, bin_: Bin, now: datetime) -> di
     }
 
 
-def fleet_badges(session: Session) -> dict[str, list[dict[str, str]]]:
+def fleet_badges(session: Session) -> dict[str, list[Badge]]:
     """Per bin, a badge for each arch whose newest rollout is rolling or halted."""
-    badges: dict[str, list[dict[str, str]]] = {}
+    badges: dict[str, list[Badge]] = {}
     for name, arch, state, wave, wave_count, reverted in listings.newest_rollouts(session):
         if state not in queries.ROLLOUT_ANSWERING:
             continue

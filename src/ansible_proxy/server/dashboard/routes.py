@@ -140,8 +140,8 @@ def node_page(
     except ApiProblem as exc:
         return problem(visitor, exc)
     data = views.node_page(session, node, now)
-    data.update(dashboard_credentials.node_credential(session, node.name, request))
-    return render(visitor, "node.html", title=f"Node {node.name}", **data)
+    credential = dashboard_credentials.node_credential(session, node.name, request)
+    return render(visitor, "node.html", title=f"Node {node.name}", **data, **credential)
 
 
 @router.get(f"{PREFIX}/activity")

@@ -1,4 +1,5 @@
-"""What each dashboard page shows, read from the database as plain dicts for the templates.
+"""What each dashboard page shows: read through db/ (fleet.py, listings.py) and handed to
+the templates as the TypedDicts of view_types.py.
 
 A node is *stale* when it has not called the API for STALE_AFTER (three missed
 one-minute cron ticks). A failed progress report means the node rolled that target back:
@@ -10,18 +11,36 @@ it ("inspector: alerts: firing HighErrorRate"), says who decided it and why.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ansible_proxy.protocol import normalize_arch
-from ansible_proxy.server.db import listings
-from ansible_proxy.server.db.models import Bin, Event, Latest, Node, NodeBin, ProgressRow, Release
-from ansible_proxy.server.db.pages import DEFAULT_LIMIT, Cursor, Page, by_node_name
+from ansible_proxy.server.dashboard.view_types import (
+    ActivityItem,
+    AgentsBehind,
+    ArchRow,
+    BinPage,
+    BinRow,
+    FailureRow,
+    FleetPage,
+    NodeBinRow,
+    NodePage,
+    NodeRow,
+    Pager,
+    ReleaseNodeRow,
+    ReleasePage,
+    ReleaseRow,
+    RunningRow,
+    TimelineItem,
+)
+from ansible_proxy.server.db import fleet as db
+from ansible_proxy.server.db import listings, queries
+from ansible_proxy.server.db.fleet import arch_of
+from ansible_proxy.server.db.listings import latest_by_arch
+from ansible_proxy.server.db.models import Bin, Node, Release
+from ansible_proxy.server.db.pages import DEFAULT_LIMIT, Cursor, Page
 from ansible_proxy.server.db.signatures import signed_by_release
 
 STALE_AFTER = timedelta(minutes=3)
@@ -111,7 +130,7 @@ def explain(rows: list[dict[str, Any]]) -> None:
         row["because"] = because(row.get("reason"))
 
 
-def _node_row(node: Node, now: datetime) -> dict[str, Any]:
+def _node_row(node: Node, now: datetime) -> NodeRow:
     return {
         "name": node.name,
         "arch": node.cpu_arch,
@@ -124,19 +143,23 @@ def _node_row(node: Node, now: datetime) -> dict[str, Any]:
     }
 
 
-def fleet(session: Session, now: datetime, where: Cursor) -> dict[str, Any]:
+def fleet(session: Session, now: datetime, where: Cursor) -> FleetPage:
     """One page of nodes, how many there are (and stale), every bin's convergence."""
-    page = by_node_name(session, select(Node), where)
-    nodes = [_node_row(node, now) for (node,) in page.rows]
-    agent = session.scalar(select(Bin).where(Bin.name == AGENT_BIN))
-    if agent is not None:
-        _mark_agents_behind(session, agent, [node for (node,) in page.rows], nodes)
-    on_sha = _on_sha(session)
-    bins = []
+    page = db.nodes_page(session, where)
+    shown = [node for (node,) in page.rows]
+    nodes = [_node_row(node, now) for node in shown]
+    agent = queries.find_bin(session, AGENT_BIN)
+    latest_agent = latest_by_arch(session, agent) if agent is not None else {}
+    running = db.agent_running(session, agent, shown) if agent is not None else {}
+    for node, row in zip(shown, nodes, strict=True):
+        published = latest_agent.get(arch_of(node.cpu_arch))
+        row["agentBehind"] = published is not None and running.get(node.id) != published
+    on_sha = db.on_sha(session)
+    bins: list[BinRow] = []
     node_total = listings.node_count(session)
-    agents: dict[str, int] | None = None
-    for bin_ in session.scalars(select(Bin).order_by(Bin.name)):
-        latest = _latest(session, bin_)
+    agents: AgentsBehind | None = None
+    for bin_ in db.all_bins(session):
+        latest = latest_by_arch(session, bin_)
         counts = on_sha.get(bin_.id, Counter())
         total = sum(counts.values())
         current = sum(n for (arch, sha), n in counts.items() if latest.get(arch) == sha)
@@ -147,62 +170,25 @@ def fleet(session: Session, now: datetime, where: Cursor) -> dict[str, Any]:
                 "name": bin_.name,
                 "paused": bin_.paused,
                 "latest": latest,
-                "pinned": _pinned(session, bin_),
+                "pinned": db.pinned_arches(session, bin_),
                 "nodes": total,
                 "current": current,
                 "percent": _percent(current, total),
             }
         )
-    stale = session.scalar(
-        select(func.count()).select_from(Node).where(Node.last_seen < now - STALE_AFTER)
-    )
     return {
         "nodes": nodes,
         "pager": pager(page, where),
         "total": node_total,
         "bins": bins,
-        "stale": stale or 0,
+        "stale": db.stale_count(session, now - STALE_AFTER),
         # How many nodes do not run the latest published agent for their arch
         # (docs/agent.md, Self-update).
         "agents": agents,
     }
 
 
-def _mark_agents_behind(
-    session: Session, agent: Bin, page: list[Node], rows: list[dict[str, Any]]
-) -> None:
-    """`agentBehind` on each row of this page whose node runs another agent than the
-    latest published for its arch (one query for the page, not one per node)."""
-    latest = _latest(session, agent)
-    running = dict(
-        session.execute(
-            select(NodeBin.node_id, NodeBin.sha256).where(
-                NodeBin.bin_id == agent.id, NodeBin.node_id.in_([node.id for node in page])
-            )
-        ).all()
-    )
-    for node, row in zip(page, rows, strict=True):
-        published = latest.get(_arch(node.cpu_arch))
-        row["agentBehind"] = published is not None and running.get(node.id) != published
-
-
-def _on_sha(session: Session, bin_: Bin | None = None) -> dict[int, Counter[tuple[str, str]]]:
-    """Per bin, how many nodes of each arch last reported running each sha256: grouped
-    counts in SQL (one row per bin, arch and sha), never a row per node."""
-    query = (
-        select(NodeBin.bin_id, Node.cpu_arch, NodeBin.sha256, func.count())
-        .join(Node, Node.id == NodeBin.node_id)
-        .group_by(NodeBin.bin_id, Node.cpu_arch, NodeBin.sha256)
-    )
-    if bin_ is not None:
-        query = query.where(NodeBin.bin_id == bin_.id)
-    result: dict[int, Counter[tuple[str, str]]] = {}
-    for bin_id, cpu_arch, sha, count in session.execute(query):
-        result.setdefault(bin_id, Counter())[(_arch(cpu_arch), sha)] += count
-    return result
-
-
-def pager(page: Page, where: Cursor) -> dict[str, Any]:
+def pager(page: Page, where: Cursor) -> Pager:
     """The count and the first/previous/next links (relative "?…" URLs) of a node page."""
     keep = {"prefix": where.prefix} if where.prefix else {}
     if where.limit != DEFAULT_LIMIT:
@@ -214,15 +200,13 @@ def pager(page: Page, where: Cursor) -> dict[str, Any]:
         "first_name": names[0] if page.next or page.previous else None,
         "last_name": names[1],
         "first": "?" + urlencode(keep),
-        "previous": page.previous and "?" + urlencode({"before": page.previous, **keep}),
-        "next": page.next and "?" + urlencode({"after": page.next, **keep}),
+        "previous": "?" + urlencode({"before": page.previous, **keep}) if page.previous else None,
+        "next": "?" + urlencode({"after": page.next, **keep}) if page.next else None,
     }
 
 
 def _name_of(row: Any) -> str:
-    """A page row's node name: a Node entity in a row, or a view's dict."""
-    if isinstance(row, dict):
-        return str(row.get("name") or row.get("node"))
+    """A page row's node name: the Node entity first in the row."""
     return str(row[0].name)
 
 
@@ -230,59 +214,34 @@ def _percent(part: int, whole: int) -> int:
     return round(100 * part / whole) if whole else 0
 
 
-def _latest(session: Session, bin_: Bin) -> dict[str, str]:
-    rows = session.execute(
-        select(Latest.arch, Release.sha256)
-        .join(Release, Release.id == Latest.release_id)
-        .where(Latest.bin_id == bin_.id)
-    )
-    return dict(sorted((arch, sha) for arch, sha in rows))
-
-
-def _pinned(session: Session, bin_: Bin) -> set[str]:
-    """Arches whose latest was last set by a pin rather than a publish."""
-    last: dict[str, str] = {}
-    rows = session.scalars(
-        select(Event)
-        .where(Event.bin_name == bin_.name, Event.kind.in_(("publish", "pin")))
-        .order_by(Event.id)
-    )
-    for event in rows:
-        if event.arch:
-            last[event.arch] = event.kind
-    return {arch for arch, kind in last.items() if kind == "pin"}
-
-
-def _running(session: Session, bin_: Bin, where: Cursor) -> Page:
-    """One page of the nodes that reported running this bin, with what they run."""
-    query = select(Node, NodeBin).join(NodeBin, NodeBin.node_id == Node.id)
-    page = by_node_name(session, query.where(NodeBin.bin_id == bin_.id), where)
-    rows = [
-        {"node": node.name, "arch": _arch(node.cpu_arch), "sha256": report.sha256}
-        for node, report in page.rows
-    ]
-    return replace(page, rows=rows)
-
-
-def bin_page(session: Session, bin_: Bin, now: datetime, where: Cursor) -> dict[str, Any]:
+def bin_page(session: Session, bin_: Bin, now: datetime, where: Cursor) -> BinPage:
     """Releases per arch with how many nodes run each, convergence, failures, state, and
     one page of the nodes running it."""
-    latest = _latest(session, bin_)
-    running = _running(session, bin_, where)
-    on_sha = _on_sha(session, bin_).get(bin_.id, Counter())
+    latest = latest_by_arch(session, bin_)
+    running = db.bin_runners(session, bin_, where)
+    on_sha = db.on_sha(session, bin_).get(bin_.id, Counter())
     progress = listings.bin_progress(session, bin_)
     failed = Counter(
         row["targetHash"]
         for row in progress
         if row["status"] == "failed" and row.get("cause") not in NOT_THE_RELEASE
     )
-    releases = listings.releases(session, bin_)
     signed = signed_by_release(session, bin_.id)
-    for release in releases:
-        release["running"] = on_sha[(release["arch"], release["sha256"])]
-        release["signed"] = signed.get((release["arch"], release["sha256"]))
-        release["failures"] = failed[release["sha256"]]
-    arches = []
+    releases: list[ReleaseRow] = [
+        {
+            "binName": release["binName"],
+            "arch": release["arch"],
+            "sha256": release["sha256"],
+            "size": release["size"],
+            "publishedAt": release["publishedAt"],
+            "latest": release["latest"],
+            "running": on_sha[(release["arch"], release["sha256"])],
+            "signed": signed.get((release["arch"], release["sha256"])),
+            "failures": failed[release["sha256"]],
+        }
+        for release in listings.releases(session, bin_)
+    ]
+    arches: list[ArchRow] = []
     for arch in sorted({release["arch"] for release in releases}):
         total = sum(n for (on_arch, _), n in on_sha.items() if on_arch == arch)
         current = on_sha[(arch, latest.get(arch, ""))]
@@ -297,16 +256,30 @@ def bin_page(session: Session, bin_: Bin, now: datetime, where: Cursor) -> dict[
             }
         )
     explain(progress)
-    failures = [row for row in progress if row["status"] == "failed"]
-    for row in failures:
-        row["ago"] = ago(_parse(row["reportedAt"]), now)
+    failures: list[FailureRow] = [
+        {
+            "nodeName": row["nodeName"],
+            "targetHash": row["targetHash"],
+            "processingTime": row["processingTime"],
+            "reportedAt": row["reportedAt"],
+            "event": row["event"],
+            "because": row["because"],
+            "ago": ago(_parse(row["reportedAt"]), now),
+        }
+        for row in progress
+        if row["status"] == "failed"
+    ]
+    shown: list[RunningRow] = [
+        {"node": node.name, "arch": arch_of(node.cpu_arch), "sha256": report.sha256}
+        for node, report in running.rows
+    ]
     return {
         "name": bin_.name,
         "paused": bin_.paused,
-        "pinned": _pinned(session, bin_),
+        "pinned": db.pinned_arches(session, bin_),
         "arches": arches,
         "failures": failures,
-        "running": running.rows,
+        "running": shown,
         "pager": pager(running, where),
     }
 
@@ -315,55 +288,46 @@ def _parse(iso_text: str | None) -> datetime | None:
     return None if iso_text is None else datetime.fromisoformat(iso_text.rstrip("Z"))
 
 
-def node_page(session: Session, node: Node, now: datetime) -> dict[str, Any]:
+def node_page(session: Session, node: Node, now: datetime) -> NodePage:
     """The node's info, what it runs (and whether that is the latest), its timeline."""
     detail = listings.node_detail(session, node)
+    bins: list[NodeBinRow] = []
     for row in detail["bins"]:
-        bin_ = session.scalars(select(Bin).where(Bin.name == row["binName"])).one()
-        latest = _latest(session, bin_)
-        row["latest"] = latest.get(_arch(node.cpu_arch)) == row["sha256"]
+        bin_ = queries.require_bin(session, row["binName"])
+        latest = latest_by_arch(session, bin_).get(arch_of(node.cpu_arch)) == row["sha256"]
+        bins.append(
+            {"binName": row["binName"], "sha256": row["sha256"], "version": row["version"],
+             "reportedAt": row["reportedAt"], "latest": latest}
+        )  # fmt: skip
     explain(detail["progress"])
-    timeline = [
+    timeline: list[TimelineItem] = [
         {"at": row["reportedAt"], "kind": row["event"], "bin": row["binName"],
          "sha256": row["targetHash"], "seconds": row["processingTime"],
-         "because": row["because"]}
+         "because": row["because"], "ago": ago(_parse(row["reportedAt"]), now)}
         for row in detail["progress"]
     ] + [
         {"at": row["reportedAt"], "kind": "reported", "bin": row["binName"],
-         "sha256": row["sha256"], "seconds": None, "because": None}
+         "sha256": row["sha256"], "seconds": None, "because": None,
+         "ago": ago(_parse(row["reportedAt"]), now)}
         for row in detail["reports"]
     ]  # fmt: skip
     timeline.sort(key=lambda item: item["at"] or "", reverse=True)
-    for item in timeline:
-        item["ago"] = ago(_parse(item["at"]), now)
-    shown = {**_node_row(node, now), "adminLabels": detail["adminLabels"]}
-    return {"node": shown, "bins": detail["bins"], "timeline": timeline}
-
-
-def _arch(cpu_arch: str) -> str:
-    return normalize_arch(cpu_arch) or cpu_arch
+    shown = _node_row(node, now)
+    return {
+        "node": {**shown, "adminLabels": detail["adminLabels"]},
+        "bins": bins,
+        "timeline": timeline,
+    }
 
 
 def release_page(
     session: Session, bin_: Bin, release: Release, now: datetime, where: Cursor
-) -> dict[str, Any]:
+) -> ReleasePage:
     """One release: is it the latest, who runs it (one page of them), how often it failed."""
-    query = select(Node, NodeBin).join(NodeBin, NodeBin.node_id == Node.id)
-    page = by_node_name(
-        session, query.where(NodeBin.bin_id == bin_.id, NodeBin.sha256 == release.sha256), where
-    )
-    nodes = [
-        _node_row(node, now) | {"reportedAt": ago(nb.reported_at, now)} for node, nb in page.rows
+    page = db.release_runners(session, bin_, release.sha256, where)
+    nodes: list[ReleaseNodeRow] = [
+        {**_node_row(node, now), "reportedAt": ago(nb.reported_at, now)} for node, nb in page.rows
     ]
-    failures = session.scalars(
-        select(ProgressRow.id).where(
-            ProgressRow.bin_id == bin_.id,
-            ProgressRow.target_hash == release.sha256,
-            ProgressRow.status == "failed",
-            ProgressRow.cause.is_distinct_from("host"),
-            ProgressRow.cause.is_distinct_from("refused"),
-        )
-    ).all()
     return {
         "bin": bin_.name,
         "paused": bin_.paused,
@@ -372,48 +336,51 @@ def release_page(
         "size": release.size,
         "published": listings.iso(release.published_at),
         "publishedAgo": ago(release.published_at, now),
-        "latest": _latest(session, bin_).get(release.arch) == release.sha256,
+        "latest": latest_by_arch(session, bin_).get(release.arch) == release.sha256,
         "nodes": nodes,
         "pager": pager(page, where),
-        "failures": len(failures),
+        "failures": db.release_failures(session, bin_, release.sha256),
     }
 
 
-def activity(session: Session, now: datetime) -> list[dict[str, Any]]:
+def activity(session: Session, now: datetime) -> list[ActivityItem]:
     """Publishes, pins, pauses, resumes, rollout steps (with their detail), and the fleet's
     upgrades and rollbacks, newest first."""
-    items: list[dict[str, Any]] = [
-        {"at": event.at, "kind": event.kind, "bin": event.bin_name, "arch": event.arch,
-         "sha256": event.sha256, "node": None, "because": event.detail}
-        for event in session.scalars(
-            select(Event).order_by(Event.id.desc()).limit(ACTIVITY_LIMIT)
-        )
+    happened: list[tuple[datetime, ActivityItem]] = [
+        (event.at, _item(event.at, event.kind, event.bin_name, event.arch, event.sha256, None,
+                         event.detail, now))
+        for event in db.recent_events(session, ACTIVITY_LIMIT)
     ]  # fmt: skip
-    rows = session.execute(
-        select(ProgressRow, Node.name, Bin.name)
-        .join(Node, Node.id == ProgressRow.node_id)
-        .join(Bin, Bin.id == ProgressRow.bin_id)
-        .where(ProgressRow.status.in_(("success", "failed")))
-        .order_by(ProgressRow.id.desc())
-        .limit(ACTIVITY_LIMIT)
-    )
+    outcomes = db.outcomes(session, ACTIVITY_LIMIT)
     reports = [
-        {"nodeName": node_name, "binName": bin_name, "targetHash": row.target_hash,
-         "status": row.status, "reason": row.reason, "cause": row.cause, "at": row.reported_at}
-        for row, node_name, bin_name in rows
+        {"nodeName": one.node_name, "binName": one.bin_name, "targetHash": one.target_hash,
+         "status": one.status, "reason": one.reason, "cause": one.cause}
+        for one in outcomes
     ]  # fmt: skip
     explain(reports)
-    for report in reports:
-        cause = str(report["cause"])
-        kind = "upgrade" if report["event"] == "success" else NOT_THE_RELEASE.get(cause, "rollback")
-        items.append(
-            {"at": report["at"], "kind": kind, "bin": report["binName"], "arch": None,
-             "sha256": report["targetHash"], "node": report["nodeName"],
-             "because": report["because"]}
-        )  # fmt: skip
-    items.sort(key=lambda item: item["at"], reverse=True)
-    for item in items:
-        item["tone"] = TONES.get(item["kind"], "ok")
-        item["ago"] = ago(item["at"], now)
-        item["at"] = listings.iso(item["at"])
-    return items[:ACTIVITY_LIMIT]
+    for one, report in zip(outcomes, reports, strict=True):
+        kind = (
+            "upgrade"
+            if report["event"] == "success"
+            else NOT_THE_RELEASE.get(str(one.cause), "rollback")
+        )
+        item = _item(one.at, kind, one.bin_name, None, one.target_hash, one.node_name,
+                     report["because"], now)  # fmt: skip
+        happened.append((one.at, item))
+    happened.sort(key=lambda pair: pair[0], reverse=True)
+    return [item for _, item in happened[:ACTIVITY_LIMIT]]
+
+
+def _item(
+    at: datetime,
+    kind: str,
+    bin_name: str | None,
+    arch: str | None,
+    sha256: str | None,
+    node: str | None,
+    because: str | None,
+    now: datetime,
+) -> ActivityItem:
+    return {"at": listings.iso(at), "kind": kind, "bin": bin_name, "arch": arch,
+            "sha256": sha256, "node": node, "because": because,
+            "tone": TONES.get(kind, "ok"), "ago": ago(at, now)}  # fmt: skip

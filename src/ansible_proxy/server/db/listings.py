@@ -32,7 +32,8 @@ def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
 
 
-def _latest_by_arch(session: Session, bin_: Bin) -> dict[str, str]:
+def latest_by_arch(session: Session, bin_: Bin) -> dict[str, str]:
+    """Arch → the sha256 of the bin's latest release for it, by arch."""
     rows = session.execute(
         select(Latest.arch, Release.sha256)
         .join(Release, Release.id == Latest.release_id)
@@ -51,7 +52,7 @@ def bins(session: Session) -> list[dict[str, Any]]:
             {
                 "binName": bin_.name,
                 "paused": bin_.paused,
-                "latest": _latest_by_arch(session, bin_),
+                "latest": latest_by_arch(session, bin_),
                 "releases": releases,
                 "nodes": nodes,
                 "createdAt": iso(bin_.created_at),
@@ -61,7 +62,7 @@ def bins(session: Session) -> list[dict[str, Any]]:
 
 
 def releases(session: Session, bin_: Bin) -> list[dict[str, Any]]:
-    latest = _latest_by_arch(session, bin_)
+    latest = latest_by_arch(session, bin_)
     rows = session.scalars(
         select(Release).where(Release.bin_id == bin_.id).order_by(Release.id.desc())
     )
