@@ -121,6 +121,7 @@ def pending_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no enrolment is waiting for approval"
     states = {
+        "none": "new",
         "revoked": "revoked before",
         "enrolled": "enrolled: approving replaces its credential",
     }
