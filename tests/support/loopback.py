@@ -53,6 +53,7 @@ class Exchange(BaseHTTPRequestHandler):
 
     server: _Server
     body: bytes = b""
+    disable_nagle_algorithm = True  # headers and body go as two writes: no 40 ms ACK wait
 
     def setup(self) -> None:
         loopback = self.server.loopback
