@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: test lint unit demo demo-stop venv system-deps bench dist clean
+.PHONY: test test-quick test-for lint unit demo demo-stop venv system-deps bench dist clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,26 @@ TEST_WORKERS ?= 4
 test: system-deps venv lint
 	$(BIN)/pytest -n $(TEST_WORKERS)
 	$(BIN)/pytest -n $(TEST_WORKERS) --agent-python39 tests/integration/agent
+
+# The quick set, in under a minute (docs/testing.md): ruff, then the unit tests and the
+# routes in this process (pytest -m "not slow": nothing that starts a real service), with
+# a coverage report listing the source lines they leave to the integration tests. CPU-bound:
+# one worker per core.
+test-quick: venv
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n auto -m "not slow" --cov --cov-report=term-missing:skip-covered \
+		tests/unit tests/routes
+
+# The tests that cover a source file or folder, as tests/map.py lists them:
+#   make test-for src/ansible_proxy/agent/tick.py      (or FOR=…; QUICK=1: not the slow ones)
+ifeq (test-for,$(firstword $(MAKECMDGOALS)))
+PATHS_GIVEN := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+FOR += $(PATHS_GIVEN)
+.PHONY: $(PATHS_GIVEN)
+$(eval $(PATHS_GIVEN):;@:)
+endif
+test-for: venv
+	$(BIN)/python scripts/test_for.py $(if $(QUICK),--quick) --workers $(TEST_WORKERS) $(FOR)
 
 # The wheel and the one-file agent per arch, in dist/ (packaging/dist/build.py).
 dist: venv

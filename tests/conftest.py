@@ -6,11 +6,17 @@ gives each of them its group as its scope (every other test is a scope of its ow
 goes to whichever worker is free). The groups are kept here, by path, so that no test
 file has to remember them. (Not `--dist loadgroup` with `xdist_group` marks: with
 pytest 9.2 and pytest-xdist 3.8 the marks no longer reach the scheduler.)
+
+The `slow` mark, also by path: every test that starts real processes (all of
+tests/integration/, and any test marked `postgres`), so that `pytest -m "not slow"` is
+the quick set `make test-quick` runs (docs/testing.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import pytest
 
 pytest_plugins = [
     "tests.support.server",
@@ -42,10 +48,22 @@ def pytest_addoption(parser: Any) -> None:
     )
 
 
+# Tests under these paths start real services (tests/support/): marked `slow`.
+SLOW = ("tests/integration/",)
+
+
+def is_slow(nodeid: str, marks: set[str]) -> bool:
+    """Does this test start real processes: by its path, or a PostgreSQL by its mark?"""
+    return nodeid.startswith(SLOW) or "postgres" in marks
+
+
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """--agent-python39 runs the agent's tests in a chroot: not those about this machine's
-    own mounts (tmpfs, read-only remounts) or cron, which the chroot does not share; they
-    run in the main pass."""
+    """Mark the slow tests (above). --agent-python39 runs the agent's tests in a chroot: not
+    those about this machine's own mounts (tmpfs, read-only remounts) or cron, which the
+    chroot does not share; they run in the main pass."""
+    for item in items:
+        if is_slow(item.nodeid, {mark.name for mark in item.iter_markers()}):
+            item.add_marker(pytest.mark.slow)
     if not config.getoption("agent_python39"):
         return
     kept = [item for item in items if item.get_closest_marker("host_only") is None]
