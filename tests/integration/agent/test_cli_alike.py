@@ -24,7 +24,7 @@ from tests.support.server import BinManager, BinManagerFactory
 from tests.support.supervisor import Supervisord
 
 # Arguments that let each command get as far as reading its config.
-ARGUMENTS = {
+ARGUMENTS: dict[tuple[str, ...], list[str]] = {
     ("hold",): ["web"],
     ("release",): ["web"],
     ("forget",): ["web", "0" * 8],
