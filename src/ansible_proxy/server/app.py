@@ -26,13 +26,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ansible_proxy import __version__
 from ansible_proxy.server.api import admin as admin_api
 from ansible_proxy.server.api import agent as agent_api
+from ansible_proxy.server.api import audit as audit_api
 from ansible_proxy.server.api import credentials as credentials_api
 from ansible_proxy.server.api import enrolment as enrolment_api
 from ansible_proxy.server.api import operations as operations_api
 from ansible_proxy.server.api import rollouts as rollouts_api
 from ansible_proxy.server.api import signatures as signatures_api
+from ansible_proxy.server.api import team as team_api
 from ansible_proxy.server.api.docs import add_api_docs
+from ansible_proxy.server.audit import trail
 from ansible_proxy.server.auth.credentials import Credentials, NodeAuth
+from ansible_proxy.server.auth.lookups import TeamCache
 from ansible_proxy.server.auth.watch import CredentialWatch
 from ansible_proxy.server.dashboard import routes as dashboard
 from ansible_proxy.server.db.engine import make_engine, make_sessionmaker, migrate
@@ -147,6 +151,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     store = ArtifactStore(settings.artifact_dir)
     engine = make_engine(settings.resolved_database_url)
     sessions = make_sessionmaker(engine)
+    trail.watch(sessions)  # every change a request makes gets its audit entry
 
     app = _BinManager(
         title="bin-manager",
@@ -165,6 +170,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.pointers = PointerCache()
+    app.state.team = TeamCache(sessions)  # API tokens and people (auth/lookups.py)
     where = Resources.of(settings.resolved_database_url, settings.data_dir)
     app.state.readiness = Readiness(engine, store, where)
     app.state.outages = Outages(where, app.state.readiness.probe)
@@ -235,6 +241,8 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
     app.include_router(signatures_api.admin_router)
     app.include_router(rollouts_api.router)  # before admin's /bins/{bin_name:path}/… routes
     app.include_router(admin_api.router)
+    app.include_router(team_api.router)
+    app.include_router(audit_api.router)
     app.include_router(dashboard.router)
     app.include_router(operations_api.router)
     add_api_docs(app)

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.protocol import ErrorBody
@@ -96,32 +95,6 @@ async def get_bearer(request: Request) -> Bearer:
 
 
 Caller = Annotated[Bearer, Depends(get_bearer)]
-
-
-def _matches(expected: SecretStr, given: HTTPAuthorizationCredentials) -> bool:
-    return token_ok(given.credentials, expected)
-
-
-def _check_token(expected: SecretStr, given: HTTPAuthorizationCredentials | None) -> None:
-    if given is None:
-        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    if not _matches(expected, given):
-        raise Unauthorized("wrong bearer token")
-
-
-async def require_admin(
-    settings: AppSettings, credentials: Credentials, caller: Caller, throttle: Throttles
-) -> None:
-    """The admin token, unless the server runs with --insecure-no-auth. An address out of
-    failed-auth budget is answered 429 before the token is compared."""
-    if settings.insecure_no_auth or settings.admin_token is None:
-        return
-    throttle.failures.check(caller.address)
-    try:
-        _check_token(settings.admin_token, credentials)
-    except Unauthorized:
-        throttle.failures.take(caller.address)
-        raise
 
 
 async def require_agent(nodes: NodeCredentials, caller: Caller) -> None:

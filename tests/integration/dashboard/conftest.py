@@ -75,8 +75,18 @@ def shot(page: Page, tmp_path: Path, name: str) -> Path:
 
 
 def login(page: Page, manager: BinManager, token: str | None = None) -> None:
+    """Log in with the admin token (break-glass: no name, the token as the password)."""
     page.goto(f"{manager.url}/dashboard/login")
-    page.fill("input[name=token]", token or manager.admin_token)
+    page.fill("input[name=password]", token or manager.admin_token)
+    page.click("form.login button[type=submit]")
+    page.wait_for_load_state()
+
+
+def login_as(page: Page, manager: BinManager, name: str, password: str) -> None:
+    """Log in as a person."""
+    page.goto(f"{manager.url}/dashboard/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
     page.click("form.login button[type=submit]")
     page.wait_for_load_state()
 

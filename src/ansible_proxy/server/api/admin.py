@@ -24,6 +24,7 @@ from ansible_proxy.server.api.answers import (
     Published,
     ReleaseRow,
 )
+from ansible_proxy.server.auth.authorize import authorize
 from ansible_proxy.server.db import listings, pages, queries
 from ansible_proxy.server.db.models import Release
 from ansible_proxy.server.deps import (
@@ -37,7 +38,6 @@ from ansible_proxy.server.deps import (
     Rollouts,
     Store,
     error_answer,
-    require_admin,
 )
 from ansible_proxy.server.inputs import (
     ARCH_NAMES,
@@ -55,7 +55,7 @@ from ansible_proxy.signatures import SIGNATURE_HEADER, STATEMENT_HEADER
 router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
     tags=["admin"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(authorize)],
     responses={**ERROR_RESPONSES, 413: error_answer("Too large")},
 )
 

@@ -29,6 +29,7 @@ from ansible_proxy.server.api.answers import (
     ProxyRow,
     Rejected,
 )
+from ansible_proxy.server.auth.authorize import authorize
 from ansible_proxy.server.auth.reserved import reserved_hashes
 from ansible_proxy.server.db import credentials as db
 from ansible_proxy.server.db import labels
@@ -41,7 +42,6 @@ from ansible_proxy.server.deps import (
     Now,
     Pointers,
     error_answer,
-    require_admin,
 )
 from ansible_proxy.server.inputs import check_node_name, check_text
 from ansible_proxy.server.problems import BadRequest
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
     tags=["admin"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(authorize)],
     responses=ERROR_RESPONSES,
 )
 PROXY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ansible_proxy.protocol import API_PREFIX, Envelope, ok
 from ansible_proxy.server.api.rollout_answers import ActionDone, BinRollouts, PolicySet
+from ansible_proxy.server.auth.authorize import authorize
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.deps import (
     ERROR_RESPONSES,
@@ -20,7 +21,6 @@ from ansible_proxy.server.deps import (
     Pointers,
     Rollouts,
     error_answer,
-    require_admin,
 )
 from ansible_proxy.server.inputs import check_arch
 from ansible_proxy.server.problems import BadRequest
@@ -31,7 +31,7 @@ from ansible_proxy.server.services import rollouts
 router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
     tags=["rollouts"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(authorize)],
     responses={**ERROR_RESPONSES, 409: error_answer("Not in that state")},
 )
 

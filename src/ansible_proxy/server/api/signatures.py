@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.protocol import API_PREFIX, Envelope, ok
 from ansible_proxy.server.api.answers import NextSequence, ReleaseSignature, SignatureAdded, Signing
+from ansible_proxy.server.auth.authorize import authorize
 from ansible_proxy.server.db import listings, queries
 from ansible_proxy.server.db import signatures as stored
 from ansible_proxy.server.db.models import Release
@@ -32,7 +33,6 @@ from ansible_proxy.server.deps import (
     Now,
     Sessions,
     Sha256Query,
-    require_admin,
     require_agent,
 )
 from ansible_proxy.server.inputs import DEFAULT_ARCH, check_arch, check_sha256
@@ -48,7 +48,7 @@ agent_router = APIRouter(
 admin_router = APIRouter(
     prefix=f"{API_PREFIX}/admin",
     tags=["admin"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(authorize)],
     responses=ERROR_RESPONSES,
 )
 

@@ -65,7 +65,7 @@ def enrolments_page(
     request: Request, visitor: CurrentVisitor, session: DbSession, settings: AppSettings, now: Now
 ) -> Response:
     if not visitor.can_view:
-        return login_redirect(request)
+        return login_redirect(request, visitor)
     return render(
         visitor,
         "enrolments.html",

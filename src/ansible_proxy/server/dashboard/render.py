@@ -1,8 +1,11 @@
 """What every dashboard page shares: the visitor (session, CSRF, rights) and rendering.
 
-Viewing needs a login with the admin token unless BIN_MANAGER_DASHBOARD_PUBLIC is set;
-the admin's forms (pin, pause, resume; a rollout's promote, halt, resume, abort and the
-bin's rollout policy) always do. Pages go out with a strict Content-Security-Policy.
+A visitor logs in as a person (name and password) or, break-glass, with the admin token.
+Viewing needs a login unless BIN_MANAGER_DASHBOARD_PUBLIC is set; each form needs the
+right auth/routes.py gives its route, on its bin (`Visitor.refusal`, checked by
+dashboard/admin.admin_form), whatever the page showed. A person's session ends when they
+log out, are disabled or get a new password (their epoch moves on; other processes see it
+within auth/lookups.py's ttl). Pages go out with a strict Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -21,9 +24,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
 from ansible_proxy import __version__
+from ansible_proxy.server.audit import trail
+from ansible_proxy.server.auth.actors import ADMIN_TOKEN, ANYONE, Actor, ActorKind
+from ansible_proxy.server.auth.authorize import Team, bin_of, route_rule, target_of
+from ansible_proxy.server.auth.rights import Right
+from ansible_proxy.server.auth.routes import Rule
 from ansible_proxy.server.dashboard import session as sessions
 from ansible_proxy.server.db import sessions as revocations
-from ansible_proxy.server.deps import AppSettings
+from ansible_proxy.server.db.engine import stored_now
+from ansible_proxy.server.deps import AppSettings, Caller
 from ansible_proxy.server.problems import ApiProblem
 
 PREFIX = "/dashboard"
@@ -50,18 +59,45 @@ def templates() -> Environment:
 
 @dataclass(frozen=True)
 class Visitor:
-    """Who is asking: their session (new ones get a cookie), and what they may do."""
+    """Who is asking: their session (new ones get a cookie), who they are logged in as
+    (`actor`; None: nobody, or a person who must first choose a password), and the rule
+    of the route they called (auth/routes.py) on the bin its path names."""
 
     key: bytes
     session: sessions.DashboardSession
     fresh: bool
-    admin: bool
+    actor: Actor | None
     can_view: bool
     https: bool
+    rule: Rule | None = None
+    bin_name: str | None = None
+    password_due: bool = False  # a person logged in with a one-time password
 
     @property
     def csrf(self) -> str:
         return sessions.csrf_token(self.key, self.session)
+
+    def can(self, right: str, bin_name: str | None = None) -> bool:
+        """For templates: show a form only to who may use it (the route checks anyway)."""
+        return self.actor is not None and self.actor.may(Right(right), bin_name)
+
+    @property
+    def refusal(self) -> str | None:
+        """None when the visitor may use this route; else why not (a 403 page)."""
+        if self.rule is None:
+            return "No right is defined for this form: refused."
+        if self.actor is None:
+            return "Log in to do this: your role decides which buttons work (docs/security.md)."
+        return self.actor.refusal(self.rule.right, self.bin_name)
+
+    @property
+    def who(self) -> str | None:
+        """The header's "logged in as" (None: nobody)."""
+        if self.actor is None:
+            return None
+        if self.actor.kind is ActorKind.USER:
+            return f"{self.actor.name} · {self.actor.grant.describe()}"
+        return "admin token (break-glass)" if self.actor is ADMIN_TOKEN else None
 
 
 def _key(request: Request, settings: AppSettings) -> bytes:
@@ -74,24 +110,63 @@ def _key(request: Request, settings: AppSettings) -> bytes:
     return key
 
 
-async def get_visitor(request: Request, settings: AppSettings) -> Visitor:
+async def get_visitor(
+    request: Request, settings: AppSettings, team: Team, caller: Caller
+) -> Visitor:
     key = _key(request, settings)
     now = time.time()
     session = sessions.decode(key, request.cookies.get(sessions.COOKIE_NAME), now)
-    if session is not None and session.admin and await _revoked(request, session):
+    if session is not None and session.signed_in and await _revoked(request, session):
         session = None  # logged out: a copy of the cookie is worth nothing
+    actor: Actor | None = None
+    password_due = False
+    if session is not None and session.user is not None:
+        known, row = team.cached_user(session.user)
+        if not known:
+            row = await anyio.to_thread.run_sync(team.user, session.user)
+        if row is None or row.disabled or row.epoch != session.epoch:
+            session = None  # disabled, or a new password since: signed out everywhere
+        elif row.must_change:
+            password_due = True
+        else:
+            actor = row.actor()
+    elif session is not None and session.admin:
+        actor = ADMIN_TOKEN
+    if settings.insecure_no_auth or settings.admin_token is None:
+        actor = ANYONE
     fresh = session is None
     session = session or sessions.new_session(False, now)
-    open_admin = settings.insecure_no_auth or settings.admin_token is None
-    admin = session.admin or open_admin
-    return Visitor(
+    visitor = Visitor(
         key,
         session,
         fresh,
-        admin,
-        admin or settings.dashboard_public,
+        actor,
+        (actor is not None and actor.may(Right.READ)) or settings.dashboard_public,
         request.url.scheme == "https" or settings.secure_cookies,
+        route_rule(request),
+        bin_of(request),
+        password_due,
     )
+    await _audit(request, visitor, caller.address)
+    return visitor
+
+
+async def _audit(request: Request, visitor: Visitor, address: str) -> None:
+    """A form its visitor may use starts its audit entry (audit/trail.py); one a logged-in
+    visitor may not use is recorded as refused (admin_form answers 403)."""
+    rule = visitor.rule
+    action = rule.action_of(request.path_params) if rule is not None else None
+    if rule is None or action is None or visitor.actor is None:
+        return
+    change = trail.Change(
+        visitor.actor, action, address, bin_name=visitor.bin_name, target=target_of(request)
+    )
+    if visitor.refusal is None:
+        trail.begin(change)
+        return
+    entry = change.entry(stored_now())
+    entry.outcome, entry.detail = "refused", f"lacks {rule.right.value}"
+    await anyio.to_thread.run_sync(trail.record, request.app.state.sessions, entry)
 
 
 CurrentVisitor = Annotated[Visitor, Depends(get_visitor)]
@@ -128,7 +203,13 @@ def render(visitor: Visitor, name: str, status: int = 200, **context: Any) -> HT
         templates()
         .get_template(name)
         .render(
-            csrf=visitor.csrf, admin=visitor.admin, version=__version__, prefix=PREFIX, **context
+            csrf=visitor.csrf,
+            can=visitor.can,
+            who=visitor.who,
+            signed_in=visitor.session.signed_in and not visitor.fresh,
+            version=__version__,
+            prefix=PREFIX,
+            **context,
         )
     )
     response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
@@ -137,8 +218,10 @@ def render(visitor: Visitor, name: str, status: int = 200, **context: Any) -> HT
     return response
 
 
-def login_redirect(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"{PREFIX}/login?next={quote(request.url.path)}", status_code=303)
+def login_redirect(request: Request, visitor: Visitor | None = None) -> RedirectResponse:
+    """To the login page, or to choose a password first after a one-time one."""
+    page = "password" if visitor is not None and visitor.password_due else "login"
+    return RedirectResponse(f"{PREFIX}/{page}?next={quote(request.url.path)}", status_code=303)
 
 
 def problem(visitor: Visitor, exc: ApiProblem) -> HTMLResponse:

@@ -1,6 +1,6 @@
 """The fleet dashboard's pages under /dashboard (read-only; the buttons post to
 dashboard/admin.py, credentials.py and rollouts.py, included here): fleet, bin, release,
-node, activity.
+node, activity (and audit.py's audit page; signin.py: log in and out, a password).
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from ansible_proxy.server.dashboard import admin as dashboard_admin
+from ansible_proxy.server.dashboard import audit as dashboard_audit
 from ansible_proxy.server.dashboard import credentials as dashboard_credentials
 from ansible_proxy.server.dashboard import rollouts as dashboard_rollouts
+from ansible_proxy.server.dashboard import signin as dashboard_signin
 from ansible_proxy.server.dashboard import views
 from ansible_proxy.server.dashboard.render import (
     DASHBOARD_DIR,
@@ -62,7 +64,7 @@ def static_file(name: str) -> Response:
 @router.get(f"{PREFIX}/")
 def fleet_page(request: Request, visitor: CurrentVisitor, session: DbSession, now: Now) -> Response:
     if not visitor.can_view:
-        return login_redirect(request)
+        return login_redirect(request, visitor)
     try:
         data = views.fleet(session, now, _cursor(request))
     except ApiProblem as exc:
@@ -91,7 +93,7 @@ def bin_page(
     now: Now,
 ) -> Response:
     if not visitor.can_view:
-        return login_redirect(request)
+        return login_redirect(request, visitor)
     try:
         bin_ = queries.require_bin(session, check_bin_name(bin_name))
         where = _cursor(request)
@@ -116,7 +118,7 @@ def release_page(
     now: Now,
 ) -> Response:
     if not visitor.can_view:
-        return login_redirect(request)
+        return login_redirect(request, visitor)
     try:
         bin_ = queries.require_bin(session, check_bin_name(bin_name))
         release = queries.find_release(session, bin_, check_sha256(sha256), check_arch(arch))
@@ -134,7 +136,7 @@ def node_page(
     request: Request, node_name: str, visitor: CurrentVisitor, session: DbSession, now: Now
 ) -> Response:
     if not visitor.can_view:
-        return login_redirect(request)
+        return login_redirect(request, visitor)
     try:
         node = queries.require_node(session, check_node_name(node_name))
     except ApiProblem as exc:
@@ -149,11 +151,13 @@ def activity_page(
     request: Request, visitor: CurrentVisitor, session: DbSession, now: Now
 ) -> Response:
     if not visitor.can_view:
-        return login_redirect(request)
+        return login_redirect(request, visitor)
     items = views.activity(session, now)
     return render(visitor, "activity.html", title="Activity", items=items)
 
 
+router.include_router(dashboard_signin.router)
 router.include_router(dashboard_admin.router)
+router.include_router(dashboard_audit.router)
 router.include_router(dashboard_credentials.router)
 router.include_router(dashboard_rollouts.router)

@@ -1,6 +1,7 @@
 """The dashboard's session cookie and CSRF tokens, signed with HMAC-SHA256.
 
-The cookie holds a random nonce, whether the visitor logged in with the admin token,
+The cookie holds a random nonce, who logged in (the admin token, or a person by name with
+their session epoch: a person's sessions all end when db/team.User.session_epoch moves on),
 and an expiry; the CSRF token of every form is an HMAC of that nonce.
 """
 
@@ -19,11 +20,18 @@ SESSION_SECONDS = 8 * 3600
 
 @dataclass(frozen=True)
 class DashboardSession:
-    """One visitor: `nonce` ties the CSRF token to the cookie; `admin` after login."""
+    """One visitor: `nonce` ties the CSRF token to the cookie; `admin` after a login with
+    the admin token, `user` (and the epoch it was signed in) after a person's login."""
 
     nonce: str
     admin: bool
     expires: int
+    user: str | None = None
+    epoch: int = 0
+
+    @property
+    def signed_in(self) -> bool:
+        return self.admin or self.user is not None
 
 
 def signing_key(admin_token: str | None) -> bytes:
@@ -35,8 +43,12 @@ def signing_key(admin_token: str | None) -> bytes:
     return secrets.token_bytes(32)
 
 
-def new_session(admin: bool, now: float) -> DashboardSession:
-    return DashboardSession(secrets.token_urlsafe(18), admin, int(now) + SESSION_SECONDS)
+def new_session(
+    admin: bool, now: float, user: str | None = None, epoch: int = 0
+) -> DashboardSession:
+    return DashboardSession(
+        secrets.token_urlsafe(18), admin, int(now) + SESSION_SECONDS, user, epoch
+    )
 
 
 def _sign(key: bytes, payload: bytes) -> str:
@@ -45,7 +57,10 @@ def _sign(key: bytes, payload: bytes) -> str:
 
 def encode(key: bytes, session: DashboardSession) -> str:
     """The cookie value: base64url(JSON).hex-signature."""
-    body = json.dumps({"n": session.nonce, "a": session.admin, "e": session.expires})
+    fields: dict[str, object] = {"n": session.nonce, "a": session.admin, "e": session.expires}
+    if session.user is not None:
+        fields |= {"u": session.user, "g": session.epoch}
+    body = json.dumps(fields)
     payload = base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
     return f"{payload}.{_sign(key, payload.encode())}"
 
@@ -59,7 +74,14 @@ def decode(key: bytes, value: str | None, now: float) -> DashboardSession | None
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        session = DashboardSession(str(data["n"]), data["a"] is True, int(data["e"]))
+        user = data.get("u")
+        session = DashboardSession(
+            str(data["n"]),
+            data["a"] is True,
+            int(data["e"]),
+            user if isinstance(user, str) else None,
+            int(data.get("g", 0)),
+        )
     except (ValueError, KeyError, TypeError):
         return None
     return session if session.expires > now else None

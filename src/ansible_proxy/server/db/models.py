@@ -138,6 +138,9 @@ class Event(Base):
     arch: Mapped[str | None] = mapped_column(String(16))
     sha256: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(String(300), default=None)  # why, for rollouts
+    # Who made the change (audit/trail.py fills it): "alice", "token ci-web", "admin token";
+    # None for the server's own steps (a rollout's wave promoted by its bake).
+    actor: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class RolloutPolicy(Base):
