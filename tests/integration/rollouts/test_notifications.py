@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from tests.integration.rollouts.conftest import NODES, MakeFleet
-from tests.integration.server.test_webhooks import Receiver, Request
+from tests.integration.server.test_webhooks import Receiver
 from tests.support.fleet_hosts import Fleet, program
+from tests.support.loopback import Seen as Request
 from tests.support.procs import free_port, wait_until
 
 SECRET = "rollout-hook-s3cret"
