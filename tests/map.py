@@ -49,6 +49,7 @@ COVERS: dict[str, tuple[str, ...]] = {
         "tests/integration/server",
         "tests/integration/dashboard/test_api_docs.py",
     ),
+    f"{SRC}/server/audit": ("tests/routes", "tests/integration/server"),
     f"{SRC}/server/auth": ("tests/unit/server/auth", "tests/routes", "tests/integration/server"),
     f"{SRC}/server/cli": ("tests/unit/server/cli", "tests/integration/server"),
     f"{SRC}/server/dashboard": ("tests/unit/server/dashboard", "tests/integration/dashboard"),
