@@ -16,7 +16,8 @@ from tests.support.server import BIN_MANAGER_SCRIPT, BinManager, BinManagerFacto
 
 REFUSED_401 = (
     "the bin-manager refused the admin token (401): set BIN_MANAGER_ADMIN_TOKEN, "
-    "BIN_MANAGER_ADMIN_TOKEN_FILE or --admin-token-file to the server's admin token"
+    "BIN_MANAGER_ADMIN_TOKEN_FILE or --admin-token-file to the server's admin token, or "
+    "BIN_MANAGER_API_TOKEN, BIN_MANAGER_API_TOKEN_FILE or --token-file to an API token"
 )
 WRONG = "wrong-but-long-token-0123456789"
 

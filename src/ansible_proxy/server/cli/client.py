@@ -20,7 +20,7 @@ import httpx
 from ansible_proxy.errors import ConfigError, RetryableError
 from ansible_proxy.names import is_bin_name
 from ansible_proxy.server.cli import sequences, signing
-from ansible_proxy.server.cli.admin_token import WHERE_TO_SET, admin_token
+from ansible_proxy.server.cli.admin_token import API_WHERE_TO_SET, WHERE_TO_SET, api_token
 
 # protocol.API_PREFIX, here without loading pydantic (start-up time; a unit test checks it)
 API_PREFIX = "/api/v1"
@@ -61,10 +61,10 @@ def run_admin(
     checked here, then `handler` over HTTP; its answer on stdout (a person's text, or
     --json's JSON)."""
     server = server.rstrip("/").removesuffix(API_PREFIX)
-    token = admin_token(args.admin_token_file, env)
+    token = api_token(args.admin_token_file, env)
     if token is not None and not (token.isascii() and token.isprintable()):
         raise ConfigError(
-            "the admin token has characters an HTTP header cannot carry "
+            "the token has characters an HTTP header cannot carry "
             "(non-ASCII or control characters)"
         )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -118,7 +118,8 @@ def answer(http: httpx.Client, method: str, url: str, **kwargs: Any) -> dict[str
     if response.status_code == 401:
         raise ConfigError(
             f"the bin-manager refused the admin token (401): {WHERE_TO_SET} to the server's "
-            f"admin token (the server said: {message or 'unauthorized'})"
+            f"admin token, or {API_WHERE_TO_SET} to an API token (the server said: "
+            f"{message or 'unauthorized'})"
         )
     if response.status_code >= 400 or not isinstance(body, dict) or body.get("code") != 0:
         raise ConfigError(f"bin-manager refused ({response.status_code}): {message or body}")

@@ -22,10 +22,12 @@ ADMIN_FLAGS: tuple[Arg, ...] = (
     arg("--ca-bundle", type=Path, help="CA file for a private certificate"),
     arg(
         "--admin-token-file",
+        "--token-file",
         type=Path,
         metavar="PATH",
-        help="file holding the admin token; wins over BIN_MANAGER_ADMIN_TOKEN, which wins "
-        "over BIN_MANAGER_ADMIN_TOKEN_FILE",
+        help="file holding an API token (bin-manager tokens create) or the admin token; wins "
+        "over BIN_MANAGER_API_TOKEN, BIN_MANAGER_ADMIN_TOKEN, BIN_MANAGER_API_TOKEN_FILE and "
+        "BIN_MANAGER_ADMIN_TOKEN_FILE, in that order",
     ),
     arg("--json", action="store_true", help="print the bin-manager's answer as JSON"),
 )

@@ -18,6 +18,7 @@ from ansible_proxy import __version__
 from ansible_proxy.commands import Command, add_commands, arg, lazy
 from ansible_proxy.errors import AnsibleProxyError
 from ansible_proxy.server.cli.commands import ADMIN_COMMANDS, ADMIN_FLAGS
+from ansible_proxy.server.cli.team_commands import TEAM_COMMANDS
 
 # Limits before work (docs/security.md): flag, setting, help. Each wins over its
 # BIN_MANAGER_* variable; the defaults are in settings.py.
@@ -118,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_commands(sub, [SERVE, *ADMIN_COMMANDS], ADMIN_FLAGS)
+    add_commands(sub, [SERVE, *ADMIN_COMMANDS, *TEAM_COMMANDS], ADMIN_FLAGS)
     return parser
 
 
