@@ -29,6 +29,8 @@ class StagedPolicy(Answer):
     maxFailures: str = Field(description="N or P% of a wave")
     canaryLabel: str | None = Field(description="k=v or reported:k=v")
     canaryNodes: str | None = Field(description="a,b: node names")
+    maxOffline: str | None = Field(description="N or P% of a wave offline; more: it waits")
+    maxRefused: str | None = Field(description="N or P% of a wave refusing; more: it waits")
 
 
 Policy = ImmediatePolicy | StagedPolicy
@@ -42,6 +44,19 @@ class WaveNode(Answer):
     lastSeen: str | None
 
 
+class Tally(Answer):
+    """A started wave's members by what they count as (rollouts/judge.py), as the server
+    judges the wave: each count apart, with its own threshold."""
+
+    failed: int = Field(description="the release failed on them (--max-failures)")
+    offline: int = Field(description="not heard: never polled, or silent (--max-offline)")
+    notInstalled: int = Field(description="told the release, no report of it yet")
+    refused: int = Field(description="the host refused it: signature, known bad (--max-refused)")
+    hostTrouble: int = Field(description="the host could not try it; never waited for")
+    baking: int
+    healthy: int
+
+
 class Wave(Answer):
     index: int
     name: str
@@ -52,6 +67,10 @@ class Wave(Answer):
     failureLimit: int | None = Field(description="how many failures halt it; null: empty")
     state: str = Field(description="done, active, halted, waiting, …")
     bakeRemaining: int | None
+    tally: Tally | None = Field(description="null for a wave not started")
+    offlineLimit: int | None = Field(description="offline nodes it may have; null: any")
+    refusedLimit: int | None = Field(description="refusing nodes it may have; null: any")
+    waitingFor: str | None = Field(description="why the current wave is not promoted yet")
 
 
 class NamedReason(Answer):

@@ -52,6 +52,12 @@ class PolicyRequest(BaseModel):
         default=None, max_length=160, description="k=v (an admin's label) or reported:k=v"
     )
     canaryNodes: str | None = Field(default=None, max_length=16_000, description="a,b: names")
+    maxOffline: str | None = Field(
+        default=None, max_length=16, description="N or P% of a wave offline: more, it waits"
+    )
+    maxRefused: str | None = Field(
+        default=None, max_length=16, description="N or P% of a wave refusing: more, it waits"
+    )
 
 
 class ActionRequest(BaseModel):
@@ -99,6 +105,8 @@ def set_policy(
             max_failures=body.maxFailures,
             canary_label=body.canaryLabel,
             canary_nodes=body.canaryNodes,
+            max_offline=body.maxOffline,
+            max_refused=body.maxRefused,
         )
     except PolicyError as exc:
         raise BadRequest(str(exc)) from None

@@ -299,9 +299,20 @@ ROLLOUT = Command(
                     "reported:k=v: the nodes whose own NODE_LABELS say so (a node's word)",
                 ),
                 arg("--canary-nodes", help="a,b: these nodes are the canary (by name)"),
+                arg(
+                    "--max-offline",
+                    help="offline nodes a wave may have and still be promoted: N (0: none), "
+                    "or P%% of the wave; more, and it waits (never reverts). Default: any",
+                ),
+                arg(
+                    "--max-refused",
+                    help="nodes refusing the release (signature, held bad) a wave may have; "
+                    "more, and it waits. Default: any",
+                ),
             ),
             description="Example: rollout set web --canary 1 --waves 25%,100% --bake 600 "
-            "--max-failures 1. Shares in --waves are of the whole fleet, cumulative.",
+            "--max-failures 1 --max-offline 10%. Shares in --waves are of the whole fleet, "
+            "cumulative.",
         ),
         Command(
             "status",

@@ -1,7 +1,8 @@
 """`bin-manager rollout …`: staged rollouts from the shell (docs/bin-manager.md "Rollouts").
 
 rollout set BIN [--arch A] (--immediate | --canary N|P% --waves P%,… --bake S
---max-failures N|P% [--canary-label [reported:]k=v] [--canary-nodes a,b]) |
+--max-failures N|P% [--canary-label [reported:]k=v] [--canary-nodes a,b]
+[--max-offline N|P%] [--max-refused N|P%]) |
 rollout status BIN [--json] |
 rollout promote | halt | resume | abort BIN [--arch A]. Calls the admin API
 (server/api/rollouts.py) through client.py's `Admin`.
@@ -26,6 +27,8 @@ def set_policy(args: argparse.Namespace, admin: Admin) -> Shown:
         "maxFailures": args.max_failures,
         "canaryLabel": args.canary_label,
         "canaryNodes": args.canary_nodes,
+        "maxOffline": args.max_offline,
+        "maxRefused": args.max_refused,
     }
     data = admin.call("PUT", f"/bins/{args.bin}/rollout/policy", json=body)
     where = f" ({data['arch']})" if data.get("arch") else ""
@@ -86,8 +89,10 @@ def describe(data: dict[str, Any]) -> str:
             bake = f", bake {wave['bakeRemaining']} s left" if wave.get("bakeRemaining") else ""
             lines.append(
                 f"  {wave['name']:<11} {wave['state']:<8} {_nodes(wave['size'])}, "
-                f"failures {wave['failures']}/{limit}{bake}"
+                f"failures {wave['failures']}/{limit}{_tally(wave)}{bake}"
             )
+            if wave.get("waitingFor"):
+                lines.append(f"    waiting: {wave['waitingFor']}")
             for node in wave["nodes"]:
                 why = f"  ({node['reason']})" if node.get("reason") else ""
                 left = f"  {node['bakeRemaining']} s to bake" if node.get("bakeRemaining") else ""
@@ -128,6 +133,23 @@ def _ways_out(bin_name: str, rollout: dict[str, Any]) -> list[str]:
     if revert.get("stranded"):
         lines.append(f"  way out: {revert['wayOut']}")
     return lines
+
+
+def _tally(wave: dict[str, Any]) -> str:
+    """`, offline 1/2, not installed 3, refused 0/any, host trouble 0` for a started wave."""
+    tally = wave.get("tally")
+    if not tally:
+        return ""
+
+    def limit(key: str) -> str:
+        return "any" if wave.get(key) is None else str(wave[key])
+
+    return (
+        f", offline {tally['offline']}/{limit('offlineLimit')}, "
+        f"not installed {tally['notInstalled']}, "
+        f"refused {tally['refused']}/{limit('refusedLimit')}, "
+        f"host trouble {tally['hostTrouble']}"
+    )
 
 
 def _nodes(count: int) -> str:

@@ -107,9 +107,15 @@ def policy_text(policy: dict[str, Any]) -> str:
     limit = str(policy["maxFailures"])
     failures = f"{limit} of a wave's nodes" if limit.endswith("%") else f"{limit} node(s)"
     bake = duration(int(policy["bakeSeconds"]))
+    waits = [
+        f"more than {policy[key]} of its nodes {what}"
+        for key, what in (("maxOffline", "offline"), ("maxRefused", "refusing it"))
+        if policy.get(key) is not None
+    ]
     return (
         f"canary {first}, then {shares} of the fleet; each wave bakes {bake}; "
         f"a wave halts the rollout (and reverts it) when {failures} fail"
+        + (f"; it waits with {' or '.join(waits)}" if waits else "")
     )
 
 
@@ -133,6 +139,8 @@ def policy_form(policies: dict[str, dict[str, Any]], default: dict[str, Any]) ->
         "maxFailures": policy.get("maxFailures") or "",
         "canaryLabel": policy.get("canaryLabel") or "",
         "canaryNodes": policy.get("canaryNodes") or "",
+        "maxOffline": policy.get("maxOffline") or "",
+        "maxRefused": policy.get("maxRefused") or "",
     }
 
 
@@ -144,6 +152,8 @@ def form_policy(
     max_failures: str,
     canary_label: str,
     canary_nodes: str = "",
+    max_offline: str = "",
+    max_refused: str = "",
 ) -> Policy:
     """The policy the form asks for, checked by make_policy as the API's are; an empty field
     is an option not given. 'immediate' ignores the staged fields (the form keeps them)."""
@@ -162,6 +172,8 @@ def form_policy(
         max_failures=given(max_failures),
         canary_label=given(canary_label),
         canary_nodes=given(canary_nodes),
+        max_offline=given(max_offline),
+        max_refused=given(max_refused),
     )
 
 
@@ -205,7 +217,20 @@ def _wave(wave: dict[str, Any]) -> ShownWave:
         "bake": duration(wave["bakeRemaining"]),
         "nodes": shown,
         "more": wave["size"] - len(shown),
+        "offline": _limited(wave, "offline", "offlineLimit"),
+        "notInstalled": str(wave["tally"]["notInstalled"]) if wave.get("tally") else "",
+        "refused": _limited(wave, "refused", "refusedLimit"),
+        "waitingFor": wave.get("waitingFor"),
     }
+
+
+def _limited(wave: dict[str, Any], count: str, limit: str) -> str:
+    """'1 / 2' (offline of those allowed), '0 / any' for no limit; '' for a wave not started."""
+    tally = wave.get("tally")
+    if not tally:
+        return ""
+    allowed = wave.get(limit)
+    return f"{tally[count]} / {'any' if allowed is None else allowed}"
 
 
 def shape_rollout(rollout: dict[str, Any], now: datetime) -> ShownRollout:
@@ -311,6 +336,8 @@ def rollout_policy(
     max_failures: Annotated[str, Form(max_length=16)] = "",
     canary_label: Annotated[str, Form(max_length=160)] = "",
     canary_nodes: Annotated[str, Form(max_length=16_000)] = "",
+    max_offline: Annotated[str, Form(max_length=16)] = "",
+    max_refused: Annotated[str, Form(max_length=16)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
 
@@ -320,8 +347,9 @@ def rollout_policy(
         canonical = check_arch(arch) if arch.strip() else None
         try:
             policy = form_policy(
-                mode, canary, waves, bake, max_failures, canary_label, canary_nodes
-            )
+                mode, canary, waves, bake, max_failures, canary_label, canary_nodes,
+                max_offline, max_refused,
+            )  # fmt: skip
         except PolicyError as exc:
             raise BadRequest(str(exc)) from None
         bin_ = queries.require_bin(session, name)

@@ -211,6 +211,11 @@ class ShownWave(TypedDict):
     nodes: list[ShownNode]
     more: int  # nodes not listed
 
+    # A started wave's counts (rollouts/judge.py), "" before it starts; limits "any" if none.
+    offline: str
+    notInstalled: str
+    refused: str
+    waitingFor: str | None  # why the current wave is not promoted yet
 
 class ShownRollout(TypedDict):
     arch: str
@@ -257,6 +262,8 @@ class PolicyFormValues(TypedDict):
     canaryLabel: str
     canaryNodes: str
 
+    maxOffline: str
+    maxRefused: str
 
 class RolloutSection(TypedDict):
     policies: list[ScopedPolicy]

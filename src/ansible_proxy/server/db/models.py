@@ -163,6 +163,9 @@ class RolloutPolicy(Base):
     canary_label: Mapped[str | None] = mapped_column(String(256), default=None)
     canary_nodes: Mapped[str | None] = mapped_column(Text, default=None)  # "a,b": by name
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # More offline (or refusing) members than this in a wave and it waits; None: no limit.
+    max_offline: Mapped[str | None] = mapped_column(String(16), default=None)
+    max_refused: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class Rollout(Base):

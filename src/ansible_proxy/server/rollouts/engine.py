@@ -16,17 +16,18 @@ from collections.abc import Callable
 from datetime import datetime
 
 import anyio.to_thread
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansible_proxy.server.db.engine import error_name, stored_now
-from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
+from ansible_proxy.server.db.models import Bin, Rollout, RolloutMember
 from ansible_proxy.server.periodic import Periodic
-from ansible_proxy.server.rollouts import eligible, heard, lifecycle, stored, stuck
+from ansible_proxy.server.rollouts import counts, heard, lifecycle, offline, stored, stuck
 from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.heard import HeardClock
-from ansible_proxy.server.rollouts.policy import Policy, failure_limit
+from ansible_proxy.server.rollouts.judge import Tally, judge
+from ansible_proxy.server.rollouts.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -34,79 +35,36 @@ log = logging.getLogger(__name__)
 _M = RolloutMember
 
 
-def _open(rollout: Rollout) -> ColumnElement[bool]:
-    """Members of the current wave still to prove themselves (_waiting)."""
-    return and_(_M.rollout_id == rollout.id, _M.wave == rollout.wave, _waiting(rollout))
-
-
-def _waiting(rollout: Rollout) -> ColumnElement[bool]:
-    """A member its wave waits for: not baked, not failed, no trouble; online when its wave
-    began, or back since and running the release (then it bakes like the others); and
-    taking part (eligible.judged: not forgotten, revoked or holding the bin)."""
-    return and_(
-        _M.failed_at.is_(None),
-        _M.baked_at.is_(None),
-        or_(_M.offline.is_(False), _M.succeeded_at.is_not(None)),
-        _M.trouble.is_(None),
-        eligible.judged(rollout),
-    )
-
-
-def _heard_since(moment: float) -> Select[str]:
-    """The nodes heard at or after `moment` of the heard clock."""
-    return select(Node.name).where(Node.heard >= moment)
-
-
 def check_rollout(
     session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime
 ) -> str | None:
     """One check of a rolling rollout; what it changed ("promoted", "halted", "stuck"), or None.
 
-    Marks silent members failed and healthy ones baked; a wave whose failures reach the
-    policy's limit halts the rollout and reverts the fleet; a wave whose every online
-    member stayed healthy for the bake time (and at least one did: a wave of offline
-    nodes proved nothing) starts the next, unless the bin is paused; a wave that waited
-    too long is told once (stuck.py). Times are the heard clock's: a member is
-    silent when not heard for `silent_seconds` of it, and only once the wave's start and
-    the last outage are that long ago. `now` (wall clock) only stamps what is recorded.
-    Set-based: a check that changes nothing reads counts, not rows, however large the wave.
+    Marks silent members offline and those heard again back (offline.py), healthy ones
+    baked; judges each started wave by its counts (judge.py): failures reaching the
+    policy's limit halt the rollout and revert the fleet; a current wave with nothing
+    left to wait for, over no limit, and baked for the bake time starts the next, unless
+    the bin is paused; a wave that waited too long is told once (stuck.py). Times are the
+    heard clock's; `now` (wall clock) only stamps what is recorded. Set-based: a check
+    that changes nothing reads counts, not rows, however large the wave.
     """
     policy = stored.load_policy(rollout)
     bake = policy.bake_seconds
     clock = heard.read(session)
     if rollout.wave_heard is None:  # the wave started (or resumed) since the last check
         rollout.wave_heard = clock.now
+    offline.update_offline(session, ctx, rollout, bin_.name, clock, now)
     heard_after = clock.now - ctx.silent_seconds
-    silent: list[str] = []
-    if max(clock.grace_from, rollout.wave_heard) < heard_after:
-        silent = list(
-            session.scalars(
-                select(_M.node_name).where(
-                    _open(rollout), _M.node_name.not_in(_heard_since(heard_after))
-                )
-            )
-        )
-    why_silent = f"silent for over {ctx.silent_seconds:.0f} s during its bake"
-    for name in silent:
-        lifecycle.step(
-            session, ctx, rollout, bin_.name, "rollout-node-failed", None,
-            f"{name} failed: {why_silent}", now,
-        )  # fmt: skip
-    if silent:
-        session.execute(
-            update(_M)
-            .where(_open(rollout), _M.node_name.in_(silent))
-            .values(failed_at=now, reason=why_silent)
-            .execution_options(synchronize_session=False)
-        )
-    # A bake counts from the first check after the member's success (never earlier), and
-    # ends only for a member heard since the last outage (it may have died during it).
+    # A bake counts from the first check after the member's success while it is heard
+    # (never earlier), and ends only for a member heard since the last outage (it may
+    # have died during it).
     session.execute(
         update(_M)
         .where(
             _M.rollout_id == rollout.id,
             _M.succeeded_at.is_not(None),
             _M.succeeded_heard.is_(None),
+            _M.offline.is_(False),
         )
         .values(succeeded_heard=clock.now)
         .execution_options(synchronize_session=False)
@@ -114,24 +72,20 @@ def check_rollout(
     session.execute(
         update(_M)
         .where(
-            _open(rollout),
+            _M.rollout_id == rollout.id,
+            _M.wave == rollout.wave,
+            counts.pending(rollout),
             _M.succeeded_at.is_not(None),
             _M.succeeded_heard <= clock.now - bake,
-            _M.node_name.in_(_heard_since(max(heard_after, clock.grace_from))),
+            _M.node_name.in_(offline.heard_since(max(heard_after, clock.grace_from))),
         )
         .values(baked_at=now)
         .execution_options(synchronize_session=False)
     )
-    waiting = case((_waiting(rollout), 1), else_=0)
-    baked = case((_M.baked_at.is_not(None), 1), else_=0)
-    counts = session.execute(
-        select(_M.wave, func.count(), func.count(_M.failed_at), func.sum(waiting), func.sum(baked))
-        .where(_M.rollout_id == rollout.id, _M.wave <= rollout.wave)
-        .group_by(_M.wave)
-        .order_by(_M.wave)
-    ).all()
-    for index, size, failed, _, _ in counts:
-        if failed >= failure_limit(policy, size):
+    waves = counts.tallies(session, rollout)
+    for index, tally in waves.items():
+        judged = judge(policy, tally)
+        if judged.verdict == "halt":
             if not lifecycle.claim(session, rollout, now):
                 return None
             lifecycle.halt(
@@ -140,12 +94,12 @@ def check_rollout(
                 rollout,
                 bin_,
                 now,
-                _halt_reason(session, rollout, policy, index, size, failed),
+                _halt_reason(session, rollout, index, tally, policy),
                 revert=True,
             )
             return "halted"
-    current = next((row for row in counts if row[0] == rollout.wave), None)
-    proved = current is not None and current[3] == 0 and current[4] > 0
+    current = waves.get(rollout.wave)
+    proved = current is not None and judge(policy, current).verdict == "baked"
     if proved and not bin_.paused and rollout.wave_heard + bake <= clock.now:
         if not lifecycle.claim(session, rollout, now):
             return None
@@ -156,7 +110,7 @@ def check_rollout(
 
 
 def _halt_reason(
-    session: Session, rollout: Rollout, policy: Policy, wave: int, size: int, failed: int
+    session: Session, rollout: Rollout, wave: int, tally: Tally, policy: Policy
 ) -> str:
     """`N of M nodes of <wave> failed (--max-failures X): a (why); b (why); and K more`."""
     first = session.execute(
@@ -166,10 +120,10 @@ def _halt_reason(
         .limit(3)
     ).all()
     shown = "; ".join(f"{name} ({reason})" if reason else name for name, reason in first)
-    if failed > len(first):
-        shown += f"; and {failed - len(first)} more"
+    if tally.failed > len(first):
+        shown += f"; and {tally.failed - len(first)} more"
     return (
-        f"{failed} of {size} nodes of {wave_name(wave)} failed "
+        f"{tally.failed} of {tally.size} nodes of {wave_name(wave)} failed "
         f"(--max-failures {policy.max_failures}): {shown}"
     )
 

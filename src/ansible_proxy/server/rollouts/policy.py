@@ -3,9 +3,11 @@
 A policy is what `bin-manager rollout set` takes: `--canary N|P%`, `--waves P%,P%,…`
 (cumulative shares of the fleet, the last one made 100 % when it is less), `--bake
 SECONDS`, `--max-failures N|P%` (of each wave), `--canary-label [reported:]k=v`,
-`--canary-nodes a,b`; or `--immediate`. Nodes are ordered by an HMAC of (bin, node name)
-under the server's secret (server/db/secrets.py), so every replica, and the same server
-after a restart, makes the same waves, and no node can choose a name that sorts first.
+`--canary-nodes a,b`, `--max-offline N|P%` and `--max-refused N|P%` (of each wave: with
+more nodes offline, or refusing the release, the wave waits); or `--immediate`. Nodes are
+ordered by an HMAC of (bin, node name) under the server's secret (server/db/secrets.py),
+so every replica, and the same server after a restart, makes the same waves, and no node
+can choose a name that sorts first.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class Policy:
     max_failures: Count = Count(1, False)
     canary_label: tuple[str, str] | None = None  # the key is "reported:k" for NODE_LABELS
     canary_nodes: tuple[str, ...] = ()
+    # More offline (or refusing) members than this in a wave: it waits (None: no limit).
+    max_offline: Count | None = None
+    max_refused: Count | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as the API and `rollout status --json` show it (`describe`: in
@@ -77,6 +82,8 @@ class Policy:
             "maxFailures": str(self.max_failures),
             "canaryLabel": label,
             "canaryNodes": ",".join(self.canary_nodes) or None,
+            "maxOffline": None if self.max_offline is None else str(self.max_offline),
+            "maxRefused": None if self.max_refused is None else str(self.max_refused),
         }
 
     def describe(self) -> str:
@@ -91,6 +98,10 @@ class Policy:
             text += f" --canary-label {'='.join(self.canary_label)}"
         if self.canary_nodes:
             text += f" --canary-nodes {','.join(self.canary_nodes)}"
+        if self.max_offline is not None:
+            text += f" --max-offline {self.max_offline}"
+        if self.max_refused is not None:
+            text += f" --max-refused {self.max_refused}"
         return text
 
 
@@ -142,13 +153,21 @@ def make_policy(
     max_failures: str | None = None,
     canary_label: str | None = None,
     canary_nodes: str | None = None,
+    max_offline: str | None = None,
+    max_refused: str | None = None,
 ) -> Policy:
-    """A checked policy from `rollout set`'s option values (all required unless immediate)."""
+    """A checked policy from `rollout set`'s option values (the first four required unless
+    immediate)."""
     staged = {"--canary": canary, "--waves": waves, "--bake": bake, "--max-failures": max_failures}
     if immediate:
         given = [name for name, value in staged.items() if value is not None]
-        given += ["--canary-label"] if canary_label else []
-        given += ["--canary-nodes"] if canary_nodes else []
+        optional = {
+            "--canary-label": canary_label,
+            "--canary-nodes": canary_nodes,
+            "--max-offline": max_offline,
+            "--max-refused": max_refused,
+        }
+        given += [name for name, value in optional.items() if value]
         if given:
             raise PolicyError(f"--immediate takes no other option (got {', '.join(given)})")
         return IMMEDIATE
@@ -169,7 +188,16 @@ def make_policy(
         max_failures=parse_count(max_failures, "--max-failures"),
         canary_label=parse_canary_label(canary_label) if canary_label else None,
         canary_nodes=parse_canary_nodes(canary_nodes) if canary_nodes else (),
+        max_offline=_limit(max_offline, "--max-offline"),
+        max_refused=_limit(max_refused, "--max-refused"),
     )
+
+
+def _limit(text: str | None, option: str) -> Count | None:
+    """`--max-offline` / `--max-refused`: N (0 allowed: none at all) or P%; None: no limit."""
+    if text is None or not str(text).strip():
+        return None
+    return parse_count(str(text), option, allow_zero=True)
 
 
 def parse_canary_label(text: str) -> tuple[str, str]:
@@ -208,6 +236,8 @@ _OPTIONS = {
     "--max-failures": "max_failures",
     "--canary-label": "canary_label",
     "--canary-nodes": "canary_nodes",
+    "--max-offline": "max_offline",
+    "--max-refused": "max_refused",
 }
 
 
@@ -246,6 +276,8 @@ def policy_from_json(text: str) -> Policy:
         max_failures=data["maxFailures"],
         canary_label=data.get("canaryLabel"),
         canary_nodes=data.get("canaryNodes"),
+        max_offline=data.get("maxOffline"),
+        max_refused=data.get("maxRefused"),
     )
 
 
@@ -301,3 +333,9 @@ def plan_waves(
 def failure_limit(policy: Policy, wave_size: int) -> int:
     """How many failed nodes halt a wave of `wave_size` nodes."""
     return max(1, policy.max_failures.of(wave_size))
+
+
+def wait_limit(limit: Count | None, wave_size: int) -> int | None:
+    """How many offline (or refusing) nodes a wave of `wave_size` may have and still be
+    promoted (None: any number); a percentage rounds up, `0` is none at all."""
+    return None if limit is None else limit.of(wave_size)

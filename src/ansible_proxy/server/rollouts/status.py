@@ -21,9 +21,18 @@ from ansible_proxy.server.db.models import (
     RolloutPolicy,
 )
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
-from ansible_proxy.server.rollouts import eligible, heard, quarantine, stored, ways_out
+from ansible_proxy.server.rollouts import (
+    counts,
+    eligible,
+    heard,
+    judge,
+    quarantine,
+    stored,
+    ways_out,
+)
 from ansible_proxy.server.rollouts.context import Context, wave_name
-from ansible_proxy.server.rollouts.policy import failure_limit
+from ansible_proxy.server.rollouts.judge import Tally
+from ansible_proxy.server.rollouts.policy import Policy, failure_limit
 
 MAX_NODES_SHOWN = 200  # per wave; the counts are always whole
 # A member's trouble (members.py) as its state: the host could not try the release, or
@@ -41,14 +50,12 @@ def _node_state(rollout: Rollout, member: Any, started: bool) -> str:
         return "healthy"
     if member.trouble is not None:  # not the release's failure: "host-trouble", "refused"
         return TROUBLE_STATES.get(str(member.trouble), "trouble")
-    if member.offline and member.succeeded_at is None:
-        return "offline"  # never reported the release: not "healthy" when the rollout completed
+    if member.offline:  # not heard (offline.py): never "healthy", even once completed
+        return "offline"
     if rollout.state == "completed":
         return "healthy"
     if member.succeeded_at is not None:
         return "baking"
-    if member.offline:
-        return "offline"
     return "upgrading"
 
 
@@ -116,6 +123,9 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
                     "lastSeen": iso(seen) if seen else None,
                 }
             )
+    rolling = rollout.state == "rolling"
+    last = rollout.wave_count - 1 if rollout.state == "completed" else rollout.wave
+    tallies = counts.tallies(session, rollout, last)
     for wave in waves:
         index = wave["index"]
         wave["failureLimit"] = failure_limit(policy, wave["size"]) if wave["size"] else None
@@ -131,6 +141,7 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
             node["bakeRemaining"] for node in wave["nodes"] if node["bakeRemaining"] is not None
         ]
         wave["bakeRemaining"] = max(baking) if baking and index == rollout.wave else None
+        wave.update(_tally(policy, tallies.get(index), index == rollout.wave and rolling))
     is_paused = ways_out.paused(session, rollout)
     shown, left_count = ways_out.left_out(session, rollout)
     return {
@@ -154,6 +165,29 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         "leftOutCount": left_count,
         "stuck": ways_out.stuck_view(session, ctx, rollout, is_paused, now),
         "revert": ways_out.reverted_view(session, rollout, bin_name),
+    }
+
+
+def _tally(policy: Policy, tally: Tally | None, current: bool) -> dict[str, Any]:
+    """A started wave's counts (counts.py, as the engine judges them), its wait limits, and
+    for the current wave of a live rollout why it is not promoted (judge.py)."""
+    if tally is None:
+        return {"tally": None, "offlineLimit": None, "refusedLimit": None, "waitingFor": None}
+    limit = judge.limits(policy, tally.size)
+    judged = judge.judge(policy, tally)
+    return {
+        "tally": {
+            "failed": tally.failed,
+            "offline": tally.offline,
+            "notInstalled": tally.not_installed,
+            "refused": tally.refused,
+            "hostTrouble": tally.host_trouble,
+            "baking": tally.baking,
+            "healthy": tally.healthy,
+        },
+        "offlineLimit": limit.offline,
+        "refusedLimit": limit.refused,
+        "waitingFor": judged.why if current and judged.verdict == "wait" else None,
     }
 
 

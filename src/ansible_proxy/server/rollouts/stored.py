@@ -30,6 +30,8 @@ def policy_of_row(row: RolloutPolicy) -> Policy:
         max_failures=row.max_failures,
         canary_label=row.canary_label,
         canary_nodes=row.canary_nodes,
+        max_offline=row.max_offline,
+        max_refused=row.max_refused,
     )
 
 
@@ -58,6 +60,8 @@ def set_policy(
     row.max_failures = str(policy.max_failures)
     row.canary_label = label
     row.canary_nodes = ",".join(policy.canary_nodes) or None
+    row.max_offline = None if policy.max_offline is None else str(policy.max_offline)
+    row.max_refused = None if policy.max_refused is None else str(policy.max_refused)
     row.updated_at = now
     session.add(
         Event(

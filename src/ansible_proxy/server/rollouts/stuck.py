@@ -1,6 +1,7 @@
 """A rollout that does not move: its current wave has waited longer than its bake and
-`stuck_seconds` more (a node that never comes back, one that never reports). It is not
-halted, since nothing failed; an operator is told once per wave (`rollout-stuck`, a step
+`stuck_seconds` more (a node that never comes back, one that never reports, more nodes
+offline or refusing than `--max-offline` or `--max-refused` allow). It is not halted,
+since nothing failed; an operator is told once per wave (`rollout-stuck`, a step
 and a webhook) and `rollout status` and the dashboard say what it waits on. A paused bin
 is not stuck: it waits for its operator's resume.
 """
@@ -15,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.listings import iso
 from ansible_proxy.server.db.models import Bin, Node, Rollout, RolloutMember
-from ansible_proxy.server.rollouts import eligible, lifecycle, stored
+from ansible_proxy.server.rollouts import counts, eligible, lifecycle, stored
 from ansible_proxy.server.rollouts.context import Context, wave_name
+from ansible_proxy.server.rollouts.judge import judge
 
 _M = RolloutMember
 SHOWN = 5
@@ -73,6 +75,20 @@ def waiting_on(session: Session, rollout: Rollout) -> Waiting:
     return Waiting(tuple(nodes), count)
 
 
+def holding(session: Session, rollout: Rollout) -> str | None:
+    """Why the current wave is not promoted, in judge.py's words (None: nothing holds it)."""
+    tally = counts.tallies(session, rollout).get(rollout.wave)
+    if tally is None:
+        return None
+    judged = judge(stored.load_policy(rollout), tally)
+    return judged.why if judged.verdict == "wait" else None
+
+
+def _why(session: Session, rollout: Rollout) -> str:
+    why = holding(session, rollout)
+    return f" ({why})" if why else ""
+
+
 def notice(
     session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime
 ) -> str | None:
@@ -88,7 +104,7 @@ def notice(
     waited = int((now - rollout.wave_started_at).total_seconds())
     text = (
         f"rollout of {rollout.release_sha[:12]} stuck: {wave_name(rollout.wave)} has waited "
-        f"{waited} s, on {waiting_on(session, rollout).describe()}; "
+        f"{waited} s, on {waiting_on(session, rollout).describe()}{_why(session, rollout)}; "
         f"`bin-manager rollout promote {bin_.name}` moves on, "
         f"`bin-manager rollout abort {bin_.name}` reverts"
     )

@@ -47,7 +47,8 @@ def stuck_view(
         "since": iso(since),
         "waitingOn": [{"name": name, "doing": doing} for name, doing in waiting.nodes],
         "count": waiting.count,
-        "text": waiting.describe(),
+        "text": waiting.describe()
+        + (f" ({why})" if (why := stuck.holding(session, rollout)) else ""),
         "notifiedAt": iso(rollout.stuck_at) if rollout.stuck_at else None,
     }
 

@@ -176,6 +176,8 @@ def test_the_policy_form_starts_from_the_policy_in_force() -> None:
         "maxFailures": "1",
         "canaryLabel": "",
         "canaryNodes": "",
+        "maxOffline": "",
+        "maxRefused": "",
     }
     one_arch = rollouts.policy_form({"x86_64": labelled}, immediate)
     assert one_arch["arch"] == "x86_64"
@@ -183,3 +185,30 @@ def test_the_policy_form_starts_from_the_policy_in_force() -> None:
     default = rollouts.policy_form({}, immediate)
     assert (default["arch"], default["immediate"]) == ("", True)
     assert (default["waves"], default["bake"]) == ("", "")
+
+
+def test_a_wave_shows_each_count_against_its_own_limit_and_why_it_waits() -> None:
+    status = _status("rolling", False, [_node("web-01", "healthy"), _node("web-02", "offline")])
+    status["waves"][0].update(
+        tally={"failed": 0, "offline": 2, "notInstalled": 3, "refused": 1, "hostTrouble": 0,
+               "baking": 0, "healthy": 1},
+        offlineLimit=1,
+        refusedLimit=None,
+        waitingFor="2 of 7 nodes offline, over --max-offline 1 (1): the wave waits",
+    )  # fmt: skip
+    first, later = rollouts.shape_rollout(status, NOW)["waves"]
+    assert (first["offline"], first["notInstalled"], first["refused"]) == ("2 / 1", "3", "1 / any")
+    assert first["waitingFor"] == "2 of 7 nodes offline, over --max-offline 1 (1): the wave waits"
+    assert (later["offline"], later["notInstalled"], later["refused"]) == ("", "", "")
+    limited = make_policy(
+        canary="1", waves="100%", bake=60, max_failures="1", max_offline="10%", max_refused="0"
+    ).to_dict()
+    assert rollouts.policy_text(limited).endswith(
+        "; it waits with more than 10% of its nodes offline or more than 0 of its nodes refusing it"
+    )
+    assert rollouts.policy_form({"*": limited}, STAGED)["maxOffline"] == "10%"
+    assert rollouts.form_policy(
+        "staged", "1", "100%", "60", "1", "", "", "10%", "0"
+    ) == make_policy(
+        canary="1", waves="100%", bake=60, max_failures="1", max_offline="10%", max_refused="0"
+    )
