@@ -75,6 +75,6 @@ def test_public_pages_show_no_buttons_and_refuse_actions(
         form={"arch": "x86_64", "sha256": v1, "csrf": token},
     )
     assert refused.status == 403
-    assert "Log in with the admin token" in refused.text()
+    assert "Log in to do this" in refused.text()
     latest = manager.admin_get("/bins").json()["data"][0]["latest"]
     assert latest == {"x86_64": v2}

@@ -166,5 +166,5 @@ def test_a_bad_policy_or_a_forged_form_is_refused_and_changes_nothing(
     assert token
     visitor = page.request.post(url, form={**form, "csrf": token})
     assert visitor.status == 403
-    assert "Log in with the admin token" in visitor.text()
+    assert "Log in to do this" in visitor.text()
     assert _policies(manager) == before

@@ -94,9 +94,7 @@ def login(
         _failed(sessions_, caller.address, None, "wrong admin token")
         log.warning("dashboard: a login with a wrong admin token was refused")
         error = (
-            "Wrong admin token. People log in with their name and password."
-            if expected
-            else "This server has no admin token to log in with."
+            "Wrong admin token." if expected else "This server has no admin token to log in with."
         )
         return _login_page(visitor, next, 401, error)
     trail.record(sessions_, audit.entry(ADMIN_TOKEN, "login", caller.address, stored_now()))

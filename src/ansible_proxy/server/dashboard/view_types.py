@@ -176,6 +176,7 @@ class ActivityItem(TypedDict):
     because: str | None
     tone: str  # ok, info, warn or bad (views.TONES)
     ago: str
+    who: str  # a person, "token NAME (fingerprint)", "admin-token", "bin-manager", "agent"
 
 
 class NodeCredential(TypedDict):

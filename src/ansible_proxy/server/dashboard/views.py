@@ -44,6 +44,7 @@ from ansible_proxy.server.db.pages import DEFAULT_LIMIT, Cursor, Page
 from ansible_proxy.server.db.signatures import signed_by_release
 
 STALE_AFTER = timedelta(minutes=3)
+SERVER_STEP = "bin-manager"  # who made a change no operator made (a wave's bake, a revert)
 AGENT_BIN = "ansible-proxy"  # the one-file agent, published like any bin (self-update)
 ACTIVITY_LIMIT = 200
 # The badge of an activity kind (others are "ok"): what went wrong, what an operator forced.
@@ -345,10 +346,11 @@ def release_page(
 
 def activity(session: Session, now: datetime) -> list[ActivityItem]:
     """Publishes, pins, pauses, resumes, rollout steps (with their detail), and the fleet's
-    upgrades and rollbacks, newest first."""
+    upgrades and rollbacks, newest first; each with who made it (the person or token an
+    operator's change names, the server for its own rollout steps, a node's agent)."""
     happened: list[tuple[datetime, ActivityItem]] = [
         (event.at, _item(event.at, event.kind, event.bin_name, event.arch, event.sha256, None,
-                         event.detail, now))
+                         event.detail, now, event.actor or SERVER_STEP))
         for event in db.recent_events(session, ACTIVITY_LIMIT)
     ]  # fmt: skip
     outcomes = db.outcomes(session, ACTIVITY_LIMIT)
@@ -365,7 +367,7 @@ def activity(session: Session, now: datetime) -> list[ActivityItem]:
             else NOT_THE_RELEASE.get(str(one.cause), "rollback")
         )
         item = _item(one.at, kind, one.bin_name, None, one.target_hash, one.node_name,
-                     report["because"], now)  # fmt: skip
+                     report["because"], now, "agent")  # fmt: skip
         happened.append((one.at, item))
     happened.sort(key=lambda pair: pair[0], reverse=True)
     return [item for _, item in happened[:ACTIVITY_LIMIT]]
@@ -380,7 +382,8 @@ def _item(
     node: str | None,
     because: str | None,
     now: datetime,
+    who: str,
 ) -> ActivityItem:
     return {"at": listings.iso(at), "kind": kind, "bin": bin_name, "arch": arch,
             "sha256": sha256, "node": node, "because": because,
-            "tone": TONES.get(kind, "ok"), "ago": ago(at, now)}  # fmt: skip
+            "tone": TONES.get(kind, "ok"), "ago": ago(at, now), "who": who}  # fmt: skip
