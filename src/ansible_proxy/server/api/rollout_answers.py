@@ -31,6 +31,7 @@ class StagedPolicy(Answer):
     canaryNodes: str | None = Field(description="a,b: node names")
     maxOffline: str | None = Field(description="N or P% of a wave offline; more: it waits")
     maxRefused: str | None = Field(description="N or P% of a wave refusing; more: it waits")
+    watchSeconds: int = Field(description="after the last wave, still judged this long (0: not)")
 
 
 Policy = ImmediatePolicy | StagedPolicy
@@ -113,12 +114,20 @@ class Revert(Answer):
     wayOut: str
 
 
+class Watch(Answer):
+    """A rollout past its last wave, still judged (`--watch`, rollouts/watch.py)."""
+
+    seconds: int = Field(description="how long it is watched")
+    remaining: int = Field(description="seconds left, on the heard clock")
+    text: str
+
+
 class RolloutView(Answer):
     """One rollout of a release, wave by wave."""
 
     id: int
     arch: str
-    state: str = Field(description="rolling, halted, completed or superseded")
+    state: str = Field(description="rolling, halted, watching, completed or superseded")
     halted: bool
     reverted: bool
     release: str
@@ -136,6 +145,7 @@ class RolloutView(Answer):
     leftOutCount: int
     stuck: Stuck | None
     revert: Revert | None
+    watch: Watch | None = Field(description="while watching after every wave")
 
 
 class BinRollouts(Answer):
@@ -146,7 +156,7 @@ class BinRollouts(Answer):
     policies: dict[str, Policy] = Field(description="the bin's own, by arch (* for every arch)")
     defaultPolicy: Policy
     rollouts: list[RolloutView]
-    state: str = Field(description="halted, rolling, completed, superseded or none")
+    state: str = Field(description="halted, rolling, watching, completed, superseded or none")
 
 
 class PolicySet(Answer):

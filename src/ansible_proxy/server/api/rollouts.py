@@ -58,6 +58,9 @@ class PolicyRequest(BaseModel):
     maxRefused: str | None = Field(
         default=None, max_length=16, description="N or P% of a wave refusing: more, it waits"
     )
+    watchSeconds: int | None = Field(
+        default=None, ge=0, description="after the last wave, still judged this long"
+    )
 
 
 class ActionRequest(BaseModel):
@@ -107,6 +110,7 @@ def set_policy(
             canary_nodes=body.canaryNodes,
             max_offline=body.maxOffline,
             max_refused=body.maxRefused,
+            watch=body.watchSeconds,
         )
     except PolicyError as exc:
         raise BadRequest(str(exc)) from None

@@ -309,10 +309,15 @@ ROLLOUT = Command(
                     help="nodes refusing the release (signature, held bad) a wave may have; "
                     "more, and it waits. Default: any",
                 ),
+                arg(
+                    "--watch",
+                    help="after the last wave, keep judging the rollout this long (3600, "
+                    "90s, 10m, 1h30m; at most a week): a failure then still reverts the fleet",
+                ),
             ),
             description="Example: rollout set web --canary 1 --waves 25%,100% --bake 600 "
-            "--max-failures 1 --max-offline 10%. Shares in --waves are of the whole fleet, "
-            "cumulative.",
+            "--max-failures 1 --max-offline 10% --watch 1h. Shares in --waves are of the whole "
+            "fleet, cumulative.",
         ),
         Command(
             "status",

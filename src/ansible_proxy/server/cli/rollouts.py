@@ -2,7 +2,7 @@
 
 rollout set BIN [--arch A] (--immediate | --canary N|P% --waves P%,… --bake S
 --max-failures N|P% [--canary-label [reported:]k=v] [--canary-nodes a,b]
-[--max-offline N|P%] [--max-refused N|P%]) |
+[--max-offline N|P%] [--max-refused N|P%] [--watch DURATION]) |
 rollout status BIN [--json] |
 rollout promote | halt | resume | abort BIN [--arch A]. Calls the admin API
 (server/api/rollouts.py) through client.py's `Admin`.
@@ -29,6 +29,7 @@ def set_policy(args: argparse.Namespace, admin: Admin) -> Shown:
         "canaryNodes": args.canary_nodes,
         "maxOffline": args.max_offline,
         "maxRefused": args.max_refused,
+        "watchSeconds": _duration(args.watch),
     }
     data = admin.call("PUT", f"/bins/{args.bin}/rollout/policy", json=body)
     where = f" ({data['arch']})" if data.get("arch") else ""
@@ -46,6 +47,18 @@ def act(args: argparse.Namespace, admin: Admin) -> Shown:
     """promote, halt, resume or abort: the lines saying what was done."""
     data = admin.call("POST", f"/bins/{args.bin}/rollout/{args.verb}", json={"arch": args.arch})
     return Shown("\n".join(data["done"]), data)
+
+
+def _duration(text: str | None) -> int | None:
+    """--watch: seconds or `1h30m`, checked here as the server checks it."""
+    if text is None:
+        return None
+    from ansible_proxy.server.rollouts.options import PolicyError, parse_duration  # pure
+
+    try:
+        return parse_duration(text, "--watch")
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _seconds(text: str | None) -> int | None:
@@ -83,6 +96,8 @@ def describe(data: dict[str, Any]) -> str:
         )
         if rollout.get("reason"):
             lines.append(f"  why: {rollout['reason']}")
+        if rollout.get("watch"):
+            lines.append(f"  {rollout['watch']['text']}")
         lines.extend(_ways_out(data["binName"], rollout))
         for wave in rollout["waves"]:
             limit = wave.get("failureLimit")

@@ -38,6 +38,7 @@ from ansible_proxy.server.deps import DbSession, Now, Pointers, Rollouts
 from ansible_proxy.server.inputs import check_arch, check_bin_name
 from ansible_proxy.server.problems import BadRequest, NotFound
 from ansible_proxy.server.rollouts.context import Context, wave_name
+from ansible_proxy.server.rollouts.options import format_duration
 from ansible_proxy.server.rollouts.policy import Policy, PolicyError, make_policy
 from ansible_proxy.server.rollouts.status import bin_status
 from ansible_proxy.server.services import rollouts as service
@@ -91,6 +92,8 @@ def progress_text(state: str, wave: int, wave_count: int, reverted: bool) -> str
         return "rolling: the canary" if wave == 0 else f"rolling: wave {wave} of {wave_count - 1}"
     if state == "halted":
         return "halted and reverted" if reverted else "halted"
+    if state == "watching":
+        return "watching after every wave"
     return state
 
 
@@ -116,6 +119,11 @@ def policy_text(policy: dict[str, Any]) -> str:
         f"canary {first}, then {shares} of the fleet; each wave bakes {bake}; "
         f"a wave halts the rollout (and reverts it) when {failures} fail"
         + (f"; it waits with {' or '.join(waits)}" if waits else "")
+        + (
+            f"; watched {duration(watch)} after every wave"
+            if (watch := policy.get("watchSeconds"))
+            else ""
+        )
     )
 
 
@@ -141,6 +149,7 @@ def policy_form(policies: dict[str, dict[str, Any]], default: dict[str, Any]) ->
         "canaryNodes": policy.get("canaryNodes") or "",
         "maxOffline": policy.get("maxOffline") or "",
         "maxRefused": policy.get("maxRefused") or "",
+        "watch": format_duration(policy["watchSeconds"]) if policy.get("watchSeconds") else "",
     }
 
 
@@ -154,6 +163,7 @@ def form_policy(
     canary_nodes: str = "",
     max_offline: str = "",
     max_refused: str = "",
+    watch: str = "",
 ) -> Policy:
     """The policy the form asks for, checked by make_policy as the API's are; an empty field
     is an option not given. 'immediate' ignores the staged fields (the form keeps them)."""
@@ -174,6 +184,7 @@ def form_policy(
         canary_nodes=given(canary_nodes),
         max_offline=given(max_offline),
         max_refused=given(max_refused),
+        watch=given(watch),
     )
 
 
@@ -181,9 +192,10 @@ def _actions(rollout: dict[str, Any]) -> list[str]:
     """The buttons that apply (as services/rollouts.py decides what fits)."""
     state, reverted = rollout["state"], rollout["reverted"]
     actions = ["promote", "halt"] if state == "rolling" else []
+    actions += ["promote"] if state == "watching" else []
     if state == "halted":
         actions.append("resume")
-    if state in queries.ROLLOUT_ANSWERING and not reverted:
+    if state in (*queries.ROLLOUT_ANSWERING, "watching") and not reverted:
         actions.append("abort")
     return actions
 
@@ -236,7 +248,9 @@ def _limited(wave: dict[str, Any], count: str, limit: str) -> str:
 def shape_rollout(rollout: dict[str, Any], now: datetime) -> ShownRollout:
     """What the page shows of one rollout (given in rollouts/status.py's shape)."""
     state = rollout["state"]
-    tone = {"rolling": "info", "halted": "bad", "completed": "ok"}.get(state, "muted")
+    tone = {"rolling": "info", "watching": "info", "halted": "bad", "completed": "ok"}.get(
+        state, "muted"
+    )
     following = rollout["wave"] + 1
     return {
         "arch": rollout["arch"],
@@ -261,6 +275,7 @@ def shape_rollout(rollout: dict[str, Any], now: datetime) -> ShownRollout:
         "leftOutMore": rollout.get("leftOutCount", 0)
         - min(len(rollout.get("leftOut") or []), NODES_SHOWN),
         "revert": rollout.get("revert"),
+        "watch": rollout.get("watch"),
     }
 
 
@@ -338,6 +353,7 @@ def rollout_policy(
     canary_nodes: Annotated[str, Form(max_length=16_000)] = "",
     max_offline: Annotated[str, Form(max_length=16)] = "",
     max_refused: Annotated[str, Form(max_length=16)] = "",
+    watch: Annotated[str, Form(max_length=16)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
 
@@ -348,7 +364,7 @@ def rollout_policy(
         try:
             policy = form_policy(
                 mode, canary, waves, bake, max_failures, canary_label, canary_nodes,
-                max_offline, max_refused,
+                max_offline, max_refused, watch,
             )  # fmt: skip
         except PolicyError as exc:
             raise BadRequest(str(exc)) from None

@@ -211,12 +211,12 @@ class ShownWave(TypedDict):
     bake: str
     nodes: list[ShownNode]
     more: int  # nodes not listed
-
     # A started wave's counts (rollouts/judge.py), "" before it starts; limits "any" if none.
     offline: str
     notInstalled: str
     refused: str
     waitingFor: str | None  # why the current wave is not promoted yet
+
 
 class ShownRollout(TypedDict):
     arch: str
@@ -239,6 +239,7 @@ class ShownRollout(TypedDict):
     leftOut: list[Mapping[str, Any]]
     leftOutMore: int
     revert: Mapping[str, Any] | None  # as rollouts/ways_out.reverted_view gives it
+    watch: Mapping[str, Any] | None  # as rollouts/watch.watch_view gives it
 
 
 class PolicyWords(TypedDict):
@@ -262,9 +263,10 @@ class PolicyFormValues(TypedDict):
     maxFailures: str
     canaryLabel: str
     canaryNodes: str
-
     maxOffline: str
     maxRefused: str
+    watch: str  # a duration in rollout set's words (1h30m), "" for none
+
 
 class RolloutSection(TypedDict):
     policies: list[ScopedPolicy]

@@ -166,6 +166,8 @@ class RolloutPolicy(Base):
     # More offline (or refusing) members than this in a wave and it waits; None: no limit.
     max_offline: Mapped[str | None] = mapped_column(String(16), default=None)
     max_refused: Mapped[str | None] = mapped_column(String(16), default=None)
+    # After the last wave the rollout is watched this long (`watching`); None or 0: not.
+    watch_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Rollout(Base):

@@ -4,11 +4,14 @@ limit halts the rollout and reverts the fleet to the previous good release.
 
   policy.py   pure: the policy's options, the waves of a fleet, failure thresholds
   members.py  what each member node showed of the release (the write path records it)
-  lifecycle.py  start, promote, halt, revert, resume, complete: each change of state
+  lifecycle.py  start, promote, watch, halt, revert, complete: each change of state
   engine.py   the background check that promotes baked waves and halts failing ones
   judge.py    pure: a wave's counts against its thresholds: halt, wait (why) or baked
   counts.py   a wave's counts (failed, offline, not installed, refused…) in one query
   offline.py  members not heard for the silent window marked offline, back once heard
+  watch.py    after the last wave: `watching` for --watch, judged, then completed
+  options.py  pure: each policy option parsed and checked (counts, labels, durations)
+  resuming.py `rollout resume`: a halted rollout goes on, a reverted release re-enabled
   status.py   `rollout status`: waves, nodes, failures, bake remaining
   eligible.py   who takes part: revoked, stale and held nodes left out, or skipped
   reverts.py    a revert's way back for signed hosts; the nodes still on a reverted release

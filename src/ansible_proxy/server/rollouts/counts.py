@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from ansible_proxy.protocol import FailureCause
 from ansible_proxy.server.db.models import Rollout, RolloutMember
 from ansible_proxy.server.rollouts import eligible
+from ansible_proxy.server.rollouts.context import wave_name
 from ansible_proxy.server.rollouts.judge import Tally
+from ansible_proxy.server.rollouts.policy import Policy
 
 _M = RolloutMember
 
@@ -71,3 +73,20 @@ def tallies(session: Session, rollout: Rollout, upto: int | None = None) -> dict
         )
         for wave, size, failed, host, refused, offline, baking, waiting, healthy in rows
     }
+
+
+def halt_reason(session: Session, rollout: Rollout, wave: int, tally: Tally, policy: Policy) -> str:
+    """`N of M nodes of <wave> failed (--max-failures X): a (why); b (why); and K more`."""
+    first = session.execute(
+        select(_M.node_name, _M.reason)
+        .where(_M.rollout_id == rollout.id, _M.wave == wave, _M.failed_at.is_not(None))
+        .order_by(_M.failed_at, _M.node_name)
+        .limit(3)
+    ).all()
+    shown = "; ".join(f"{name} ({reason})" if reason else name for name, reason in first)
+    if tally.failed > len(first):
+        shown += f"; and {tally.failed - len(first)} more"
+    return (
+        f"{tally.failed} of {tally.size} nodes of {wave_name(wave)} failed "
+        f"(--max-failures {policy.max_failures}): {shown}"
+    )

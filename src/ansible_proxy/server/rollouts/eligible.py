@@ -31,7 +31,7 @@ from ansible_proxy.server.db.models import (
     RolloutMember,
 )
 from ansible_proxy.server.rollouts import heard
-from ansible_proxy.server.rollouts.policy import REPORTED
+from ansible_proxy.server.rollouts.options import REPORTED
 
 REVOKED = "revoked: its credential was revoked"
 FORGOTTEN = "forgotten: the node was deleted"

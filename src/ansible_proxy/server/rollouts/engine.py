@@ -23,16 +23,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import Bin, Rollout, RolloutMember
 from ansible_proxy.server.periodic import Periodic
-from ansible_proxy.server.rollouts import counts, heard, lifecycle, offline, stored, stuck
+from ansible_proxy.server.rollouts import counts, heard, lifecycle, offline, stored, stuck, watch
 from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.heard import HeardClock
-from ansible_proxy.server.rollouts.judge import Tally, judge
-from ansible_proxy.server.rollouts.policy import Policy
+from ansible_proxy.server.rollouts.judge import judge
 
 log = logging.getLogger(__name__)
 
 
 _M = RolloutMember
+CHECKED = ("rolling", watch.WATCHING)  # the states the background check judges
 
 
 def check_rollout(
@@ -94,7 +94,7 @@ def check_rollout(
                 rollout,
                 bin_,
                 now,
-                _halt_reason(session, rollout, index, tally, policy),
+                counts.halt_reason(session, rollout, index, tally, policy),
                 revert=True,
             )
             return "halted"
@@ -109,42 +109,27 @@ def check_rollout(
     return stuck.notice(session, ctx, rollout, bin_, now)
 
 
-def _halt_reason(
-    session: Session, rollout: Rollout, wave: int, tally: Tally, policy: Policy
-) -> str:
-    """`N of M nodes of <wave> failed (--max-failures X): a (why); b (why); and K more`."""
-    first = session.execute(
-        select(_M.node_name, _M.reason)
-        .where(_M.rollout_id == rollout.id, _M.wave == wave, _M.failed_at.is_not(None))
-        .order_by(_M.failed_at, _M.node_name)
-        .limit(3)
-    ).all()
-    shown = "; ".join(f"{name} ({reason})" if reason else name for name, reason in first)
-    if tally.failed > len(first):
-        shown += f"; and {tally.failed - len(first)} more"
-    return (
-        f"{tally.failed} of {tally.size} nodes of {wave_name(wave)} failed "
-        f"(--max-failures {policy.max_failures}): {shown}"
-    )
-
-
 def check_all(sessions: sessionmaker[Session], ctx: Context, now: datetime) -> bool:
-    """Check every rolling rollout, each in its own transaction; True when one changed.
+    """Check every rolling or watched rollout, each in its own transaction; True when one
+    changed.
 
     The caller advanced the heard clock first (RolloutChecker), or a test set it.
     """
     with sessions() as session:
-        ids = list(session.scalars(select(Rollout.id).where(Rollout.state == "rolling")))
+        ids = list(session.scalars(select(Rollout.id).where(Rollout.state.in_(CHECKED))))
     changed = False
     for rollout_id in ids:
         with sessions() as session:
             rollout = session.get(Rollout, rollout_id)
-            if rollout is None or rollout.state != "rolling":
+            if rollout is None or rollout.state not in CHECKED:
                 continue
             bin_ = session.get(Bin, rollout.bin_id)
             if bin_ is None:
                 continue
-            what = check_rollout(session, ctx, rollout, bin_, now)
+            if rollout.state == watch.WATCHING:
+                what = watch.check_watch(session, ctx, rollout, bin_, now)
+            else:
+                what = check_rollout(session, ctx, rollout, bin_, now)
             session.commit()
             if what is not None:
                 log.info(

@@ -1,5 +1,6 @@
-"""Every change of a rollout's state: start (at a publish), promote, halt, revert, resume,
-complete, supersede. None commits: the caller commits, then clears the read caches.
+"""Every change of a rollout's state: start (at a publish), promote, watch, halt, revert,
+complete, supersede (resuming.py: resume). None commits: the caller commits, then clears
+the read caches.
 
 Each change that two server processes could both make (the background check runs in
 every process, replicas share the database) first claims the rollout's revision with a
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db import queries
@@ -27,8 +28,9 @@ from ansible_proxy.server.db.models import (
 )
 from ansible_proxy.server.db.secrets import ROLLOUT_ORDER, server_secret
 from ansible_proxy.server.problems import Conflict, NotFound
-from ansible_proxy.server.rollouts import eligible, heard, quarantine, reverts, stored, superseding
+from ansible_proxy.server.rollouts import eligible, heard, reverts, stored, superseding
 from ansible_proxy.server.rollouts.context import Context, wave_name
+from ansible_proxy.server.rollouts.options import format_duration
 from ansible_proxy.server.rollouts.policy import (
     plan_waves,
     policy_to_json,
@@ -116,6 +118,7 @@ def on_publish(
     node at once: with nothing installed there is nothing to protect nor to revert to.
     """
     good = previous_sha
+    _end_watch(session, ctx, bin_, arch, f"the publish of {release.sha256[:12]}", now)
     old = stored.open_rollout(session, bin_.id, arch)
     if old is not None:
         if old.release_sha == release.sha256 and not old.reverted:
@@ -215,10 +218,21 @@ def on_pin(
     session: Session, ctx: Context, bin_: Bin, arch: str, release: Release, now: datetime
 ) -> None:
     """A pin is the emergency brake: it ends the rollout and re-enables a release marked bad."""
+    _end_watch(session, ctx, bin_, arch, f"the pin of {release.sha256[:12]}", now)
     old = stored.open_rollout(session, bin_.id, arch)
     if old is not None:
         supersede(session, ctx, old, bin_.name, f"ended by the pin of {release.sha256[:12]}", now)
     release.bad_since = None
+
+
+def _end_watch(
+    session: Session, ctx: Context, bin_: Bin, arch: str, by: str, now: datetime
+) -> None:
+    """A publish or a pin ends the watch of the rollout before (its release is no longer
+    the one every node is told)."""
+    found = stored.latest_rollout(session, bin_.id, arch)
+    if found is not None and found.state == "watching":
+        supersede(session, ctx, found, bin_.name, f"its watch was ended by {by}", now)
 
 
 # -- changes of state ----------------------------------------------------------------
@@ -227,12 +241,26 @@ def on_pin(
 def start_wave(
     session: Session, ctx: Context, rollout: Rollout, bin_name: str, now: datetime, why: str
 ) -> None:
-    """The next wave starts (or the rollout completes after its last)."""
+    """The next wave starts; after the last, the rollout is watched (`--watch`, watch.py)
+    or completes, and a watch ended early (`rollout promote`) completes."""
     if rollout.wave + 1 >= rollout.wave_count:
-        rollout.state = "completed"
+        if rollout.state == "watching":
+            complete(session, ctx, rollout, bin_name, now, f"its watch ended early ({why})")
+            return
+        watch = stored.load_policy(rollout).watch_seconds
+        if not watch:
+            complete(session, ctx, rollout, bin_name, now, f"every wave is healthy ({why})")
+            return
+        rollout.state = "watching"
         rollout.reason = None
-        text = f"rollout of {rollout.release_sha[:12]} completed: every wave is healthy ({why})"
-        step(session, ctx, rollout, bin_name, "rollout-complete", "rollout-completed", text, now)
+        rollout.wave_heard = heard.read(session).now  # the watch counts on the heard clock
+        rollout.stuck_at = None
+        text = (
+            f"every wave of {rollout.release_sha[:12]} is healthy ({why}): watched for "
+            f"{format_duration(watch)} before it completes; a failure of the release meanwhile "
+            "halts it and reverts the fleet"
+        )
+        step(session, ctx, rollout, bin_name, "rollout-watch", "rollout-watching", text, now)
         return
     rollout.wave += 1
     rollout.wave_started_at = now
@@ -262,6 +290,16 @@ def start_wave(
     else:
         text = f"{wave_name(rollout.wave)} started: {told}{note} ({why})"
     step(session, ctx, rollout, bin_name, "rollout-promote", "wave-promoted", text, now)
+
+
+def complete(
+    session: Session, ctx: Context, rollout: Rollout, bin_name: str, now: datetime, why: str
+) -> None:
+    """The rollout is done: its release stays the latest, nothing judges it any more."""
+    rollout.state = "completed"
+    rollout.reason = None
+    text = f"rollout of {rollout.release_sha[:12]} completed: {why}"
+    step(session, ctx, rollout, bin_name, "rollout-complete", "rollout-completed", text, now)
 
 
 def halt(
@@ -310,54 +348,3 @@ def revert_fleet(
         f"{reverts.way_back_note(session, rollout)}"
     )
     step(session, ctx, rollout, bin_.name, "rollout-revert", "rollout-reverted", text, now)
-
-
-def resume(session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime) -> list[str]:
-    """Go on from the current wave; a reverted release is re-enabled and its failures forgiven.
-
-    Lines about the members that hold the release as bad on their host (quarantine.py): they
-    will not try it again until a person lets them, with the command to do so."""
-    if rollout.reverted:
-        release = queries.find_release(session, bin_, rollout.release_sha, rollout.arch)
-        if release is None:
-            raise NotFound(f"the release {rollout.release_sha} of {bin_.name} is gone")
-        release.bad_since = None
-        rollout.reverted = False
-        queries.point_latest(session, bin_, rollout.arch, release, now)
-        # The revert moved every member back, on the server's order: none of that is a
-        # node's failure ("went back"), and the current wave installs and bakes again.
-        this_wave = RolloutMember.wave == rollout.wave
-        session.execute(
-            update(RolloutMember)
-            .where(RolloutMember.rollout_id == rollout.id)
-            .values(
-                succeeded_at=None,
-                succeeded_heard=None,
-                baked_at=case((this_wave, None), else_=RolloutMember.baked_at),
-            )
-            .execution_options(synchronize_session=False)
-        )
-    session.execute(
-        update(RolloutMember)
-        .where(RolloutMember.rollout_id == rollout.id, RolloutMember.failed_at.is_not(None))
-        .values(failed_at=None, succeeded_at=None, succeeded_heard=None, baked_at=None, reason=None)
-        .execution_options(synchronize_session=False)
-    )
-    rollout.state = "rolling"
-    rollout.reason = None
-    rollout.wave_started_at = now
-    rollout.wave_heard = None
-    rollout.stuck_at = None
-    reverts.carry_running(session, rollout, now)
-    started = (RolloutMember.rollout_id == rollout.id) & (RolloutMember.wave <= rollout.wave)
-    reverts.note_running(session, rollout, started & (RolloutMember.succeeded_at.is_(None)))
-    held_bad = quarantine.quarantined(session, rollout)
-    text = f"resumed at {wave_name(rollout.wave)}: its failures are forgiven"
-    if held_bad:
-        text += (
-            f"; {len(held_bad)} node(s) hold {rollout.release_sha[:12]} as bad and will not "
-            f"try it until `{quarantine.forget_command(bin_.name, rollout.release_sha)}` is "
-            f"run on them: {', '.join(sorted(held_bad)[:5])}"
-        )
-    step(session, ctx, rollout, bin_.name, "rollout-resume", None, text, now)
-    return quarantine.resume_lines(bin_.name, rollout, held_bad)

@@ -32,7 +32,7 @@ def _membership(session: Session, bin_: Bin, node: Node) -> tuple[Rollout, Rollo
         .join(RolloutMember, RolloutMember.rollout_id == Rollout.id)
         .where(
             Rollout.bin_id == bin_.id,
-            Rollout.state.in_(ROLLOUT_ANSWERING),
+            Rollout.state.in_((*ROLLOUT_ANSWERING, "watching")),  # judged after 100 % too
             Rollout.reverted.is_(False),
             RolloutMember.node_name == node.name,
             RolloutMember.wave <= Rollout.wave,

@@ -4,7 +4,8 @@ A policy is what `bin-manager rollout set` takes: `--canary N|P%`, `--waves P%,P
 (cumulative shares of the fleet, the last one made 100 % when it is less), `--bake
 SECONDS`, `--max-failures N|P%` (of each wave), `--canary-label [reported:]k=v`,
 `--canary-nodes a,b`, `--max-offline N|P%` and `--max-refused N|P%` (of each wave: with
-more nodes offline, or refusing the release, the wave waits); or `--immediate`. Nodes are
+more nodes offline, or refusing the release, the wave waits), `--watch DURATION` (how long
+a rollout that reached every wave is still judged); or `--immediate`. Nodes are
 ordered by an HMAC of (bin, node name) under the server's secret (server/db/secrets.py),
 so every replica, and the same server after a restart, makes the same waves, and no node
 can choose a name that sorts first.
@@ -21,35 +22,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_proxy.names import is_node_name, parse_labels
-
-MAX_WAVES = 10
-MAX_BAKE_SECONDS = 7 * 86_400
-MAX_CANARY_NODES = 50
-# `--canary-label reported:k=v` matches NODE_LABELS, what a node reports of itself; a
-# plain `k=v` matches the labels an admin set (`bin-manager nodes label`).
-REPORTED = "reported:"
-
-
-class PolicyError(ValueError):
-    """A policy that cannot be used; the message names the option and the problem."""
-
-
-@dataclass(frozen=True)
-class Count:
-    """A number of nodes, or a percentage of some whole (`3`, `10%`)."""
-
-    value: int
-    percent: bool
-
-    def of(self, whole: int) -> int:
-        """How many nodes of `whole` this is: a percentage rounds up, never below 1."""
-        if not self.percent:
-            return self.value
-        return max(1, math.ceil(self.value * whole / 100))
-
-    def __str__(self) -> str:
-        return f"{self.value}%" if self.percent else str(self.value)
+from ansible_proxy.server.rollouts.options import (
+    MAX_BAKE_SECONDS,
+    ONE_NODE,
+    format_duration,
+    parse_canary_label,
+    parse_canary_nodes,
+    parse_count,
+    parse_duration,
+    parse_limit,
+    parse_waves,
+)
+from ansible_proxy.server.rollouts.options import (
+    Count as Count,  # re-exported: the policy's callers name them from here
+)
+from ansible_proxy.server.rollouts.options import (
+    PolicyError as PolicyError,
+)
 
 
 @dataclass(frozen=True)
@@ -57,15 +46,16 @@ class Policy:
     """How a bin's new releases reach its nodes; `immediate`: all at once, as before."""
 
     immediate: bool
-    canary: Count = Count(1, False)
+    canary: Count = ONE_NODE
     waves: tuple[int, ...] = (100,)
     bake_seconds: int = 0
-    max_failures: Count = Count(1, False)
+    max_failures: Count = ONE_NODE
     canary_label: tuple[str, str] | None = None  # the key is "reported:k" for NODE_LABELS
     canary_nodes: tuple[str, ...] = ()
     # More offline (or refusing) members than this in a wave: it waits (None: no limit).
     max_offline: Count | None = None
     max_refused: Count | None = None
+    watch_seconds: int = 0  # after the last wave: still judged this long (heard clock)
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as the API and `rollout status --json` show it (`describe`: in
@@ -84,6 +74,7 @@ class Policy:
             "canaryNodes": ",".join(self.canary_nodes) or None,
             "maxOffline": None if self.max_offline is None else str(self.max_offline),
             "maxRefused": None if self.max_refused is None else str(self.max_refused),
+            "watchSeconds": self.watch_seconds,
         }
 
     def describe(self) -> str:
@@ -102,46 +93,12 @@ class Policy:
             text += f" --max-offline {self.max_offline}"
         if self.max_refused is not None:
             text += f" --max-refused {self.max_refused}"
+        if self.watch_seconds:
+            text += f" --watch {format_duration(self.watch_seconds)}"
         return text
 
 
 IMMEDIATE = Policy(immediate=True)
-
-
-def parse_count(text: str, option: str, *, allow_zero: bool = False) -> Count:
-    """`N` or `P%` (1-100 %); PolicyError naming `option` otherwise."""
-    raw = text.strip()
-    percent = raw.endswith("%")
-    digits = raw[:-1].strip() if percent else raw
-    if not digits.isdigit() or len(digits) > 6:
-        raise PolicyError(f"{option} {text!r:.40}: expected a number of nodes or a percentage")
-    value = int(digits)
-    lowest = 0 if allow_zero and not percent else 1
-    if value < lowest or (percent and value > 100):
-        limit = "1-100 %" if percent else f"at least {lowest}"
-        raise PolicyError(f"{option} {text!r:.40}: must be {limit}")
-    return Count(value, percent)
-
-
-def parse_waves(text: str) -> tuple[int, ...]:
-    """`25%,50%,100%` → (25, 50, 100): rising shares of the fleet, 100 added when missing."""
-    shares: list[int] = []
-    for item in text.split(","):
-        share = parse_count(item, "--waves")
-        if not share.percent:
-            raise PolicyError(f"--waves {item.strip()!r:.40}: each wave is a share, like 50%")
-        if shares and share.value <= shares[-1]:
-            raise PolicyError(
-                f"--waves {text!r:.80}: each share must be larger than the one before"
-            )
-        shares.append(share.value)
-    if not shares:
-        raise PolicyError("--waves is empty: give shares like 25%,100%")
-    if shares[-1] < 100:
-        shares.append(100)
-    if len(shares) > MAX_WAVES:
-        raise PolicyError(f"--waves: at most {MAX_WAVES} waves after the canary")
-    return tuple(shares)
 
 
 def make_policy(
@@ -155,9 +112,10 @@ def make_policy(
     canary_nodes: str | None = None,
     max_offline: str | None = None,
     max_refused: str | None = None,
+    watch: int | str | None = None,
 ) -> Policy:
     """A checked policy from `rollout set`'s option values (the first four required unless
-    immediate)."""
+    immediate; `watch`: seconds, or a duration like `1h`)."""
     staged = {"--canary": canary, "--waves": waves, "--bake": bake, "--max-failures": max_failures}
     if immediate:
         given = [name for name, value in staged.items() if value is not None]
@@ -166,6 +124,7 @@ def make_policy(
             "--canary-nodes": canary_nodes,
             "--max-offline": max_offline,
             "--max-refused": max_refused,
+            "--watch": watch,
         }
         given += [name for name, value in optional.items() if value]
         if given:
@@ -188,45 +147,10 @@ def make_policy(
         max_failures=parse_count(max_failures, "--max-failures"),
         canary_label=parse_canary_label(canary_label) if canary_label else None,
         canary_nodes=parse_canary_nodes(canary_nodes) if canary_nodes else (),
-        max_offline=_limit(max_offline, "--max-offline"),
-        max_refused=_limit(max_refused, "--max-refused"),
+        max_offline=parse_limit(max_offline, "--max-offline"),
+        max_refused=parse_limit(max_refused, "--max-refused"),
+        watch_seconds=0 if watch is None else parse_duration(watch, "--watch"),
     )
-
-
-def _limit(text: str | None, option: str) -> Count | None:
-    """`--max-offline` / `--max-refused`: N (0 allowed: none at all) or P%; None: no limit."""
-    if text is None or not str(text).strip():
-        return None
-    return parse_count(str(text), option, allow_zero=True)
-
-
-def parse_canary_label(text: str) -> tuple[str, str]:
-    """`k=v` (an admin's label) or `reported:k=v` (NODE_LABELS) → (key, value); the key
-    keeps the `reported:` prefix."""
-    prefix = REPORTED if text.strip().startswith(REPORTED) else ""
-    try:
-        parsed = parse_labels(text.strip()[len(prefix) :])
-    except ValueError as exc:
-        raise PolicyError(f"--canary-label: {exc}") from None
-    if len(parsed) != 1:
-        raise PolicyError(f"--canary-label {text!r:.60}: exactly one k=v (or reported:k=v)")
-    key, value = next(iter(parsed.items()))
-    return prefix + key, value
-
-
-def parse_canary_nodes(text: str) -> tuple[str, ...]:
-    """`a,b` → ("a", "b"): node names, each once, at most MAX_CANARY_NODES."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    for name in names:
-        if not is_node_name(name):
-            raise PolicyError(f"--canary-nodes: {name!r:.80} is not a node name")
-    if not names:
-        raise PolicyError("--canary-nodes is empty: give node names like web-01,web-02")
-    if len(set(names)) != len(names):
-        raise PolicyError("--canary-nodes: a node is named twice")
-    if len(names) > MAX_CANARY_NODES:
-        raise PolicyError(f"--canary-nodes: at most {MAX_CANARY_NODES} nodes")
-    return tuple(names)
 
 
 _OPTIONS = {
@@ -238,6 +162,7 @@ _OPTIONS = {
     "--canary-nodes": "canary_nodes",
     "--max-offline": "max_offline",
     "--max-refused": "max_refused",
+    "--watch": "watch",
 }
 
 
@@ -278,6 +203,7 @@ def policy_from_json(text: str) -> Policy:
         canary_nodes=data.get("canaryNodes"),
         max_offline=data.get("maxOffline"),
         max_refused=data.get("maxRefused"),
+        watch=data.get("watchSeconds") or None,
     )
 
 

@@ -28,6 +28,7 @@ from ansible_proxy.server.rollouts import (
     judge,
     quarantine,
     stored,
+    watch,
     ways_out,
 )
 from ansible_proxy.server.rollouts.context import Context, wave_name
@@ -38,6 +39,7 @@ MAX_NODES_SHOWN = 200  # per wave; the counts are always whole
 # A member's trouble (members.py) as its state: the host could not try the release, or
 # refused it. Counted apart in each wave's `counts`, never among its failures.
 TROUBLE_STATES = {"host": "host-trouble", "refused": "refused"}
+PAST_THE_WAVES = ("watching", "completed")  # every wave was promoted
 
 
 def _node_state(rollout: Rollout, member: Any, started: bool) -> str:
@@ -52,7 +54,7 @@ def _node_state(rollout: Rollout, member: Any, started: bool) -> str:
         return TROUBLE_STATES.get(str(member.trouble), "trouble")
     if member.offline:  # not heard (offline.py): never "healthy", even once completed
         return "offline"
-    if rollout.state == "completed":
+    if rollout.state in PAST_THE_WAVES:
         return "healthy"
     if member.succeeded_at is not None:
         return "baking"
@@ -97,7 +99,7 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         if member.wave >= len(waves):
             continue
         wave = waves[member.wave]
-        started = member.wave <= rollout.wave or rollout.state == "completed"
+        started = member.wave <= rollout.wave or rollout.state in PAST_THE_WAVES
         state = _node_state(rollout, member, started)
         reason = member.reason
         never_ran = member.succeeded_at is None and member.baked_at is None
@@ -124,12 +126,12 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
                 }
             )
     rolling = rollout.state == "rolling"
-    last = rollout.wave_count - 1 if rollout.state == "completed" else rollout.wave
+    last = rollout.wave_count - 1 if rollout.state in PAST_THE_WAVES else rollout.wave
     tallies = counts.tallies(session, rollout, last)
     for wave in waves:
         index = wave["index"]
         wave["failureLimit"] = failure_limit(policy, wave["size"]) if wave["size"] else None
-        if rollout.state == "completed" or index < rollout.wave:
+        if rollout.state in PAST_THE_WAVES or index < rollout.wave:
             wave["state"] = "done"
         elif index == rollout.wave:
             wave["state"] = {"rolling": "active", "halted": "halted"}.get(
@@ -165,6 +167,7 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         "leftOutCount": left_count,
         "stuck": ways_out.stuck_view(session, ctx, rollout, is_paused, now),
         "revert": ways_out.reverted_view(session, rollout, bin_name),
+        "watch": watch.watch_view(session, rollout),
     }
 
 
@@ -228,7 +231,7 @@ def bin_status(session: Session, ctx: Context, bin_: Bin, now: datetime) -> dict
 def _overall(rollouts: list[dict[str, Any]]) -> str:
     """The bin's one-word state: halted beats rolling beats the rest."""
     states = {rollout["state"] for rollout in rollouts}
-    for state in ("halted", "rolling", "completed", "superseded"):
+    for state in ("halted", "rolling", "watching", "completed", "superseded"):
         if state in states:
             return state
     return "none"

@@ -32,6 +32,7 @@ def policy_of_row(row: RolloutPolicy) -> Policy:
         canary_nodes=row.canary_nodes,
         max_offline=row.max_offline,
         max_refused=row.max_refused,
+        watch=row.watch_seconds or None,
     )
 
 
@@ -62,6 +63,7 @@ def set_policy(
     row.canary_nodes = ",".join(policy.canary_nodes) or None
     row.max_offline = None if policy.max_offline is None else str(policy.max_offline)
     row.max_refused = None if policy.max_refused is None else str(policy.max_refused)
+    row.watch_seconds = policy.watch_seconds or None
     row.updated_at = now
     session.add(
         Event(

@@ -15,7 +15,7 @@ from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import Bin, Rollout
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.problems import Conflict
-from ansible_proxy.server.rollouts import lifecycle, stored
+from ansible_proxy.server.rollouts import lifecycle, resuming, stored
 from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.policy import Policy
 
@@ -58,7 +58,8 @@ def act(
 ) -> list[str]:
     """Apply `action` to the bin's rollouts it fits; one line per rollout changed.
 
-    promote: start the next wave now (a rolling rollout); halt: tell no more nodes;
+    promote: start the next wave now (a rolling rollout), or end a watch; halt: tell no more
+    nodes;
     resume: go on after a halt (a reverted release is re-enabled; the members that hold it
     as bad are named, each with the command that lets it try again); abort: halt and revert.
     """
@@ -76,7 +77,8 @@ def act(
         if action == "promote":
             lifecycle.start_wave(session, ctx, rollout, bin_.name, now, "promoted by an operator")
             started = f"{wave_name(rollout.wave)} started"
-            done.append(f"{label}: {'completed' if rollout.state == 'completed' else started}")
+            past = {"completed": "completed", "watching": "every wave started; now watched"}
+            done.append(f"{label}: {past.get(rollout.state, started)}")
         elif action == "halt":
             lifecycle.halt(session, ctx, rollout, bin_, now, "halted by an operator", revert=False)
             done.append(f"{label}: halted; nodes keep what they were told")
@@ -89,7 +91,7 @@ def act(
                 )
             done.append(f"{label}: aborted; every node is told {rollout.previous_sha[:12]} again")
         else:
-            held_bad = lifecycle.resume(session, ctx, rollout, bin_, now)
+            held_bad = resuming.resume(session, ctx, rollout, bin_, now)
             done.append(f"{label}: resumed at {wave_name(rollout.wave)}")
             done.extend(held_bad)
     if not done:
@@ -102,16 +104,19 @@ def act(
 
 
 _HINT = {
-    "promote": "only a rolling rollout is promoted; resume a halted one first",
+    "promote": "only a rolling rollout is promoted (a watched one ends its watch); resume a "
+    "halted one first",
     "halt": "only a rolling rollout is halted",
     "resume": "only a halted rollout is resumed",
-    "abort": "only a rolling or halted rollout that was not reverted is aborted",
+    "abort": "only a rolling, halted or watched rollout that was not reverted is aborted",
 }
 
 
 def _fits(rollout: Rollout, action: str) -> bool:
-    if action in ("promote", "halt"):
+    if action == "promote":  # watching: ends the watch now
+        return rollout.state in ("rolling", "watching")
+    if action == "halt":
         return rollout.state == "rolling"
     if action == "resume":
         return rollout.state == "halted"
-    return rollout.state in queries.ROLLOUT_ANSWERING and not rollout.reverted
+    return rollout.state in (*queries.ROLLOUT_ANSWERING, "watching") and not rollout.reverted

@@ -115,6 +115,7 @@ def test_a_long_wave_is_capped_with_its_failed_nodes_first() -> None:
         ("rolling", False, ["promote", "halt", "abort"]),
         ("halted", False, ["resume", "abort"]),
         ("halted", True, ["resume"]),
+        ("watching", False, ["promote", "abort"]),
         ("completed", False, []),
         ("superseded", False, []),
     ],
@@ -178,6 +179,7 @@ def test_the_policy_form_starts_from_the_policy_in_force() -> None:
         "canaryNodes": "",
         "maxOffline": "",
         "maxRefused": "",
+        "watch": "",
     }
     one_arch = rollouts.policy_form({"x86_64": labelled}, immediate)
     assert one_arch["arch"] == "x86_64"
@@ -212,3 +214,15 @@ def test_a_wave_shows_each_count_against_its_own_limit_and_why_it_waits() -> Non
     ) == make_policy(
         canary="1", waves="100%", bake=60, max_failures="1", max_offline="10%", max_refused="0"
     )
+
+
+def test_a_watched_rollout_is_shown_with_its_watch_and_the_policy_names_it() -> None:
+    assert rollouts.progress_text("watching", 2, 3, False) == "watching after every wave"
+    status = _status("watching", False, [_node("web-01", "healthy")])
+    status["watch"] = {"seconds": 3600, "remaining": 600, "text": "watched … 10m left"}
+    shown = rollouts.shape_rollout(status, NOW)
+    assert (shown["tone"], shown["watch"]) == ("info", status["watch"])
+    watched = make_policy(canary="1", waves="100%", bake=60, max_failures="1", watch="90m")
+    assert rollouts.policy_text(watched.to_dict()).endswith("; watched 1 h 30 min after every wave")
+    assert rollouts.policy_form({"*": watched.to_dict()}, STAGED)["watch"] == "1h30m"
+    assert rollouts.form_policy("staged", "1", "100%", "60", "1", "", "", "", "", "90m") == watched
