@@ -64,8 +64,7 @@ def run_admin(
     token = api_token(args.admin_token_file, env)
     if token is not None and not (token.isascii() and token.isprintable()):
         raise ConfigError(
-            "the token has characters an HTTP header cannot carry "
-            "(non-ASCII or control characters)"
+            "the token has characters an HTTP header cannot carry (non-ASCII or control characters)"
         )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     verify = _trust(args.ca_bundle)
