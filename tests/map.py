@@ -86,6 +86,7 @@ COVERS: dict[str, tuple[str, ...]] = {
     ),
     f"{SRC}/server/webhooks": (
         "tests/unit/server/webhooks",
+        "tests/routes/test_webhook_nodes.py",
         "tests/integration/server",
         "tests/integration/rollouts",
     ),

@@ -23,6 +23,7 @@ class AdminCalls:
     api: str  # url + /api/v1
     admin_token: str
     agent_token: str | None
+    enrolment_token: str | None  # BIN_MANAGER_ENROLMENT_TOKEN (None: enrolment needs approval)
     data_dir: Path  # the server's --data-dir: the SQLite file and the artifact store
 
     def client(self, **kwargs: Any) -> httpx.Client:
