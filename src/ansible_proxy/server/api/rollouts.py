@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from ansible_proxy.protocol import API_PREFIX, Envelope, ok
+from ansible_proxy.protocol import API_PREFIX, Envelope, is_one_line, ok
 from ansible_proxy.server.api.rollout_answers import ActionDone, BinRollouts, PolicySet
+from ansible_proxy.server.audit import trail
 from ansible_proxy.server.auth.authorize import authorize
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.deps import (
@@ -64,15 +65,21 @@ class PolicyRequest(BaseModel):
 
 
 class ActionRequest(BaseModel):
-    """POST /admin/bins/{bin}/rollout/{action}: every arch, or only `arch`."""
+    """POST /admin/bins/{bin}/rollout/{action}: every arch, or only `arch`; a revert says
+    why (`reason`: one line, required)."""
 
     model_config = ConfigDict(extra="forbid")
 
     arch: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=300, description="revert: why")
 
 
 Action = Annotated[
-    str, Path(description="promote, halt, resume or abort", pattern="^(promote|halt|resume|abort)$")
+    str,
+    Path(
+        description="promote, halt, resume, abort, or revert (every node at once)",
+        pattern="^(promote|halt|resume|abort|revert)$",
+    ),
 ]
 
 
@@ -124,7 +131,7 @@ def set_policy(
 @router.post(
     "/bins/{bin_name:path}/rollout/{action}",
     response_model=Envelope[ActionDone],
-    summary="Promote, halt, resume or abort a rollout",
+    summary="Promote, halt, resume, abort or revert a rollout",
 )
 def act(
     name: BinName,
@@ -135,8 +142,17 @@ def act(
     now: Now,
     body: ActionRequest | None = None,
 ) -> dict[str, Any]:
-    """409 when no rollout of the bin is in a state the action fits (the message says which)."""
+    """409 when no rollout of the bin is in a state the action fits (the message says which).
+    revert: every node back to the last completed release at once; `reason` required."""
     arch = _arch(body.arch if body else None)
+    if action == "revert":
+        reason = (body.reason if body and body.reason else "").strip()
+        if not reason or not is_one_line(reason):
+            raise BadRequest("a revert needs a reason: one line saying why (--reason)")
+        bin_ = queries.require_bin(session, name)
+        trail.note(detail=f"reason: {reason}")
+        done = rollouts.revert(session, pointers, ctx, bin_, arch, reason, now)
+        return ok({"binName": name, "action": action, "done": done})
     bin_ = queries.require_bin(session, name)
     done = rollouts.act(session, pointers, ctx, bin_, arch, action, now)
     return ok({"binName": name, "action": action, "done": done})

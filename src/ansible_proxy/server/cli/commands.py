@@ -337,6 +337,19 @@ ROLLOUT = Command(
             )
             for verb, text in _ACTIONS.items()
         ),
+        Command(
+            "revert",
+            "emergency: every node back to the last completed release at once, with a reason",
+            admin("rollouts", "revert"),
+            (
+                arg("bin"),
+                arg("--arch", help="only this arch (default: every arch)"),
+                arg("--reason", required=True, help="why, in one line (activity log, audit)"),
+            ),
+            description="Skips every bake, wave and window: each node is told the release of "
+            "the last completed rollout (the one the current rollout started from) now, and "
+            "the current release is marked bad.",
+        ),
     ),
 )
 

@@ -4,7 +4,8 @@ rollout set BIN [--arch A] (--immediate | --canary N|P% --waves P%,… --bake S
 --max-failures N|P% [--canary-label [reported:]k=v] [--canary-nodes a,b]
 [--max-offline N|P%] [--max-refused N|P%] [--watch DURATION]) |
 rollout status BIN [--json] |
-rollout promote | halt | resume | abort BIN [--arch A]. Calls the admin API
+rollout promote | halt | resume | abort BIN [--arch A] |
+rollout revert BIN [--arch A] --reason TEXT. Calls the admin API
 (server/api/rollouts.py) through client.py's `Admin`.
 """
 
@@ -46,6 +47,13 @@ def status(args: argparse.Namespace, admin: Admin) -> Shown:
 def act(args: argparse.Namespace, admin: Admin) -> Shown:
     """promote, halt, resume or abort: the lines saying what was done."""
     data = admin.call("POST", f"/bins/{args.bin}/rollout/{args.verb}", json={"arch": args.arch})
+    return Shown("\n".join(data["done"]), data)
+
+
+def revert(args: argparse.Namespace, admin: Admin) -> Shown:
+    """The emergency path: the lines saying what every node is told now."""
+    body = {"arch": args.arch, "reason": args.reason}
+    data = admin.call("POST", f"/bins/{args.bin}/rollout/revert", json=body)
     return Shown("\n".join(data["done"]), data)
 
 

@@ -12,6 +12,7 @@ limit halts the rollout and reverts the fleet to the previous good release.
   watch.py    after the last wave: `watching` for --watch, judged, then completed
   options.py  pure: each policy option parsed and checked (counts, labels, durations)
   resuming.py `rollout resume`: a halted rollout goes on, a reverted release re-enabled
+  emergency.py  `rollout revert`: every node back to the last completed release at once
   status.py   `rollout status`: waves, nodes, failures, bake remaining
   eligible.py   who takes part: revoked, stale and held nodes left out, or skipped
   reverts.py    a revert's way back for signed hosts; the nodes still on a reverted release

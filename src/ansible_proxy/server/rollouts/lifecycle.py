@@ -329,7 +329,12 @@ def halt(
 
 
 def revert_fleet(
-    session: Session, ctx: Context, rollout: Rollout, bin_: Bin, now: datetime
+    session: Session,
+    ctx: Context,
+    rollout: Rollout,
+    bin_: Bin,
+    now: datetime,
+    because: str | None = None,
 ) -> None:
     release = queries.find_release(session, bin_, rollout.release_sha, rollout.arch)
     previous = queries.find_release(session, bin_, rollout.previous_sha, rollout.arch)
@@ -343,7 +348,7 @@ def revert_fleet(
     queries.point_latest(session, bin_, rollout.arch, previous, now)
     reverts.keep_way_back(session, rollout)
     text = (
-        f"reverted: every node is told {rollout.previous_sha[:12]} again; "
+        f"{because or 'reverted'}: every node is told {rollout.previous_sha[:12]} again; "
         f"{rollout.release_sha[:12]} is marked bad and is not offered again"
         f"{reverts.way_back_note(session, rollout)}"
     )

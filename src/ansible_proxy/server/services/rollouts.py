@@ -1,4 +1,5 @@
-"""The operator's rollout commands: set a policy, promote, halt, resume, abort.
+"""The operator's rollout commands: set a policy, promote, halt, resume, abort, and the
+emergency revert.
 
 Each commits its change and then drops the in-memory answers (as services/releases.py
 does), so no node is told anything the database does not hold.
@@ -12,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db import queries
-from ansible_proxy.server.db.models import Bin, Rollout
+from ansible_proxy.server.db.models import Bin, Latest, Rollout
 from ansible_proxy.server.hotpath.pointers import PointerCache
 from ansible_proxy.server.problems import Conflict
-from ansible_proxy.server.rollouts import lifecycle, resuming, stored
+from ansible_proxy.server.rollouts import emergency, lifecycle, resuming, stored
 from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.policy import Policy
 
@@ -45,6 +46,38 @@ def _targets(session: Session, bin_: Bin, arch: str | None) -> list[Rollout]:
     )
     found = [stored.latest_rollout(session, bin_.id, each) for each in arches]
     return [rollout for rollout in found if rollout is not None]
+
+
+def revert(
+    session: Session,
+    pointers: PointerCache,
+    ctx: Context,
+    bin_: Bin,
+    arch: str | None,
+    reason: str,
+    now: datetime,
+) -> list[str]:
+    """The emergency path: every node of each arch (or of `arch`) back to the last
+    completed release at once (rollouts/emergency.py); one line per arch reverted."""
+    arches = (
+        [arch]
+        if arch
+        else sorted(set(session.scalars(select(Latest.arch).where(Latest.bin_id == bin_.id))))
+    )
+    done: list[str] = []
+    refused: list[str] = []
+    for each in arches:
+        try:
+            done.append(emergency.revert_now(session, ctx, bin_, each, reason, now))
+        except Conflict as exc:
+            if arch:
+                raise
+            refused.append(str(exc))
+    if not done:
+        raise Conflict("; ".join(refused) or f"{bin_.name} has no release to revert")
+    session.commit()
+    pointers.clear()
+    return done + refused
 
 
 def act(
