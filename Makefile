@@ -33,10 +33,10 @@ test: system-deps venv lint
 	$(BIN)/pytest -n $(TEST_WORKERS)
 	$(BIN)/pytest -n $(TEST_WORKERS) --agent-python39 tests/integration/agent
 
-# The quick set, in under a minute (docs/testing.md): ruff, then the unit tests and the
-# routes in this process (pytest -m "not slow": nothing that starts a real service), with
-# a coverage report listing the source lines they leave to the integration tests. CPU-bound:
-# one worker per core.
+# The quick set, meant to take under a minute (docs/testing.md): ruff, then the unit tests
+# and the routes in this process (pytest -m "not slow": nothing that starts a real service),
+# with a coverage report listing the source lines they leave to the integration tests.
+# CPU-bound: one worker per core.
 test-quick: venv
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto -m "not slow" --cov --cov-report=term-missing:skip-covered \
