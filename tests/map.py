@@ -28,7 +28,12 @@ COVERS: dict[str, tuple[str, ...]] = {
         "tests/integration/agent",
         "tests/integration/packaging",
     ),
-    f"{SRC}/agent": ("tests/unit/agent", "tests/integration/agent", "tests/integration/fleet"),
+    f"{SRC}/agent": (
+        "tests/unit/agent",
+        "tests/integration/agent",
+        "tests/integration/fleet",
+        "tests/integration/packaging",  # install-cron, install-files
+    ),
     f"{SRC}/agent/adapters": (
         "tests/unit/agent/adapters",
         "tests/integration/agent",

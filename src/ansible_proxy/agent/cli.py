@@ -150,6 +150,16 @@ def _install_cron(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
+def _install_files(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from ansible_proxy.agent.shipped import install_files  # start-up: see above
+
+    sets = [name for name in ("logrotate", "systemd", "bin-manager") if getattr(args, name)]
+    program = Path(sys.argv[0]).resolve()
+    for line in install_files(sets, args.dest_root, args.force, program):
+        print(line)
+    return EXIT_OK
+
+
 def _hold(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     cfg = load_config(args, env)
     from ansible_proxy.agent import maintenance  # start-up: see above
@@ -240,6 +250,36 @@ COMMANDS: tuple[Command, ...] = (
         description="Write a cron.d file that runs `ansible-proxy run` and `check` every "
         "minute as root; stderr is kept, so cron mails one line per failed binary.",
         epilog=KEYS_HELP,
+    ),
+    Command(
+        "install-files",
+        "write the shipped logrotate file and systemd units",
+        _install_files,
+        (
+            arg("--logrotate", action="store_true", help="/etc/logrotate.d/ansible-proxy"),
+            arg(
+                "--systemd",
+                action="store_true",
+                help="/etc/systemd/system/ansible-proxy{,-check}.{service,timer}",
+            ),
+            arg(
+                "--bin-manager",
+                dest="bin-manager",
+                action="store_true",
+                help="/etc/systemd/system/bin-manager.service (the server's unit)",
+            ),
+            arg("--dest-root", type=Path, default=Path("/"), help="write under DIR (default /)"),
+            arg("--force", action="store_true", help="replace files that differ (edited ones)"),
+        ),
+        description="Write the files that come inside this package (a pip, pipx or one-file "
+        "install has no source tree): the agent's log rotation, and the systemd units that "
+        "tick it and the inspector every minute (instead of install-cron). Each file is "
+        "written atomically, mode 0644; one that differs from the shipped one is kept "
+        "unless --force (nothing is written then). The agent units run this very program "
+        "(ExecStart is rewritten when it is not /usr/local/bin/ansible-proxy). Then: "
+        "`systemctl daemon-reload && systemctl enable --now ansible-proxy.timer "
+        "ansible-proxy-check.timer`.",
+        shared=False,
     ),
     Command(
         "hold",

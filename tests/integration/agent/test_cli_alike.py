@@ -45,7 +45,7 @@ SHARED = sorted(_leaves([*COMMANDS, CLUSTER]))
 
 
 def test_the_commands_that_read_no_config_are_known() -> None:
-    everything = {("check-trusted-keys",), ("cluster", "nginx-config"), *SHARED}
+    everything = {("check-trusted-keys",), ("install-files",), ("cluster", "nginx-config"), *SHARED}
     assert len(everything) == len(COMMANDS) + len(CLUSTER.verbs)
     assert set(SHARED) >= LISTINGS
 

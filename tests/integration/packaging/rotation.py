@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-SHIPPED = ROOT / "packaging" / "logrotate" / "ansible-proxy"
+SHIPPED = ROOT / "src" / "ansible_proxy" / "share" / "logrotate" / "ansible-proxy"
 DEFAULT_LOG = "/var/log/ansible-proxy.log"
 LOGROTATE = shutil.which("logrotate") or "/usr/sbin/logrotate"  # Debian: /usr/sbin
 

@@ -1,4 +1,5 @@
-"""packaging/logrotate/ansible-proxy under the real logrotate, while agent ticks keep writing.
+"""The shipped logrotate file (ansible_proxy/share/logrotate/ansible-proxy) under the real
+logrotate, while agent ticks keep writing.
 
 The writers use the agent's own `Log` the way each tick does (open LOG_FILE in append
 mode, write, close), so what is asserted is what an operator finds in /var/log.
