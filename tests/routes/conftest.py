@@ -47,6 +47,22 @@ def server(
             pg.drop_database(database)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    """People's passwords hashed at the lowest argon2id cost in these in-process suites
+    (the production cost, 64 MiB and 3 passes a hash, made the role table's module spend
+    most of `make test-quick` hashing); the real servers of tests/integration/ keep it."""
+    from argon2 import PasswordHasher
+
+    from ansible_proxy.server.auth import passwords
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", cheap)
+        patch.setattr(passwords, "_DUMMY", cheap.hash("not a password of anyone"))
+        yield
+
+
 @pytest.fixture
 def http(server: BinManagerApp) -> Iterator[httpx.Client]:
     """A plain client for the app's API (an agent's view: no admin token)."""
