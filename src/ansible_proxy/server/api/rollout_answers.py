@@ -159,6 +159,34 @@ class BinRollouts(Answer):
     state: str = Field(description="halted, rolling, watching, completed, superseded or none")
 
 
+class PlannedWave(Answer):
+    index: int
+    name: str
+    size: int
+    nodes: list[str] = Field(description="in the rollout order; the first 200")
+    earliestSeconds: int = Field(description="after the publish, at the earliest")
+
+
+class ArchPlan(Answer):
+    """What a publish for one arch would start now (rollouts/planning.py)."""
+
+    arch: str
+    policy: Policy
+    policySource: str = Field(description="bin, bin/arch or default")
+    waves: list[PlannedWave]
+    completesAfterSeconds: int | None = Field(description="at the earliest, watch included")
+    leftOut: list[NamedReason]
+    leftOutCount: int
+    note: str | None = Field(description="why a publish would tell every node at once")
+
+
+class RolloutPlan(Answer):
+    """`rollout plan`: the waves a publish would start, per arch, before anything is published."""
+
+    binName: str
+    plans: list[ArchPlan]
+
+
 class PolicySet(Answer):
     binName: str
     arch: str | None

@@ -10,7 +10,12 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from ansible_proxy.protocol import API_PREFIX, Envelope, is_one_line, ok
-from ansible_proxy.server.api.rollout_answers import ActionDone, BinRollouts, PolicySet
+from ansible_proxy.server.api.rollout_answers import (
+    ActionDone,
+    BinRollouts,
+    PolicySet,
+    RolloutPlan,
+)
 from ansible_proxy.server.audit import trail
 from ansible_proxy.server.auth.authorize import authorize
 from ansible_proxy.server.db import queries
@@ -25,6 +30,7 @@ from ansible_proxy.server.deps import (
 )
 from ansible_proxy.server.inputs import check_arch
 from ansible_proxy.server.problems import BadRequest
+from ansible_proxy.server.rollouts import planning
 from ansible_proxy.server.rollouts.policy import PolicyError, make_policy
 from ansible_proxy.server.rollouts.status import bin_status
 from ansible_proxy.server.services import rollouts
@@ -94,6 +100,19 @@ def _arch(arch: str | None) -> str | None:
 )
 def status(name: BinName, session: DbSession, ctx: Rollouts, now: Now) -> dict[str, Any]:
     return ok(bin_status(session, ctx, queries.require_bin(session, name), now))
+
+
+@router.get(
+    "/bins/{bin_name:path}/rollout/plan",
+    response_model=Envelope[RolloutPlan],
+    summary="Which nodes a publish would tell in which wave, and when at the earliest",
+)
+def plan(
+    name: BinName, session: DbSession, ctx: Rollouts, now: Now, arch: str | None = None
+) -> dict[str, Any]:
+    """For the bin's policy and fleet now (the same ordering a publish uses); nothing changes."""
+    bin_ = queries.require_bin(session, name)
+    return ok(planning.plan_view(session, ctx, bin_, _arch(arch), now))
 
 
 @router.put(

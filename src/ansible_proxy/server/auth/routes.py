@@ -53,6 +53,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{BIN}/releases/{{sha256}}"): Rule(Right.DELETE, "delete-release"),
     # rollouts (api/rollouts.py)
     ("GET", f"{BIN}/rollout"): READ,
+    ("GET", f"{BIN}/rollout/plan"): READ,
     ("PUT", f"{BIN}/rollout/policy"): Rule(Right.ROLLOUT, "rollout-policy"),
     ("POST", f"{BIN}/rollout/{{action}}"): Rule(Right.ROLLOUT, "rollout-{action}"),
     # nodes and proxies (api/credentials.py)

@@ -338,6 +338,17 @@ ROLLOUT = Command(
             for verb, text in _ACTIONS.items()
         ),
         Command(
+            "plan",
+            "which nodes a publish would tell in which wave, and when at the earliest",
+            admin("rollouts", "plan"),
+            (
+                arg("bin"),
+                arg("--arch", help="only this arch (default: every arch with a release)"),
+            ),
+            description="For the bin's policy and fleet now, in the order a publish uses: "
+            "nothing is published or changed.",
+        ),
+        Command(
             "revert",
             "emergency: every node back to the last completed release at once, with a reason",
             admin("rollouts", "revert"),

@@ -5,7 +5,8 @@ rollout set BIN [--arch A] (--immediate | --canary N|P% --waves P%,… --bake S
 [--max-offline N|P%] [--max-refused N|P%] [--watch DURATION]) |
 rollout status BIN [--json] |
 rollout promote | halt | resume | abort BIN [--arch A] |
-rollout revert BIN [--arch A] --reason TEXT. Calls the admin API
+rollout revert BIN [--arch A] --reason TEXT | rollout plan BIN [--arch A]. Calls the
+admin API
 (server/api/rollouts.py) through client.py's `Admin`.
 """
 
@@ -48,6 +49,54 @@ def act(args: argparse.Namespace, admin: Admin) -> Shown:
     """promote, halt, resume or abort: the lines saying what was done."""
     data = admin.call("POST", f"/bins/{args.bin}/rollout/{args.verb}", json={"arch": args.arch})
     return Shown("\n".join(data["done"]), data)
+
+
+def plan(args: argparse.Namespace, admin: Admin) -> Shown:
+    """`rollout plan`: the waves a publish would start now, and when at the earliest."""
+    data = admin.call("GET", f"/bins/{args.bin}/rollout/plan", params=_given(arch=args.arch))
+    return Shown(describe_plan(data), data)
+
+
+def _given(**params: str | None) -> dict[str, str]:
+    return {key: value for key, value in params.items() if value}
+
+
+def describe_plan(data: dict[str, Any]) -> str:
+    """The plan as text: per arch, each wave's nodes and when it starts at the earliest."""
+    lines = []
+    for each in data["plans"]:
+        source = {"default": " (the default)", "bin/arch": f" ({each['arch']} only)"}
+        lines.append(
+            f"{data['binName']} ({each['arch']}): policy {_policy(each['policy'])}"
+            f"{source.get(each['policySource'], '')}"
+        )
+        if each.get("note"):
+            lines.append(f"  {each['note']}")
+        for wave in each["waves"]:
+            when = _after(wave["earliestSeconds"])
+            shown = ", ".join(wave["nodes"][:10])
+            more = wave["size"] - min(len(wave["nodes"]), 10)
+            lines.append(
+                f"  {wave['name']:<11} {_nodes(wave['size']):<9} {when:<28} {shown}"
+                + (f" and {more} more" if more > 0 else "")
+            )
+        if each.get("completesAfterSeconds") is not None:
+            lines.append(f"  completed {_after(each['completesAfterSeconds'])}")
+        left = each.get("leftOut") or []
+        if left:
+            shown = ", ".join(f"{node['name']} ({node['reason']})" for node in left[:10])
+            more = each["leftOutCount"] - min(len(left), 10)
+            lines.append(f"  left out: {shown}" + (f" and {more} more" if more > 0 else ""))
+    return "\n".join(lines) or f"{data['binName']}: no release yet: nothing to plan"
+
+
+def _after(seconds: int) -> str:
+    """`at the publish`, or `90s after the publish, at the earliest`."""
+    from ansible_proxy.server.rollouts.options import format_duration  # pure
+
+    if not seconds:
+        return "at the publish"
+    return f"{format_duration(seconds)} after, at the earliest"
 
 
 def revert(args: argparse.Namespace, admin: Admin) -> Shown:

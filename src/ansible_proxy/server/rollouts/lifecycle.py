@@ -26,13 +26,11 @@ from ansible_proxy.server.db.models import (
     RolloutLeftOut,
     RolloutMember,
 )
-from ansible_proxy.server.db.secrets import ROLLOUT_ORDER, server_secret
 from ansible_proxy.server.problems import Conflict, NotFound
-from ansible_proxy.server.rollouts import eligible, heard, reverts, stored, superseding
+from ansible_proxy.server.rollouts import eligible, heard, planning, reverts, stored, superseding
 from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.options import format_duration
 from ansible_proxy.server.rollouts.policy import (
-    plan_waves,
     policy_to_json,
 )
 
@@ -132,13 +130,10 @@ def on_publish(
         supersede(session, ctx, old, bin_.name, why, now)
     if good is None or good == release.sha256:
         return None
-    policy, _ = stored.effective_policy(session, ctx, bin_.id, arch)
+    found = planning.plan(session, ctx, bin_, arch, now)  # as `rollout plan` shows it
+    policy, waves, nodes = found.policy, found.waves, found.members
     if policy.immediate:
         return None
-    found = eligible.fleet(session, bin_, arch, ctx.stale_seconds)
-    nodes = found.members
-    labels = {name: node.labels for name, node in nodes.items()}
-    waves = plan_waves(bin_.name, labels, policy, server_secret(session, ROLLOUT_ORDER, now))
     if not waves:
         return None  # no node runs the bin yet (or none can take part): nothing to stage
     rollout = Rollout(
