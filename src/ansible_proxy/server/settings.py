@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     # policy of a bin that has none of its own, "immediate" or `rollout set`'s options.
     default_rollout: str = "--canary 1 --waves 25%,100% --bake 300 --max-failures 1"
     rollout_interval_seconds: float = Field(default=2.0, gt=0, le=300)  # promotion checks
-    # A member of a started wave silent this long (no call at all) counts as failed.
+    # A member of a started wave silent this long (no call at all) counts as offline.
     rollout_silent_seconds: float = Field(default=180.0, gt=0, le=86400)
     # A node not heard this long is left out of a new rollout (rollouts/eligible.py).
     rollout_stale_seconds: float = Field(default=86400.0, gt=0, le=365 * 86400)
