@@ -60,7 +60,26 @@ SERVE = Command(
         arg(
             "--database-url",
             help="e.g. postgresql+psycopg://user:pw@host/db (BIN_MANAGER_DATABASE_URL; "
-            "default: SQLite in the data dir)",
+            "default: SQLite in the data dir); visible in `ps`: prefer --database-url-file",
+        ),
+        arg(
+            "--database-url-file",
+            type=Path,
+            help="file holding the database URL, password included, alone on one line "
+            "(BIN_MANAGER_DATABASE_URL_FILE)",
+        ),
+        *(
+            arg(
+                f"--{setting.replace('_', '-')}-file",
+                type=Path,
+                help=f"file holding the {what} (BIN_MANAGER_{setting.upper()}_FILE; "
+                f"BIN_MANAGER_{setting.upper()} wins over that variable)",
+            )
+            for setting, what in (
+                ("agent_token", "agent token"),
+                ("metrics_token", "metrics token"),
+                ("webhook_urls", "webhook URLs, one a line"),
+            )
         ),
         arg(
             "--insecure-no-auth",
@@ -105,7 +124,8 @@ SERVE = Command(
     ),
     description="Run the API. Admin token: --admin-token-file, else BIN_MANAGER_ADMIN_TOKEN, "
     "else the file named by BIN_MANAGER_ADMIN_TOKEN_FILE; the enrolment token likewise "
-    "(docs/security.md); optional agent token: BIN_MANAGER_AGENT_TOKEN; upload limit: "
+    "(docs/security.md); optional agent token: BIN_MANAGER_AGENT_TOKEN; every secret "
+    "also from a file (--database-url-file, BIN_MANAGER_DATABASE_URL_FILE, …); upload limit: "
     "BIN_MANAGER_MAX_UPLOAD_BYTES (default 2 GiB).",
     shared=False,
 )

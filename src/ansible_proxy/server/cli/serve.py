@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ansible_proxy.errors import ConfigError
 from ansible_proxy.server.cli.admin_token import admin_token, enrolment_token
 from ansible_proxy.server.cli.main import LIMIT_FLAGS
+from ansible_proxy.server.cli.secret_files import SECRETS, env_name, secret_overrides
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -46,7 +47,7 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         admin_token=token,
         enrolment_token=enrolment,
         data_dir=args.data_dir,
-        database_url=args.database_url,
+        **secret_overrides(args, env),  # the database URL and other secrets, maybe from files
         insecure_no_auth=args.insecure_no_auth,
         require_signed=args.require_signed,
         **{setting: getattr(args, setting) for _, setting, _, _ in LIMIT_FLAGS},
@@ -101,8 +102,11 @@ def _serve_workers(settings: Settings, args: argparse.Namespace, options: dict[s
     os.environ["BIN_MANAGER_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
     if settings.enrolment_token is not None:  # it may have come from a file
         os.environ["BIN_MANAGER_ENROLMENT_TOKEN"] = settings.enrolment_token.get_secret_value()
-    if settings.database_url:
-        os.environ["BIN_MANAGER_DATABASE_URL"] = settings.database_url
+    for secret in SECRETS:  # they may have come from files: the workers read env only
+        value = getattr(settings, secret.setting)
+        if value is not None:
+            plain = value if isinstance(value, str) else value.get_secret_value()
+            os.environ[env_name(secret)] = plain
     os.environ[_WORKER_LOG_LEVEL] = args.log_level
     if settings.require_signed:  # it may have come from --require-signed
         os.environ["BIN_MANAGER_REQUIRE_SIGNED"] = "1"
