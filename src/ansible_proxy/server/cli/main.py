@@ -131,6 +131,33 @@ SERVE = Command(
 )
 
 
+DB = Command(
+    "db",
+    "the server's database",
+    verbs=(
+        Command(
+            "copy",
+            "copy every row of one database into a new, empty one (SQLite to PostgreSQL)",
+            lazy("ansible_proxy.server.cli.dbcopy", "db_copy"),
+            (
+                arg("--from", dest="source", metavar="URL", help="the database to copy"),
+                arg("--from-file", dest="source_file", type=Path, help="a file holding it"),
+                arg("--to", dest="target", metavar="URL", help="the empty database to fill"),
+                arg("--to-file", dest="target_file", type=Path, help="a file holding it"),
+            ),
+            description="Copy releases, nodes, node credentials, signature sequences, "
+            "rollouts, events, people and the audit trail, every table, from --from into "
+            "--to (e.g. sqlite:////var/lib/bin-manager/bin-manager.sqlite3 to "
+            "postgresql+psycopg://…). Stop `serve` first. Both schemas are migrated first; "
+            "a --to holding rows is refused; the copy is one transaction. The artifacts "
+            "stay in the data directory. A URL with a password: --from-file / --to-file.",
+            shared=False,
+        ),
+    ),
+    shared=False,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """`serve`, then every admin command; ADMIN_FLAGS for every one that talks to a server."""
     parser = argparse.ArgumentParser(
@@ -139,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_commands(sub, [SERVE, *ADMIN_COMMANDS, *TEAM_COMMANDS], ADMIN_FLAGS)
+    add_commands(sub, [SERVE, DB, *ADMIN_COMMANDS, *TEAM_COMMANDS], ADMIN_FLAGS)
     return parser
 
 
