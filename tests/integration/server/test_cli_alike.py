@@ -58,6 +58,9 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...], bool]] = [
         True,
     ),
     (("rollout", "status"), ("tool",), True),
+    (("rollout", "plan"), ("tool",), True),
+    # img has one release, none before it to go back to: 409
+    (("rollout", "revert"), ("img", "--reason", "a test"), False),
     (("rollout", "promote"), ("tool",), False),  # no staged rollout under way: 409
     (("rollout", "halt"), ("tool",), False),
     (("rollout", "resume"), ("tool",), False),
