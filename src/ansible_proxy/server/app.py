@@ -48,6 +48,7 @@ from ansible_proxy.server.metrics import AccessLog, Metrics, RequestLog
 from ansible_proxy.server.outages import Outages, Resources
 from ansible_proxy.server.problems import ApiProblem
 from ansible_proxy.server.readiness import Readiness
+from ansible_proxy.server.rollouts.calendar import calendar_clock
 from ansible_proxy.server.rollouts.context import Context as RolloutContext
 from ansible_proxy.server.rollouts.engine import RolloutChecker
 from ansible_proxy.server.services.signatures import check_trusted_keys
@@ -201,6 +202,7 @@ def create_app(settings: Settings, *, prepare: bool = True) -> FastAPI:
         notify=notify,
         stale_seconds=settings.rollout_stale_seconds,
         stuck_seconds=settings.rollout_stuck_seconds,
+        calendar=calendar_clock(settings.clock_start),
     )
     app.state.rollout_checker = RolloutChecker(
         sessions,

@@ -6,6 +6,7 @@ Refuses to build with an empty or well-known admin token unless auth is explicit
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -168,6 +169,9 @@ class Settings(BaseSettings):
     rollout_stale_seconds: float = Field(default=86400.0, gt=0, le=365 * 86400)
     # A wave waiting this long past its bake sends `rollout-stuck`, once (rollouts/stuck.py).
     rollout_stuck_seconds: float = Field(default=3600.0, gt=0, le=30 * 86400)
+    # The calendar clock maintenance windows and freezes are judged by starts here (with its
+    # zone) and runs on from the process's start: for tests and rehearsals. Unset: UTC now.
+    clock_start: datetime | None = None
     # Notifications (server/webhooks/): URL[#secret=S] entries, comma or newline separated.
     webhook_urls: SecretStr | None = None
     # Node events folded per receiver (server/webhooks/folding.py): a repeat within this
@@ -191,6 +195,13 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("clock_start")
+    @classmethod
+    def _zoned(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("BIN_MANAGER_CLOCK_START: give its zone (Z or +01:00)")
         return value
 
     @field_validator("default_rollout")

@@ -32,6 +32,7 @@ class StagedPolicy(Answer):
     maxOffline: str | None = Field(description="N or P% of a wave offline; more: it waits")
     maxRefused: str | None = Field(description="N or P% of a wave refusing; more: it waits")
     watchSeconds: int = Field(description="after the last wave, still judged this long (0: not)")
+    windows: str | None = Field(description="when its waves may start; null: any time")
 
 
 Policy = ImmediatePolicy | StagedPolicy
@@ -146,6 +147,24 @@ class RolloutView(Answer):
     stuck: Stuck | None
     revert: Revert | None
     watch: Watch | None = Field(description="while watching after every wave")
+    held: str | None = Field(
+        description="why its next wave may not start now: the freeze, or a closed window"
+    )
+
+
+class FreezeShown(Answer):
+    """The fleet-wide freeze (`bin-manager freeze`): no wave starts before `until`."""
+
+    until: str
+    reason: str
+
+
+class FreezeState(Answer):
+    """GET, PUT and DELETE /admin/freeze."""
+
+    frozen: bool
+    until: str | None
+    reason: str | None
 
 
 class BinRollouts(Answer):
@@ -157,6 +176,7 @@ class BinRollouts(Answer):
     defaultPolicy: Policy
     rollouts: list[RolloutView]
     state: str = Field(description="halted, rolling, watching, completed, superseded or none")
+    freeze: FreezeShown | None = Field(description="the fleet-wide freeze in force")
 
 
 class PlannedWave(Answer):
@@ -178,6 +198,7 @@ class ArchPlan(Answer):
     leftOut: list[NamedReason]
     leftOutCount: int
     note: str | None = Field(description="why a publish would tell every node at once")
+    freeze: FreezeShown | None = Field(description="the fleet-wide freeze in force")
 
 
 class RolloutPlan(Answer):

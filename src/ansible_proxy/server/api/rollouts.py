@@ -13,6 +13,7 @@ from ansible_proxy.protocol import API_PREFIX, Envelope, is_one_line, ok
 from ansible_proxy.server.api.rollout_answers import (
     ActionDone,
     BinRollouts,
+    FreezeState,
     PolicySet,
     RolloutPlan,
 )
@@ -30,7 +31,8 @@ from ansible_proxy.server.deps import (
 )
 from ansible_proxy.server.inputs import check_arch
 from ansible_proxy.server.problems import BadRequest
-from ansible_proxy.server.rollouts import planning
+from ansible_proxy.server.rollouts import calendar, planning
+from ansible_proxy.server.rollouts.calendar import Freeze
 from ansible_proxy.server.rollouts.policy import PolicyError, make_policy
 from ansible_proxy.server.rollouts.status import bin_status
 from ansible_proxy.server.services import rollouts
@@ -67,6 +69,9 @@ class PolicyRequest(BaseModel):
     )
     watchSeconds: int | None = Field(
         default=None, ge=0, description="after the last wave, still judged this long"
+    )
+    window: str | None = Field(
+        default=None, max_length=2000, description="when waves may start: DAYS HH:MM-HH:MM ZONE"
     )
 
 
@@ -115,6 +120,46 @@ def plan(
     return ok(planning.plan_view(session, ctx, bin_, _arch(arch), now))
 
 
+class FreezeRequest(BaseModel):
+    """PUT /admin/freeze: until when (`2026-12-27T00:00Z`, or `48h` from now), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    until: str = Field(max_length=64, description="a moment with its zone, or a duration")
+    reason: str = Field(max_length=300, description="one line: shown with every rollout")
+
+
+def _freeze_state(frozen: Freeze | None) -> dict[str, Any]:
+    if frozen is None:
+        return {"frozen": False, "until": None, "reason": None}
+    return {"frozen": True, **frozen.shown()}
+
+
+@router.get("/freeze", response_model=Envelope[FreezeState], summary="The fleet-wide freeze")
+def freeze_state(session: DbSession, ctx: Rollouts) -> dict[str, Any]:
+    return ok(_freeze_state(calendar.freeze_in_force(session, ctx.calendar())))
+
+
+@router.put(
+    "/freeze",
+    response_model=Envelope[FreezeState],
+    summary="Freeze every rollout: no wave starts before `until`",
+)
+def freeze(body: FreezeRequest, session: DbSession, ctx: Rollouts, now: Now) -> dict[str, Any]:
+    """Replaces a freeze in force; 400 for an `until` not in the future or a bad reason."""
+    reason = body.reason.strip()
+    if not reason or not is_one_line(reason):
+        raise BadRequest("a freeze needs a reason: one line saying why (--reason)")
+    trail.note(detail=f"until {body.until.strip()}: {reason}")
+    return ok(_freeze_state(rollouts.freeze(session, ctx, body.until, reason, now)))
+
+
+@router.delete("/freeze", response_model=Envelope[FreezeState], summary="End the freeze")
+def unfreeze(session: DbSession, now: Now) -> dict[str, Any]:
+    rollouts.unfreeze(session, now)
+    return ok(_freeze_state(None))
+
+
 @router.put(
     "/bins/{bin_name:path}/rollout/policy",
     response_model=Envelope[PolicySet],
@@ -137,6 +182,7 @@ def set_policy(
             max_offline=body.maxOffline,
             max_refused=body.maxRefused,
             watch=body.watchSeconds,
+            window=body.window,
         )
     except PolicyError as exc:
         raise BadRequest(str(exc)) from None

@@ -54,6 +54,9 @@ RULES: dict[tuple[str, str], Rule] = {
     # rollouts (api/rollouts.py)
     ("GET", f"{BIN}/rollout"): READ,
     ("GET", f"{BIN}/rollout/plan"): READ,
+    ("GET", f"{ADMIN}/freeze"): READ,
+    ("PUT", f"{ADMIN}/freeze"): Rule(Right.ROLLOUT, "freeze"),
+    ("DELETE", f"{ADMIN}/freeze"): Rule(Right.ROLLOUT, "unfreeze"),
     ("PUT", f"{BIN}/rollout/policy"): Rule(Right.ROLLOUT, "rollout-policy"),
     ("POST", f"{BIN}/rollout/{{action}}"): Rule(Right.ROLLOUT, "rollout-{action}"),
     # nodes and proxies (api/credentials.py)

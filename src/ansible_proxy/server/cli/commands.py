@@ -310,6 +310,11 @@ ROLLOUT = Command(
                     "more, and it waits. Default: any",
                 ),
                 arg(
+                    "--window",
+                    help="when its waves may start: 'Mon-Fri 09:00-17:00 Europe/Berlin'; for "
+                    "some nodes 'cluster=eu: Mon-Thu 08:00-16:00 Europe/Berlin'; ';' between",
+                ),
+                arg(
                     "--watch",
                     help="after the last wave, keep judging the rollout this long (3600, "
                     "90s, 10m, 1h30m; at most a week): a failure then still reverts the fleet",
@@ -411,4 +416,18 @@ SIGNING: tuple[Command, ...] = (
     ),
 )
 
-ADMIN_COMMANDS: tuple[Command, ...] = (*RELEASES, *CREDENTIALS, *SIGNING, ROLLOUT)
+FREEZE: tuple[Command, ...] = (
+    Command(
+        "freeze",
+        "hold every rollout of the fleet: no wave starts until then (its reason shows everywhere)",
+        admin("rollouts", "freeze"),
+        (
+            arg("--until", required=True, help="2026-12-27T00:00Z (with its zone), or 48h"),
+            arg("--reason", required=True, help="why, in one line (status, bin page, audit)"),
+        ),
+        description="Waves already started go on baking; a publish starts its rollout, "
+        "whose canary waits too. `rollout revert` and `rollout promote` are not held.",
+    ),
+    Command("unfreeze", "end the freeze: held waves start", admin("rollouts", "unfreeze"), ()),
+)
+ADMIN_COMMANDS: tuple[Command, ...] = (*RELEASES, *CREDENTIALS, *SIGNING, ROLLOUT, *FREEZE)

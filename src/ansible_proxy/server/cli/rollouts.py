@@ -32,6 +32,7 @@ def set_policy(args: argparse.Namespace, admin: Admin) -> Shown:
         "maxOffline": args.max_offline,
         "maxRefused": args.max_refused,
         "watchSeconds": _duration(args.watch),
+        "window": args.window,
     }
     data = admin.call("PUT", f"/bins/{args.bin}/rollout/policy", json=body)
     where = f" ({data['arch']})" if data.get("arch") else ""
@@ -72,6 +73,9 @@ def describe_plan(data: dict[str, Any]) -> str:
         )
         if each.get("note"):
             lines.append(f"  {each['note']}")
+        if each.get("freeze"):
+            frozen = each["freeze"]
+            lines.append(f"  frozen until {frozen['until']}: {frozen['reason']}")
         for wave in each["waves"]:
             when = _after(wave["earliestSeconds"])
             shown = ", ".join(wave["nodes"][:10])
@@ -97,6 +101,18 @@ def _after(seconds: int) -> str:
     if not seconds:
         return "at the publish"
     return f"{format_duration(seconds)} after, at the earliest"
+
+
+def freeze(args: argparse.Namespace, admin: Admin) -> Shown:
+    """`bin-manager freeze --until … --reason …`."""
+    data = admin.call("PUT", "/freeze", json={"until": args.until, "reason": args.reason})
+    text = f"frozen until {data['until']}: {data['reason']} (bin-manager unfreeze ends it)"
+    return Shown(text, data)
+
+
+def unfreeze(args: argparse.Namespace, admin: Admin) -> Shown:
+    data = admin.call("DELETE", "/freeze")
+    return Shown("not frozen: held waves start at the next check", data)
 
 
 def revert(args: argparse.Namespace, admin: Admin) -> Shown:
@@ -143,6 +159,9 @@ def describe(data: dict[str, Any]) -> str:
         f"{data['binName']}: policy {own or _policy(data['defaultPolicy']) + ' (the default)'}"
         f"{paused}"
     )
+    if data.get("freeze"):
+        frozen = data["freeze"]
+        lines.append(f"  frozen until {frozen['until']}: {frozen['reason']}")
     if not data.get("rollouts"):
         lines.append("  no staged rollout yet")
     for rollout in data.get("rollouts", []):
@@ -155,6 +174,8 @@ def describe(data: dict[str, Any]) -> str:
             lines.append(f"  why: {rollout['reason']}")
         if rollout.get("watch"):
             lines.append(f"  {rollout['watch']['text']}")
+        if rollout.get("held"):
+            lines.append(f"  held: {rollout['held']}")
         lines.extend(_ways_out(data["binName"], rollout))
         for wave in rollout["waves"]:
             limit = wave.get("failureLimit")

@@ -89,6 +89,8 @@ def duration(seconds: int | None) -> str:
 def progress_text(state: str, wave: int, wave_count: int, reverted: bool) -> str:
     """A rollout's state in a few words: 'rolling: wave 1 of 2' (waves after the canary)."""
     if state == "rolling":
+        if wave < 0:
+            return "rolling: waiting to start"
         return "rolling: the canary" if wave == 0 else f"rolling: wave {wave} of {wave_count - 1}"
     if state == "halted":
         return "halted and reverted" if reverted else "halted"
@@ -124,6 +126,7 @@ def policy_text(policy: dict[str, Any]) -> str:
             if (watch := policy.get("watchSeconds"))
             else ""
         )
+        + (f"; waves start only {windows}" if (windows := policy.get("windows")) else "")
     )
 
 
@@ -150,6 +153,7 @@ def policy_form(policies: dict[str, dict[str, Any]], default: dict[str, Any]) ->
         "maxOffline": policy.get("maxOffline") or "",
         "maxRefused": policy.get("maxRefused") or "",
         "watch": format_duration(policy["watchSeconds"]) if policy.get("watchSeconds") else "",
+        "window": policy.get("windows") or "",
     }
 
 
@@ -164,6 +168,7 @@ def form_policy(
     max_offline: str = "",
     max_refused: str = "",
     watch: str = "",
+    window: str = "",
 ) -> Policy:
     """The policy the form asks for, checked by make_policy as the API's are; an empty field
     is an option not given. 'immediate' ignores the staged fields (the form keeps them)."""
@@ -185,6 +190,7 @@ def form_policy(
         max_offline=given(max_offline),
         max_refused=given(max_refused),
         watch=given(watch),
+        window=given(window),
     )
 
 
@@ -276,6 +282,7 @@ def shape_rollout(rollout: dict[str, Any], now: datetime) -> ShownRollout:
         - min(len(rollout.get("leftOut") or []), NODES_SHOWN),
         "revert": rollout.get("revert"),
         "watch": rollout.get("watch"),
+        "held": rollout.get("held"),
     }
 
 
@@ -296,6 +303,7 @@ def bin_rollouts(session: Session, ctx: Context, bin_: Bin, now: datetime) -> Ro
         "default": {"text": policy_text(default), "cli": policy_cli(default)},
         "form": policy_form(status["policies"], default),
         "rollouts": [shape_rollout(rollout, now) for rollout in status["rollouts"]],
+        "freeze": status.get("freeze"),
     }
 
 
@@ -354,6 +362,7 @@ def rollout_policy(
     max_offline: Annotated[str, Form(max_length=16)] = "",
     max_refused: Annotated[str, Form(max_length=16)] = "",
     watch: Annotated[str, Form(max_length=16)] = "",
+    window: Annotated[str, Form(max_length=2000)] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
 
@@ -364,7 +373,7 @@ def rollout_policy(
         try:
             policy = form_policy(
                 mode, canary, waves, bake, max_failures, canary_label, canary_nodes,
-                max_offline, max_refused, watch,
+                max_offline, max_refused, watch, window,
             )  # fmt: skip
         except PolicyError as exc:
             raise BadRequest(str(exc)) from None

@@ -240,6 +240,7 @@ class ShownRollout(TypedDict):
     leftOutMore: int
     revert: Mapping[str, Any] | None  # as rollouts/ways_out.reverted_view gives it
     watch: Mapping[str, Any] | None  # as rollouts/watch.watch_view gives it
+    held: str | None  # why its next wave may not start now (a freeze, a closed window)
 
 
 class PolicyWords(TypedDict):
@@ -266,6 +267,7 @@ class PolicyFormValues(TypedDict):
     maxOffline: str
     maxRefused: str
     watch: str  # a duration in rollout set's words (1h30m), "" for none
+    window: str  # rollout set's --window, "" for any time
 
 
 class RolloutSection(TypedDict):
@@ -273,6 +275,7 @@ class RolloutSection(TypedDict):
     default: PolicyWords
     form: PolicyFormValues
     rollouts: list[ShownRollout]
+    freeze: Mapping[str, str] | None  # the fleet-wide freeze in force: {until, reason}
 
 
 class Badge(TypedDict):

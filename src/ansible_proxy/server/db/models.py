@@ -168,6 +168,20 @@ class RolloutPolicy(Base):
     max_refused: Mapped[str | None] = mapped_column(String(16), default=None)
     # After the last wave the rollout is watched this long (`watching`); None or 0: not.
     watch_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    # When its waves may start (rollouts/windows.py), as written: "Mon-Fri 09:00-17:00 UTC".
+    windows: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class FleetFreeze(Base):
+    """The fleet-wide freeze (`bin-manager freeze`): no wave of any rollout starts before
+    `until` (UTC); one row, id 1, or none."""
+
+    __tablename__ = "fleet_freeze"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    until: Mapped[datetime] = mapped_column(DateTime)
+    reason: Mapped[str] = mapped_column(String(300))
+    set_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Rollout(Base):

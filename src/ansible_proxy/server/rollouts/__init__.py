@@ -14,6 +14,8 @@ limit halts the rollout and reverts the fleet to the previous good release.
   resuming.py `rollout resume`: a halted rollout goes on, a reverted release re-enabled
   emergency.py  `rollout revert`: every node back to the last completed release at once
   planning.py   the waves a publish starts (and `rollout plan` shows), when at the earliest
+  windows.py    pure: maintenance windows (`--window`), open or when they next open
+  calendar.py   when a wave may start: its windows and the fleet-wide freeze
   status.py   `rollout status`: waves, nodes, failures, bake remaining
   eligible.py   who takes part: revoked, stale and held nodes left out, or skipped
   reverts.py    a revert's way back for signed hosts; the nodes still on a reverted release

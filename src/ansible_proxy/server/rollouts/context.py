@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,7 +31,11 @@ class Context:
     notify: Notify = no_notify
     stale_seconds: float = 86_400.0  # not heard this long: left out of a new rollout
     stuck_seconds: float = 3_600.0  # a wave waiting this long past its bake: rollout-stuck
+    # The calendar clock windows and freezes are judged by (aware, UTC): calendar.py.
+    calendar: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 def wave_name(wave: int) -> str:
+    if wave < 0:
+        return "no wave yet"  # the canary waits for its window or the end of a freeze
     return "the canary" if wave == 0 else f"wave {wave}"

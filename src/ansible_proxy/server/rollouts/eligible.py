@@ -83,12 +83,7 @@ def fleet(session: Session, bin_: Bin, arch: str, stale_seconds: float) -> Fleet
     for name, cpu_arch, labels, heard_at, seen, running in rows:
         if normalize_arch(cpu_arch or "") != arch:
             continue
-        try:
-            parsed = parse_labels(labels) if labels else {}
-        except ValueError:
-            parsed = {}
-        reported = {f"{REPORTED}{key}": value for key, value in parsed.items()}
-        candidates[name] = Candidate(reported, heard_at, seen, running)
+        candidates[name] = Candidate(_reported(labels), heard_at, seen, running)
     for name, given in admin_labels_of(session, candidates).items():
         candidates[name].labels.update(given)
     left_out = _cannot_take_part(session, bin_.name, candidates)
@@ -102,6 +97,28 @@ def fleet(session: Session, bin_: Bin, arch: str, stale_seconds: float) -> Fleet
         left_out.update(stale)
     members = {name: found for name, found in candidates.items() if name not in left_out}
     return Fleet(members, left_out)
+
+
+def _reported(labels: str | None) -> dict[str, str]:
+    """A node's NODE_LABELS (`k=v,…`) as a policy matches them: `reported:k` → v."""
+    try:
+        parsed = parse_labels(labels) if labels else {}
+    except ValueError:
+        parsed = {}
+    return {f"{REPORTED}{key}": value for key, value in parsed.items()}
+
+
+def labels_of(session: Session, names: list[str]) -> dict[str, dict[str, str]]:
+    """name → its labels as a policy matches them (as `fleet` gives them): the node's own
+    as `reported:k`, an admin's as `k`."""
+    found: dict[str, dict[str, str]] = {}
+    for start in range(0, len(names), 500):  # bounded IN lists
+        chunk = names[start : start + 500]
+        rows = session.execute(select(Node.name, Node.labels).where(Node.name.in_(chunk)))
+        found.update({name: _reported(labels) for name, labels in rows})
+    for name, given in admin_labels_of(session, names).items():
+        found.setdefault(name, {}).update(given)
+    return found
 
 
 def _stale(seen: datetime | None) -> str:

@@ -23,10 +23,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansible_proxy.server.db.engine import error_name, stored_now
 from ansible_proxy.server.db.models import Bin, Rollout, RolloutMember
 from ansible_proxy.server.periodic import Periodic
-from ansible_proxy.server.rollouts import counts, heard, lifecycle, offline, stored, stuck, watch
+from ansible_proxy.server.rollouts import (
+    calendar,
+    counts,
+    heard,
+    lifecycle,
+    offline,
+    stored,
+    stuck,
+    watch,
+)
 from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.heard import HeardClock
 from ansible_proxy.server.rollouts.judge import judge
+from ansible_proxy.server.rollouts.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,8 @@ def check_rollout(
     that changes nothing reads counts, not rows, however large the wave.
     """
     policy = stored.load_policy(rollout)
+    if rollout.wave < 0:  # no wave yet: the canary waits for its window or a freeze's end
+        return _start_when_free(session, ctx, rollout, bin_, policy, now)
     bake = policy.bake_seconds
     clock = heard.read(session)
     if rollout.wave_heard is None:  # the wave started (or resumed) since the last check
@@ -101,12 +113,27 @@ def check_rollout(
     current = waves.get(rollout.wave)
     proved = current is not None and judge(policy, current).verdict == "baked"
     if proved and not bin_.paused and rollout.wave_heard + bake <= clock.now:
+        if calendar.held(session, rollout, policy, ctx.calendar()) is not None:
+            return None  # its window is closed, or the fleet frozen: it waits, not stuck
         if not lifecycle.claim(session, rollout, now):
             return None
         why = f"{wave_name(rollout.wave)} stayed healthy for {policy.bake_seconds} s"
         lifecycle.start_wave(session, ctx, rollout, bin_.name, now, why)
         return "promoted"
     return stuck.notice(session, ctx, rollout, bin_, now)
+
+
+def _start_when_free(
+    session: Session, ctx: Context, rollout: Rollout, bin_: Bin, policy: Policy, now: datetime
+) -> str | None:
+    """Start the canary of a rollout that waited for its window or a freeze's end."""
+    if bin_.paused or calendar.held(session, rollout, policy, ctx.calendar()) is not None:
+        return None
+    if not lifecycle.claim(session, rollout, now):
+        return None
+    why = "its window is open" if policy.windows else "the fleet is no longer frozen"
+    lifecycle.start_wave(session, ctx, rollout, bin_.name, now, why)
+    return "promoted"
 
 
 def check_all(sessions: sessionmaker[Session], ctx: Context, now: datetime) -> bool:

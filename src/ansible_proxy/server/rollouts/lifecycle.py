@@ -27,7 +27,15 @@ from ansible_proxy.server.db.models import (
     RolloutMember,
 )
 from ansible_proxy.server.problems import Conflict, NotFound
-from ansible_proxy.server.rollouts import eligible, heard, planning, reverts, stored, superseding
+from ansible_proxy.server.rollouts import (
+    calendar,
+    eligible,
+    heard,
+    planning,
+    reverts,
+    stored,
+    superseding,
+)
 from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.options import format_duration
 from ansible_proxy.server.rollouts.policy import (
@@ -144,7 +152,7 @@ def on_publish(
         policy=policy_to_json(policy),
         state="rolling",
         reverted=False,
-        wave=0,
+        wave=-1,  # the canary starts below, unless its window is closed or the fleet frozen
         wave_count=len(waves),
         wave_started_at=now,
         revision=0,
@@ -179,6 +187,9 @@ def on_publish(
                 for name, why in found.left_out.items()
             ],
         )
+    waits = calendar.held(session, rollout, policy, ctx.calendar())
+    if waits is None:
+        rollout.wave = 0
     canary = ", ".join(waves[0][:5]) + (
         f" and {len(waves[0]) - 5} more" if len(waves[0]) > 5 else ""
     )
@@ -188,6 +199,8 @@ def on_publish(
         f"({sizes} nodes), the canary {canary}; every other node stays on {good[:12]}"
         f"{_paused_note(bin_, release.sha256)}{eligible.left_out_note(found.left_out)}"
     )
+    if waits:
+        text += f"; it waits, {waits}: no node is told {release.sha256[:12]} until then"
     step(session, ctx, rollout, bin_.name, "rollout-start", "rollout-started", text, now)
     return rollout
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 
 from ansible_proxy.names import is_node_name, parse_labels
 
@@ -115,8 +116,10 @@ def parse_limit(text: str | None, option: str) -> Count | None:
     return parse_count(str(text), option, allow_zero=True)
 
 
-def parse_duration(value: int | str, option: str) -> int:
-    """Seconds from `3600`, `90s`, `10m`, `1h`, `1h30m` or `2d` (at most a week)."""
+def parse_duration(
+    value: int | str, option: str, longest: timedelta = timedelta(seconds=MAX_WATCH_SECONDS)
+) -> int:
+    """Seconds from `3600`, `90s`, `10m`, `1h`, `1h30m` or `2d` (at most `longest`)."""
     text = str(value).strip().lower()
     total, digits, units, bad = 0, "", "", not text or len(text) > 16
     for char in text:
@@ -129,8 +132,9 @@ def parse_duration(value: int | str, option: str) -> int:
     if bad:
         raise PolicyError(f"{option} {value!r:.40}: seconds, or a duration like 90s, 10m, 1h30m")
     total += int(digits) if digits else 0
-    if total > MAX_WATCH_SECONDS:
-        raise PolicyError(f"{option} {value!r:.40}: at most {MAX_WATCH_SECONDS} s (a week)")
+    if total > longest.total_seconds():
+        days = longest.days
+        raise PolicyError(f"{option} {value!r:.40}: at most {days} days")
     return total
 
 

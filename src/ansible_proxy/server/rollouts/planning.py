@@ -11,8 +11,9 @@ it later); the rollout completes a bake after its last wave, plus its watch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.models import Bin, Latest
 from ansible_proxy.server.db.secrets import ROLLOUT_ORDER, server_secret
-from ansible_proxy.server.rollouts import eligible, stored
+from ansible_proxy.server.rollouts import calendar, eligible, stored
 from ansible_proxy.server.rollouts.context import Context, wave_name
 from ansible_proxy.server.rollouts.eligible import Candidate
 from ansible_proxy.server.rollouts.policy import Policy, plan_waves
@@ -38,17 +39,28 @@ class Plan:
     members: dict[str, Candidate] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
 
-    def starts(self) -> list[int]:
-        """Seconds after the publish at which each wave is told the release, at the earliest."""
+    def starts(self, now: datetime, frozen_until: datetime | None = None) -> list[int]:
+        """Seconds after a publish at `now` (the calendar clock) at which each wave is told
+        the release, at the earliest: a bake after the wave before, and not before the
+        freeze ends nor while a window that applies to one of its nodes is closed."""
         if self.policy.immediate:
             return [0 for _ in self.waves]
-        return [index * self.policy.bake_seconds for index in range(len(self.waves))]
+        found, moment = [], now
+        for index, names in enumerate(self.waves):
+            if index:
+                moment += timedelta(seconds=self.policy.bake_seconds)
+            if frozen_until is not None and moment < frozen_until:
+                moment = frozen_until
+            labels = [self.members[name].labels for name in names if name in self.members]
+            moment = calendar.opens_for(self.policy, labels, moment)
+            found.append(math.ceil((moment - now).total_seconds()))
+        return found
 
-    def completes(self) -> int | None:
+    def completes(self, starts: list[int]) -> int | None:
         """Seconds after the publish at which the rollout completes at the earliest."""
         if not self.waves or self.policy.immediate:
             return None
-        return len(self.waves) * self.policy.bake_seconds + self.policy.watch_seconds
+        return starts[-1] + self.policy.bake_seconds + self.policy.watch_seconds
 
 
 def plan(session: Session, ctx: Context, bin_: Bin, arch: str, now: datetime) -> Plan:
@@ -79,6 +91,9 @@ def _arch_view(
     session: Session, ctx: Context, bin_: Bin, arch: str, now: datetime
 ) -> dict[str, Any]:
     found = plan(session, ctx, bin_, arch, now)
+    today = ctx.calendar()
+    frozen = calendar.freeze_in_force(session, today)
+    starts = found.starts(today, frozen.until if frozen else None)
     if not found.waves:
         note = "no node runs a release of it yet: a publish tells every node at once"
     elif found.policy.immediate:
@@ -93,17 +108,18 @@ def _arch_view(
             "nodes": names[:MAX_NODES_SHOWN],
             "earliestSeconds": start,
         }
-        for index, (names, start) in enumerate(zip(found.waves, found.starts(), strict=True))
+        for index, (names, start) in enumerate(zip(found.waves, starts, strict=True))
     ]
     return {
         "arch": arch,
         "policy": found.policy.to_dict(),
         "policySource": found.source,
         "waves": waves,
-        "completesAfterSeconds": found.completes(),
+        "completesAfterSeconds": found.completes(starts),
         "leftOut": [{"name": name, "reason": why} for name, why in sorted(found.left_out.items())][
             :MAX_NODES_SHOWN
         ],
         "leftOutCount": len(found.left_out),
         "note": note,
+        "freeze": None if frozen is None else frozen.shown(),
     }

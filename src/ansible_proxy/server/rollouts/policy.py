@@ -5,7 +5,8 @@ A policy is what `bin-manager rollout set` takes: `--canary N|P%`, `--waves P%,P
 SECONDS`, `--max-failures N|P%` (of each wave), `--canary-label [reported:]k=v`,
 `--canary-nodes a,b`, `--max-offline N|P%` and `--max-refused N|P%` (of each wave: with
 more nodes offline, or refusing the release, the wave waits), `--watch DURATION` (how long
-a rollout that reached every wave is still judged); or `--immediate`. Nodes are
+a rollout that reached every wave is still judged), `--window 'DAYS HH:MM-HH:MM ZONE'`
+(when its waves may start: windows.py); or `--immediate`. Nodes are
 ordered by an HMAC of (bin, node name) under the server's secret (server/db/secrets.py),
 so every replica, and the same server after a restart, makes the same waves, and no node
 can choose a name that sorts first.
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_proxy.server.rollouts import windows
 from ansible_proxy.server.rollouts.options import (
     MAX_BAKE_SECONDS,
     ONE_NODE,
@@ -39,6 +41,7 @@ from ansible_proxy.server.rollouts.options import (
 from ansible_proxy.server.rollouts.options import (
     PolicyError as PolicyError,
 )
+from ansible_proxy.server.rollouts.windows import Window
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Policy:
     max_offline: Count | None = None
     max_refused: Count | None = None
     watch_seconds: int = 0  # after the last wave: still judged this long (heard clock)
+    windows: tuple[Window, ...] = ()  # when its waves may start (windows.py); (): any time
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as the API and `rollout status --json` show it (`describe`: in
@@ -75,6 +79,7 @@ class Policy:
             "maxOffline": None if self.max_offline is None else str(self.max_offline),
             "maxRefused": None if self.max_refused is None else str(self.max_refused),
             "watchSeconds": self.watch_seconds,
+            "windows": windows.describe(self.windows) or None,
         }
 
     def describe(self) -> str:
@@ -95,6 +100,8 @@ class Policy:
             text += f" --max-refused {self.max_refused}"
         if self.watch_seconds:
             text += f" --watch {format_duration(self.watch_seconds)}"
+        if self.windows:
+            text += f" --window {shlex.quote(windows.describe(self.windows))}"
         return text
 
 
@@ -113,6 +120,7 @@ def make_policy(
     max_offline: str | None = None,
     max_refused: str | None = None,
     watch: int | str | None = None,
+    window: str | None = None,
 ) -> Policy:
     """A checked policy from `rollout set`'s option values (the first four required unless
     immediate; `watch`: seconds, or a duration like `1h`)."""
@@ -125,6 +133,7 @@ def make_policy(
             "--max-offline": max_offline,
             "--max-refused": max_refused,
             "--watch": watch,
+            "--window": window,
         }
         given += [name for name, value in optional.items() if value]
         if given:
@@ -150,6 +159,7 @@ def make_policy(
         max_offline=parse_limit(max_offline, "--max-offline"),
         max_refused=parse_limit(max_refused, "--max-refused"),
         watch_seconds=0 if watch is None else parse_duration(watch, "--watch"),
+        windows=windows.parse_windows(window) if window else (),
     )
 
 
@@ -163,6 +173,7 @@ _OPTIONS = {
     "--max-offline": "max_offline",
     "--max-refused": "max_refused",
     "--watch": "watch",
+    "--window": "window",
 }
 
 
@@ -204,6 +215,7 @@ def policy_from_json(text: str) -> Policy:
         max_offline=data.get("maxOffline"),
         max_refused=data.get("maxRefused"),
         watch=data.get("watchSeconds") or None,
+        window=data.get("windows"),
     )
 
 

@@ -22,6 +22,7 @@ from ansible_proxy.server.db.models import (
 )
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
 from ansible_proxy.server.rollouts import (
+    calendar,
     counts,
     eligible,
     heard,
@@ -145,6 +146,9 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         wave["bakeRemaining"] = max(baking) if baking and index == rollout.wave else None
         wave.update(_tally(policy, tallies.get(index), index == rollout.wave and rolling))
     is_paused = ways_out.paused(session, rollout)
+    held = None
+    if rollout.state == "rolling" and not is_paused:  # a wave that may not start now, and why
+        held = calendar.held(session, rollout, policy, ctx.calendar())
     shown, left_count = ways_out.left_out(session, rollout)
     return {
         "id": rollout.id,
@@ -165,9 +169,10 @@ def rollout_view(session: Session, ctx: Context, rollout: Rollout, now: datetime
         "paused": is_paused and live,
         "leftOut": shown,
         "leftOutCount": left_count,
-        "stuck": ways_out.stuck_view(session, ctx, rollout, is_paused, now),
+        "stuck": ways_out.stuck_view(session, ctx, rollout, is_paused or bool(held), now),
         "revert": ways_out.reverted_view(session, rollout, bin_name),
         "watch": watch.watch_view(session, rollout),
+        "held": held,
     }
 
 
@@ -225,7 +230,14 @@ def bin_status(session: Session, ctx: Context, bin_: Bin, now: datetime) -> dict
         "defaultPolicy": ctx.default_policy.to_dict(),
         "rollouts": rollouts,
         "state": _overall(rollouts),
+        "freeze": _freeze(session, ctx),
     }
+
+
+def _freeze(session: Session, ctx: Context) -> dict[str, str] | None:
+    """The fleet-wide freeze in force ({until, reason}), shown with every bin's status."""
+    frozen = calendar.freeze_in_force(session, ctx.calendar())
+    return None if frozen is None else frozen.shown()
 
 
 def _overall(rollouts: list[dict[str, Any]]) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ansible_proxy.server.db.models import Bin, Event, Rollout, RolloutPolicy
 from ansible_proxy.server.db.queries import ROLLOUT_ANSWERING
+from ansible_proxy.server.rollouts import windows
 from ansible_proxy.server.rollouts.context import Context
 from ansible_proxy.server.rollouts.policy import Policy, make_policy, policy_from_json
 
@@ -33,6 +34,7 @@ def policy_of_row(row: RolloutPolicy) -> Policy:
         max_offline=row.max_offline,
         max_refused=row.max_refused,
         watch=row.watch_seconds or None,
+        window=row.windows,
     )
 
 
@@ -64,6 +66,7 @@ def set_policy(
     row.max_offline = None if policy.max_offline is None else str(policy.max_offline)
     row.max_refused = None if policy.max_refused is None else str(policy.max_refused)
     row.watch_seconds = policy.watch_seconds or None
+    row.windows = windows.describe(policy.windows) or None
     row.updated_at = now
     session.add(
         Event(

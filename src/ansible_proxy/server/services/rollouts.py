@@ -1,5 +1,5 @@
-"""The operator's rollout commands: set a policy, promote, halt, resume, abort, and the
-emergency revert.
+"""The operator's rollout commands: set a policy, promote, halt, resume, abort, the
+emergency revert, and the fleet-wide freeze.
 
 Each commits its change and then drops the in-memory answers (as services/releases.py
 does), so no node is told anything the database does not hold.
@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from ansible_proxy.server.db import queries
 from ansible_proxy.server.db.models import Bin, Latest, Rollout
 from ansible_proxy.server.hotpath.pointers import PointerCache
-from ansible_proxy.server.problems import Conflict
-from ansible_proxy.server.rollouts import emergency, lifecycle, resuming, stored
+from ansible_proxy.server.problems import BadRequest, Conflict
+from ansible_proxy.server.rollouts import calendar, emergency, lifecycle, resuming, stored
+from ansible_proxy.server.rollouts.calendar import Freeze
 from ansible_proxy.server.rollouts.context import Context, wave_name
-from ansible_proxy.server.rollouts.policy import Policy
+from ansible_proxy.server.rollouts.policy import Policy, PolicyError
 
 ACTIONS = ("promote", "halt", "resume", "abort")
 
@@ -46,6 +47,24 @@ def _targets(session: Session, bin_: Bin, arch: str | None) -> list[Rollout]:
     )
     found = [stored.latest_rollout(session, bin_.id, each) for each in arches]
     return [rollout for rollout in found if rollout is not None]
+
+
+def freeze(session: Session, ctx: Context, until: str, reason: str, now: datetime) -> Freeze:
+    """Freeze the fleet: no wave of any rollout starts before `until` (calendar.py)."""
+    try:
+        moment = calendar.parse_until(until, ctx.calendar())
+    except PolicyError as exc:
+        raise BadRequest(str(exc)) from None
+    found = calendar.set_freeze(session, moment, reason, now)
+    session.commit()
+    return found
+
+
+def unfreeze(session: Session, now: datetime) -> bool:
+    """End the freeze; False when there was none (nothing changes then)."""
+    ended = calendar.clear_freeze(session, now)
+    session.commit()
+    return ended
 
 
 def revert(

@@ -180,6 +180,7 @@ def test_the_policy_form_starts_from_the_policy_in_force() -> None:
         "maxOffline": "",
         "maxRefused": "",
         "watch": "",
+        "window": "",
     }
     one_arch = rollouts.policy_form({"x86_64": labelled}, immediate)
     assert one_arch["arch"] == "x86_64"
