@@ -83,6 +83,9 @@ def test_the_policy_form_sets_the_bins_policy_as_the_api_does(
             "maxFailures": "1",
             "canaryLabel": None,
             "canaryNodes": None,
+            "maxOffline": None,  # no limit: offline members never hold the wave
+            "maxRefused": None,
+            "watchSeconds": 0,  # not watched after every wave
         }
     }
     assert form.locator("input[name=bake]").input_value() == "30"

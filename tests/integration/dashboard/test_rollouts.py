@@ -138,7 +138,13 @@ def test_the_bin_page_draws_the_waves_and_its_buttons_steer_the_rollout(
     assert staged.v2[:12] in rollout.locator("h3").inner_text()
     waves = _waves(rollout)
     assert [row[0] for row in waves] == ["the canary", "wave 1", "wave 2"]
-    assert [row[1] for row in waves] == ["in progress", "not started", "not started"]
+    assert [row[1].splitlines()[0] for row in waves] == [
+        "in progress",
+        "not started",
+        "not started",
+    ]
+    # what the wave waits for, under its state (honest counts: not yet installed)
+    assert waves[0][1].splitlines()[1:] == ["waiting: 1 not installed yet (of 1 nodes)"]
     assert [row[2].split()[0] for row in waves] == ["1", "1", "2"]
     assert waves[0][3] == "0 / 1"
     member = rollout.locator(f"li.member[data-node='{canary}']")
@@ -154,7 +160,8 @@ def test_the_bin_page_draws_the_waves_and_its_buttons_steer_the_rollout(
     state = staged.rollout()
     assert (state["state"], state["wave"]) == ("rolling", 1)
     assert rollout.locator(".rollout-state").inner_text() == "rolling: wave 1 of 2"
-    assert [row[1] for row in _waves(rollout)] == ["promoted", "in progress", "not started"]
+    states = [row[1].splitlines()[0] for row in _waves(rollout)]
+    assert states == ["promoted", "in progress", "not started"]
     wave_1 = state["waves"][1]["nodes"][0]["name"]
     assert staged.answer(wave_1) == staged.v2  # the second wave is told the new release
     page.goto(f"{staged.manager.url}/dashboard/")
