@@ -65,6 +65,8 @@ CASES: list[tuple[tuple[str, ...], tuple[str, ...], bool]] = [
     (("rollout", "halt"), ("tool",), False),
     (("rollout", "resume"), ("tool",), False),
     (("rollout", "abort"), ("tool",), False),
+    (("freeze",), ("--until", "48h", "--reason", "a test"), True),
+    (("unfreeze",), (), True),
 ]
 NEEDS_NO_SERVER = {("keygen",)}  # and `serve`, which is the server
 
