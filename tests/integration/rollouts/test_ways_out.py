@@ -192,7 +192,9 @@ def test_a_revoked_node_is_left_out_of_a_new_rollout(make_fleet: MakeFleet) -> N
 def test_a_paused_bin_promotes_no_wave_and_says_so(make_fleet: MakeFleet) -> None:
     fleet = make_fleet(nodes=THREE)
     v1 = fleet.install(program("1"))
-    fleet.set_policy(*policy("host-1", bake=1))
+    # A bake long enough that the pause lands before it ends, even on a loaded machine
+    # (with 1 s the check could promote between the canary's tick and the pause).
+    fleet.set_policy(*policy("host-1", bake=8))
     v2 = fleet.server.publish("web", program("2"))
     fleet.tick(["host-1"])
     fleet.cli("pause", "web")
