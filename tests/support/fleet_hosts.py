@@ -174,7 +174,7 @@ class Fleet:
         ]
 
     def converge(
-        self, until: Callable[[dict[str, Any]], bool], what: str, timeout: float = 60
+        self, until: Callable[[dict[str, Any]], bool], what: str, timeout: float = 120
     ) -> dict[str, Any]:
         """Tick the hosts that are behind until `until(rollout)`; the rollout then.
 
