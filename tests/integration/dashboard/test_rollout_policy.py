@@ -86,6 +86,7 @@ def test_the_policy_form_sets_the_bins_policy_as_the_api_does(
             "maxOffline": None,  # no limit: offline members never hold the wave
             "maxRefused": None,
             "watchSeconds": 0,  # not watched after every wave
+            "windows": None,  # waves may start at any time
         }
     }
     assert form.locator("input[name=bake]").input_value() == "30"
