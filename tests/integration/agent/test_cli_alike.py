@@ -50,7 +50,15 @@ def test_the_commands_that_read_no_config_are_known() -> None:
     assert set(SHARED) >= LISTINGS
 
 
-@pytest.mark.parametrize("words", SHARED, ids=" ".join)
+# The cluster proxy's commands are not in the one-file agent (no ansible there): they are
+# checked in the main pass only, not in the --agent-python39 one.
+WORDS = [
+    pytest.param(words, marks=pytest.mark.host_only) if words[0] == "cluster" else words
+    for words in SHARED
+]
+
+
+@pytest.mark.parametrize("words", WORDS, ids=" ".join)
 def test_every_command_reads_the_config_flag_given_after_it(
     tmp_path: Path, words: tuple[str, ...]
 ) -> None:
